@@ -1,0 +1,10 @@
+/**
+ * `npm run bench`: every figure is printed next to baselines measured in the
+ * same run (bare SHA-256 per call, the native SHA-256 rate, and for the
+ * databases `@ethereumjs/mpt`), so ratios are comparable across machines.
+ */
+import '../src/polyfill.ts'
+import { benchMerkle } from './merkle.ts'
+
+process.stdout.write(`libp2p-qmdb bench — node ${process.version}, ${new Date().toISOString()}\n`)
+await benchMerkle()

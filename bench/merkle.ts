@@ -1,0 +1,79 @@
+/**
+ * Hashing and MMR benchmarks: hasher implementations side by side, MMR
+ * append + root throughput against the per-call and native SHA-256 bounds of
+ * the same leaf and node inputs, proof building and verification.
+ */
+import { jsHasher, nodeCryptoHasher, nobleHasher, Mmr, verifyRangeProof, buildRangeProof } from '../src/merkle/index.ts'
+import { blocksFor, fmt, header, line, nativeNsPerBlock, now, perCallNs } from './util.ts'
+import type { Hasher } from '../src/merkle/index.ts'
+
+function hasherNs (h: Hasher, iterations: number): number {
+  const l = new Uint8Array(32).fill(1)
+  const r = new Uint8Array(32).fill(2)
+  const out = new Uint8Array(32)
+  for (let i = 0; i < 20_000; i++) { h.nodeInto(i, l, 0, r, 0, out, 0) }
+  const t = now()
+  for (let i = 0; i < iterations; i++) { h.nodeInto(i, l, 0, r, 0, out, 0) }
+  return ((now() - t) * 1e6) / iterations
+}
+
+export async function benchMerkle (): Promise<{ mmrLeavesPerSec: number }> {
+  header('hashing: one 72-byte node digest (u64 position ‖ left ‖ right)')
+  const nsBlock = nativeNsPerBlock()
+  const native = nsBlock * blocksFor(72)
+  line('native bound (64 MiB node:crypto, per 2 blocks)', `${fmt(native, 1)} ns`)
+  const results: Array<[string, number]> = []
+  for (const h of [nodeCryptoHasher, nobleHasher, jsHasher]) {
+    const ns = hasherNs(h, h === jsHasher ? 1_000_000 : 300_000)
+    results.push([h.name, ns])
+    line(`hasher ${h.name}`, `${fmt(ns, 1)} ns`, `${fmt(1e9 / ns)} hashes/s, ${fmt(native / ns, 3)} of native`)
+  }
+  const fastest = results.reduce((a, b) => (b[1] < a[1] ? b : a))
+  line('fastest (used for leaves and nodes)', fastest[0])
+
+  header('MMR append + root (1M leaves of 32 bytes, batches of 10k, root after each)')
+  const leaves = 1_000_000
+  const batchSize = 10_000
+  const elements = Array.from({ length: batchSize }, (_, i) => { const e = new Uint8Array(32); e[0] = i; e[1] = i >> 8; return e })
+  const mmr = Mmr.inMemory()
+  const t = now()
+  for (let b = 0; b < leaves / batchSize; b++) {
+    const batch = mmr.newBatch()
+    for (const e of elements) { batch.add(e) }
+    mmr.apply(batch.merkleize())
+    mmr.root()
+  }
+  const ms = now() - t
+  const mmrLeavesPerSec = leaves / (ms / 1000)
+  // the same inputs: one 40-byte leaf message per leaf and ~one 72-byte node message per leaf
+  const nodesPerLeaf = (mmr.size - leaves) / leaves
+  const perCall = perCallNs(40) + nodesPerLeaf * perCallNs(72)
+  const nativeLeaf = nsBlock * (blocksFor(40) + nodesPerLeaf * blocksFor(72))
+  line('MMR append+root', `${fmt(mmrLeavesPerSec)} leaves/s`)
+  line('per-call bound (node:crypto, same leaf+node inputs)', `${fmt(1e9 / perCall)} leaves/s`, `ratio ${fmt((1e9 / perCall) > 0 ? mmrLeavesPerSec / (1e9 / perCall) : 0, 2)}`)
+  line('native bound (SHA-256 compression rate, same blocks)', `${fmt(1e9 / nativeLeaf)} leaves/s`, `ratio ${fmt(mmrLeavesPerSec / (1e9 / nativeLeaf), 2)}`)
+
+  header('range proofs (1M-leaf MMR)')
+  const get = (p: number): Uint8Array | undefined => mmr.nodeSync(p)
+  const root = mmr.root()
+  for (const len of [1, 100, 1000]) {
+    const iters = Math.max(300, Math.floor(20_000 / len))
+    let t0 = now()
+    const proofs = []
+    for (let i = 0; i < iters; i++) {
+      const s = (i * 7919) % (leaves - len)
+      proofs.push({ s, p: buildRangeProof(get, leaves, 0, s, s + len) })
+    }
+    const buildMs = now() - t0
+    t0 = now()
+    for (const { s, p } of proofs) {
+      const els = []
+      for (let j = 0; j < len; j++) { els.push(elements[(s + j) % batchSize]) }
+      if (!verifyRangeProof(p, s, els, root)) { throw new Error('bench proof failed') }
+    }
+    const verifyMs = now() - t0
+    line(`build proof of ${len} leaves`, `${fmt(iters / (buildMs / 1000))} proofs/s`)
+    line(`verify proof of ${len} leaves`, `${fmt(iters / (verifyMs / 1000))} proofs/s`, `${fmt((iters * len) / (verifyMs / 1000))} leaves/s`)
+  }
+  return { mmrLeavesPerSec }
+}

@@ -1,0 +1,60 @@
+/**
+ * Benchmark helpers: timing, baselines measured in the same run, and a
+ * uniform line format so figures can be compared across machines by ratio.
+ */
+import { createHash } from 'node:crypto'
+
+export function now (): number {
+  return Number(process.hrtime.bigint()) / 1e6
+}
+
+/** Run `fn` once to warm up, then time it; returns milliseconds. */
+export function time (fn: () => void, warmup = true): number {
+  if (warmup) { fn() }
+  const t = now()
+  fn()
+  return now() - t
+}
+
+export async function timeAsync (fn: () => Promise<void>): Promise<number> {
+  const t = now()
+  await fn()
+  return now() - t
+}
+
+export function fmt (n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+}
+
+export function line (label: string, value: string, extra = ''): void {
+  process.stdout.write(`  ${label.padEnd(58)} ${value.padStart(16)}${extra !== '' ? '  ' + extra : ''}\n`)
+}
+
+export function header (title: string): void {
+  process.stdout.write(`\n== ${title}\n`)
+}
+
+/** Nanoseconds per 64-byte SHA-256 block of one large node:crypto hash (the native bound). */
+export function nativeNsPerBlock (): number {
+  const big = Buffer.alloc(64 << 20, 7)
+  createHash('sha256').update(big.subarray(0, 1 << 20)).digest()
+  const ms = time(() => { createHash('sha256').update(big).digest() }, false)
+  return (ms * 1e6) / (big.length / 64)
+}
+
+/** SHA-256 blocks needed for a message of `len` bytes. */
+export function blocksFor (len: number): number {
+  return Math.ceil((len + 9) / 64)
+}
+
+/** Nanoseconds per one-call-per-hash node:crypto over messages of `len` bytes (the per-call bound). */
+export function perCallNs (len: number, iterations = 200_000): number {
+  const msg = Buffer.alloc(len, 3)
+  for (let i = 0; i < 10_000; i++) { createHash('sha256').update(msg).digest() }
+  const t = now()
+  for (let i = 0; i < iterations; i++) {
+    msg[0] = i
+    createHash('sha256').update(msg).digest()
+  }
+  return ((now() - t) * 1e6) / iterations
+}

@@ -1,0 +1,198 @@
+/**
+ * Speculative MMR batches (qmdb.md §2.5).
+ *
+ * An `MmrBatch` collects appended leaves on top of a parent (the committed
+ * `Mmr` or another merkleized batch); `merkleize()` hashes them into a
+ * `MerkleizedMmrBatch` that owns only the nodes it appended and reads
+ * everything older through its parent chain. Nothing here touches storage,
+ * so any number of competing chains can coexist.
+ *
+ * Invariants:
+ * - a merkleized batch is immutable; its node positions `[baseSize, size)`
+ * never change;
+ * - appending needs only the parent's peaks, which every `MerkleSource`
+ * keeps in memory, so merkleize is synchronous and never loads from disk;
+ * - a batch forked directly from an `Mmr` records that Mmr's state token at
+ * fork time; `Mmr.apply` uses it to reject stale batches.
+ */
+
+import { MerkleError } from './errors.ts'
+import { computeRoot, defaultHasher } from './hasher.ts'
+import { locToPos, peaks, trailingOnes } from './math.ts'
+import { assembleProof, blueprint, blueprintPositions } from './proof.ts'
+import type { Bagging, Digest } from './hasher.ts'
+import type { Proof } from './proof.ts'
+
+/** Read access to the nodes of a Merkle structure (committed or speculative). */
+export interface MerkleSource {
+  /** Node count. */
+  readonly size: number
+  /** Leaf count. */
+  readonly leaves: number
+  /** The digest at `pos` if it is held in memory (a view; do not mutate). */
+  nodeSync(pos: number): Digest | undefined
+  /** Digests at `positions`, loading from storage as needed (`ElementPruned` if gone). */
+  getNodes(positions: readonly number[]): Promise<Digest[]>
+  /** Digests of the current peaks, oldest first (always in memory). */
+  peakDigests(): Digest[]
+}
+
+/** The committed structure a batch chain is rooted at. */
+export interface BatchBase extends MerkleSource {
+  /** Identity of the current content; replaced on every mutation. */
+  readonly state: object
+}
+
+/** Root of `source` with `k` inactive peaks. */
+export function sourceRoot (source: MerkleSource, k = 0, bagging: Bagging = 'backward'): Digest {
+  return computeRoot(source.leaves, k, source.peakDigests(), bagging)
+}
+
+/** A range proof for `[start, end)` of the first `leaves` leaves of `source` (historical when `leaves < source.leaves`). */
+export async function proveRange (source: MerkleSource, start: number, end: number, k = 0, leaves = source.leaves, bagging: Bagging = 'backward'): Promise<Proof> {
+  if (leaves > source.leaves) { throw new MerkleError('RangeOutOfBounds', `${leaves} leaves requested, ${source.leaves} available`) }
+  const bp = blueprint(leaves, k, start, end, bagging)
+  const positions = blueprintPositions(bp)
+  const digests = await source.getNodes(positions)
+  const byPos = new Map<number, Digest>()
+  positions.forEach((p, i) => byPos.set(p, digests[i]))
+  return assembleProof(bp, leaves, k, pos => byPos.get(pos) as Digest)
+}
+
+export class MmrBatch {
+  readonly parent: MerkleSource
+  private readonly forkState: object | undefined
+  private readonly items: Uint8Array[] = []
+  private readonly isDigest: boolean[] = []
+
+  constructor (parent: MerkleSource, forkState?: object) {
+    this.parent = parent
+    this.forkState = forkState
+  }
+
+  /** Number of leaves added so far. */
+  get length (): number {
+    return this.items.length
+  }
+
+  /** Append an element (hashed as a leaf at merkleize time). */
+  add (element: Uint8Array): this {
+    this.items.push(element)
+    this.isDigest.push(false)
+    return this
+  }
+
+  /** Append an already computed leaf digest. */
+  addLeafDigest (digest: Digest): this {
+    if (digest.length !== 32) { throw new MerkleError('InvalidProof', 'leaf digest must be 32 bytes') }
+    this.items.push(digest)
+    this.isDigest.push(true)
+    return this
+  }
+
+  private parentNode (pos: number): Digest {
+    const d = this.parent.nodeSync(pos)
+    if (d === undefined) { throw new MerkleError('MissingNode', `parent peak ${pos} not in memory`) }
+    return d
+  }
+
+  /** Hash the appended leaves and their new parents. */
+  merkleize (): MerkleizedMmrBatch {
+    const parent = this.parent
+    const baseSize = parent.size
+    const baseLeaves = parent.leaves
+    const newLeaves = baseLeaves + this.items.length
+    const size = locToPos(newLeaves)
+    const arena = new Uint8Array((size - baseSize) * 32)
+    const hasher = defaultHasher
+    let pos = baseSize
+    for (let i = 0; i < this.items.length; i++) {
+      const item = this.items[i]
+      const off = (pos - baseSize) * 32
+      if (this.isDigest[i]) { arena.set(item, off) } else { hasher.leafInto(pos, item, 0, item.length, arena, off) }
+      pos++
+      const parents = trailingOnes(baseLeaves + i)
+      for (let h = 1; h <= parents; h++) {
+        // the right child (pos - 1) was just written; the left child is new or one of the parent's peaks
+        const left = pos - 2 ** h
+        const ro = (pos - 1 - baseSize) * 32
+        const oo = (pos - baseSize) * 32
+        if (left >= baseSize) {
+          hasher.nodeInto(pos, arena, (left - baseSize) * 32, arena, ro, arena, oo)
+        } else {
+          hasher.nodeInto(pos, this.parentNode(left), 0, arena, ro, arena, oo)
+        }
+        pos++
+      }
+    }
+    const peakDigests = peaks(size).map(p => p.pos >= baseSize
+      ? arena.slice((p.pos - baseSize) * 32, (p.pos - baseSize) * 32 + 32)
+      : this.parentNode(p.pos).slice())
+    return new MerkleizedMmrBatch(parent, this.forkState, baseSize, size, newLeaves, arena, peakDigests)
+  }
+}
+
+export class MerkleizedMmrBatch implements MerkleSource {
+  readonly parent: MerkleSource
+  /** State token of the `Mmr` this batch was forked from (undefined when forked from a batch). */
+  readonly forkState: object | undefined
+  readonly baseSize: number
+  readonly size: number
+  readonly leaves: number
+  /** Digests of positions `[baseSize, size)`, 32 bytes each. */
+  readonly nodes: Uint8Array
+  private readonly peaks: Digest[]
+
+  constructor (parent: MerkleSource, forkState: object | undefined, baseSize: number, size: number, leaves: number, nodes: Uint8Array, peakDigests: Digest[]) {
+    this.parent = parent
+    this.forkState = forkState
+    this.baseSize = baseSize
+    this.size = size
+    this.leaves = leaves
+    this.nodes = nodes
+    this.peaks = peakDigests
+  }
+
+  nodeSync (pos: number): Digest | undefined {
+    if (pos >= this.size) { return undefined }
+    if (pos >= this.baseSize) {
+      const o = (pos - this.baseSize) * 32
+      return this.nodes.subarray(o, o + 32)
+    }
+    return this.parent.nodeSync(pos)
+  }
+
+  async getNodes (positions: readonly number[]): Promise<Digest[]> {
+    const out = new Array<Digest>(positions.length)
+    const older: number[] = []
+    const olderIdx: number[] = []
+    positions.forEach((p, i) => {
+      if (p >= this.size) { throw new MerkleError('RangeOutOfBounds', `node ${p} beyond size ${this.size}`) }
+      if (p >= this.baseSize) {
+        const o = (p - this.baseSize) * 32
+        out[i] = this.nodes.slice(o, o + 32)
+      } else {
+        older.push(p)
+        olderIdx.push(i)
+      }
+    })
+    if (older.length > 0) {
+      const got = await this.parent.getNodes(older)
+      got.forEach((d, j) => { out[olderIdx[j]] = d })
+    }
+    return out
+  }
+
+  peakDigests (): Digest[] {
+    return this.peaks
+  }
+
+  root (k = 0, bagging: Bagging = 'backward'): Digest {
+    return computeRoot(this.leaves, k, this.peaks, bagging)
+  }
+
+  /** A child batch reading through this one. */
+  newBatch (): MmrBatch {
+    return new MmrBatch(this)
+  }
+}
