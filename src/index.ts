@@ -7,3 +7,4 @@ import './polyfill.ts' // must stay first: libp2p v3 needs Promise.withResolvers
 export * from './codec/index.ts'
 export * from './merkle/index.ts'
 export * from './storage/index.ts'
+export * from './qmdb/index.ts'

@@ -12,14 +12,16 @@
  * never change;
  * - appending needs only the parent's peaks, which every `MerkleSource`
  * keeps in memory, so merkleize is synchronous and never loads from disk;
- * - a batch forked directly from an `Mmr` records that Mmr's state token at
- * fork time; `Mmr.apply` uses it to reject stale batches.
+ * - chains follow `chain.ts`: a root batch records the committed state token
+ * it was forked at; applying cuts parent links, so node reads fall through
+ * to the committed structure once an ancestor is applied.
  */
 
 import { MerkleError } from './errors.ts'
 import { computeRoot, defaultHasher } from './hasher.ts'
 import { locToPos, peaks, trailingOnes } from './math.ts'
 import { assembleProof, blueprint, blueprintPositions } from './proof.ts'
+import type { ChainLink } from './chain.ts'
 import type { Bagging, Digest } from './hasher.ts'
 import type { Proof } from './proof.ts'
 
@@ -60,14 +62,22 @@ export async function proveRange (source: MerkleSource, start: number, end: numb
 }
 
 export class MmrBatch {
-  readonly parent: MerkleSource
-  private readonly forkState: object | undefined
+  /** The committed structure the chain is rooted at. */
+  readonly base: BatchBase
+  /** The merkleized parent batch, if any. */
+  readonly parentBatch: MerkleizedMmrBatch | undefined
+  private readonly baseToken: object | undefined
   private readonly items: Uint8Array[] = []
   private readonly isDigest: boolean[] = []
 
-  constructor (parent: MerkleSource, forkState?: object) {
-    this.parent = parent
-    this.forkState = forkState
+  constructor (base: BatchBase, parent?: MerkleizedMmrBatch) {
+    this.base = base
+    this.parentBatch = parent
+    this.baseToken = parent === undefined ? base.state : undefined
+  }
+
+  private get parent (): MerkleSource {
+    return this.parentBatch ?? this.base
   }
 
   /** Number of leaves added so far. */
@@ -128,14 +138,15 @@ export class MmrBatch {
     const peakDigests = peaks(size).map(p => p.pos >= baseSize
       ? arena.slice((p.pos - baseSize) * 32, (p.pos - baseSize) * 32 + 32)
       : this.parentNode(p.pos).slice())
-    return new MerkleizedMmrBatch(parent, this.forkState, baseSize, size, newLeaves, arena, peakDigests)
+    return new MerkleizedMmrBatch(this.base, this.parentBatch, this.baseToken, baseSize, size, newLeaves, arena, peakDigests)
   }
 }
 
-export class MerkleizedMmrBatch implements MerkleSource {
-  readonly parent: MerkleSource
-  /** State token of the `Mmr` this batch was forked from (undefined when forked from a batch). */
-  readonly forkState: object | undefined
+export class MerkleizedMmrBatch implements MerkleSource, ChainLink {
+  readonly base: BatchBase
+  parent: MerkleizedMmrBatch | undefined
+  baseToken: object | undefined
+  appliedToken: object | undefined = undefined
   readonly baseSize: number
   readonly size: number
   readonly leaves: number
@@ -143,14 +154,20 @@ export class MerkleizedMmrBatch implements MerkleSource {
   readonly nodes: Uint8Array
   private readonly peaks: Digest[]
 
-  constructor (parent: MerkleSource, forkState: object | undefined, baseSize: number, size: number, leaves: number, nodes: Uint8Array, peakDigests: Digest[]) {
+  constructor (base: BatchBase, parent: MerkleizedMmrBatch | undefined, baseToken: object | undefined, baseSize: number, size: number, leaves: number, nodes: Uint8Array, peakDigests: Digest[]) {
+    this.base = base
     this.parent = parent
-    this.forkState = forkState
+    this.baseToken = baseToken
     this.baseSize = baseSize
     this.size = size
     this.leaves = leaves
     this.nodes = nodes
     this.peaks = peakDigests
+  }
+
+  /** Where nodes below `baseSize` come from: the parent batch, or the committed structure. */
+  private get below (): MerkleSource {
+    return this.parent ?? this.base
   }
 
   nodeSync (pos: number): Digest | undefined {
@@ -159,7 +176,7 @@ export class MerkleizedMmrBatch implements MerkleSource {
       const o = (pos - this.baseSize) * 32
       return this.nodes.subarray(o, o + 32)
     }
-    return this.parent.nodeSync(pos)
+    return this.below.nodeSync(pos)
   }
 
   async getNodes (positions: readonly number[]): Promise<Digest[]> {
@@ -177,7 +194,7 @@ export class MerkleizedMmrBatch implements MerkleSource {
       }
     })
     if (older.length > 0) {
-      const got = await this.parent.getNodes(older)
+      const got = await this.below.getNodes(older)
       got.forEach((d, j) => { out[olderIdx[j]] = d })
     }
     return out
@@ -193,6 +210,6 @@ export class MerkleizedMmrBatch implements MerkleSource {
 
   /** A child batch reading through this one. */
   newBatch (): MmrBatch {
-    return new MmrBatch(this)
+    return new MmrBatch(this.base, this)
   }
 }

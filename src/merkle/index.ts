@@ -21,3 +21,4 @@ export {
 } from './proof.ts'
 export { type MerkleSource, type BatchBase, MmrBatch, MerkleizedMmrBatch, proveRange, sourceRoot } from './batch.ts'
 export { Mmr, type MmrOptions, type StagedMmr } from './mmr.ts'
+export { type ChainLink, unappliedChain, markApplied } from './chain.ts'

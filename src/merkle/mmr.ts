@@ -22,11 +22,12 @@
 import { Reader, Writer } from '../codec/index.ts'
 import { FixedChunkStore } from '../storage/chunked.ts'
 import { joinKey } from '../storage/keys.ts'
-import { MmrBatch, MerkleizedMmrBatch, proveRange } from './batch.ts'
+import { MmrBatch, proveRange } from './batch.ts'
+import { markApplied, unappliedChain } from './chain.ts'
 import { MerkleError } from './errors.ts'
 import { computeRoot } from './hasher.ts'
 import { locToPos, nodesToPin, peaks, MAX_LEAVES } from './math.ts'
-import type { BatchBase, MerkleSource } from './batch.ts'
+import type { BatchBase, MerkleizedMmrBatch } from './batch.ts'
 import type { Bagging, Digest } from './hasher.ts'
 import type { Proof } from './proof.ts'
 import type { StagedChunks } from '../storage/chunked.ts'
@@ -201,7 +202,7 @@ export class Mmr implements BatchBase {
 
   /** A speculative batch on top of the current state. */
   newBatch (): MmrBatch {
-    return new MmrBatch(this, this._state)
+    return new MmrBatch(this)
   }
 
   /**
@@ -209,30 +210,17 @@ export class Mmr implements BatchBase {
    * `StaleBatch` if the chain was not built on the current state.
    */
   apply (batch: MerkleizedMmrBatch): void {
-    const chain: MerkleizedMmrBatch[] = []
-    let b: MerkleSource = batch
-    while (b !== this._state) {
-      if (!(b instanceof MerkleizedMmrBatch)) {
-        throw new MerkleError('StaleBatch', 'batch is not built on this MMR')
-      }
-      chain.push(b)
-      if (b.parent === this) {
-        if (b.forkState !== this._state) {
-          throw new MerkleError('StaleBatch', `batch forked from an older state (expected size ${b.baseSize}, actual ${this._size})`)
-        }
-        break
-      }
-      b = b.parent
-    }
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const c = chain[i]
+    if (batch.base !== this) { throw new MerkleError('StaleBatch', 'batch belongs to another structure') }
+    const chain = unappliedChain(batch, this._state)
+    if (chain === undefined) { throw new MerkleError('StaleBatch', `batch chain is not built on the current state (size ${this._size})`) }
+    for (const c of chain) {
       if (c.baseSize !== this._size) { throw new MerkleError('StaleBatch', `expected size ${c.baseSize}, actual ${this._size}`) }
       this.store.append(c.nodes, c.size - c.baseSize)
       this._size = c.size
       this._leaves = c.leaves
       this.peakList = c.peakDigests()
       this.peakMap = new Map(peaks(this._size).map((p, j) => [p.pos, this.peakList[j]]))
-      this._state = c
+      this._state = markApplied(c)
       this.metaVersion++
     }
   }

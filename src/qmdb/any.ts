@@ -1,0 +1,420 @@
+/**
+ * `any`: an authenticated key-value store that can prove any historical value
+ * of a key (qmdb.md §5), unordered key space, fixed or variable encoding.
+ *
+ * State: the operation log + MMR (`QmdbCore`), a snapshot `key → location of
+ * its active Update`, and an activity bitmap (1 = latest update of an active
+ * key, or the last commit; exact, so floor raising can skip zero bits).
+ *
+ * Merkleize (§5.3-§5.4, reproduced byte for byte — the conformance hashes
+ * depend on it): updates and deletes of existing keys in order of their
+ * current* location, then creates in key order, then the floor raise moves
+ * `userSteps + 1` active operations from the floor to the tip (never scanning
+ * what it appended itself), then `CommitFloor(metadata, floor)`.
+ *
+ * Batch diffs record each touched key's new location and its location in the
+ * batch's *parent* state (`prev`), so batches apply one after another.
+ */
+
+import { Bitmap } from './bitmap.ts'
+import { QmdbCore } from './core.ts'
+import { QmdbError } from './errors.ts'
+import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
+import { inactivePeaks } from '../merkle/index.ts'
+import type { DbOptions, MerkleizedCore } from './core.ts'
+import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
+import type { Digest, MerkleizedMmrBatch } from '../merkle/index.ts'
+
+/** One key's change in a batch: `loc === -1` means deleted; `prev === -1` means absent before. */
+export interface DiffEntry {
+  key: Uint8Array
+  loc: number
+  value: Uint8Array | undefined
+  prev: number
+}
+
+export interface AnyDbOptions extends DbOptions {
+  /** Key field (default: 32-byte fixed keys). */
+  key?: FieldCodec
+  /** Value field (default: 32-byte fixed values). */
+  value?: FieldCodec
+  /** Operation encoding (default `fixed`). */
+  encoding?: Encoding
+}
+
+interface Mutation {
+  key: Uint8Array
+  value: Uint8Array | null
+}
+
+export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> {
+  declare readonly codec: AnyOpCodec
+  /** key → location of its active update */
+  protected readonly snapshot = new Map<string, number>()
+  protected readonly bitmap: Bitmap
+
+  protected constructor (options: AnyDbOptions, bitmapChunkBytes = 32) {
+    super(new AnyOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+    this.bitmap = new Bitmap(bitmapChunkBytes)
+  }
+
+  /** Open (or create) an `any` database. */
+  static async open (options: AnyDbOptions = {}): Promise<AnyDb> {
+    const db = new AnyDb(options)
+    await db.openCore()
+    return db
+  }
+
+  protected commitOp (metadata: Uint8Array | undefined, floor: number): AnyOp {
+    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
+  }
+
+  /** Number of keys with a value. */
+  get activeKeys (): number { return this.snapshot.size }
+
+  /** The database root (for `any`: the ops root). */
+  get root (): Digest { return this._opsRoot }
+
+  // ---- index ------------------------------------------------------------------
+
+  private lastCommitBit = -1
+
+  protected resetIndex (): void {
+    this.snapshot.clear()
+    this.bitmap.reset(0, Math.floor(this.log.base / this.bitmap.chunkBits))
+    this.lastCommitBit = -1
+  }
+
+  protected indexOp (loc: number, op: AnyOp): void {
+    this.bitmap.extend(loc + 1)
+    if (op.type === 'commit') {
+      if (this.lastCommitBit >= 0) { this.bitmap.set(this.lastCommitBit, false) }
+      this.bitmap.set(loc)
+      this.lastCommitBit = loc
+      return
+    }
+    const id = keyId(op.key)
+    const old = this.snapshot.get(id)
+    if (old !== undefined) { this.bitmap.set(old, false) }
+    if (op.type === 'update') {
+      this.snapshot.set(id, loc)
+      this.bitmap.set(loc)
+    } else {
+      this.snapshot.delete(id)
+    }
+  }
+
+  protected applyIndex (batch: MerkleizedAnyBatch): void {
+    this.bitmap.extend(batch.size)
+    if (this.lastCommitBit >= 0) { this.bitmap.set(this.lastCommitBit, false) }
+    for (const [id, e] of batch.diff) {
+      if (e.prev >= 0) { this.bitmap.set(e.prev, false) }
+      if (e.loc >= 0) {
+        this.snapshot.set(id, e.loc)
+        this.bitmap.set(e.loc)
+      } else {
+        this.snapshot.delete(id)
+      }
+    }
+    this.lastCommitBit = batch.size - 1
+    this.bitmap.set(this.lastCommitBit)
+  }
+
+  protected pruneIndex (loc: number): void {
+    this.bitmap.pruneTo(loc)
+  }
+
+  // ---- reads ------------------------------------------------------------------
+
+  /** Location of `key`'s active update, or -1. */
+  locationOf (key: Uint8Array): number {
+    return this.snapshot.get(keyId(key)) ?? -1
+  }
+
+     * @internal
+  locById (id: string): number {
+    return this.snapshot.get(id) ?? -1
+  }
+
+     * @internal
+  isActiveBit (loc: number): boolean {
+    return this.bitmap.get(loc)
+  }
+
+     * @internal
+  nextActive (from: number, to: number): number {
+    return this.bitmap.nextSetBit(from, to)
+  }
+
+     * @internal
+  async opAt (loc: number): Promise<Uint8Array> {
+    return this.opBytesSync(loc) ?? this.log.get(loc)
+  }
+
+     * @internal
+  opAtSync (loc: number): Uint8Array | undefined {
+    return this.opBytesSync(loc)
+  }
+
+  /** The current value of `key`, or undefined. */
+  async get (key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.check()
+    const loc = this.snapshot.get(keyId(key))
+    if (loc === undefined) { return undefined }
+    const op = this.decodeStored(loc, await this.opAt(loc))
+    if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `snapshot points at a non-update at ${loc}`) }
+    return op.value
+  }
+
+  async getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    return Promise.all(keys.map(async k => this.get(k)))
+  }
+
+  /** A new speculative batch on the applied state. */
+  newBatch (): AnyBatch {
+    this.check()
+    return new AnyBatch(this, undefined)
+  }
+
+  /** @internal */
+  unappliedAncestors (batch: MerkleizedAnyBatch): MerkleizedAnyBatch[] {
+    return this.chainOf(batch)
+  }
+}
+
+/** A batch being written: reads see its own writes, then the parent chain, then the database. */
+export class AnyBatch {
+  readonly db: AnyDb
+  readonly parent: MerkleizedAnyBatch | undefined
+  private readonly mutations = new Map<string, Mutation>()
+  private meta: Uint8Array | undefined
+
+  constructor (db: AnyDb, parent: MerkleizedAnyBatch | undefined) {
+    this.db = db
+    this.parent = parent
+  }
+
+  /** Set `key` to `value` (`null` deletes). */
+  write (key: Uint8Array, value: Uint8Array | null): this {
+    this.mutations.set(keyId(key), { key, value })
+    return this
+  }
+
+  update (key: Uint8Array, value: Uint8Array): this {
+    return this.write(key, value)
+  }
+
+  delete (key: Uint8Array): this {
+    return this.write(key, null)
+  }
+
+  /** Metadata carried by this batch's commit. */
+  withMetadata (metadata: Uint8Array | undefined): this {
+    this.meta = metadata
+    return this
+  }
+
+  get size (): number {
+    return this.mutations.size
+  }
+
+  async get (key: Uint8Array): Promise<Uint8Array | undefined> {
+    const m = this.mutations.get(keyId(key))
+    if (m !== undefined) { return m.value ?? undefined }
+    return this.parent !== undefined ? this.parent.get(key) : this.db.get(key)
+  }
+
+  async getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    return Promise.all(keys.map(async k => this.get(k)))
+  }
+
+  /** Resolve the mutations into operations and compute the speculative root. */
+  async merkleize (): Promise<MerkleizedAnyBatch> {
+    return merkleizeAny(this.db, this.parent, this.mutations, this.meta)
+  }
+}
+
+/** A sealed batch: root, size, floor; reads and children read through it. */
+export class MerkleizedAnyBatch implements MerkleizedCore {
+  readonly owner: AnyDb
+  parent: MerkleizedAnyBatch | undefined
+  baseToken: object | undefined
+  appliedToken: object | undefined = undefined
+  readonly ops: Uint8Array[]
+  readonly mmr: MerkleizedMmrBatch
+  readonly baseSize: number
+  readonly size: number
+  readonly floor: number
+  readonly metadata: Uint8Array | undefined
+  readonly opsRoot: Digest
+  readonly activeKeys: number
+  readonly diff: Map<string, DiffEntry>
+
+  constructor (init: {
+    owner: AnyDb
+    parent: MerkleizedAnyBatch | undefined
+    baseToken: object | undefined
+    ops: Uint8Array[]
+    mmr: MerkleizedMmrBatch
+    baseSize: number
+    floor: number
+    metadata: Uint8Array | undefined
+    activeKeys: number
+    diff: Map<string, DiffEntry>
+  }) {
+    this.owner = init.owner
+    this.parent = init.parent
+    this.baseToken = init.baseToken
+    this.ops = init.ops
+    this.mmr = init.mmr
+    this.baseSize = init.baseSize
+    this.size = init.baseSize + init.ops.length
+    this.floor = init.floor
+    this.metadata = init.metadata
+    this.activeKeys = init.activeKeys
+    this.diff = init.diff
+    this.opsRoot = init.mmr.root(inactivePeaks(this.size, this.floor))
+  }
+
+  /** The root of the state after this batch (for `any`: the ops root). */
+  get root (): Digest { return this.opsRoot }
+
+  /** The value of `key` after this batch. */
+  async get (key: Uint8Array): Promise<Uint8Array | undefined> {
+    const id = keyId(key)
+    for (let b: MerkleizedAnyBatch | undefined = this; b !== undefined; b = b.parent) {
+      const e = b.diff.get(id)
+      if (e !== undefined) { return e.value }
+    }
+    return this.owner.get(key)
+  }
+
+  async getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    return Promise.all(keys.map(async k => this.get(k)))
+  }
+
+  /** A child batch that reads through this one. */
+  newBatch (): AnyBatch {
+    return new AnyBatch(this.owner, this)
+  }
+}
+
+/**
+ * The §5.3-§5.4 algorithm. `parent` undefined = on the applied database
+ * state as it is now (an unmerkleized batch holds no snapshot).
+ */
+async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Map<string, Mutation>, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {
+  // the unapplied ancestors, nearest first (their diffs shadow the database)
+  const ancestors = parent === undefined ? [] : db.unappliedAncestors(parent).reverse()
+  const baseToken = parent === undefined ? db.state : undefined
+  const codec = db.codec
+  const B = parent?.size ?? db.size
+  const F0 = parent?.floor ?? db.inactivityFloor
+  const A0 = parent?.activeKeys ?? db.activeKeys
+  const committed = db.size
+
+  /** The location of key `id` in the parent state, or -1. */
+  const baseLoc = (id: string): number => {
+    for (const a of ancestors) {
+      const e = a.diff.get(id)
+      if (e !== undefined) { return e.loc }
+    }
+    return db.locById(id)
+  }
+
+  const ops: Uint8Array[] = []
+  const diff = new Map<string, DiffEntry>()
+  let userSteps = 0
+  let delta = 0
+
+  const existing: Array<{ loc: number, id: string, m: Mutation }> = []
+  const creates: Array<{ id: string, m: Mutation }> = []
+  for (const [id, m] of mutations) {
+    const loc = baseLoc(id)
+    if (loc >= 0) { existing.push({ loc, id, m }) } else if (m.value !== null) { creates.push({ id, m }) }
+  }
+  existing.sort((a, b) => a.loc - b.loc)
+  creates.sort((a, b) => compareBytes(a.m.key, b.m.key))
+  for (const { loc, id, m } of existing) {
+    const at = B + ops.length
+    if (m.value !== null) {
+      ops.push(codec.encode({ type: 'update', key: m.key, value: m.value }))
+      diff.set(id, { key: m.key, loc: at, value: m.value, prev: loc })
+    } else {
+      ops.push(codec.encode({ type: 'delete', key: m.key }))
+      diff.set(id, { key: m.key, loc: -1, value: undefined, prev: loc })
+      delta--
+    }
+    userSteps++
+  }
+  for (const { id, m } of creates) {
+    const at = B + ops.length
+    ops.push(codec.encode({ type: 'update', key: m.key, value: m.value as Uint8Array }))
+    diff.set(id, { key: m.key, loc: at, value: m.value as Uint8Array, prev: -1 })
+    delta++
+  }
+
+  // ---- floor raise --------------------------------------------------------------
+  const totalSteps = userSteps + 1
+  const totalActive = A0 + delta
+  let floor = F0
+  if (totalActive > 0) {
+    const tip = B + ops.length // ops appended by the raise itself are never scanned
+    let moved = 0
+    let loc = floor
+    const opAt = async (l: number): Promise<Uint8Array> => {
+      if (l >= B) { return ops[l - B] }
+      if (l >= committed) {
+        for (const a of ancestors) {
+          if (l >= a.baseSize && l < a.size) { return a.ops[l - a.baseSize] }
+        }
+        throw new QmdbError('DataCorrupted', `location ${l} not in any ancestor`)
+      }
+      return db.opAtSync(l) ?? await db.opAt(l)
+    }
+    while (loc < tip && moved < totalSteps) {
+      if (loc < committed) {
+        const next = db.nextActive(loc, committed)
+        if (next < 0) {
+          loc = committed
+          continue
+        }
+        loc = next
+      }
+      floor = loc + 1
+      const bytes = await opAt(loc)
+      const key = codec.peekKey(bytes)
+      if (key !== undefined) {
+        const id = keyId(key)
+        const mine = diff.get(id)
+        const current = mine !== undefined ? mine.loc : baseLoc(id)
+        if (current === loc) {
+          const op = codec.decode(bytes)
+          const at = B + ops.length
+          ops.push(bytes)
+          diff.set(id, { key: op.type === 'update' ? op.key : key.slice(), loc: at, value: op.type === 'update' ? op.value : undefined, prev: mine !== undefined ? mine.prev : loc })
+          moved++
+        }
+      }
+      loc++
+    }
+  } else {
+    floor = B + ops.length
+  }
+  ops.push(codec.encode(metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }))
+
+  const mmrBatch = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
+  for (const op of ops) { mmrBatch.add(op) }
+  return new MerkleizedAnyBatch({
+    owner: db,
+    parent,
+    baseToken,
+    ops,
+    mmr: mmrBatch.merkleize(),
+    baseSize: B,
+    floor,
+    metadata,
+    activeKeys: totalActive,
+    diff
+  })
+}

@@ -1,0 +1,443 @@
+/**
+ * The part every QMDB database shares: the authenticated journal (operation
+ * log + MMR, item `i` ↔ leaf `i`), the batch chain rules, durability,
+ * historical proofs, pruning, rewinding and poisoning (qmdb.md §3, §4, §12).
+ *
+ * Persistence layout under `prefix` (one atomic write batch per commit):
+ * - `<prefix>/meta`: version u8 ‖ varint size ‖ varint logStart
+ * - `<prefix>/ops/<chunk:16hex>`: encoded operations, 64 per chunk
+ * - `<prefix>/mmr/...`: the MMR (see `merkle/mmr.ts`)
+ * - anything a subclass stages in `stageExtra`.
+ *
+ * Invariants:
+ * - `mmr.leaves === log.length` after every apply, open and rewind;
+ * - the last operation is a commit; its floor is the inactivity floor and
+ * never exceeds its own location; floors never decrease;
+ * - nothing is pruned above the floor;
+ * - a durable commit writes ops, nodes, pins and meta in one batch, so a
+ * crash reopens exactly at the last durable commit;
+ * - a mutating call that throws poisons the handle: every later call throws
+ * `Poisoned` until the database is reopened.
+ */
+
+import { Reader, Writer } from '../codec/index.ts'
+import { Mmr, MerkleError, inactivePeaks, markApplied, unappliedChain } from '../merkle/index.ts'
+import { ItemLog } from '../storage/items.ts'
+import { joinKey } from '../storage/keys.ts'
+import { Kv } from '../storage/kv.ts'
+import { QmdbError } from './errors.ts'
+import type { OpCodec } from './ops.ts'
+import type { ChainLink, Digest, MerkleizedMmrBatch, Proof } from '../merkle/index.ts'
+import type { WriteBatch, WriteOptions } from '../storage/kv.ts'
+import type { Datastore } from 'interface-datastore'
+
+const META_VERSION = 1
+
+export interface DbOptions {
+  /** Where the database lives. Omit for a purely in-memory database. */
+  datastore?: Datastore
+  /** Key prefix inside the datastore (one namespace per database). Default `/qmdb`. */
+  prefix?: string
+  /** Clean operation chunks (64 ops) kept in memory. Default 4096. */
+  opCacheChunks?: number
+  /** Clean MMR node chunks (256 nodes) kept in memory. Default 2048. */
+  nodeCacheChunks?: number
+}
+
+/** What every merkleized batch carries, whatever the database. */
+export interface MerkleizedCore extends ChainLink {
+  /** The database the batch was built for. */
+  readonly owner: object
+  /** Encoded operations appended by this batch (the last one is its commit). */
+  readonly ops: Uint8Array[]
+  readonly mmr: MerkleizedMmrBatch
+  /** Database size before / after this batch. */
+  readonly baseSize: number
+  readonly size: number
+  /** Inactivity floor declared by the batch's commit. */
+  readonly floor: number
+  readonly metadata: Uint8Array | undefined
+  /** Root of the operations tree (what sync targets use). */
+  readonly opsRoot: Digest
+}
+
+/** A range of operations and the proof that they belong to the log at some size. */
+export interface ProvenOps {
+  proof: Proof
+  /** Encoded operations `[start, start + ops.length)`. */
+  ops: Uint8Array[]
+}
+
+export abstract class QmdbCore<Op, B extends MerkleizedCore> {
+  readonly codec: OpCodec<Op>
+  protected readonly kv?: Kv
+  protected readonly prefix: string
+  protected log: ItemLog
+  protected mmr!: Mmr
+  protected _floor = 0
+  protected _metadata: Uint8Array | undefined
+  protected _opsRoot!: Digest
+  protected _state: object = {}
+  private poisoned: Error | undefined
+  private closed = false
+  private commitChain: Promise<void> = Promise.resolve()
+  private metaVersion = 0
+  private durableMetaVersion = -1
+  private readonly options: DbOptions
+
+  protected constructor (codec: OpCodec<Op>, options: DbOptions) {
+    this.codec = codec
+    this.options = options
+    this.kv = options.datastore === undefined ? undefined : new Kv(options.datastore)
+    this.prefix = options.prefix ?? '/qmdb'
+    this.log = new ItemLog({ kv: this.kv, prefix: joinKey(this.prefix, 'ops'), cacheChunks: options.opCacheChunks })
+  }
+
+  // ---- state ----------------------------------------------------------------
+
+  /** Number of operations (the next location). */
+  get size (): number { return this.log.length }
+  /** Location of the last commit. */
+  get lastCommitLoc (): number { return this.log.length - 1 }
+  /** Inactivity floor of the last commit. */
+  get inactivityFloor (): number { return this._floor }
+  /** Metadata of the last commit. */
+  get metadata (): Uint8Array | undefined { return this._metadata }
+  /** First retained operation (everything below is pruned). */
+  get pruningBoundary (): number { return this.log.base }
+  /** Identity of the applied state; replaced by every apply and rewind. */
+  get state (): object { return this._state }
+  /** Root of the operations MMR (the sync target root). */
+  get opsRoot (): Digest { return this._opsRoot }
+
+  /** The first location state sync needs (the floor; `current` rounds it down). */
+  get syncBoundary (): number { return this._floor }
+
+  /** The committed MMR (read-only use: proofs and node reads). */
+  get merkle (): Mmr { return this.mmr }
+
+  protected check (): void {
+    if (this.closed) { throw new QmdbError('Closed', 'database is closed') }
+    if (this.poisoned !== undefined) {
+      throw new QmdbError('Poisoned', `an earlier operation failed (${this.poisoned.message}); reopen the database to recover`, { cause: this.poisoned })
+    }
+  }
+
+  /** Run a mutating step; any failure poisons the handle. */
+  protected async mutate<T>(fn: () => Promise<T> | T): Promise<T> {
+    this.check()
+    try {
+      return await fn()
+    } catch (err) {
+      this.poisoned = err as Error
+      throw err
+    }
+  }
+
+  protected mutateSync<T>(fn: () => T): T {
+    this.check()
+    try {
+      return fn()
+    } catch (err) {
+      this.poisoned = err as Error
+      throw err
+    }
+  }
+
+  // ---- subclass hooks --------------------------------------------------------
+
+  /** Forget the in-memory index (before a replay). */
+  protected abstract resetIndex (): void
+  /** Replay one operation at `loc` (>= floor) into the index. */
+  protected abstract indexOp (loc: number, op: Op): void
+  /** Apply a validated batch's index changes (its ops are already in the log). */
+  protected abstract applyIndex (batch: B): void
+  /** The index dropped everything below `loc`. */
+  protected pruneIndex (loc: number): void {}
+  /** Recompute derived roots after the ops root changed (`current` overrides). */
+  protected async refreshRoots (): Promise<void> {}
+  /** Stage subclass records into a commit. */
+  protected stageExtra (batch: WriteBatch): void {}
+
+  // ---- open -------------------------------------------------------------------
+
+  /** Open from storage, or initialise with the bootstrap commit. */
+  protected async openCore (): Promise<void> {
+    this.mmr = this.kv === undefined
+      ? Mmr.inMemory()
+      : await Mmr.open(this.kv, joinKey(this.prefix, 'mmr'), { cacheChunks: this.options.nodeCacheChunks })
+    const meta = this.kv === undefined ? undefined : await this.kv.get(joinKey(this.prefix, 'meta'))
+    if (meta === undefined) {
+      if (this.mmr.leaves !== 0) { throw new QmdbError('DataCorrupted', `MMR has ${this.mmr.leaves} leaves but no database meta`) }
+      const bootstrap = this.codec.encode(this.commitOp(undefined, 0))
+      this.log.append([bootstrap])
+      this.mmr.append([bootstrap])
+      this._floor = 0
+      this._metadata = undefined
+      this.resetIndex()
+      this.indexOp(0, this.codec.decode(bootstrap))
+      this._opsRoot = this.mmr.root(0)
+      await this.refreshRoots()
+      await this.commit({ sync: true })
+      return
+    }
+    let size: number, logStart: number
+    try {
+      const r = new Reader(meta)
+      const version = r.u8()
+      if (version !== META_VERSION) { throw new Error(`unknown version ${version}`) }
+      size = r.varint()
+      logStart = r.varint()
+      r.finish()
+    } catch (err) {
+      throw new QmdbError('DataCorrupted', `database meta under ${this.prefix}: ${(err as Error).message}`)
+    }
+    if (size === 0 || logStart >= size) { throw new QmdbError('DataCorrupted', `database meta: size ${size}, start ${logStart}`) }
+    if (this.mmr.leaves !== size) { throw new QmdbError('DataCorrupted', `log has ${size} operations but the MMR ${this.mmr.leaves} leaves`) }
+    this.log.open(size, logStart)
+    await this.log.ensureTail()
+    this.durableMetaVersion = this.metaVersion
+    await this.loadTipAndIndex()
+  }
+
+  /** The commit operation of this database type. */
+  protected abstract commitOp (metadata: Uint8Array | undefined, floor: number): Op
+
+  /** Read the last commit, rebuild the index from its floor, compute the roots. */
+  protected async loadTipAndIndex (): Promise<void> {
+    const last = await this.readOp(this.size - 1)
+    const floor = this.codec.floorOf(last)
+    if (floor === undefined) { throw new QmdbError('DataCorrupted', `operation ${this.size - 1} is not a commit`) }
+    if (floor > this.size - 1) { throw new QmdbError('DataCorrupted', `floor ${floor} beyond its commit at ${this.size - 1}`) }
+    if (floor < this.log.base) { throw new QmdbError('DataCorrupted', `floor ${floor} below the pruning boundary ${this.log.base}`) }
+    this._floor = floor
+    this._metadata = (last as { metadata?: Uint8Array }).metadata
+    this.resetIndex()
+    const step = 4096
+    for (let s = floor; s < this.size; s += step) {
+      const e = Math.min(this.size, s + step)
+      const ops = await this.log.range(s, e)
+      for (let i = 0; i < ops.length; i++) { this.indexOp(s + i, this.decodeStored(s + i, ops[i])) }
+    }
+    this._opsRoot = this.mmr.root(inactivePeaks(this.size, floor))
+    await this.refreshRoots()
+  }
+
+  protected decodeStored (loc: number, bytes: Uint8Array): Op {
+    try {
+      return this.codec.decode(bytes)
+    } catch (err) {
+      throw new QmdbError('DataCorrupted', `stored operation ${loc} does not decode: ${(err as Error).message}`)
+    }
+  }
+
+  // ---- reads ------------------------------------------------------------------
+
+  /** Encoded operation at `loc`. */
+  async readOpBytes (loc: number): Promise<Uint8Array> {
+    this.check()
+    if (loc >= this.size || loc < 0) { throw new QmdbError('LocationOutOfBounds', `location ${loc}, size ${this.size}`) }
+    if (loc < this.log.base) { throw new QmdbError('ItemPruned', `operation ${loc} is pruned (boundary ${this.log.base})`) }
+    return this.log.get(loc)
+  }
+
+  /** Decoded operation at `loc`. */
+  async readOp (loc: number): Promise<Op> {
+    return this.decodeStored(loc, await this.readOpBytes(loc))
+  }
+
+  /** The encoded operation if its chunk is in memory (hot paths). */
+  protected opBytesSync (loc: number): Uint8Array | undefined {
+    return this.log.getSync(loc)
+  }
+
+  protected async ensureOp (loc: number): Promise<void> {
+    await this.log.ensure(loc)
+  }
+
+  /** The inactivity floor declared by the commit at `size - 1` (qmdb.md §4.3). */
+  async floorAt (size: number): Promise<number> {
+    this.check()
+    if (size === 0 || size > this.size) { throw new QmdbError('HistoricalFloorPruned', `no commit governs size ${size}`) }
+    if (size - 1 < this.log.base) { throw new QmdbError('ItemPruned', `commit at ${size - 1} is pruned`) }
+    const op = await this.readOp(size - 1)
+    const floor = this.codec.floorOf(op)
+    if (floor === undefined) { throw new QmdbError('HistoricalFloorPruned', `operation ${size - 1} is not a commit`) }
+    if (floor > size - 1) { throw new QmdbError('DataCorrupted', `floor ${floor} beyond commit ${size - 1}`) }
+    return floor
+  }
+
+  /**
+   * Operations `[start, min(size, start + maxOps))` with a range proof against
+   * the root the database had at `size` (which must be a commit boundary).
+   */
+  async historicalProof (size: number, start: number, maxOps: number): Promise<ProvenOps> {
+    this.check()
+    if (size > this.size) { throw new QmdbError('RangeOutOfBounds', `size ${size} beyond ${this.size}`) }
+    if (start >= size) { throw new QmdbError('RangeOutOfBounds', `start ${start} not below size ${size}`) }
+    if (start < this.log.base) { throw new QmdbError('ItemPruned', `operation ${start} is pruned (boundary ${this.log.base})`) }
+    const k = inactivePeaks(size, await this.floorAt(size))
+    const end = Math.min(size, start + Math.max(1, maxOps))
+    try {
+      const [proof, ops] = await Promise.all([this.mmr.proof(start, end, k, size), this.log.range(start, end)])
+      return { proof, ops }
+    } catch (err) {
+      if (err instanceof MerkleError && err.code === 'ElementPruned') { throw new QmdbError('ItemPruned', err.message) }
+      throw err
+    }
+  }
+
+  /** Proof of `[start, start + maxOps)` against the current root. */
+  async proof (start: number, maxOps: number): Promise<ProvenOps> {
+    return this.historicalProof(this.size, start, maxOps)
+  }
+
+  /** Digests of `nodesToPin(loc)` (what a client needs to continue from `loc`). */
+  async pinnedNodesAt (loc: number): Promise<Digest[]> {
+    this.check()
+    try {
+      return await this.mmr.pinnedNodesAt(loc)
+    } catch (err) {
+      if (err instanceof MerkleError) { throw new QmdbError('ItemPruned', err.message) }
+      throw err
+    }
+  }
+
+  // ---- batches ---------------------------------------------------------------
+
+  /** The unapplied batches of `tip`'s chain, oldest first (StaleBatch if it does not build on the current state). */
+  protected chainOf (tip: B): B[] {
+    if (tip.owner !== this) { throw new QmdbError('StaleBatch', 'batch belongs to another database') }
+    const chain = unappliedChain(tip, this._state)
+    if (chain === undefined) { throw new QmdbError('StaleBatch', `batch is not built on the current state (size ${this.size})`) }
+    return chain
+  }
+
+  /** Check that applying `tip` would succeed, without changing anything. */
+  validateBatch (tip: B): void {
+    this.check()
+    let prev = this._floor
+    for (const b of this.chainOf(tip)) {
+      if (b.floor < prev) { throw new QmdbError('FloorRegressed', `batch floor ${b.floor} below ${prev}`) }
+      if (b.floor > b.size - 1) { throw new QmdbError('FloorBeyondSize', `floor ${b.floor} beyond commit ${b.size - 1}`) }
+      prev = b.floor
+    }
+  }
+
+  /**
+   * Make `tip` (and its unapplied ancestors) the database state. Published to
+   * reads and proofs at once; durable only after `commit()`.
+   * Returns the written location range `[start, end)`.
+   */
+  async apply (tip: B): Promise<{ start: number, end: number }> {
+    this.validateBatch(tip)
+    return this.mutate(async () => {
+      const start = this.size
+      const chain = this.chainOf(tip)
+      for (const b of chain) {
+        if (b.baseSize !== this.size) { throw new QmdbError('StaleBatch', `expected size ${b.baseSize}, actual ${this.size}`) }
+        this.log.append(b.ops)
+        this.applyIndex(b)
+        this._floor = b.floor
+        this._metadata = b.metadata
+        this._opsRoot = b.opsRoot
+        this._state = markApplied(b)
+      }
+      if (chain.length > 0) {
+        this.mmr.apply(tip.mmr)
+        this.metaVersion++
+        await this.refreshRoots()
+      }
+      return { start, end: this.size }
+    })
+  }
+
+  // ---- durability ------------------------------------------------------------
+
+  /** Whether applied state is not yet durable. */
+  get dirty (): boolean {
+    return this.metaVersion !== this.durableMetaVersion || this.mmr.dirty
+  }
+
+  /**
+   * Make everything applied so far durable: one atomic write. Commits are
+   * serialized; later applies may proceed while a commit is in flight.
+   * `sync: true` also fsyncs (survives an OS crash, not only a process crash).
+   */
+  async commit (options: WriteOptions = {}): Promise<void> {
+    this.check()
+    const run = async (): Promise<void> => {
+      if (this.kv === undefined) {
+        this.durableMetaVersion = this.metaVersion
+        return
+      }
+      const batch = this.kv.batch()
+      const version = this.metaVersion
+      const items = this.log.stage(batch)
+      const nodes = this.mmr.stage(batch)
+      this.stageExtra(batch)
+      batch.put(joinKey(this.prefix, 'meta'), new Writer(24).u8(META_VERSION).varint(this.size).varint(this.log.base).finish())
+      await batch.commit(options)
+      this.log.markClean(items)
+      this.mmr.markDurable(nodes)
+      this.durableMetaVersion = Math.max(this.durableMetaVersion, version)
+    }
+    const p = this.commitChain.then(run)
+    this.commitChain = p.catch(() => {})
+    try {
+      await p
+    } catch (err) {
+      this.poisoned = err as Error
+      throw err
+    }
+  }
+
+  /** `commit` with an fsync. */
+  async sync (): Promise<void> {
+    await this.commit({ sync: true })
+  }
+
+  // ---- prune / rewind --------------------------------------------------------
+
+  /** Discard operations below `loc` (at most the sync boundary); durable on return. */
+  async prune (loc: number): Promise<void> {
+    this.check()
+    if (loc > this.syncBoundary) { throw new QmdbError('PruneBeyondMinRequired', `prune to ${loc} beyond ${this.syncBoundary}`) }
+    if (loc <= this.log.base) { return }
+    await this.mutate(async () => {
+      await this.mmr.prune(loc)
+      this.log.pruneBelow(loc)
+      this.pruneIndex(loc)
+      this.metaVersion++
+    })
+    await this.commit()
+  }
+
+  /**
+   * Rewind to `size` operations (a commit boundary at or above the pruning
+   * boundary). Not durable until the next commit.
+   */
+  async rewind (size: number): Promise<void> {
+    this.check()
+    if (size === this.size) { return }
+    if (size === 0 || size > this.size) { throw new QmdbError('InvalidRewind', `cannot rewind to ${size} (size ${this.size})`) }
+    if (size <= this.log.base) { throw new QmdbError('ItemPruned', `rewind to ${size} at or below the pruning boundary ${this.log.base}`) }
+    const op = await this.readOp(size - 1)
+    const floor = this.codec.floorOf(op)
+    if (floor === undefined) { throw new QmdbError('UnexpectedData', `operation ${size - 1} is not a commit`) }
+    if (floor < this.log.base) { throw new QmdbError('ItemPruned', `floor ${floor} of the rewind target is pruned`) }
+    await this.mutate(async () => {
+      await this.log.truncate(size)
+      await this.mmr.rewind(size)
+      this.metaVersion++
+      this._state = {}
+      await this.loadTipAndIndex()
+    })
+  }
+
+  /** Wait for in-flight commits and release the handle. */
+  async close (): Promise<void> {
+    await this.commitChain
+    this.closed = true
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Typed errors of the QMDB databases (qmdb.md §4.3, §13.11).
+ *
+ * `Poisoned` is thrown by every call on a handle after a mutating call
+ * failed: the in-memory state may be ahead of or behind what is durable, so
+ * the only safe continuation is to reopen (durable state is intact).
+ */
+
+export type QmdbErrorCode =
+  | 'DataCorrupted'
+  | 'StaleBatch'
+  | 'FloorRegressed'
+  | 'FloorBeyondSize'
+  | 'HistoricalFloorPruned'
+  | 'OperationPruned'
+  | 'ItemPruned'
+  | 'KeyNotFound'
+  | 'KeyExists'
+  | 'LocationOutOfBounds'
+  | 'RangeOutOfBounds'
+  | 'PruneBeyondMinRequired'
+  | 'InvalidRewind'
+  | 'RewindBeyondHistory'
+  | 'UnexpectedData'
+  | 'InvalidPinnedNodes'
+  | 'RootMismatch'
+  | 'Poisoned'
+  | 'Closed'
+
+export class QmdbError extends Error {
+  readonly name = 'QmdbError'
+  readonly code: QmdbErrorCode
+
+  constructor (code: QmdbErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message === undefined ? code : `${code}: ${message}`, options)
+    this.code = code
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * `immutable`: a write-once authenticated key-value store (qmdb.md §6).
+ *
+ * A key is set at most once (the application's promise; if broken, reads may
+ * return any of its values). Batches emit `Set` operations in ascending key
+ * order, then `Commit(metadata, floor)` with a floor the application chooses
+ * (default 0: keep passing the current floor, floors may never decrease).
+ * Keys set below the floor are forgotten by reads after reopen or sync.
+ */
+
+import { QmdbCore } from './core.ts'
+import { QmdbError } from './errors.ts'
+import { ImmutableOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
+import { SimpleMerkleized } from './simple.ts'
+import type { DbOptions } from './core.ts'
+import type { Encoding, FieldCodec, ImmutableOp } from './ops.ts'
+import type { Digest } from '../merkle/index.ts'
+
+export interface ImmutableDbOptions extends DbOptions {
+  key?: FieldCodec
+  value?: FieldCodec
+  encoding?: Encoding
+}
+
+export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch> {
+  declare readonly codec: ImmutableOpCodec
+  private readonly snapshot = new Map<string, number>()
+
+  private constructor (options: ImmutableDbOptions) {
+    super(new ImmutableOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+  }
+
+  static async open (options: ImmutableDbOptions = {}): Promise<ImmutableDb> {
+    const db = new ImmutableDb(options)
+    await db.openCore()
+    return db
+  }
+
+  protected commitOp (metadata: Uint8Array | undefined, floor: number): ImmutableOp {
+    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
+  }
+
+  get root (): Digest { return this._opsRoot }
+
+  protected resetIndex (): void { this.snapshot.clear() }
+
+  protected indexOp (loc: number, op: ImmutableOp): void {
+    if (op.type === 'set') { this.snapshot.set(keyId(op.key), loc) }
+  }
+
+  protected applyIndex (batch: MerkleizedImmutableBatch): void {
+    for (const [id, loc] of batch.locs) { this.snapshot.set(id, loc) }
+  }
+
+  protected pruneIndex (loc: number): void {
+    for (const [id, l] of this.snapshot) {
+      if (l < loc) { this.snapshot.delete(id) }
+    }
+  }
+
+  async get (key: Uint8Array): Promise<Uint8Array | undefined> {
+    this.check()
+    const loc = this.snapshot.get(keyId(key))
+    if (loc === undefined || loc < this.log.base) { return undefined }
+    const op = await this.readOp(loc)
+    if (op.type !== 'set') { throw new QmdbError('DataCorrupted', `snapshot points at a non-set at ${loc}`) }
+    return op.value
+  }
+
+  newBatch (): ImmutableBatch {
+    this.check()
+    return new ImmutableBatch(this, undefined)
+  }
+
+  /** @internal */
+  ancestorsOf (batch: MerkleizedImmutableBatch): MerkleizedImmutableBatch[] {
+    return this.chainOf(batch)
+  }
+}
+
+export class ImmutableBatch {
+  readonly db: ImmutableDb
+  readonly parent: MerkleizedImmutableBatch | undefined
+  private readonly sets = new Map<string, { key: Uint8Array, value: Uint8Array }>()
+  private meta: Uint8Array | undefined
+  private floor = 0
+
+  constructor (db: ImmutableDb, parent: MerkleizedImmutableBatch | undefined) {
+    this.db = db
+    this.parent = parent
+  }
+
+  /** Set a key that has never been set. */
+  set (key: Uint8Array, value: Uint8Array): this {
+    this.sets.set(keyId(key), { key, value })
+    return this
+  }
+
+  withMetadata (metadata: Uint8Array | undefined): this {
+    this.meta = metadata
+    return this
+  }
+
+  /** The floor this batch's commit declares (default 0; must not decrease along a chain). */
+  withInactivityFloor (floor: number): this {
+    this.floor = floor
+    return this
+  }
+
+  async get (key: Uint8Array): Promise<Uint8Array | undefined> {
+    const s = this.sets.get(keyId(key))
+    if (s !== undefined) { return s.value }
+    return this.parent !== undefined ? this.parent.get(key) : this.db.get(key)
+  }
+
+  async merkleize (): Promise<MerkleizedImmutableBatch> {
+    const db = this.db
+    const parent = this.parent
+    if (parent !== undefined) { db.ancestorsOf(parent) } // throws StaleBatch
+    const B = parent?.size ?? db.size
+    const sorted = [...this.sets.entries()].sort((a, b) => compareBytes(a[1].key, b[1].key))
+    const ops: Uint8Array[] = []
+    const locs = new Map<string, number>()
+    const values = new Map<string, Uint8Array>()
+    for (const [id, { key, value }] of sorted) {
+      locs.set(id, B + ops.length)
+      values.set(id, value)
+      ops.push(db.codec.encode({ type: 'set', key, value }))
+    }
+    ops.push(db.codec.encode(this.meta === undefined ? { type: 'commit', floor: this.floor } : { type: 'commit', metadata: this.meta, floor: this.floor }))
+    const mmr = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
+    for (const op of ops) { mmr.add(op) }
+    return new MerkleizedImmutableBatch({
+      owner: db,
+      parent,
+      baseToken: parent === undefined ? db.state : undefined,
+      ops,
+      mmr: mmr.merkleize(),
+      baseSize: B,
+      floor: this.floor,
+      metadata: this.meta
+    }, locs, values)
+  }
+}
+
+export class MerkleizedImmutableBatch extends SimpleMerkleized<ImmutableDb, MerkleizedImmutableBatch> {
+  /** key id → location of its Set in this batch */
+  readonly locs: Map<string, number>
+  private readonly values: Map<string, Uint8Array>
+
+  constructor (init: ConstructorParameters<typeof SimpleMerkleized<ImmutableDb, MerkleizedImmutableBatch>>[0], locs: Map<string, number>, values: Map<string, Uint8Array>) {
+    super(init)
+    this.locs = locs
+    this.values = values
+  }
+
+  async get (key: Uint8Array): Promise<Uint8Array | undefined> {
+    const id = keyId(key)
+    for (let b: MerkleizedImmutableBatch | undefined = this; b !== undefined; b = b.parent) {
+      const v = b.values.get(id)
+      if (v !== undefined) { return v }
+    }
+    return this.owner.get(key)
+  }
+
+  newBatch (): ImmutableBatch {
+    return new ImmutableBatch(this.owner, this)
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * QMDB databases: operations and codecs, the shared journal core, and the
+ * `any`, `immutable`, `keyless`, `current` and compact databases.
+ */
+export { QmdbError, type QmdbErrorCode } from './errors.ts'
+export {
+  type FieldCodec, type Encoding, type OpCodec, type CommitOp, type AnyOp, type ImmutableOp, type KeylessOp,
+  fixedField, varField, AnyOpCodec, ImmutableOpCodec, KeylessOpCodec, keyId, compareBytes, ANY_DELETE, ANY_UPDATE, ANY_COMMIT
+} from './ops.ts'
+export { Bitmap } from './bitmap.ts'
+export { QmdbCore, type DbOptions, type MerkleizedCore, type ProvenOps } from './core.ts'
+export { AnyDb, AnyBatch, MerkleizedAnyBatch, type AnyDbOptions, type DiffEntry } from './any.ts'
+export { SimpleMerkleized } from './simple.ts'
+export { ImmutableDb, ImmutableBatch, MerkleizedImmutableBatch, type ImmutableDbOptions } from './immutable.ts'
+export { KeylessDb, KeylessBatch, MerkleizedKeylessBatch, type KeylessDbOptions } from './keyless.ts'

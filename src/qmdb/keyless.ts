@@ -1,0 +1,123 @@
+/**
+ * `keyless`: an authenticated append-only log of values (qmdb.md §7).
+ *
+ * `get(loc)` returns the value of an `Append` or the metadata of a `Commit`.
+ * The floor is chosen by the application, as for `immutable`.
+ */
+
+import { QmdbCore } from './core.ts'
+import { QmdbError } from './errors.ts'
+import { KeylessOpCodec, fixedField } from './ops.ts'
+import { SimpleMerkleized } from './simple.ts'
+import type { DbOptions } from './core.ts'
+import type { Encoding, FieldCodec, KeylessOp } from './ops.ts'
+import type { Digest } from '../merkle/index.ts'
+
+export interface KeylessDbOptions extends DbOptions {
+  value?: FieldCodec
+  encoding?: Encoding
+}
+
+export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> {
+  declare readonly codec: KeylessOpCodec
+
+  private constructor (options: KeylessDbOptions) {
+    super(new KeylessOpCodec(options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+  }
+
+  static async open (options: KeylessDbOptions = {}): Promise<KeylessDb> {
+    const db = new KeylessDb(options)
+    await db.openCore()
+    return db
+  }
+
+  protected commitOp (metadata: Uint8Array | undefined, floor: number): KeylessOp {
+    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
+  }
+
+  get root (): Digest { return this._opsRoot }
+
+  protected resetIndex (): void {}
+  protected indexOp (): void {}
+  protected applyIndex (): void {}
+
+  /** The value appended at `loc` (or the metadata of the commit there). */
+  async get (loc: number): Promise<Uint8Array | undefined> {
+    this.check()
+    if (loc >= this.size) { throw new QmdbError('LocationOutOfBounds', `location ${loc}, size ${this.size}`) }
+    const op = await this.readOp(loc)
+    return op.type === 'append' ? op.value : op.metadata
+  }
+
+  /** Values at strictly increasing locations. */
+  async getMany (locs: readonly number[]): Promise<Array<Uint8Array | undefined>> {
+    for (let i = 1; i < locs.length; i++) {
+      if (locs[i] <= locs[i - 1]) { throw new QmdbError('UnexpectedData', 'locations must be strictly increasing') }
+    }
+    return Promise.all(locs.map(async l => this.get(l)))
+  }
+
+  newBatch (): KeylessBatch {
+    this.check()
+    return new KeylessBatch(this, undefined)
+  }
+
+  /** @internal */
+  ancestorsOf (batch: MerkleizedKeylessBatch): MerkleizedKeylessBatch[] {
+    return this.chainOf(batch)
+  }
+}
+
+export class KeylessBatch {
+  readonly db: KeylessDb
+  readonly parent: MerkleizedKeylessBatch | undefined
+  private readonly values: Uint8Array[] = []
+  private meta: Uint8Array | undefined
+  private floor = 0
+
+  constructor (db: KeylessDb, parent: MerkleizedKeylessBatch | undefined) {
+    this.db = db
+    this.parent = parent
+  }
+
+  append (value: Uint8Array): this {
+    this.values.push(value)
+    return this
+  }
+
+  withMetadata (metadata: Uint8Array | undefined): this {
+    this.meta = metadata
+    return this
+  }
+
+  withInactivityFloor (floor: number): this {
+    this.floor = floor
+    return this
+  }
+
+  async merkleize (): Promise<MerkleizedKeylessBatch> {
+    const db = this.db
+    const parent = this.parent
+    if (parent !== undefined) { db.ancestorsOf(parent) }
+    const ops = this.values.map(value => db.codec.encode({ type: 'append', value }))
+    ops.push(db.codec.encode(this.meta === undefined ? { type: 'commit', floor: this.floor } : { type: 'commit', metadata: this.meta, floor: this.floor }))
+    const mmr = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
+    for (const op of ops) { mmr.add(op) }
+    return new MerkleizedKeylessBatch({
+      owner: db,
+      parent,
+      baseToken: parent === undefined ? db.state : undefined,
+      ops,
+      mmr: mmr.merkleize(),
+      baseSize: parent?.size ?? db.size,
+      floor: this.floor,
+      metadata: this.meta
+    })
+  }
+}
+
+export class MerkleizedKeylessBatch extends SimpleMerkleized<KeylessDb, MerkleizedKeylessBatch> {
+  newBatch (): KeylessBatch {
+    return new KeylessBatch(this.owner, this)
+  }
+}
