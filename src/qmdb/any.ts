@@ -16,11 +16,11 @@
  * batch's *parent* state (`prev`), so batches apply one after another.
  */
 
+import { inactivePeaks } from '../merkle/index.ts'
 import { Bitmap } from './bitmap.ts'
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
-import { inactivePeaks } from '../merkle/index.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
 import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
 import type { Digest, MerkleizedMmrBatch } from '../merkle/index.ts'
@@ -131,27 +131,27 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> {
     return this.snapshot.get(keyId(key)) ?? -1
   }
 
-     * @internal
+  /** Location of the key with map id `id`, or -1 (used by batches). */
   locById (id: string): number {
     return this.snapshot.get(id) ?? -1
   }
 
-     * @internal
+  /** Activity bit of `loc` (exact for applied state). */
   isActiveBit (loc: number): boolean {
     return this.bitmap.get(loc)
   }
 
-     * @internal
+  /** Next possibly-active location in `[from, to)`, or -1. */
   nextActive (from: number, to: number): number {
     return this.bitmap.nextSetBit(from, to)
   }
 
-     * @internal
+  /** The encoded operation at `loc` (loads its chunk if needed). */
   async opAt (loc: number): Promise<Uint8Array> {
     return this.opBytesSync(loc) ?? this.log.get(loc)
   }
 
-     * @internal
+  /** The encoded operation at `loc` if its chunk is in memory. */
   opAtSync (loc: number): Uint8Array | undefined {
     return this.opBytesSync(loc)
   }
@@ -176,7 +176,7 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> {
     return new AnyBatch(this, undefined)
   }
 
-  /** @internal */
+  /** The unapplied ancestors of `batch`, oldest first (throws `StaleBatch`). */
   unappliedAncestors (batch: MerkleizedAnyBatch): MerkleizedAnyBatch[] {
     return this.chainOf(batch)
   }
@@ -299,44 +299,65 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
   }
 }
 
-/**
- * The §5.3-§5.4 algorithm. `parent` undefined = on the applied database
- * state as it is now (an unmerkleized batch holds no snapshot).
- */
-async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Map<string, Mutation>, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {
-  // the unapplied ancestors, nearest first (their diffs shadow the database)
+/** What merkleize works against: the parent state and how to read it. */
+interface Base {
+  db: AnyDb
+  /** unapplied ancestors, nearest first (their diffs shadow the database) */
+  ancestors: MerkleizedAnyBatch[]
+  /** size of the parent state (first location of this batch) */
+  size: number
+  /** size of the applied database (locations below are read from the log) */
+  committed: number
+  /** location of key `id` in the parent state, or -1 */
+  loc(id: string): number
+}
+
+function baseOf (db: AnyDb, parent: MerkleizedAnyBatch | undefined): Base {
   const ancestors = parent === undefined ? [] : db.unappliedAncestors(parent).reverse()
-  const baseToken = parent === undefined ? db.state : undefined
-  const codec = db.codec
-  const B = parent?.size ?? db.size
-  const F0 = parent?.floor ?? db.inactivityFloor
-  const A0 = parent?.activeKeys ?? db.activeKeys
-  const committed = db.size
-
-  /** The location of key `id` in the parent state, or -1. */
-  const baseLoc = (id: string): number => {
-    for (const a of ancestors) {
-      const e = a.diff.get(id)
-      if (e !== undefined) { return e.loc }
+  return {
+    db,
+    ancestors,
+    size: parent?.size ?? db.size,
+    committed: db.size,
+    loc (id: string): number {
+      for (const a of ancestors) {
+        const e = a.diff.get(id)
+        if (e !== undefined) { return e.loc }
+      }
+      return db.locById(id)
     }
-    return db.locById(id)
   }
+}
 
-  const ops: Uint8Array[] = []
-  const diff = new Map<string, DiffEntry>()
-  let userSteps = 0
-  let delta = 0
+/** The encoded operation at `l` in the state being built (`ops` = this batch's so far). */
+async function opIn (base: Base, ops: Uint8Array[], l: number): Promise<Uint8Array> {
+  if (l >= base.size) { return ops[l - base.size] }
+  if (l >= base.committed) {
+    for (const a of base.ancestors) {
+      if (l >= a.baseSize && l < a.size) { return a.ops[l - a.baseSize] }
+    }
+    throw new QmdbError('DataCorrupted', `location ${l} not in any ancestor`)
+  }
+  return base.db.opAtSync(l) ?? await base.db.opAt(l)
+}
 
+/**
+ * §5.3: updates/deletes of existing keys in current-location order, then
+ * creates in key order. Returns the user steps and the change in active keys.
+ */
+function emitUserOps (base: Base, mutations: Map<string, Mutation>, ops: Uint8Array[], diff: Map<string, DiffEntry>): { userSteps: number, delta: number } {
+  const codec = base.db.codec
   const existing: Array<{ loc: number, id: string, m: Mutation }> = []
   const creates: Array<{ id: string, m: Mutation }> = []
   for (const [id, m] of mutations) {
-    const loc = baseLoc(id)
+    const loc = base.loc(id)
     if (loc >= 0) { existing.push({ loc, id, m }) } else if (m.value !== null) { creates.push({ id, m }) }
   }
   existing.sort((a, b) => a.loc - b.loc)
   creates.sort((a, b) => compareBytes(a.m.key, b.m.key))
+  let delta = 0
   for (const { loc, id, m } of existing) {
-    const at = B + ops.length
+    const at = base.size + ops.length
     if (m.value !== null) {
       ops.push(codec.encode({ type: 'update', key: m.key, value: m.value }))
       diff.set(id, { key: m.key, loc: at, value: m.value, prev: loc })
@@ -345,63 +366,69 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
       diff.set(id, { key: m.key, loc: -1, value: undefined, prev: loc })
       delta--
     }
-    userSteps++
   }
   for (const { id, m } of creates) {
-    const at = B + ops.length
-    ops.push(codec.encode({ type: 'update', key: m.key, value: m.value as Uint8Array }))
-    diff.set(id, { key: m.key, loc: at, value: m.value as Uint8Array, prev: -1 })
+    const value = m.value as Uint8Array
+    diff.set(id, { key: m.key, loc: base.size + ops.length, value, prev: -1 })
+    ops.push(codec.encode({ type: 'update', key: m.key, value }))
     delta++
   }
+  return { userSteps: existing.length, delta }
+}
 
-  // ---- floor raise --------------------------------------------------------------
-  const totalSteps = userSteps + 1
-  const totalActive = A0 + delta
-  let floor = F0
-  if (totalActive > 0) {
-    const tip = B + ops.length // ops appended by the raise itself are never scanned
-    let moved = 0
-    let loc = floor
-    const opAt = async (l: number): Promise<Uint8Array> => {
-      if (l >= B) { return ops[l - B] }
-      if (l >= committed) {
-        for (const a of ancestors) {
-          if (l >= a.baseSize && l < a.size) { return a.ops[l - a.baseSize] }
-        }
-        throw new QmdbError('DataCorrupted', `location ${l} not in any ancestor`)
+/**
+ * §5.4: move `steps` active operations from the floor to the tip. Locations
+ * the applied bitmap marks inactive are skipped without advancing the floor;
+ * the scan never reaches operations appended by the raise itself.
+ */
+async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8Array[], diff: Map<string, DiffEntry>): Promise<number> {
+  const codec = base.db.codec
+  const tip = base.size + ops.length
+  let moved = 0
+  let loc = floor
+  while (loc < tip && moved < steps) {
+    if (loc < base.committed) {
+      const next = base.db.nextActive(loc, base.committed)
+      if (next < 0) {
+        loc = base.committed
+        continue
       }
-      return db.opAtSync(l) ?? await db.opAt(l)
+      loc = next
     }
-    while (loc < tip && moved < totalSteps) {
-      if (loc < committed) {
-        const next = db.nextActive(loc, committed)
-        if (next < 0) {
-          loc = committed
-          continue
-        }
-        loc = next
+    floor = loc + 1
+    const bytes = await opIn(base, ops, loc)
+    const key = codec.peekKey(bytes)
+    if (key !== undefined) {
+      const id = keyId(key)
+      const mine = diff.get(id)
+      if ((mine !== undefined ? mine.loc : base.loc(id)) === loc) {
+        const op = codec.decode(bytes)
+        const value = op.type === 'update' ? op.value : undefined
+        diff.set(id, { key: key.slice(), loc: base.size + ops.length, value, prev: mine !== undefined ? mine.prev : loc })
+        ops.push(bytes)
+        moved++
       }
-      floor = loc + 1
-      const bytes = await opAt(loc)
-      const key = codec.peekKey(bytes)
-      if (key !== undefined) {
-        const id = keyId(key)
-        const mine = diff.get(id)
-        const current = mine !== undefined ? mine.loc : baseLoc(id)
-        if (current === loc) {
-          const op = codec.decode(bytes)
-          const at = B + ops.length
-          ops.push(bytes)
-          diff.set(id, { key: op.type === 'update' ? op.key : key.slice(), loc: at, value: op.type === 'update' ? op.value : undefined, prev: mine !== undefined ? mine.prev : loc })
-          moved++
-        }
-      }
-      loc++
     }
-  } else {
-    floor = B + ops.length
+    loc++
   }
-  ops.push(codec.encode(metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }))
+  return floor
+}
+
+/**
+ * The §5.3-§5.4 algorithm. `parent` undefined = on the applied database
+ * state as it is now (an unmerkleized batch holds no snapshot).
+ */
+async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Map<string, Mutation>, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {
+  const base = baseOf(db, parent)
+  const baseToken = parent === undefined ? db.state : undefined
+  const ops: Uint8Array[] = []
+  const diff = new Map<string, DiffEntry>()
+  const { userSteps, delta } = emitUserOps(base, mutations, ops, diff)
+  const totalActive = (parent?.activeKeys ?? db.activeKeys) + delta
+  const floor = totalActive > 0
+    ? await raiseFloor(base, parent?.floor ?? db.inactivityFloor, userSteps + 1, ops, diff)
+    : base.size + ops.length // nothing active: the floor is the commit's own location
+  ops.push(db.codec.encode(metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }))
 
   const mmrBatch = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
   for (const op of ops) { mmrBatch.add(op) }
@@ -411,7 +438,7 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
     baseToken,
     ops,
     mmr: mmrBatch.merkleize(),
-    baseSize: B,
+    baseSize: base.size,
     floor,
     metadata,
     activeKeys: totalActive,

@@ -72,7 +72,7 @@ export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch>
     return new ImmutableBatch(this, undefined)
   }
 
-  /** @internal */
+  /** The unapplied ancestors of `batch`, oldest first (throws `StaleBatch`). */
   ancestorsOf (batch: MerkleizedImmutableBatch): MerkleizedImmutableBatch[] {
     return this.chainOf(batch)
   }

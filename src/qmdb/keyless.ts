@@ -62,7 +62,7 @@ export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> {
     return new KeylessBatch(this, undefined)
   }
 
-  /** @internal */
+  /** The unapplied ancestors of `batch`, oldest first (throws `StaleBatch`). */
   ancestorsOf (batch: MerkleizedKeylessBatch): MerkleizedKeylessBatch[] {
     return this.chainOf(batch)
   }

@@ -4,9 +4,9 @@
  *
  * Two encodings per database:
  * - `fixed`: every operation is padded with zeros to one size (`TOTAL`);
- *   floors are 8-byte big-endian; decoders insist the padding is zero;
+ * floors are 8-byte big-endian; decoders insist the padding is zero;
  * - `variable`: no padding; floors are varints; fields encode with their own
- *   codec (raw bytes for fixed-size arrays, `varint(len) ‖ bytes` otherwise).
+ * codec (raw bytes for fixed-size arrays, `varint(len) ‖ bytes` otherwise).
  *
  * Decoding is strict (unknown tags, non-zero padding, floors above the
  * supported maximum, trailing bytes) and only ever throws `CodecError`.
@@ -126,10 +126,9 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
           writeField(w, this.key, op.nextKey, 'next key')
         }
         break
-      case 'commit':
+      default:
         w.u8(ANY_COMMIT)
         writeCommitBody(w, this.encoding, this.value, op)
-        break
     }
     if (this.fixedSize !== undefined) { w.zeros(this.fixedSize - w.length) }
     return w.finish()

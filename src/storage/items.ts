@@ -6,11 +6,11 @@
  * their index (location). Like `FixedChunkStore`:
  * - items `[base, length)` are readable; pruning drops whole chunks below `base`;
  * - the chunk receiving the next append is resident whenever it holds
- *   readable items, so `append` is synchronous;
+ * readable items, so `append` is synchronous;
  * - dirty chunks stay resident until `markClean` confirms the staged writes;
- *   clean chunks are evicted LRU beyond `cacheChunks`;
+ * clean chunks are evicted LRU beyond `cacheChunks`;
  * - the persisted `length`/`base` are owned by the caller's metadata record,
- *   and a chunk that does not decode is a `StorageError`, never a crash.
+ * and a chunk that does not decode is a `StorageError`, never a crash.
  */
 
 import { Reader, Writer } from '../codec/index.ts'
