@@ -14,7 +14,15 @@ export default {
     // arrays REPLACE aegir's defaults, so repeat them
     productionIgnorePatterns: ['/bench', '/dist', '/test', '/interop', '/scripts', '.aegir.js'],
     developmentIgnorePatterns: ['/dist', '/src'],
-    // mocha: used by scripts/summary-reporter.cjs (hoisted from aegir)
-    ignore: ['mocha']
+    // mocha: used by scripts/summary-reporter.cjs (hoisted from aegir).
+    // The libp2p stack below is the node's runtime; entries leave this list as
+    // the modules using them (p2p, consensus, marshal, node) land.
+    ignore: [
+      'mocha',
+      '@libp2p/crypto', '@libp2p/gossipsub', '@libp2p/identify', '@libp2p/interface', '@libp2p/interface-internal',
+      '@libp2p/logger', '@libp2p/noise', '@libp2p/peer-id', '@libp2p/ping', '@libp2p/prometheus-metrics', '@libp2p/tcp',
+      '@libp2p/utils', '@libp2p/yamux', '@multiformats/multiaddr', 'libp2p', 'prom-client', 'uint8arraylist', 'uint8arrays',
+      'datastore-core', 'datastore-level', '@ethereumjs/mpt'
+    ]
   }
 }

@@ -42,8 +42,9 @@ describe('merkle: MMR arithmetic', () => {
   it('inverts locToPos for large locations', () => {
     for (const n of [2 ** 31 - 1, 2 ** 32, 2 ** 32 + 12345, 2 ** 40 + 7, 2 ** 50 - 1, 2 ** 52]) {
       expect(posToLoc(locToPos(n))).to.equal(n)
-      // the next position is a leaf only when leaf n has no parents (n even)
-      expect(posToLoc(locToPos(n) + 1)).to.equal(n % 2 === 0 ? n + 1 : undefined)
+      // the next position is a leaf only when leaf n has no parents (n even);
+      // past MAX_LEAVES positions are no longer exact and are rejected
+      if (n < 2 ** 52) { expect(posToLoc(locToPos(n) + 1)).to.equal(n % 2 === 0 ? n + 1 : undefined) }
     }
   })
 

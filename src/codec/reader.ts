@@ -28,6 +28,11 @@ export class Reader {
     this.end = end
   }
 
+  /** An independent reader at the same position (for look-ahead). */
+  clone (): Reader {
+    return new Reader(this.buf, this.pos, this.end)
+  }
+
   /** Current offset into the underlying buffer. */
   get offset (): number {
     return this.pos

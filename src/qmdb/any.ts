@@ -22,7 +22,9 @@ import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
+import type { ManagedDb } from './managed.ts'
 import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
+import type { Target } from './target.ts'
 import type { Digest, MerkleizedMmrBatch } from '../merkle/index.ts'
 
 /** One key's change in a batch: `loc === -1` means deleted; `prev === -1` means absent before. */
@@ -47,7 +49,7 @@ interface Mutation {
   value: Uint8Array | null
 }
 
-export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> {
+export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements ManagedDb<AnyBatch, MerkleizedAnyBatch, Target> {
   declare readonly codec: AnyOpCodec
   /** key → location of its active update */
   protected readonly snapshot = new Map<string, number>()
@@ -63,6 +65,20 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> {
     const db = new AnyDb(options)
     await db.openCore()
     return db
+  }
+
+  readonly kind: string = 'any'
+
+  forkBatch (parent: MerkleizedAnyBatch): AnyBatch {
+    return parent.newBatch()
+  }
+
+  async merkleize (batch: AnyBatch): Promise<MerkleizedAnyBatch> {
+    return batch.merkleize()
+  }
+
+  batchRoot (batch: MerkleizedAnyBatch): Digest {
+    return batch.root
   }
 
   protected commitOp (metadata: Uint8Array | undefined, floor: number): AnyOp {

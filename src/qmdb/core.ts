@@ -21,12 +21,14 @@
  */
 
 import { Reader, Writer } from '../codec/index.ts'
-import { Mmr, MerkleError, inactivePeaks, markApplied, unappliedChain } from '../merkle/index.ts'
+import { Mmr, MerkleError, computeRoot, inactivePeaks, leafDigest, markApplied, unappliedChain } from '../merkle/index.ts'
 import { ItemLog } from '../storage/items.ts'
 import { joinKey } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
 import { QmdbError } from './errors.ts'
+import { targetsEqual } from './target.ts'
 import type { OpCodec } from './ops.ts'
+import type { Target } from './target.ts'
 import type { ChainLink, Digest, MerkleizedMmrBatch, Proof } from '../merkle/index.ts'
 import type { WriteBatch, WriteOptions } from '../storage/kv.ts'
 import type { Datastore } from 'interface-datastore'
@@ -66,6 +68,12 @@ export interface ProvenOps {
   proof: Proof
   /** Encoded operations `[start, start + ops.length)`. */
   ops: Uint8Array[]
+}
+
+function digestEqualsSafe (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) { return false }
+  for (let i = 0; i < a.length; i++) { if (a[i] !== b[i]) { return false } }
+  return true
 }
 
 export abstract class QmdbCore<Op, B extends MerkleizedCore> {
@@ -433,6 +441,51 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
       this._state = {}
       await this.loadTipAndIndex()
     })
+  }
+
+  // ---- ManagedDb (standard sync targets) -------------------------------------
+
+  /** The sync boundary a batch's state would have (`current` rounds the floor down). */
+  protected batchSyncBoundary (batch: B): number {
+    return batch.floor
+  }
+
+  /** The latest applied target: `(opsRoot, [syncBoundary, size))`. */
+  syncTarget (): Target {
+    return { root: this._opsRoot, range: { start: this.syncBoundary, end: this.size } }
+  }
+
+  matchesSyncTarget (batch: B, target: Target): boolean {
+    return target.range.end === batch.size && target.range.start === this.batchSyncBoundary(batch) &&
+      digestEqualsSafe(batch.opsRoot, target.root)
+  }
+
+  /** The target of a freshly created database: the bootstrap commit alone. */
+  initialSyncTarget (): Target {
+    const leaf = leafDigest(0, this.codec.encode(this.commitOp(undefined, 0)))
+    return { root: computeRoot(1, 0, [leaf]), range: { start: 0, end: 1 } }
+  }
+
+  targetsEqual (a: Target, b: Target): boolean {
+    return targetsEqual(a, b)
+  }
+
+  /** Start persisting everything applied so far; resolves when durable. */
+  async finalize (): Promise<void> {
+    await this.commit()
+  }
+
+  async pruneTo (target: Target): Promise<void> {
+    await this.prune(target.range.start)
+  }
+
+  /** Rewind to an applied target and make it durable; the result must equal `target`. */
+  async rewindToTarget (target: Target): Promise<void> {
+    await this.rewind(target.range.end)
+    await this.sync()
+    if (!targetsEqual(this.syncTarget(), target)) {
+      throw new QmdbError('RootMismatch', `after rewinding to ${target.range.end} the database does not match the target`)
+    }
   }
 
   /** Wait for in-flight commits and release the handle. */

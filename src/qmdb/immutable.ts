@@ -13,7 +13,9 @@ import { QmdbError } from './errors.ts'
 import { ImmutableOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
 import { SimpleMerkleized } from './simple.ts'
 import type { DbOptions } from './core.ts'
+import type { ManagedDb } from './managed.ts'
 import type { Encoding, FieldCodec, ImmutableOp } from './ops.ts'
+import type { Target } from './target.ts'
 import type { Digest } from '../merkle/index.ts'
 
 export interface ImmutableDbOptions extends DbOptions {
@@ -22,7 +24,7 @@ export interface ImmutableDbOptions extends DbOptions {
   encoding?: Encoding
 }
 
-export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch> {
+export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch> implements ManagedDb<ImmutableBatch, MerkleizedImmutableBatch, Target> {
   declare readonly codec: ImmutableOpCodec
   private readonly snapshot = new Map<string, number>()
 
@@ -34,6 +36,20 @@ export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch>
     const db = new ImmutableDb(options)
     await db.openCore()
     return db
+  }
+
+  readonly kind: string = 'immutable'
+
+  forkBatch (parent: MerkleizedImmutableBatch): ImmutableBatch {
+    return parent.newBatch()
+  }
+
+  async merkleize (batch: ImmutableBatch): Promise<MerkleizedImmutableBatch> {
+    return batch.merkleize()
+  }
+
+  batchRoot (batch: MerkleizedImmutableBatch): Digest {
+    return batch.root
   }
 
   protected commitOp (metadata: Uint8Array | undefined, floor: number): ImmutableOp {

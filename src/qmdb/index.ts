@@ -13,3 +13,11 @@ export { AnyDb, AnyBatch, MerkleizedAnyBatch, type AnyDbOptions, type DiffEntry 
 export { SimpleMerkleized } from './simple.ts'
 export { ImmutableDb, ImmutableBatch, MerkleizedImmutableBatch, type ImmutableDbOptions } from './immutable.ts'
 export { KeylessDb, KeylessBatch, MerkleizedKeylessBatch, type KeylessDbOptions } from './keyless.ts'
+export {
+  type Target, type CompactTarget, InvalidTargetError, encodeTarget, decodeTarget, encodeCompactTarget, decodeCompactTarget,
+  targetAdvances, compactToTarget, targetsEqual, compactTargetsEqual
+} from './target.ts'
+export {
+  type ManagedDb, type SomeManagedDb, type UnmerkleizedOfDb, type MerkleizedOfDb, type TargetOfDb, type DatabaseRecord,
+  type UnmerkleizedOf, type MerkleizedOf, type SyncTargetsOf, type Barrier, DatabaseSet, DatabaseSetError
+} from './managed.ts'

@@ -10,7 +10,9 @@ import { QmdbError } from './errors.ts'
 import { KeylessOpCodec, fixedField } from './ops.ts'
 import { SimpleMerkleized } from './simple.ts'
 import type { DbOptions } from './core.ts'
+import type { ManagedDb } from './managed.ts'
 import type { Encoding, FieldCodec, KeylessOp } from './ops.ts'
+import type { Target } from './target.ts'
 import type { Digest } from '../merkle/index.ts'
 
 export interface KeylessDbOptions extends DbOptions {
@@ -18,7 +20,7 @@ export interface KeylessDbOptions extends DbOptions {
   encoding?: Encoding
 }
 
-export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> {
+export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> implements ManagedDb<KeylessBatch, MerkleizedKeylessBatch, Target> {
   declare readonly codec: KeylessOpCodec
 
   private constructor (options: KeylessDbOptions) {
@@ -29,6 +31,20 @@ export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> {
     const db = new KeylessDb(options)
     await db.openCore()
     return db
+  }
+
+  readonly kind: string = 'keyless'
+
+  forkBatch (parent: MerkleizedKeylessBatch): KeylessBatch {
+    return parent.newBatch()
+  }
+
+  async merkleize (batch: KeylessBatch): Promise<MerkleizedKeylessBatch> {
+    return batch.merkleize()
+  }
+
+  batchRoot (batch: MerkleizedKeylessBatch): Digest {
+    return batch.root
   }
 
   protected commitOp (metadata: Uint8Array | undefined, floor: number): KeylessOp {

@@ -74,8 +74,31 @@ export interface OpCodec<Op> {
   encode(op: Op): Uint8Array
   /** Strict decode of one operation that must consume `bytes` entirely. */
   decode(bytes: Uint8Array): Op
+  /**
+   * Read one operation from a stream of concatenated operations (a `Vec<Op>`
+   * on the wire) and return its exact encoded bytes (what the MMR hashes).
+   */
+  readBytes(r: Reader): Uint8Array
   /** The commit floor if `op` is a commit. */
   floorOf(op: Op): number | undefined
+}
+
+/**
+ * Read one operation's bytes from `r`: fixed encodings take exactly
+ * `fixedSize` bytes; variable ones are parsed to find where they end. The
+ * returned bytes always decode (they are validated here).
+ */
+function readOpBytes<Op> (codec: OpCodec<Op> & { parse(r: Reader): Op }, r: Reader): Uint8Array {
+  if (codec.fixedSize !== undefined) {
+    const bytes = r.raw(codec.fixedSize)
+    codec.decode(bytes)
+    return bytes
+  }
+  const start = r.offset
+  const probe = r.clone()
+  codec.parse(probe)
+  const len = probe.offset - start
+  return r.raw(len)
 }
 
 // ---------------------------------------------------------------------------
@@ -134,8 +157,8 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
     return w.finish()
   }
 
-  decode (bytes: Uint8Array): AnyOp {
-    const r = new Reader(bytes)
+  /** Read one operation (no padding or end checks: see `decode`). */
+  parse (r: Reader): AnyOp {
     const tag = r.u8()
     let op: AnyOp
     switch (tag) {
@@ -154,12 +177,22 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
       default:
         throw new CodecError('InvalidEnum', `unknown any operation tag 0x${tag.toString(16)}`)
     }
+    return op
+  }
+
+  decode (bytes: Uint8Array): AnyOp {
+    const r = new Reader(bytes)
+    const op = this.parse(r)
     if (this.fixedSize !== undefined) {
       if (bytes.length !== this.fixedSize) { throw new CodecError('InvalidLength', `fixed operation of ${bytes.length} bytes, expected ${this.fixedSize}`) }
       r.zeros(r.remaining)
     }
     r.finish()
     return op
+  }
+
+  readBytes (r: Reader): Uint8Array {
+    return readOpBytes(this, r)
   }
 
   floorOf (op: AnyOp): number | undefined {
@@ -246,8 +279,8 @@ export class ImmutableOpCodec implements OpCodec<ImmutableOp> {
     return w.finish()
   }
 
-  decode (bytes: Uint8Array): ImmutableOp {
-    const r = new Reader(bytes)
+  /** Read one operation (no padding or end checks: see `decode`). */
+  parse (r: Reader): ImmutableOp {
     const tag = r.u8()
     let op: ImmutableOp
     if (tag === 0) {
@@ -257,12 +290,22 @@ export class ImmutableOpCodec implements OpCodec<ImmutableOp> {
     } else {
       throw new CodecError('InvalidEnum', `unknown immutable operation tag 0x${tag.toString(16)}`)
     }
+    return op
+  }
+
+  decode (bytes: Uint8Array): ImmutableOp {
+    const r = new Reader(bytes)
+    const op = this.parse(r)
     if (this.fixedSize !== undefined) {
       if (bytes.length !== this.fixedSize) { throw new CodecError('InvalidLength', `fixed operation of ${bytes.length} bytes, expected ${this.fixedSize}`) }
       r.zeros(r.remaining)
     }
     r.finish()
     return op
+  }
+
+  readBytes (r: Reader): Uint8Array {
+    return readOpBytes(this, r)
   }
 
   floorOf (op: ImmutableOp): number | undefined {
@@ -303,8 +346,8 @@ export class KeylessOpCodec implements OpCodec<KeylessOp> {
     return w.finish()
   }
 
-  decode (bytes: Uint8Array): KeylessOp {
-    const r = new Reader(bytes)
+  /** Read one operation (no padding or end checks: see `decode`). */
+  parse (r: Reader): KeylessOp {
     const tag = r.u8()
     let op: KeylessOp
     if (tag === 1) {
@@ -314,12 +357,22 @@ export class KeylessOpCodec implements OpCodec<KeylessOp> {
     } else {
       throw new CodecError('InvalidEnum', `unknown keyless operation tag 0x${tag.toString(16)}`)
     }
+    return op
+  }
+
+  decode (bytes: Uint8Array): KeylessOp {
+    const r = new Reader(bytes)
+    const op = this.parse(r)
     if (this.fixedSize !== undefined) {
       if (bytes.length !== this.fixedSize) { throw new CodecError('InvalidLength', `fixed operation of ${bytes.length} bytes, expected ${this.fixedSize}`) }
       r.zeros(r.remaining)
     }
     r.finish()
     return op
+  }
+
+  readBytes (r: Reader): Uint8Array {
+    return readOpBytes(this, r)
   }
 
   floorOf (op: KeylessOp): number | undefined {
