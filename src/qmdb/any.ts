@@ -22,6 +22,7 @@ import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
+import type { GraftOverlay } from './current.ts'
 import type { ManagedDb } from './managed.ts'
 import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
 import type { Target } from './target.ts'
@@ -186,6 +187,9 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
     return Promise.all(keys.map(async k => this.get(k)))
   }
 
+  /** Extension point: `current` grafts the bitmap onto a freshly merkleized batch. */
+  async afterMerkleize (batch: MerkleizedAnyBatch): Promise<void> {}
+
   /** A new speculative batch on the applied state. */
   newBatch (): AnyBatch {
     this.check()
@@ -246,7 +250,9 @@ export class AnyBatch {
 
   /** Resolve the mutations into operations and compute the speculative root. */
   async merkleize (): Promise<MerkleizedAnyBatch> {
-    return merkleizeAny(this.db, this.parent, this.mutations, this.meta)
+    const m = await merkleizeAny(this.db, this.parent, this.mutations, this.meta)
+    await this.db.afterMerkleize(m)
+    return m
   }
 }
 
@@ -265,6 +271,8 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
   readonly opsRoot: Digest
   readonly activeKeys: number
   readonly diff: Map<string, DiffEntry>
+  /** `current` only: the grafted bitmap state after this batch. */
+  graft: GraftOverlay | undefined = undefined
 
   constructor (init: {
     owner: AnyDb
@@ -292,8 +300,11 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
     this.opsRoot = init.mmr.root(inactivePeaks(this.size, this.floor))
   }
 
-  /** The root of the state after this batch (for `any`: the ops root). */
-  get root (): Digest { return this.opsRoot }
+  /** The root of the state after this batch (`any`: the ops root; `current`: the canonical root). */
+  get root (): Digest { return this.graft?.canonical ?? this.opsRoot }
+
+  /** The sync boundary after this batch (`current` rounds the floor down to a chunk). */
+  get syncBoundary (): number { return this.graft !== undefined ? this.floor - (this.floor % this.graft.chunkBits) : this.floor }
 
   /** The value of `key` after this batch. */
   async get (key: Uint8Array): Promise<Uint8Array | undefined> {

@@ -21,3 +21,12 @@ export {
   type ManagedDb, type SomeManagedDb, type UnmerkleizedOfDb, type MerkleizedOfDb, type TargetOfDb, type DatabaseRecord,
   type UnmerkleizedOf, type MerkleizedOf, type SyncTargetsOf, type Barrier, DatabaseSet, DatabaseSetError
 } from './managed.ts'
+export { CurrentDb, type GraftOverlay } from './current.ts'
+export {
+  CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,
+  chunkAlignedInactivePeaks, canonicalRoot, graftedRoot, type GraftView
+} from './grafting.ts'
+export {
+  CompactDb, CompactBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
+  type Witness, type CompactDbOptions, type CompactImmutableOptions, type CompactKeylessOptions, type CompactItem
+} from './compact.ts'

@@ -1,0 +1,558 @@
+/**
+ * Compact `immutable` and `keyless` databases (qmdb.md §9): the same batch
+ * API, operations and roots as the full variants, but no history — only the
+ * MMR frontier (peaks) and a *witness* of the tip:
+ *
+ *   Witness { opBytes (the last commit, encoded), size, pinnedNodes = nodesToPin(size - 1) }
+ *   wire: varint(len) ‖ opBytes ‖ varint(size) ‖ varint(count ≤ 64) ‖ 32·count
+ *
+ * From a witness the state is rebuilt exactly: MMR(size - 1) from its peaks,
+ * plus the commit as the last leaf; the root uses the commit's floor.
+ *
+ * Persistence under `prefix`: `<prefix>/w/<size:16hex>` one witness per
+ * applied batch (each is a rewind checkpoint), `<prefix>/cmeta` = version u8 ‖
+ * varint tipSize ‖ varint oldestSize. `commit()` writes pending witnesses and
+ * the meta atomically. Importing a synced witness replaces the whole journal
+ * in one atomic write, so a rejected or interrupted import leaves the previous
+ * durable state intact.
+ */
+
+import { CodecError, Reader, Writer } from '../codec/index.ts'
+import { Mmr, MAX_PINNED_NODES, computeRoot, inactivePeaks, leafDigest, markApplied, nodesToPin, unappliedChain } from '../merkle/index.ts'
+import { hex16, joinKey, parseHex16 } from '../storage/keys.ts'
+import { Kv } from '../storage/kv.ts'
+import { QmdbError } from './errors.ts'
+import { ImmutableOpCodec, KeylessOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
+import { compactTargetsEqual } from './target.ts'
+import type { ManagedDb } from './managed.ts'
+import type { Encoding, FieldCodec, ImmutableOp, KeylessOp, OpCodec } from './ops.ts'
+import type { CompactTarget } from './target.ts'
+import type { ChainLink, Digest, MerkleizedMmrBatch, Proof } from '../merkle/index.ts'
+import type { Datastore } from 'interface-datastore'
+
+const META_VERSION = 1
+
+export interface Witness {
+  opBytes: Uint8Array
+  size: number
+  pinnedNodes: Digest[]
+}
+
+export function encodeWitness (w: Witness): Uint8Array {
+  const out = new Writer(w.opBytes.length + 16 + 32 * w.pinnedNodes.length).bytes(w.opBytes).varint(w.size).length32(w.pinnedNodes.length)
+  for (const p of w.pinnedNodes) { out.raw(p) }
+  return out.finish()
+}
+
+export function decodeWitness (bytes: Uint8Array, maxOpBytes = 1 << 20): Witness {
+  const r = new Reader(bytes)
+  const opBytes = r.bytes(maxOpBytes)
+  const size = r.varint()
+  const pinnedNodes = r.fixedVec(MAX_PINNED_NODES, 32)
+  r.finish()
+  return { opBytes, size, pinnedNodes }
+}
+
+/** A witness's rebuilt state. */
+interface TipState {
+  witness: Witness
+  mmr: Mmr
+  floor: number
+  metadata: Uint8Array | undefined
+  root: Digest
+}
+
+export interface CompactDbOptions {
+  datastore?: Datastore
+  prefix?: string
+}
+
+interface CompactOp { type: string, metadata?: Uint8Array, floor?: number }
+
+/** A sealed compact batch. */
+export class MerkleizedCompactBatch<Owner extends object> implements ChainLink {
+  readonly owner: Owner
+  parent: MerkleizedCompactBatch<Owner> | undefined
+  baseToken: object | undefined
+  appliedToken: object | undefined = undefined
+  readonly mmr: MerkleizedMmrBatch
+  readonly baseSize: number
+  readonly size: number
+  readonly floor: number
+  readonly metadata: Uint8Array | undefined
+  readonly root: Digest
+  /** The encoded commit (last operation). */
+  readonly commitBytes: Uint8Array
+
+  constructor (init: { owner: Owner, parent: MerkleizedCompactBatch<Owner> | undefined, baseToken: object | undefined, mmr: MerkleizedMmrBatch, baseSize: number, floor: number, metadata: Uint8Array | undefined, commitBytes: Uint8Array }) {
+    this.owner = init.owner
+    this.parent = init.parent
+    this.baseToken = init.baseToken
+    this.mmr = init.mmr
+    this.baseSize = init.baseSize
+    this.size = init.mmr.leaves
+    this.floor = init.floor
+    this.metadata = init.metadata
+    this.commitBytes = init.commitBytes
+    this.root = init.mmr.root(inactivePeaks(this.size, this.floor))
+  }
+}
+
+/**
+ * The shared compact database. `Op` is the operation type of the full
+ * variant whose roots it reproduces.
+ */
+export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<CompactBatch<Op>, MerkleizedCompactBatch<CompactDb<Op>>, CompactTarget> {
+  abstract readonly kind: string
+  readonly codec: OpCodec<Op>
+  private readonly kv?: Kv
+  private readonly prefix: string
+  private tip!: TipState
+  private _state: object = {}
+  private poisoned: Error | undefined
+  /** witnesses not yet durable (size → bytes), oldest first */
+  private pending = new Map<number, Uint8Array>()
+  /** durable witnesses to delete at the next commit */
+  private deletions = new Set<number>()
+  /** the journal must be wiped before the pending witnesses are written (import) */
+  private replaceAll = false
+  private oldest = 1
+  private commitChain: Promise<void> = Promise.resolve()
+
+  protected constructor (codec: OpCodec<Op>, options: CompactDbOptions) {
+    this.codec = codec
+    this.kv = options.datastore === undefined ? undefined : new Kv(options.datastore)
+    this.prefix = options.prefix ?? '/qmdb'
+  }
+
+  protected abstract commitOp (metadata: Uint8Array | undefined, floor: number): Op
+
+  get size (): number { return this.tip.witness.size }
+  get root (): Digest { return this.tip.root }
+  get inactivityFloor (): number { return this.tip.floor }
+  get metadata (): Uint8Array | undefined { return this.tip.metadata }
+  get state (): object { return this._state }
+  /** The tip witness. */
+  get witness (): Witness { return this.tip.witness }
+
+  private check (): void {
+    if (this.poisoned !== undefined) { throw new QmdbError('Poisoned', `an earlier operation failed (${this.poisoned.message}); reopen the database`) }
+  }
+
+  private witnessKey (size: number): string {
+    return joinKey(this.prefix, 'w', hex16(size))
+  }
+
+  /** Rebuild the state a witness describes; any inconsistency is `DataCorrupted`. */
+  protected rebuild (witness: Witness): TipState {
+    if (witness.size === 0) { throw new QmdbError('DataCorrupted', 'witness of size 0') }
+    let op: Op
+    try {
+      op = this.codec.decode(witness.opBytes)
+    } catch (err) {
+      throw new QmdbError('DataCorrupted', `witness operation does not decode: ${(err as Error).message}`)
+    }
+    const floor = this.codec.floorOf(op)
+    if (floor === undefined) { throw new QmdbError('DataCorrupted', 'witness operation is not a commit') }
+    if (floor > witness.size - 1) { throw new QmdbError('DataCorrupted', `witness floor ${floor} beyond ${witness.size - 1}`) }
+    let mmr: Mmr
+    try {
+      mmr = Mmr.fromPeaks(witness.size - 1, witness.pinnedNodes)
+    } catch (err) {
+      throw new QmdbError('DataCorrupted', `witness pins: ${(err as Error).message}`)
+    }
+    mmr.append([witness.opBytes])
+    return { witness, mmr, floor, metadata: op.metadata, root: mmr.root(inactivePeaks(witness.size, floor)) }
+  }
+
+  protected async openCompact (): Promise<void> {
+    const meta = this.kv === undefined ? undefined : await this.kv.get(joinKey(this.prefix, 'cmeta'))
+    if (meta === undefined) {
+      const bootstrap = this.codec.encode(this.commitOp(undefined, 0))
+      this.tip = this.rebuild({ opBytes: bootstrap, size: 1, pinnedNodes: [] })
+      this.pending.set(1, encodeWitness(this.tip.witness))
+      this.oldest = 1
+      await this.commit({ sync: true })
+      return
+    }
+    let tipSize: number
+    try {
+      const r = new Reader(meta)
+      if (r.u8() !== META_VERSION) { throw new Error('unknown version') }
+      tipSize = r.varint()
+      this.oldest = r.varint()
+      r.finish()
+    } catch (err) {
+      throw new QmdbError('DataCorrupted', `compact meta under ${this.prefix}: ${(err as Error).message}`)
+    }
+    this.tip = this.rebuild(await this.loadWitness(tipSize))
+  }
+
+  private async loadWitness (size: number): Promise<Witness> {
+    const pending = this.pending.get(size)
+    const bytes = pending ?? (this.deletions.has(size) || this.replaceAll ? undefined : await this.kv?.get(this.witnessKey(size)))
+    if (bytes === undefined) { throw new QmdbError('RewindBeyondHistory', `no witness for size ${size}`) }
+    try {
+      const w = decodeWitness(bytes)
+      if (w.size !== size) { throw new CodecError('Invalid', `witness key ${size} holds size ${w.size}`) }
+      return w
+    } catch (err) {
+      throw new QmdbError('DataCorrupted', `witness ${size}: ${(err as Error).message}`)
+    }
+  }
+
+  // ---- batches ----------------------------------------------------------------
+
+  newBatch (): CompactBatch<Op> {
+    this.check()
+    return new CompactBatch(this, undefined)
+  }
+
+  forkBatch (parent: MerkleizedCompactBatch<CompactDb<Op>>): CompactBatch<Op> {
+    return new CompactBatch(this, parent)
+  }
+
+  async merkleize (batch: CompactBatch<Op>): Promise<MerkleizedCompactBatch<CompactDb<Op>>> {
+    return batch.merkleize()
+  }
+
+  batchRoot (batch: MerkleizedCompactBatch<CompactDb<Op>>): Digest {
+    return batch.root
+  }
+
+  /** The MMR frontier batches are built on. */
+  get merkle (): Mmr { return this.tip.mmr }
+
+  /** @returns the unapplied chain, oldest first (StaleBatch if not built on the current state) */
+  chainOf (tip: MerkleizedCompactBatch<CompactDb<Op>>): Array<MerkleizedCompactBatch<CompactDb<Op>>> {
+    if (tip.owner !== this) { throw new QmdbError('StaleBatch', 'batch belongs to another database') }
+    const chain = unappliedChain(tip, this._state)
+    if (chain === undefined) { throw new QmdbError('StaleBatch', `batch is not built on the current state (size ${this.size})`) }
+    return chain
+  }
+
+  validateBatch (tip: MerkleizedCompactBatch<CompactDb<Op>>): void {
+    this.check()
+    let prev = this.tip.floor
+    for (const b of this.chainOf(tip)) {
+      if (b.floor < prev) { throw new QmdbError('FloorRegressed', `batch floor ${b.floor} below ${prev}`) }
+      if (b.floor > b.size - 1) { throw new QmdbError('FloorBeyondSize', `floor ${b.floor} beyond commit ${b.size - 1}`) }
+      prev = b.floor
+    }
+  }
+
+  /** Apply `tip` and its unapplied ancestors; each becomes a (not yet durable) rewind checkpoint. */
+  async apply (tip: MerkleizedCompactBatch<CompactDb<Op>>): Promise<{ start: number, end: number }> {
+    this.validateBatch(tip)
+    const start = this.size
+    try {
+      const chain = this.chainOf(tip)
+      for (const b of chain) {
+        const pins = await b.mmr.getNodes(nodesToPin(b.size - 1))
+        const witness: Witness = { opBytes: b.commitBytes, size: b.size, pinnedNodes: pins }
+        this.pending.set(b.size, encodeWitness(witness))
+        this._state = markApplied(b)
+      }
+      if (chain.length > 0) {
+        this.tip.mmr.apply(tip.mmr)
+        await this.tip.mmr.prune(this.tip.mmr.leaves) // back to the frontier
+        const last = chain[chain.length - 1]
+        this.tip = { witness: { opBytes: last.commitBytes, size: last.size, pinnedNodes: await this.pinsOf(last) }, mmr: this.tip.mmr, floor: last.floor, metadata: last.metadata, root: last.root }
+      }
+    } catch (err) {
+      this.poisoned = err as Error
+      throw err
+    }
+    return { start, end: this.size }
+  }
+
+  private async pinsOf (b: MerkleizedCompactBatch<CompactDb<Op>>): Promise<Digest[]> {
+    return decodeWitness(this.pending.get(b.size) as Uint8Array).pinnedNodes
+  }
+
+  // ---- durability, prune, rewind ----------------------------------------------
+
+  /** Make every applied checkpoint durable (one atomic write). */
+  async commit (options: { sync?: boolean } = {}): Promise<void> {
+    this.check()
+    const run = async (): Promise<void> => {
+      if (this.kv === undefined) {
+        this.pending.clear()
+        this.deletions.clear()
+        this.replaceAll = false
+        return
+      }
+      const batch = this.kv.batch()
+      if (this.replaceAll) {
+        for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) { batch.delete(k) }
+      }
+      for (const size of this.deletions) { batch.delete(this.witnessKey(size)) }
+      const written = [...this.pending.entries()]
+      for (const [size, bytes] of written) { batch.put(this.witnessKey(size), bytes) }
+      batch.put(joinKey(this.prefix, 'cmeta'), new Writer(24).u8(META_VERSION).varint(this.size).varint(this.oldest).finish())
+      const deleted = [...this.deletions]
+      const wasReplace = this.replaceAll
+      await batch.commit(options)
+      for (const [size, bytes] of written) {
+        if (this.pending.get(size) === bytes) { this.pending.delete(size) }
+      }
+      for (const size of deleted) { this.deletions.delete(size) }
+      if (wasReplace) { this.replaceAll = false }
+    }
+    const p = this.commitChain.then(run)
+    this.commitChain = p.catch(() => {})
+    try {
+      await p
+    } catch (err) {
+      this.poisoned = err as Error
+      throw err
+    }
+  }
+
+  async sync (): Promise<void> {
+    await this.commit({ sync: true })
+  }
+
+  /** Drop checkpoints committing fewer than `size` operations (never the tip); durable on return. */
+  async prune (size: number): Promise<void> {
+    this.check()
+    if (size > this.size) { throw new QmdbError('PruneBeyondMinRequired', `prune to ${size} beyond ${this.size}`) }
+    if (this.replaceAll) { throw new QmdbError('DataCorrupted', 'compact-sync import not applied') }
+    if (size <= this.oldest) { return }
+    for (const s of [...this.pending.keys()]) {
+      if (s < size) { this.pending.delete(s) }
+    }
+    if (this.kv !== undefined) {
+      for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) {
+        const s = parseHex16(k.slice(k.lastIndexOf('/') + 1))
+        if (s !== undefined && s < size) { this.deletions.add(s) }
+      }
+    }
+    this.oldest = size
+    await this.commit()
+  }
+
+  /** Rewind to the checkpoint of `size` operations; durable on return. */
+  async rewind (size: number): Promise<void> {
+    this.check()
+    if (size === this.size) { return }
+    if (this.replaceAll) { throw new QmdbError('DataCorrupted', 'compact-sync import not applied') }
+    if (size > this.size || size < this.oldest) { throw new QmdbError('RewindBeyondHistory', `no checkpoint for size ${size}`) }
+    const witness = await this.loadWitness(size)
+    try {
+      this.tip = this.rebuild(witness)
+      for (const s of [...this.pending.keys()]) {
+        if (s > size) { this.pending.delete(s) }
+      }
+      if (this.kv !== undefined) {
+        for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) {
+          const s = parseHex16(k.slice(k.lastIndexOf('/') + 1))
+          if (s !== undefined && s > size) { this.deletions.add(s) }
+        }
+      }
+      this._state = {}
+    } catch (err) {
+      this.poisoned = err as Error
+      throw err
+    }
+    await this.commit({ sync: true })
+  }
+
+  /**
+   * Adopt a verified witness from compact sync. Nothing is written until the
+   * next commit, which replaces the whole journal atomically.
+   */
+  importWitness (witness: Witness): void {
+    this.check()
+    const state = this.rebuild(witness)
+    this.tip = state
+    this.pending = new Map([[witness.size, encodeWitness(witness)]])
+    this.deletions.clear()
+    this.replaceAll = true
+    this.oldest = witness.size
+    this._state = {}
+  }
+
+  /** State of a witness (for sync: check a root before importing). */
+  rootOfWitness (witness: Witness): Digest {
+    return this.rebuild(witness).root
+  }
+
+  // ---- serving the tip (compact sync source) ------------------------------------
+
+  /** Proof of the tip commit (`[size - 1, size)`) against the current root. */
+  async tipProof (): Promise<{ proof: Proof, op: Uint8Array, pinnedNodes: Digest[] }> {
+    this.check()
+    const { witness, floor } = this.tip
+    const mmr = Mmr.fromPeaks(witness.size - 1, witness.pinnedNodes)
+    mmr.append([witness.opBytes])
+    const proof = await mmr.proof(witness.size - 1, witness.size, inactivePeaks(witness.size, floor))
+    return { proof, op: witness.opBytes, pinnedNodes: witness.pinnedNodes }
+  }
+
+  // ---- ManagedDb ----------------------------------------------------------------
+
+  syncTarget (): CompactTarget {
+    return { root: this.tip.root, size: this.size }
+  }
+
+  matchesSyncTarget (batch: MerkleizedCompactBatch<CompactDb<Op>>, target: CompactTarget): boolean {
+    return target.size === batch.size && compactTargetsEqual({ root: batch.root, size: batch.size }, target)
+  }
+
+  initialSyncTarget (): CompactTarget {
+    const leaf = leafDigest(0, this.codec.encode(this.commitOp(undefined, 0)))
+    return { root: computeRoot(1, 0, [leaf]), size: 1 }
+  }
+
+  targetsEqual (a: CompactTarget, b: CompactTarget): boolean {
+    return compactTargetsEqual(a, b)
+  }
+
+  async finalize (): Promise<void> {
+    await this.commit()
+  }
+
+  async pruneTo (target: CompactTarget): Promise<void> {
+    await this.prune(target.size)
+  }
+
+  async rewindToTarget (target: CompactTarget): Promise<void> {
+    await this.rewind(target.size)
+    if (!compactTargetsEqual(this.syncTarget(), target)) {
+      throw new QmdbError('RootMismatch', `after rewinding to ${target.size} the database does not match the target`)
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.commitChain
+  }
+
+  /** @returns the encoded commit for a batch (used by `CompactBatch`) */
+  encodeCommit (metadata: Uint8Array | undefined, floor: number): Uint8Array {
+    return this.codec.encode(this.commitOp(metadata, floor))
+  }
+
+  /** Encode a non-commit operation of this database (set / append). */
+  abstract encodeItem (item: CompactItem): Uint8Array
+}
+
+export type CompactItem = { key: Uint8Array, value: Uint8Array } | { value: Uint8Array, key?: undefined }
+
+/** A batch on a compact database: items (sets or appends), metadata, floor. */
+export class CompactBatch<Op extends CompactOp> {
+  readonly db: CompactDb<Op>
+  readonly parent: MerkleizedCompactBatch<CompactDb<Op>> | undefined
+  private readonly items: CompactItem[] = []
+  private readonly keyed = new Map<string, CompactItem>()
+  private meta: Uint8Array | undefined
+  private floor = 0
+
+  constructor (db: CompactDb<Op>, parent: MerkleizedCompactBatch<CompactDb<Op>> | undefined) {
+    this.db = db
+    this.parent = parent
+  }
+
+  /** `immutable`: set a key that has never been set. */
+  set (key: Uint8Array, value: Uint8Array): this {
+    this.keyed.set(keyId(key), { key, value })
+    return this
+  }
+
+  /** `keyless`: append a value. */
+  append (value: Uint8Array): this {
+    this.items.push({ value })
+    return this
+  }
+
+  withMetadata (metadata: Uint8Array | undefined): this {
+    this.meta = metadata
+    return this
+  }
+
+  withInactivityFloor (floor: number): this {
+    this.floor = floor
+    return this
+  }
+
+  async merkleize (): Promise<MerkleizedCompactBatch<CompactDb<Op>>> {
+    const db = this.db
+    const parent = this.parent
+    if (parent !== undefined) { db.chainOf(parent) }
+    const sets = [...this.keyed.values()].sort((a, b) => compareBytes(a.key as Uint8Array, b.key as Uint8Array))
+    const ops = [...sets, ...this.items].map(i => db.encodeItem(i))
+    const commitBytes = db.encodeCommit(this.meta, this.floor)
+    ops.push(commitBytes)
+    const mmr = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
+    for (const op of ops) { mmr.add(op) }
+    return new MerkleizedCompactBatch({
+      owner: db,
+      parent,
+      baseToken: parent === undefined ? db.state : undefined,
+      mmr: mmr.merkleize(),
+      baseSize: parent?.size ?? db.size,
+      floor: this.floor,
+      metadata: this.meta,
+      commitBytes
+    })
+  }
+}
+
+export interface CompactImmutableOptions extends CompactDbOptions {
+  key?: FieldCodec
+  value?: FieldCodec
+  encoding?: Encoding
+}
+
+/** Compact `immutable`: same roots as `ImmutableDb`, only the tip witness. */
+export class CompactImmutableDb extends CompactDb<ImmutableOp> {
+  readonly kind = 'immutable-compact'
+
+  private constructor (options: CompactImmutableOptions) {
+    super(new ImmutableOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+  }
+
+  static async open (options: CompactImmutableOptions = {}): Promise<CompactImmutableDb> {
+    const db = new CompactImmutableDb(options)
+    await db.openCompact()
+    return db
+  }
+
+  protected commitOp (metadata: Uint8Array | undefined, floor: number): ImmutableOp {
+    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
+  }
+
+  encodeItem (item: CompactItem): Uint8Array {
+    if (item.key === undefined) { throw new QmdbError('UnexpectedData', 'immutable batches set keys; use set()') }
+    return this.codec.encode({ type: 'set', key: item.key, value: item.value })
+  }
+}
+
+export interface CompactKeylessOptions extends CompactDbOptions {
+  value?: FieldCodec
+  encoding?: Encoding
+}
+
+/** Compact `keyless`: same roots as `KeylessDb`, only the tip witness. */
+export class CompactKeylessDb extends CompactDb<KeylessOp> {
+  readonly kind = 'keyless-compact'
+
+  private constructor (options: CompactKeylessOptions) {
+    super(new KeylessOpCodec(options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+  }
+
+  static async open (options: CompactKeylessOptions = {}): Promise<CompactKeylessDb> {
+    const db = new CompactKeylessDb(options)
+    await db.openCompact()
+    return db
+  }
+
+  protected commitOp (metadata: Uint8Array | undefined, floor: number): KeylessOp {
+    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
+  }
+
+  encodeItem (item: CompactItem): Uint8Array {
+    if (item.key !== undefined) { throw new QmdbError('UnexpectedData', 'keyless batches append values; use append()') }
+    return this.codec.encode({ type: 'append', value: item.value })
+  }
+}

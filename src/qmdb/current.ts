@@ -1,0 +1,238 @@
+/**
+ * `current`: `any` plus an authenticated activity bitmap, so one proof shows
+ * that a key's value is its *current* value (qmdb.md §8), unordered keys.
+ *
+ * Two roots: the ops root (same as `any`; what state sync targets) and the
+ * canonical root `H(opsRoot ‖ graftedRoot [‖ u64be(nextBit) ‖ H(partial chunk)])`
+ * that blocks commit to (`root`).
+ *
+ * A merkleized batch carries a `GraftOverlay`: the chunks whose bits it
+ * changed (relative to its parent state), the grafted nodes it changed or
+ * appended, and its canonical root. Reads walk the overlay chain down to the
+ * committed bitmap and grafted tree, as batch diffs do for keys. Applying a
+ * batch merges its overlay into the committed tree.
+ *
+ * Invariants: the committed grafted tree has one leaf per complete chunk of
+ * the committed log; chunks below `floor(pruningBoundary / 256)` are pruned
+ * (they are all zero, so their grafted digests equal the ops digests and the
+ * pins come from the ops tree).
+ */
+
+import { locToPos, nodesToPin, posToHeight } from '../merkle/index.ts'
+import { AnyDb, MerkleizedAnyBatch } from './any.ts'
+import {
+  CHUNK_BITS, CHUNK_BYTES, GraftedTree, appendGrafted, canonicalRoot, chunkOpsPosition, graftedLeaf, graftedNode,
+  graftedRoot, opsPosition, pathToPeak
+} from './grafting.ts'
+import type { AnyDbOptions } from './any.ts'
+import type { GraftView } from './grafting.ts'
+import type { Digest } from '../merkle/index.ts'
+
+/** The grafted bitmap state a `current` batch adds on top of its parent state. */
+export interface GraftOverlay {
+  readonly chunkBits: number
+  /** Chunk index → chunk bytes after this batch (only chunks whose bits changed). */
+  readonly chunks: Map<number, Uint8Array>
+  /** Grafted position → digest (changed or appended nodes). */
+  readonly nodes: Map<number, Digest>
+  /** Ops node digest of every chunk completed by this batch. */
+  readonly chunkOps: Map<number, Digest>
+  /** Complete chunks after this batch. */
+  readonly leaves: number
+  readonly canonical: Digest
+}
+
+export class CurrentDb extends AnyDb {
+  readonly kind: string = 'current'
+  private readonly graftTree = new GraftedTree()
+  /** ops digest of each unpruned complete chunk */
+  private chunkOps = new Map<number, Digest>()
+  private _canonical!: Digest
+  /** the ops size the grafted tree reflects */
+  private graftedAt = -1
+
+  private constructor (options: AnyDbOptions) {
+    super(options, CHUNK_BYTES)
+  }
+
+  static async open (options: AnyDbOptions = {}): Promise<CurrentDb> {
+    const db = new CurrentDb(options)
+    await db.openCore()
+    return db
+  }
+
+  /** The canonical root (ops root + grafted bitmap). */
+  get root (): Digest { return this._canonical }
+
+  /** The floor rounded down to a chunk boundary: what sync starts from. */
+  get syncBoundary (): number { return this._floor - (this._floor % CHUNK_BITS) }
+
+  protected batchSyncBoundary (batch: MerkleizedAnyBatch): number {
+    return batch.floor - (batch.floor % CHUNK_BITS)
+  }
+
+  /** Chunk bytes of the committed bitmap. */
+  chunk (c: number): Uint8Array {
+    return this.bitmap.chunk(c)
+  }
+
+  // ---- committed grafted tree -------------------------------------------------
+
+  protected async refreshRoots (): Promise<void> {
+    if (this.graftedAt !== this.size) { await this.rebuildGraft() }
+    this._canonical = this.computeCanonical(this.opsRoot, this.size, this._floor, this.mmr.peakDigests(), this.graftTree, c => this.bitmap.chunk(c))
+  }
+
+  /** Recompute the grafted tree from the bitmap and the ops tree (open, rewind). */
+  private async rebuildGraft (): Promise<void> {
+    const pruned = Math.floor(this.log.base / CHUNK_BITS)
+    const leaves = Math.floor(this.size / CHUNK_BITS)
+    // pins: grafted peaks of MMR(pruned) = ops nodes at the mapped positions (pruned chunks are zero)
+    const pinPositions = nodesToPin(pruned)
+    const [pins, ops] = await Promise.all([
+      this.mmr.getNodes(pinPositions.map(q => opsPosition(q))),
+      this.mmr.getNodes(range(pruned, leaves).map(chunkOpsPosition))
+    ])
+    this.graftTree.reset(pruned, pins)
+    this.chunkOps = new Map()
+    ops.forEach((d, i) => {
+      const c = pruned + i
+      this.chunkOps.set(c, d)
+      this.graftTree.appendLeaf(graftedLeaf(this.bitmap.chunk(c), d))
+    })
+    this.graftedAt = this.size
+  }
+
+  protected applyIndex (batch: MerkleizedAnyBatch): void {
+    super.applyIndex(batch)
+    const g = batch.graft
+    if (g === undefined || this.graftedAt !== batch.baseSize) {
+      this.graftedAt = -1 // rebuilt by refreshRoots
+      return
+    }
+    for (const [c, d] of g.chunkOps) { this.chunkOps.set(c, d) }
+    this.graftTree.setLeaves(g.leaves)
+    for (const [q, d] of g.nodes) { this.graftTree.set(q, d) }
+    this.graftedAt = batch.size
+    this._canonical = g.canonical
+  }
+
+  protected pruneIndex (loc: number): void {
+    super.pruneIndex(loc)
+    const pruned = Math.floor(loc / CHUNK_BITS)
+    this.graftTree.prune(pruned)
+    for (const c of this.chunkOps.keys()) {
+      if (c < pruned) { this.chunkOps.delete(c) }
+    }
+  }
+
+  private computeCanonical (opsRoot: Digest, size: number, floor: number, opsPeaks: Digest[], view: GraftView, chunkAt: (c: number) => Uint8Array): Digest {
+    const partial = size % CHUNK_BITS === 0 ? undefined : chunkAt(Math.floor(size / CHUNK_BITS))
+    return canonicalRoot(opsRoot, graftedRoot(size, floor, opsPeaks, view), size, partial)
+  }
+
+  // ---- batches ----------------------------------------------------------------
+
+  /** Chunk bytes as of the state after `batch` (or the committed state). */
+  chunkAt (batch: MerkleizedAnyBatch | undefined, c: number): Uint8Array {
+    for (let b = batch; b !== undefined; b = b.parent) {
+      const bytes = b.graft?.chunks.get(c)
+      if (bytes !== undefined) { return bytes }
+    }
+    return this.bitmap.chunk(c)
+  }
+
+  private chunkOpsAt (batch: MerkleizedAnyBatch | undefined, c: number): Digest {
+    for (let b = batch; b !== undefined; b = b.parent) {
+      const d = b.graft?.chunkOps.get(c)
+      if (d !== undefined) { return d }
+    }
+    const d = this.chunkOps.get(c)
+    if (d === undefined) { throw new Error(`no ops digest for chunk ${c}`) }
+    return d
+  }
+
+  private graftViewAt (batch: MerkleizedAnyBatch | undefined, leaves: number, own?: Map<number, Digest>): GraftView {
+    const tree = this.graftTree
+    return {
+      leaves,
+      node (q: number): Digest {
+        const mine = own?.get(q)
+        if (mine !== undefined) { return mine }
+        for (let b = batch; b !== undefined; b = b.parent) {
+          const d = b.graft?.nodes.get(q)
+          if (d !== undefined) { return d }
+        }
+        return tree.node(q)
+      }
+    }
+  }
+
+  /** Graft the bitmap changes of `m` (relative to its parent state) and compute its canonical root. */
+  async afterMerkleize (m: MerkleizedAnyBatch): Promise<void> {
+    const parent = m.parent
+    if (parent !== undefined && parent.graft === undefined) { throw new Error('parent batch was not merkleized by a current database') }
+    const B = m.baseSize
+    const S = m.size
+    // bit changes relative to the parent state: clears (all < B) then sets (all >= B)
+    const clears: number[] = [B - 1]
+    const sets: number[] = [S - 1]
+    for (const e of m.diff.values()) {
+      if (e.prev >= 0) { clears.push(e.prev) }
+      if (e.loc >= 0) { sets.push(e.loc) }
+    }
+    const chunks = new Map<number, Uint8Array>()
+    const touch = (bit: number, value: boolean): void => {
+      const c = Math.floor(bit / CHUNK_BITS)
+      let bytes = chunks.get(c)
+      if (bytes === undefined) {
+        bytes = this.chunkAt(parent, c).slice()
+        chunks.set(c, bytes)
+      }
+      const o = bit - c * CHUNK_BITS
+      if (value) { bytes[o >>> 3] |= 1 << (o & 7) } else { bytes[o >>> 3] &= ~(1 << (o & 7)) }
+    }
+    for (const bit of clears) { if (bit >= this.bitmap.prunedBits) { touch(bit, false) } }
+    for (const bit of sets) { touch(bit, true) }
+
+    const G0 = Math.floor(B / CHUNK_BITS)
+    const G1 = Math.floor(S / CHUNK_BITS)
+    const chunkOps = new Map<number, Digest>()
+    if (G1 > G0) {
+      const digests = await m.mmr.getNodes(range(G0, G1).map(chunkOpsPosition))
+      digests.forEach((d, i) => chunkOps.set(G0 + i, d))
+    }
+    const bytesOf = (c: number): Uint8Array => chunks.get(c) ?? this.chunkAt(parent, c)
+    const opsOf = (c: number): Digest => chunkOps.get(c) ?? this.chunkOpsAt(parent, c)
+
+    const nodes = new Map<number, Digest>()
+    const view = this.graftViewAt(parent, G0, nodes)
+    // 1. changed leaves of chunks complete before this batch, then their ancestors (lowest first)
+    const dirty = new Set<number>()
+    for (const c of chunks.keys()) {
+      if (c < G0 && c >= this.graftTree.pruned) {
+        nodes.set(locToPos(c), graftedLeaf(bytesOf(c), opsOf(c)))
+        for (const q of pathToPeak(c, G0)) { dirty.add(q) }
+      }
+    }
+    for (const q of [...dirty].sort((a, b) => a - b)) {
+      // children: left at q - 2^h, right at q - 1 (heights increase with position along a path)
+      const h = posToHeight(q)
+      nodes.set(q, graftedNode(q, view.node(q - 2 ** h), view.node(q - 1)))
+    }
+    // 2. chunks completed by this batch
+    for (let c = G0; c < G1; c++) {
+      appendGrafted(view, c, graftedLeaf(bytesOf(c), opsOf(c)), (q, d) => { nodes.set(q, d) })
+    }
+    const finalView = this.graftViewAt(parent, G1, nodes)
+    const partial = S % CHUNK_BITS === 0 ? undefined : bytesOf(G1)
+    const canonical = canonicalRoot(m.opsRoot, graftedRoot(S, m.floor, m.mmr.peakDigests(), finalView), S, partial)
+    m.graft = { chunkBits: CHUNK_BITS, chunks, nodes, chunkOps, leaves: G1, canonical }
+  }
+}
+
+function range (from: number, to: number): number[] {
+  const out: number[] = []
+  for (let i = from; i < to; i++) { out.push(i) }
+  return out
+}

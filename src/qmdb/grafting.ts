@@ -1,0 +1,219 @@
+/**
+ * Grafting the activity bitmap onto the operations MMR (qmdb.md §8.2-§8.3).
+ *
+ * The bitmap is cut into chunks of `8N` bits (N = 32 bytes: 256 bits, grafting
+ * height `gh = 8`). Each complete chunk `c` becomes a leaf of the *grafted*
+ * tree: the ops node covering the chunk's operations (height `gh`), combined
+ * with the chunk bytes unless they are all zero:
+ *
+ *   graftedLeaf(c) = opsNode(c)                       if chunk c is all zero
+ *                  = SHA256(chunkBytes(c) ‖ opsNode(c)) otherwise
+ *
+ * Grafted internal nodes are hashed with the *ops-space* position of the ops
+ * node covering the same operations, so a region of all-zero chunks hashes
+ * exactly like the ops tree (which is why pruned chunks need no extra data).
+ *
+ * Positions: grafted positions are MMR positions over chunk leaves; `opsPosition`
+ * maps a grafted node to its ops-space twin.
+ */
+
+import { MerkleError, computeRoot, locToPos, peaks, posToHeight, posToLoc, sha256, defaultHasher, nodesToPin, trailingOnes } from '../merkle/index.ts'
+import type { Digest } from '../merkle/index.ts'
+
+/** Chunk size in bytes (N) and the grafting height log2(8N). */
+export const CHUNK_BYTES = 32
+export const CHUNK_BITS = CHUNK_BYTES * 8
+export const GRAFT_HEIGHT = 8
+
+/** Ops position of the height-`gh` node covering chunk `c`. */
+export function chunkOpsPosition (c: number): number {
+  return locToPos(c * CHUNK_BITS) + 2 ** (GRAFT_HEIGHT + 1) - 2
+}
+
+/** Ops-space position of the grafted node at grafted position `q`. */
+export function opsPosition (q: number): number {
+  const g = posToHeight(q)
+  const leftmost = q - (2 ** (g + 1) - 2)
+  const c0 = posToLoc(leftmost)
+  if (c0 === undefined) { throw new MerkleError('NonLeaf', `grafted position ${q}`) }
+  return locToPos(c0 * CHUNK_BITS) + 2 ** (g + GRAFT_HEIGHT + 1) - 2
+}
+
+/** Grafted position of the node covering the ops peak `(pos, height >= gh)` that starts at leaf `start`. */
+export function graftedPositionOfPeak (start: number, height: number): number {
+  const c0 = start / CHUNK_BITS
+  return locToPos(c0) + 2 ** (height - GRAFT_HEIGHT + 1) - 2
+}
+
+export function isZero (bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) {
+    if (bytes[i] !== 0) { return false }
+  }
+  return true
+}
+
+/** The grafted leaf of a chunk. */
+export function graftedLeaf (chunk: Uint8Array, opsNode: Digest): Digest {
+  return isZero(chunk) ? opsNode : sha256(chunk, opsNode)
+}
+
+/** Hash a grafted internal node at grafted position `q`. */
+export function graftedNode (q: number, left: Digest, right: Digest): Digest {
+  const out = new Uint8Array(32)
+  defaultHasher.nodeInto(opsPosition(q), left, 0, right, 0, out, 0)
+  return out
+}
+
+/**
+ * Inactive peaks for the grafted root: the oldest ops peaks wholly below the
+ * floor, cut back to the last one ending on a chunk boundary.
+ */
+export function chunkAlignedInactivePeaks (leaves: number, floor: number): number {
+  let kc = 0
+  let leafEnd = 0
+  const ps = peaks(locToPos(leaves))
+  for (let i = 0; i < ps.length; i++) {
+    const width = 2 ** ps[i].height
+    if (leafEnd + width > floor) { break }
+    leafEnd += width
+    if (leafEnd % CHUNK_BITS === 0) { kc = i + 1 }
+  }
+  return kc
+}
+
+/** Read access to grafted nodes (the committed tree, or a batch overlay over it). */
+export interface GraftView {
+  /** Number of grafted leaves (complete chunks). */
+  readonly leaves: number
+  node(q: number): Digest
+}
+
+/**
+ * The committed grafted tree, fully in memory: one leaf per complete chunk
+ * (~1/256 of the ops tree). Chunks below `pruned` are gone except the pins
+ * (the peaks of the grafted MMR with `pruned` leaves).
+ */
+export class GraftedTree implements GraftView {
+  private _leaves = 0
+  private _pruned = 0
+  private base = 0 // grafted position of the first stored node
+  private nodes: Digest[] = []
+  private pins = new Map<number, Digest>()
+
+  get leaves (): number { return this._leaves }
+  get pruned (): number { return this._pruned }
+  get size (): number { return locToPos(this._leaves) }
+
+  /** Start over with `pruned` leaves known only through `pins` (peaks of MMR(pruned)). */
+  reset (pruned: number, pins: readonly Digest[]): void {
+    const positions = nodesToPin(pruned)
+    if (positions.length !== pins.length) { throw new MerkleError('InvalidPinnedNodes', `expected ${positions.length} grafted pins, got ${pins.length}`) }
+    this.pins = new Map(positions.map((p, i) => [p, pins[i]]))
+    this._pruned = pruned
+    this._leaves = pruned
+    this.base = locToPos(pruned)
+    this.nodes = []
+  }
+
+  node (q: number): Digest {
+    if (q >= this.base) {
+      const d = this.nodes[q - this.base]
+      if (d !== undefined) { return d }
+    } else {
+      const d = this.pins.get(q)
+      if (d !== undefined) { return d }
+    }
+    throw new MerkleError('MissingNode', `grafted node ${q} not available`)
+  }
+
+  /** Set (or append) the node at `q`. */
+  set (q: number, d: Digest): void {
+    if (q < this.base) { throw new MerkleError('ElementPruned', `grafted node ${q} is pruned`) }
+    this.nodes[q - this.base] = d
+  }
+
+  setLeaves (leaves: number): void {
+    this._leaves = leaves
+    this.nodes.length = Math.max(0, locToPos(leaves) - this.base)
+  }
+
+  /** Append a leaf and its new parents. */
+  appendLeaf (d: Digest): void {
+    appendGrafted(this, this._leaves, d, (q, x) => { this.set(q, x) })
+    this._leaves++
+  }
+
+  /** Drop leaves below `pruned`, keeping the peaks of MMR(pruned) as pins. */
+  prune (pruned: number): void {
+    if (pruned <= this._pruned) { return }
+    if (pruned > this._leaves) { throw new MerkleError('LeafOutOfBounds', `prune grafted tree to ${pruned} beyond ${this._leaves}`) }
+    const positions = nodesToPin(pruned)
+    this.pins = new Map(positions.map(p => [p, this.node(p)]))
+    const newBase = locToPos(pruned)
+    this.nodes = this.nodes.slice(newBase - this.base)
+    this.base = newBase
+    this._pruned = pruned
+  }
+}
+
+/**
+ * Append grafted leaf number `leaf` (digest `d`) on top of `view`, writing the
+ * leaf and every new parent through `put`.
+ */
+export function appendGrafted (view: GraftView, leaf: number, d: Digest, put: (q: number, d: Digest) => void): void {
+  let pos = locToPos(leaf)
+  put(pos, d)
+  let right = d
+  for (let h = 1; h <= trailingOnes(leaf); h++) {
+    pos++
+    const left = view.node(pos - 2 ** h)
+    right = graftedNode(pos, left, right)
+    put(pos, right)
+  }
+}
+
+/**
+ * Positions on the path from grafted leaf `leaf` up to (excluding) its peak in
+ * an MMR of `leaves` leaves, each with its height.
+ */
+export function pathToPeak (leaf: number, leaves: number): number[] {
+  const size = locToPos(leaves)
+  const out: number[] = []
+  let pos = locToPos(leaf)
+  let h = 0
+  for (;;) {
+    // right child if the next position is higher; its parent follows immediately
+    const nextIsParent = pos + 1 < size && posToHeight(pos + 1) > h
+    const parent = nextIsParent ? pos + 1 : pos + 2 ** (h + 1)
+    if (parent >= size) { return out }
+    out.push(parent)
+    pos = parent
+    h++
+  }
+}
+
+/**
+ * The canonical root of a `current` state (§8.3): `H(opsRoot ‖ graftedRoot)`,
+ * plus the partial chunk when the bitmap does not end on a chunk boundary.
+ */
+export function canonicalRoot (opsRoot: Digest, graftedRoot: Digest, leaves: number, partialChunk: Uint8Array | undefined): Digest {
+  const nextBit = leaves % CHUNK_BITS
+  if (nextBit === 0) { return sha256(opsRoot, graftedRoot) }
+  const bits = new Uint8Array(8)
+  new DataView(bits.buffer).setUint32(4, nextBit)
+  return sha256(opsRoot, graftedRoot, bits, sha256(partialChunk ?? new Uint8Array(CHUNK_BYTES)))
+}
+
+/**
+ * The grafted root: the ops peaks below `gh` as they are, the taller ones
+ * replaced by their grafted twins, bagged backward with `kc` inactive peaks.
+ */
+export function graftedRoot (leaves: number, floor: number, opsPeakDigests: readonly Digest[], view: GraftView): Digest {
+  let start = 0
+  const virtual = peaks(locToPos(leaves)).map((p, i) => {
+    const d = p.height < GRAFT_HEIGHT ? opsPeakDigests[i] : view.node(graftedPositionOfPeak(start, p.height))
+    start += 2 ** p.height
+    return d
+  })
+  return computeRoot(leaves, chunkAlignedInactivePeaks(leaves, floor), virtual)
+}
