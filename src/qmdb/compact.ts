@@ -3,8 +3,8 @@
  * API, operations and roots as the full variants, but no history — only the
  * MMR frontier (peaks) and a *witness* of the tip:
  *
- *   Witness { opBytes (the last commit, encoded), size, pinnedNodes = nodesToPin(size - 1) }
- *   wire: varint(len) ‖ opBytes ‖ varint(size) ‖ varint(count ≤ 64) ‖ 32·count
+ * `Witness { opBytes (the last commit, encoded), size, pinnedNodes = nodesToPin(size - 1) }`,
+ * wire: `varint(len) ‖ opBytes ‖ varint(size) ‖ varint(count ≤ 64) ‖ 32·count`.
  *
  * From a witness the state is rebuilt exactly: MMR(size - 1) from its peaks,
  * plus the commit as the last leaf; the root uses the commit's floor.

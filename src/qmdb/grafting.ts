@@ -6,8 +6,8 @@
  * tree: the ops node covering the chunk's operations (height `gh`), combined
  * with the chunk bytes unless they are all zero:
  *
- *   graftedLeaf(c) = opsNode(c)                       if chunk c is all zero
- *                  = SHA256(chunkBytes(c) ‖ opsNode(c)) otherwise
+ * `graftedLeaf(c) = opsNode(c)` if chunk c is all zero, else
+ * `SHA256(chunkBytes(c) ‖ opsNode(c))`.
  *
  * Grafted internal nodes are hashed with the *ops-space* position of the ops
  * node covering the same operations, so a region of all-zero chunks hashes
