@@ -15,7 +15,7 @@ export {
   sha256, leafDigest, nodeDigest, fold, computeRoot, rootWithFolded, emptyRoot, digestEquals
 } from './hasher.ts'
 export {
-  type Proof, type Blueprint, type Subtree, blueprint, blueprintPositions, assembleProof, buildRangeProof,
+  type Proof, type Blueprint, type Subtree, type GraftHook, type ReconstructOptions, blueprint, blueprintPositions, assembleProof, buildRangeProof,
   encodeProof, decodeProof, proofToBytes, proofFromBytes, reconstructRoot, verifyRangeProof,
   verifyAndExtractDigests, verifyProofAndPinnedNodes, peakSubtrees
 } from './proof.ts'

@@ -19,7 +19,7 @@
 
 import { CodecError, Reader, Writer } from '../codec/index.ts'
 import { MerkleError } from './errors.ts'
-import { fold, rootWithFolded, digestEquals, defaultHasher } from './hasher.ts'
+import { fold, rootWithFolded, digestEquals, defaultHasher, sha256 } from './hasher.ts'
 import { locToPos, peaks, MAX_LEAVES } from './math.ts'
 import type { Bagging, Digest } from './hasher.ts'
 
@@ -203,12 +203,29 @@ function emptyTreeRoot (proof: Proof, start: number, bagging: Bagging): Digest {
 }
 
 /**
- * Recompute the root committed by `proof` for `elements` starting at leaf
- * `start`. Throws `MerkleError` on a malformed proof. When `extracted` is
- * given, records every `(position, digest)` the verifier computed or received
- * individually (range nodes, siblings, active prefix and `after` peaks).
+ * A grafting hook for `current` proofs: a node recomputed at exactly
+ * `height` whose first leaf is `start` is replaced by `SHA256(chunk ‖ node)`
+ * when `chunk(start)` returns a non-zero chunk.
  */
-export function reconstructRoot (proof: Proof, start: number, elements: readonly Uint8Array[], bagging: Bagging = 'backward', extracted?: Map<number, Digest>): Digest {
+export interface GraftHook {
+  height: number
+  chunk(start: number): Uint8Array | undefined
+}
+
+export interface ReconstructOptions {
+  /** Records every `(position, digest)` the verifier computed or received individually. */
+  extracted?: Map<number, Digest>
+  graft?: GraftHook
+}
+
+/**
+ * Recompute the root committed by `proof` for `elements` starting at leaf
+ * `start`. Throws `MerkleError` on a malformed proof. With `extracted`, records
+ * every `(position, digest)` the verifier computed or received individually
+ * (range nodes, siblings, active prefix and `after` peaks).
+ */
+export function reconstructRoot (proof: Proof, start: number, elements: readonly Uint8Array[], bagging: Bagging = 'backward', options: ReconstructOptions = {}): Digest {
+  const { extracted, graft } = options
   const { leaves, inactivePeaks: k, digests } = proof
   if (elements.length === 0) { return emptyTreeRoot(proof, start, bagging) }
   if (!Number.isSafeInteger(start) || start < 0 || start >= leaves) { throw new MerkleError('InvalidStartLoc', `start ${start} outside ${leaves} leaves`) }
@@ -254,6 +271,7 @@ export function reconstructRoot (proof: Proof, start: number, elements: readonly
       rec(rightChild(x))
       top -= 1
       hasher.nodeInto(x.pos, stack, 32 * (top - 1), stack, 32 * top, stack, 32 * (top - 1))
+      if (graft !== undefined && x.height === graft.height) { applyGraft(graft, x.start, stack, 32 * (top - 1)) }
     }
     if (extracted !== undefined) { extracted.set(x.pos, stack.slice(32 * (top - 1), 32 * top)) }
   }
@@ -273,6 +291,13 @@ export function reconstructRoot (proof: Proof, start: number, elements: readonly
   return rootWithFolded(leaves, toFold, k, list, bagging)
 }
 
+function applyGraft (graft: GraftHook, start: number, buf: Uint8Array, off: number): void {
+  const chunk = graft.chunk(start)
+  if (chunk === undefined || chunk.every(b => b === 0)) { return }
+  const d = sha256(chunk, buf.subarray(off, off + 32))
+  buf.set(d, off)
+}
+
 /** True iff `proof` proves `elements` at `[start, start + n)` under `root`. */
 export function verifyRangeProof (proof: Proof, start: number, elements: readonly Uint8Array[], root: Digest, bagging: Bagging = 'backward'): boolean {
   try {
@@ -289,7 +314,7 @@ export function verifyRangeProof (proof: Proof, start: number, elements: readonl
  */
 export function verifyAndExtractDigests (proof: Proof, start: number, elements: readonly Uint8Array[], root: Digest, bagging: Bagging = 'backward'): Map<number, Digest> {
   const extracted = new Map<number, Digest>()
-  const got = reconstructRoot(proof, start, elements, bagging, extracted)
+  const got = reconstructRoot(proof, start, elements, bagging, { extracted })
   if (!digestEquals(got, root)) { throw new MerkleError('RootMismatch', 'reconstructed root differs') }
   return extracted
 }

@@ -18,13 +18,15 @@
  * pins come from the ops tree).
  */
 
-import { locToPos, nodesToPin, posToHeight } from '../merkle/index.ts'
+import { assembleProof, blueprint, blueprintPositions, locToPos, nodesToPin, posToHeight, posToLoc, sha256 } from '../merkle/index.ts'
 import { AnyDb, MerkleizedAnyBatch } from './any.ts'
+import { QmdbError } from './errors.ts'
 import {
-  CHUNK_BITS, CHUNK_BYTES, GraftedTree, appendGrafted, canonicalRoot, chunkOpsPosition, graftedLeaf, graftedNode,
-  graftedRoot, opsPosition, pathToPeak
+  CHUNK_BITS, CHUNK_BYTES, GRAFT_HEIGHT, GraftedTree, appendGrafted, canonicalRoot, chunkAlignedInactivePeaks, chunkOpsPosition,
+  graftedLeaf, graftedNode, graftedPositionOfPeak, graftedRoot, opsPosition, pathToPeak
 } from './grafting.ts'
 import type { AnyDbOptions } from './any.ts'
+import type { CurrentRangeProof, OperationProof } from './current-proof.ts'
 import type { GraftView } from './grafting.ts'
 import type { Digest } from '../merkle/index.ts'
 
@@ -129,6 +131,58 @@ export class CurrentDb extends AnyDb {
   private computeCanonical (opsRoot: Digest, size: number, floor: number, opsPeaks: Digest[], view: GraftView, chunkAt: (c: number) => Uint8Array): Digest {
     const partial = size % CHUNK_BITS === 0 ? undefined : chunkAt(Math.floor(size / CHUNK_BITS))
     return canonicalRoot(opsRoot, graftedRoot(size, floor, opsPeaks, view), size, partial)
+  }
+
+  // ---- proofs -------------------------------------------------------------------
+
+  /** Digests of the virtual tree at ops positions: ops nodes below the grafting height, grafted nodes above. */
+  private async virtualNodes (positions: readonly number[]): Promise<Digest[]> {
+    const out = new Array<Digest>(positions.length)
+    const low: number[] = []
+    const lowIdx: number[] = []
+    positions.forEach((p, i) => {
+      const h = posToHeight(p)
+      if (h < GRAFT_HEIGHT) {
+        low.push(p)
+        lowIdx.push(i)
+        return
+      }
+      const first = posToLoc(p - (2 ** (h + 1) - 2)) as number
+      out[i] = this.graftTree.node(graftedPositionOfPeak(first, h))
+    })
+    const got = await this.mmr.getNodes(low)
+    got.forEach((d, j) => { out[lowIdx[j]] = d })
+    return out
+  }
+
+  /**
+   * Operations `[start, min(size, start + maxOps))`, the bitmap chunks covering
+   * them, and a proof of both against the canonical root.
+   */
+  async rangeProof (start: number, maxOps: number): Promise<{ proof: CurrentRangeProof, ops: Uint8Array[], chunks: Uint8Array[] }> {
+    this.check()
+    const L = this.size
+    if (start >= L) { throw new QmdbError('RangeOutOfBounds', `start ${start} not below size ${L}`) }
+    if (start < this.log.base) { throw new QmdbError('OperationPruned', `operation ${start} is pruned`) }
+    const end = Math.min(L, start + Math.max(1, maxOps))
+    const k = chunkAlignedInactivePeaks(L, this._floor)
+    const bp = blueprint(L, k, start, end)
+    const positions = blueprintPositions(bp)
+    const [digests, ops] = await Promise.all([this.virtualNodes(positions), this.log.range(start, end)])
+    const byPos = new Map(positions.map((p, i) => [p, digests[i]]))
+    const proof = assembleProof(bp, L, k, p => byPos.get(p) as Digest)
+    const chunks: Uint8Array[] = []
+    for (let c = Math.floor(start / CHUNK_BITS); c <= Math.floor((end - 1) / CHUNK_BITS); c++) { chunks.push(this.bitmap.chunk(c)) }
+    const partialChunkDigest = L % CHUNK_BITS === 0 ? undefined : sha256(this.bitmap.chunk(Math.floor(L / CHUNK_BITS)))
+    return { proof: { proof, partialChunkDigest, opsRoot: this.opsRoot }, ops, chunks }
+  }
+
+  /** Proof that `key` currently has its value: the active update operation and its activity bit. */
+  async keyValueProof (key: Uint8Array): Promise<{ proof: OperationProof, op: Uint8Array }> {
+    const loc = this.locationOf(key)
+    if (loc < 0) { throw new QmdbError('KeyNotFound', 'the key has no value') }
+    const { proof, ops, chunks } = await this.rangeProof(loc, 1)
+    return { proof: { loc, chunk: chunks[0], rangeProof: proof }, op: ops[0] }
   }
 
   // ---- batches ----------------------------------------------------------------

@@ -30,3 +30,7 @@ export {
   CompactDb, CompactBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
   type Witness, type CompactDbOptions, type CompactImmutableOptions, type CompactKeylessOptions, type CompactItem
 } from './compact.ts'
+export {
+  type CurrentRangeProof, type OperationProof, encodeCurrentRangeProof, decodeCurrentRangeProof, encodeOperationProof,
+  decodeOperationProof, verifyCurrentRange, verifyOperationProof
+} from './current-proof.ts'
