@@ -70,9 +70,9 @@ export interface CompactDbOptions {
 interface CompactOp { type: string, metadata?: Uint8Array, floor?: number }
 
 /** A sealed compact batch. */
-export class MerkleizedCompactBatch<Owner extends object> implements ChainLink {
-  readonly owner: Owner
-  parent: MerkleizedCompactBatch<Owner> | undefined
+export class MerkleizedCompactBatch<Op extends CompactOp> implements ChainLink {
+  readonly owner: CompactDb<Op>
+  parent: MerkleizedCompactBatch<Op> | undefined
   baseToken: object | undefined
   appliedToken: object | undefined = undefined
   readonly mmr: MerkleizedMmrBatch
@@ -84,7 +84,7 @@ export class MerkleizedCompactBatch<Owner extends object> implements ChainLink {
   /** The encoded commit (last operation). */
   readonly commitBytes: Uint8Array
 
-  constructor (init: { owner: Owner, parent: MerkleizedCompactBatch<Owner> | undefined, baseToken: object | undefined, mmr: MerkleizedMmrBatch, baseSize: number, floor: number, metadata: Uint8Array | undefined, commitBytes: Uint8Array }) {
+  constructor (init: { owner: CompactDb<Op>, parent: MerkleizedCompactBatch<Op> | undefined, baseToken: object | undefined, mmr: MerkleizedMmrBatch, baseSize: number, floor: number, metadata: Uint8Array | undefined, commitBytes: Uint8Array }) {
     this.owner = init.owner
     this.parent = init.parent
     this.baseToken = init.baseToken
@@ -96,13 +96,18 @@ export class MerkleizedCompactBatch<Owner extends object> implements ChainLink {
     this.commitBytes = init.commitBytes
     this.root = init.mmr.root(inactivePeaks(this.size, this.floor))
   }
+
+  /** A child batch building on this one. */
+  newBatch (): CompactBatch<Op> {
+    return this.owner.forkBatch(this)
+  }
 }
 
 /**
  * The shared compact database. `Op` is the operation type of the full
  * variant whose roots it reproduces.
  */
-export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<CompactBatch<Op>, MerkleizedCompactBatch<CompactDb<Op>>, CompactTarget> {
+export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<CompactBatch<Op>, MerkleizedCompactBatch<Op>, CompactTarget> {
   abstract readonly kind: string
   readonly codec: OpCodec<Op>
   private readonly kv?: Kv
@@ -208,15 +213,15 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
     return new CompactBatch(this, undefined)
   }
 
-  forkBatch (parent: MerkleizedCompactBatch<CompactDb<Op>>): CompactBatch<Op> {
+  forkBatch (parent: MerkleizedCompactBatch<Op>): CompactBatch<Op> {
     return new CompactBatch(this, parent)
   }
 
-  async merkleize (batch: CompactBatch<Op>): Promise<MerkleizedCompactBatch<CompactDb<Op>>> {
+  async merkleize (batch: CompactBatch<Op>): Promise<MerkleizedCompactBatch<Op>> {
     return batch.merkleize()
   }
 
-  batchRoot (batch: MerkleizedCompactBatch<CompactDb<Op>>): Digest {
+  batchRoot (batch: MerkleizedCompactBatch<Op>): Digest {
     return batch.root
   }
 
@@ -224,14 +229,14 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
   get merkle (): Mmr { return this.tip.mmr }
 
   /** @returns the unapplied chain, oldest first (StaleBatch if not built on the current state) */
-  chainOf (tip: MerkleizedCompactBatch<CompactDb<Op>>): Array<MerkleizedCompactBatch<CompactDb<Op>>> {
+  chainOf (tip: MerkleizedCompactBatch<Op>): Array<MerkleizedCompactBatch<Op>> {
     if (tip.owner !== this) { throw new QmdbError('StaleBatch', 'batch belongs to another database') }
     const chain = unappliedChain(tip, this._state)
     if (chain === undefined) { throw new QmdbError('StaleBatch', `batch is not built on the current state (size ${this.size})`) }
     return chain
   }
 
-  validateBatch (tip: MerkleizedCompactBatch<CompactDb<Op>>): void {
+  validateBatch (tip: MerkleizedCompactBatch<Op>): void {
     this.check()
     let prev = this.tip.floor
     for (const b of this.chainOf(tip)) {
@@ -242,7 +247,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
   }
 
   /** Apply `tip` and its unapplied ancestors; each becomes a (not yet durable) rewind checkpoint. */
-  async apply (tip: MerkleizedCompactBatch<CompactDb<Op>>): Promise<{ start: number, end: number }> {
+  async apply (tip: MerkleizedCompactBatch<Op>): Promise<{ start: number, end: number }> {
     this.validateBatch(tip)
     const start = this.size
     try {
@@ -266,7 +271,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
     return { start, end: this.size }
   }
 
-  private async pinsOf (b: MerkleizedCompactBatch<CompactDb<Op>>): Promise<Digest[]> {
+  private async pinsOf (b: MerkleizedCompactBatch<Op>): Promise<Digest[]> {
     return decodeWitness(this.pending.get(b.size) as Uint8Array).pinnedNodes
   }
 
@@ -396,7 +401,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
     return { root: this.tip.root, size: this.size }
   }
 
-  matchesSyncTarget (batch: MerkleizedCompactBatch<CompactDb<Op>>, target: CompactTarget): boolean {
+  matchesSyncTarget (batch: MerkleizedCompactBatch<Op>, target: CompactTarget): boolean {
     return target.size === batch.size && compactTargetsEqual({ root: batch.root, size: batch.size }, target)
   }
 
@@ -442,13 +447,13 @@ export type CompactItem = { key: Uint8Array, value: Uint8Array } | { value: Uint
 /** A batch on a compact database: items (sets or appends), metadata, floor. */
 export class CompactBatch<Op extends CompactOp> {
   readonly db: CompactDb<Op>
-  readonly parent: MerkleizedCompactBatch<CompactDb<Op>> | undefined
+  readonly parent: MerkleizedCompactBatch<Op> | undefined
   private readonly items: CompactItem[] = []
   private readonly keyed = new Map<string, CompactItem>()
   private meta: Uint8Array | undefined
   private floor = 0
 
-  constructor (db: CompactDb<Op>, parent: MerkleizedCompactBatch<CompactDb<Op>> | undefined) {
+  constructor (db: CompactDb<Op>, parent: MerkleizedCompactBatch<Op> | undefined) {
     this.db = db
     this.parent = parent
   }
@@ -475,7 +480,7 @@ export class CompactBatch<Op extends CompactOp> {
     return this
   }
 
-  async merkleize (): Promise<MerkleizedCompactBatch<CompactDb<Op>>> {
+  async merkleize (): Promise<MerkleizedCompactBatch<Op>> {
     const db = this.db
     const parent = this.parent
     if (parent !== undefined) { db.chainOf(parent) }
