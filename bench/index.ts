@@ -5,6 +5,9 @@
  */
 import '../src/polyfill.ts'
 import { benchMerkle } from './merkle.ts'
+import { benchQmdb } from './qmdb.ts'
 
 process.stdout.write(`libp2p-qmdb bench — node ${process.version}, ${new Date().toISOString()}\n`)
-await benchMerkle()
+const only = process.argv[2]
+if (only === undefined || only === 'merkle') { await benchMerkle() }
+if (only === undefined || only === 'qmdb') { await benchQmdb() }

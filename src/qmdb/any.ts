@@ -28,12 +28,17 @@ import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
 import type { Target } from './target.ts'
 import type { Digest, MerkleizedMmrBatch } from '../merkle/index.ts'
 
-/** One key's change in a batch: `loc === -1` means deleted; `prev === -1` means absent before. */
+/**
+ * One key's change in a batch: `loc === -1` means deleted; `prev === -1` means
+ * absent before. A moved operation keeps its encoded bytes in `op` and its
+ * value is decoded only if someone reads it (moves are the bulk of a batch).
+ */
 export interface DiffEntry {
   key: Uint8Array
   loc: number
   value: Uint8Array | undefined
   prev: number
+  op?: Uint8Array
 }
 
 export interface AnyDbOptions extends DbOptions {
@@ -161,6 +166,23 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
   /** Next possibly-active location in `[from, to)`, or -1. */
   nextActive (from: number, to: number): number {
     return this.bitmap.nextSetBit(from, to)
+  }
+
+  /**
+   * Read ahead the committed operations the floor raise will visit: the
+   * locations of the next `steps` set bits from `from` (bounded, so a huge
+   * batch does not pull the whole log into memory at once).
+   */
+  async prefetchActive (from: number, steps: number): Promise<void> {
+    let loc = from
+    let end = from
+    for (let i = 0; i < Math.min(steps, 1 << 16); i++) {
+      const next = this.bitmap.nextSetBit(loc, this.size)
+      if (next < 0) { break }
+      end = next + 1
+      loc = next + 1
+    }
+    await this.log.prefetch(from, end)
   }
 
   /** The encoded operation at `loc` (loads its chunk if needed). */
@@ -311,7 +333,7 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
     const id = keyId(key)
     for (let b: MerkleizedAnyBatch | undefined = this; b !== undefined; b = b.parent) {
       const e = b.diff.get(id)
-      if (e !== undefined) { return e.value }
+      if (e !== undefined) { return entryValue(this.owner, e) }
     }
     return this.owner.get(key)
   }
@@ -324,6 +346,16 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
   newBatch (): AnyBatch {
     return new AnyBatch(this.owner, this)
   }
+}
+
+/** The value a diff entry stands for (decoding a moved operation lazily). */
+function entryValue (db: AnyDb, e: DiffEntry): Uint8Array | undefined {
+  if (e.loc < 0) { return undefined }
+  if (e.value === undefined && e.op !== undefined) {
+    const op = db.codec.decode(e.op)
+    if (op.type === 'update') { e.value = op.value }
+  }
+  return e.value
 }
 
 /** What merkleize works against: the parent state and how to read it. */
@@ -413,6 +445,7 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
   const tip = base.size + ops.length
   let moved = 0
   let loc = floor
+  if (loc < base.committed) { await base.db.prefetchActive(loc, steps) }
   while (loc < tip && moved < steps) {
     if (loc < base.committed) {
       const next = base.db.nextActive(loc, base.committed)
@@ -429,9 +462,8 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
       const id = keyId(key)
       const mine = diff.get(id)
       if ((mine !== undefined ? mine.loc : base.loc(id)) === loc) {
-        const op = codec.decode(bytes)
-        const value = op.type === 'update' ? op.value : undefined
-        diff.set(id, { key: key.slice(), loc: base.size + ops.length, value, prev: mine !== undefined ? mine.prev : loc })
+        // operations are immutable once encoded: keep views, decode the value only on read
+        diff.set(id, { key, loc: base.size + ops.length, value: undefined, prev: mine !== undefined ? mine.prev : loc, op: bytes })
         ops.push(bytes)
         moved++
       }

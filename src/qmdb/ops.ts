@@ -134,6 +134,7 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
   }
 
   encode (op: AnyOp): Uint8Array {
+    if (this.fixedSize !== undefined && op.type !== 'commit') { return this.encodeFixedKeyed(op) }
     const w = new Writer(this.fixedSize ?? 64)
     switch (op.type) {
       case 'delete':
@@ -178,6 +179,27 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
         throw new CodecError('InvalidEnum', `unknown any operation tag 0x${tag.toString(16)}`)
     }
     return op
+  }
+
+  /** Hot path: updates and deletes in the fixed encoding, written straight into the padded buffer. */
+  private encodeFixedKeyed (op: Exclude<AnyOp, CommitOp>): Uint8Array {
+    const k = this.key.size as number
+    if (op.key.length !== k) { throw new RangeError(`key must be ${k} bytes, got ${op.key.length}`) }
+    const out = new Uint8Array(this.fixedSize as number)
+    out.set(op.key, 1)
+    if (op.type === 'delete') {
+      out[0] = ANY_DELETE
+      return out
+    }
+    const v = this.value.size as number
+    if (op.value.length !== v) { throw new RangeError(`value must be ${v} bytes, got ${op.value.length}`) }
+    out[0] = ANY_UPDATE
+    out.set(op.value, 1 + k)
+    if (this.ordered) {
+      if (op.nextKey?.length !== k) { throw new RangeError('ordered update needs a nextKey of the key size') }
+      out.set(op.nextKey, 1 + k + v)
+    }
+    return out
   }
 
   decode (bytes: Uint8Array): AnyOp {

@@ -164,6 +164,18 @@ export class ItemLog {
     return out
   }
 
+  /** Load every chunk overlapping `[start, end)` concurrently (a read-ahead for sequential scans). */
+  async prefetch (start: number, end: number): Promise<void> {
+    start = Math.max(start, this._base)
+    end = Math.min(end, this._length)
+    if (start >= end || this.kv === undefined) { return }
+    const loads: Array<Promise<ItemChunk>> = []
+    for (let idx = this.chunkOf(start); idx <= this.chunkOf(end - 1); idx++) {
+      if (!this.chunks.has(idx)) { loads.push(this.loadChunk(idx)) }
+    }
+    await Promise.all(loads)
+  }
+
   /** Make sure the chunk holding item `i` is resident (so `getSync(i)` succeeds). */
   async ensure (i: number): Promise<void> {
     this.checkRange(i)

@@ -1,0 +1,102 @@
+/**
+ * Database benchmark: `any` merkleize throughput (32-byte keys and values,
+ * batches of 10k updates over a 1M-key database on LevelDB), next to the
+ * per-call and native SHA-256 bounds of exactly the same leaf and node
+ * inputs, and `@ethereumjs/mpt` doing the same updates + root.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createMPT } from '@ethereumjs/mpt'
+import { LevelDatastore } from 'datastore-level'
+import { sha256 } from '../src/merkle/index.ts'
+import { AnyDb } from '../src/qmdb/index.ts'
+import { blocksFor, fmt, header, line, nativeNsPerBlock, now, perCallNs } from './util.ts'
+
+const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000)
+const MPT_KEYS = Number(process.env.BENCH_MPT_KEYS ?? 100_000)
+const BATCH = 10_000
+const ROUNDS = 5
+
+function u32 (i: number, tag: number): Uint8Array {
+  const b = new Uint8Array(8)
+  new DataView(b.buffer).setUint32(0, i)
+  new DataView(b.buffer).setUint32(4, tag)
+  return sha256(b)
+}
+
+/** Deterministic pseudo-random key indices for round `r`. */
+function picks (r: number, n: number, space: number): number[] {
+  let x = (r + 1) * 0x9e3779b1
+  const out: number[] = []
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x6b43a9b5) >>> 0
+    out.push(x % space)
+  }
+  return out
+}
+
+export async function benchQmdb (): Promise<{ merkleizeOpsPerSec: number }> {
+  header(`any: merkleize ${fmt(BATCH)} updates over ${fmt(KEYS)} keys (32-byte keys/values, LevelDB)`)
+  const dir = await mkdtemp(join(tmpdir(), 'qmdb-bench-'))
+  const ds = new LevelDatastore(join(dir, 'db'))
+  await ds.open()
+  try {
+    const db = await AnyDb.open({ datastore: ds, prefix: '/bench' })
+    let t = now()
+    for (let start = 0; start < KEYS; start += 100_000) {
+      const b = db.newBatch()
+      for (let i = start; i < Math.min(KEYS, start + 100_000); i++) { b.update(u32(i, 0), u32(i, 1)) }
+      await db.apply(await b.merkleize())
+      await db.commit()
+    }
+    line('build (create + apply + commit)', `${fmt(KEYS / ((now() - t) / 1000))} keys/s`)
+
+    let merkleizeMs = 0
+    let applyMs = 0
+    let leaves = 0
+    let nodes = 0
+    for (let r = 0; r < ROUNDS; r++) {
+      const b = db.newBatch()
+      for (const i of picks(r, BATCH, KEYS)) { b.update(u32(i, 0), u32(i, r + 2)) }
+      t = now()
+      const m = await b.merkleize()
+      merkleizeMs += now() - t
+      leaves += m.size - m.baseSize
+      nodes += (m.mmr.size - m.mmr.baseSize) - (m.size - m.baseSize)
+      t = now()
+      await db.apply(m)
+      await db.commit()
+      applyMs += now() - t
+    }
+    const updates = ROUNDS * BATCH
+    const opsPerSec = updates / (merkleizeMs / 1000)
+    const opBytes = db.codec.fixedSize as number
+    const perCallMs = (leaves * perCallNs(8 + opBytes) + nodes * perCallNs(72)) / 1e6
+    const nativeMs = (leaves * blocksFor(8 + opBytes) + nodes * blocksFor(72)) * nativeNsPerBlock() / 1e6
+    line('merkleize', `${fmt(opsPerSec)} updates/s`, `${fmt(merkleizeMs / ROUNDS, 1)} ms per batch; ${fmt(leaves / ROUNDS)} ops, ${fmt(nodes / ROUNDS)} nodes`)
+    line('apply + commit (LevelDB, one atomic write)', `${fmt(updates / (applyMs / 1000))} updates/s`, `${fmt(applyMs / ROUNDS, 1)} ms per batch`)
+    line('per-call SHA-256 bound (node:crypto, same inputs)', `${fmt(updates / (perCallMs / 1000))} updates/s`, `ratio ${fmt(perCallMs / merkleizeMs, 2)} (target >= 0.5)`)
+    line('native SHA-256 bound (same blocks)', `${fmt(updates / (nativeMs / 1000))} updates/s`, `ratio ${fmt(nativeMs / merkleizeMs, 2)} (stretch >= 0.25)`)
+
+    // @ethereumjs/mpt: the same kind of update batch + root
+    const trie = await createMPT({})
+    t = now()
+    const ops = []
+    for (let i = 0; i < MPT_KEYS; i++) { ops.push({ type: 'put' as const, key: u32(i, 0), value: u32(i, 1) }) }
+    await trie.batch(ops)
+    const mptBuildMs = now() - t
+    t = now()
+    for (const i of picks(0, BATCH, MPT_KEYS)) { await trie.put(u32(i, 0), u32(i, 2)) }
+    trie.root()
+    const mptMs = now() - t
+    const mptPerSec = BATCH / (mptMs / 1000)
+    line(`@ethereumjs/mpt ${fmt(BATCH)} updates + root over ${fmt(MPT_KEYS)} keys`, `${fmt(mptPerSec)} updates/s`, `build ${fmt(MPT_KEYS / (mptBuildMs / 1000))} keys/s`)
+    line('merkleize vs Patricia trie', `${fmt(opsPerSec / mptPerSec, 1)}x`, MPT_KEYS < KEYS ? `(trie at ${fmt(MPT_KEYS)} keys is faster than at ${fmt(KEYS)}: a conservative ratio; BENCH_MPT_KEYS=${KEYS} to match)` : '(target >= 100x)')
+    await db.close()
+    return { merkleizeOpsPerSec: opsPerSec }
+  } finally {
+    await ds.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
