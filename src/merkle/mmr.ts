@@ -106,6 +106,15 @@ export class Mmr implements BatchBase {
   }
 
   /**
+   * An empty persisted MMR under `prefix` that ignores whatever is stored
+   * there (its first commit overwrites the meta; used to replace an
+   * unreadable structure).
+   */
+  static create (kv: Kv, prefix: string, options: MmrOptions = {}): Mmr {
+    return new Mmr(kv, prefix, options)
+  }
+
+  /**
    * A structure with `leaves` leaves whose history is pruned away entirely:
    * only the peaks (`pins`, the digests of `nodesToPin(leaves)`) are known.
    * It has the same root and the same future appends as the original

@@ -25,6 +25,7 @@ import type { DbOptions, MerkleizedCore } from './core.ts'
 import type { GraftOverlay } from './current.ts'
 import type { ManagedDb } from './managed.ts'
 import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
+import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { Digest, MerkleizedMmrBatch } from '../merkle/index.ts'
 
@@ -67,6 +68,16 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
   }
 
   /** Open (or create) an `any` database. */
+  /**
+   * Build the database from a completed state-sync journal (see
+   * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
+   */
+  static async fromSyncResult (options: AnyDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<AnyDb> {
+    const db = new AnyDb(options)
+    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
+    return db
+  }
+
   static async open (options: AnyDbOptions = {}): Promise<AnyDb> {
     const db = new AnyDb(options)
     await db.openCore()

@@ -28,6 +28,7 @@ import { Kv } from '../storage/kv.ts'
 import { QmdbError } from './errors.ts'
 import { targetsEqual } from './target.ts'
 import type { OpCodec } from './ops.ts'
+import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { ChainLink, Digest, MerkleizedMmrBatch, Proof } from '../merkle/index.ts'
 import type { WriteBatch, WriteOptions } from '../storage/kv.ts'
@@ -167,6 +168,71 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
   /** Stage subclass records into a commit. */
   protected stageExtra (batch: WriteBatch): void {}
 
+  // ---- state sync ---------------------------------------------------------------
+
+  /** Keys deleted by the next commit (e.g. the sync meta once a sync completes). */
+  private pendingDeletes: string[] = []
+
+  /**
+   * Turn a completed sync journal into this database (qmdb.md §13.9): the MMR
+   * is rebuilt from the pinned nodes at `range.start` plus the journal's
+   * operations (reusing a compatible MMR already on disk, falling back to a
+   * fresh one if that does not reproduce `expectedRoot`), then the index is
+   * replayed from the last commit's floor. Nothing is durable until
+   * `commitSyncResult()`.
+   */
+  protected async buildFromSync (journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize: number): Promise<void> {
+    if (journal.size !== range.end || journal.start > range.start) {
+      throw new QmdbError('UnexpectedData', `journal [${journal.start}, ${journal.size}) does not cover [${range.start}, ${range.end})`)
+    }
+    this.log = journal.log
+    this.pendingDeletes.push(joinKey(this.prefix, 'syncmeta'))
+    const fresh = async (): Promise<Mmr> => {
+      if (range.start > 0 && pins === undefined) { throw new QmdbError('InvalidPinnedNodes', `pinned nodes for ${range.start} are required`) }
+      const mmr = this.kv === undefined
+        ? Mmr.inMemory()
+        : await Mmr.open(this.kv, joinKey(this.prefix, 'mmr'), { cacheChunks: this.options.nodeCacheChunks }).catch(() => Mmr.create(this.kv as Kv, joinKey(this.prefix, 'mmr')))
+      mmr.reset(range.start, pins ?? [])
+      return mmr
+    }
+    let mmr: Mmr | undefined
+    if (this.kv !== undefined) {
+      const existing = await Mmr.open(this.kv, joinKey(this.prefix, 'mmr'), { cacheChunks: this.options.nodeCacheChunks }).catch(() => undefined)
+      if (existing !== undefined && existing.leaves >= range.start && existing.prunedLoc <= range.start && existing.leaves > 0) {
+        if (existing.leaves > range.end) { await existing.rewind(range.end) }
+        mmr = existing
+      }
+    }
+    this.mmr = mmr ?? await fresh()
+    await this.extendMmr(range.end, applyBatchSize)
+    if (mmr !== undefined) {
+      // a reused MMR must reproduce the target; otherwise rebuild it from the pins
+      const floor = this.codec.floorOf(await this.readOp(range.end - 1))
+      if (floor === undefined || !digestEqualsSafe(this.mmr.root(inactivePeaks(range.end, floor)), expectedRoot)) {
+        this.mmr = await fresh()
+        await this.extendMmr(range.end, applyBatchSize)
+      }
+    }
+    this.metaVersion++
+    this._state = {}
+    await this.loadTipAndIndex()
+  }
+
+  /** Hash journal operations `[mmr.leaves, end)` into the MMR, `chunk` at a time. */
+  private async extendMmr (end: number, chunk: number): Promise<void> {
+    for (let s = this.mmr.leaves; s < end; s += chunk) {
+      const e = Math.min(end, s + chunk)
+      const batch = this.mmr.newBatch()
+      for (const op of await this.log.range(s, e)) { batch.add(op) }
+      this.mmr.apply(batch.merkleize())
+    }
+  }
+
+  /** Make a sync result durable (one atomic write: ops, MMR, meta; the sync meta removed). */
+  async commitSyncResult (): Promise<void> {
+    await this.commit({ sync: true })
+  }
+
   // ---- open -------------------------------------------------------------------
 
   /** Open from storage, or initialise with the bootstrap commit. */
@@ -175,6 +241,9 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
       ? Mmr.inMemory()
       : await Mmr.open(this.kv, joinKey(this.prefix, 'mmr'), { cacheChunks: this.options.nodeCacheChunks })
     const meta = this.kv === undefined ? undefined : await this.kv.get(joinKey(this.prefix, 'meta'))
+    if (meta === undefined && this.kv !== undefined && await this.kv.get(joinKey(this.prefix, 'syncmeta')) !== undefined) {
+      throw new QmdbError('SyncInterrupted', `a state sync into ${this.prefix} was interrupted; resume it before opening the database`)
+    }
     if (meta === undefined) {
       if (this.mmr.leaves !== 0) { throw new QmdbError('DataCorrupted', `MMR has ${this.mmr.leaves} leaves but no database meta`) }
       const bootstrap = this.codec.encode(this.commitOp(undefined, 0))
@@ -385,6 +454,8 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
       const nodes = this.mmr.stage(batch)
       this.stageExtra(batch)
       batch.put(joinKey(this.prefix, 'meta'), new Writer(24).u8(META_VERSION).varint(this.size).varint(this.log.base).finish())
+      const deletes = this.pendingDeletes.splice(0)
+      for (const k of deletes) { batch.delete(k) }
       await batch.commit(options)
       this.log.markClean(items)
       this.mmr.markDurable(nodes)

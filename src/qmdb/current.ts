@@ -28,6 +28,7 @@ import {
 import type { AnyDbOptions } from './any.ts'
 import type { CurrentRangeProof, OperationProof } from './current-proof.ts'
 import type { GraftView } from './grafting.ts'
+import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Digest } from '../merkle/index.ts'
 
 /** The grafted bitmap state a `current` batch adds on top of its parent state. */
@@ -55,6 +56,16 @@ export class CurrentDb extends AnyDb {
 
   private constructor (options: AnyDbOptions) {
     super(options, CHUNK_BYTES)
+  }
+
+  /**
+   * Build the database from a completed state-sync journal (see
+   * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
+   */
+  static async fromSyncResult (options: AnyDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<CurrentDb> {
+    const db = new CurrentDb(options)
+    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
+    return db
   }
 
   static async open (options: AnyDbOptions = {}): Promise<CurrentDb> {

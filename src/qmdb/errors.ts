@@ -26,6 +26,7 @@ export type QmdbErrorCode =
   | 'RootMismatch'
   | 'Poisoned'
   | 'Closed'
+  | 'SyncInterrupted'
 
 export class QmdbError extends Error {
   readonly name = 'QmdbError'

@@ -15,6 +15,7 @@ import { SimpleMerkleized } from './simple.ts'
 import type { DbOptions } from './core.ts'
 import type { ManagedDb } from './managed.ts'
 import type { Encoding, FieldCodec, ImmutableOp } from './ops.ts'
+import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { Digest } from '../merkle/index.ts'
 
@@ -30,6 +31,16 @@ export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch>
 
   private constructor (options: ImmutableDbOptions) {
     super(new ImmutableOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+  }
+
+  /**
+   * Build the database from a completed state-sync journal (see
+   * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
+   */
+  static async fromSyncResult (options: ImmutableDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<ImmutableDb> {
+    const db = new ImmutableDb(options)
+    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
+    return db
   }
 
   static async open (options: ImmutableDbOptions = {}): Promise<ImmutableDb> {

@@ -34,3 +34,4 @@ export {
   type CurrentRangeProof, type OperationProof, encodeCurrentRangeProof, decodeCurrentRangeProof, encodeOperationProof,
   decodeOperationProof, verifyCurrentRange, verifyOperationProof
 } from './current-proof.ts'
+export { FullSyncJournal, type SyncJournal, type SyncRange } from './sync-journal.ts'

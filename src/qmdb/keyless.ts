@@ -12,6 +12,7 @@ import { SimpleMerkleized } from './simple.ts'
 import type { DbOptions } from './core.ts'
 import type { ManagedDb } from './managed.ts'
 import type { Encoding, FieldCodec, KeylessOp } from './ops.ts'
+import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { Digest } from '../merkle/index.ts'
 
@@ -25,6 +26,16 @@ export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> imple
 
   private constructor (options: KeylessDbOptions) {
     super(new KeylessOpCodec(options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+  }
+
+  /**
+   * Build the database from a completed state-sync journal (see
+   * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
+   */
+  static async fromSyncResult (options: KeylessDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<KeylessDb> {
+    const db = new KeylessDb(options)
+    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
+    return db
   }
 
   static async open (options: KeylessDbOptions = {}): Promise<KeylessDb> {

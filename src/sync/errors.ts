@@ -1,0 +1,27 @@
+/**
+ * Errors of the state sync engine (qmdb.md §13.11). Every one is terminal
+ * for the sync it ends; tolerated events (responses for aborted requests,
+ * non-advancing target updates, stale roots) never surface as errors.
+ */
+
+export type SyncErrorCode =
+  | 'RootMismatch' // the rebuilt database does not have the target root
+  | 'InvalidResponse' // a response failed validation and its source gives no feedback
+  | 'InvalidTarget' // a target beyond the supported range, or a bad compact size
+  | 'InvalidState' // the journal grew past the target (a bug)
+  | 'SyncTargetRootUnchanged' // an advancing target update kept the same root (a caller bug)
+  | 'SyncStalled' // nothing outstanding and nothing that could produce an event
+  | 'FinishChannelClosed' // the finish channel closed without a finish signal
+  | 'Source' // the source failed (see cause)
+  | 'Database' // building or persisting the database failed (see cause)
+  | 'Aborted' // the caller's signal aborted
+
+export class SyncError extends Error {
+  readonly name = 'SyncError'
+  readonly code: SyncErrorCode
+
+  constructor (code: SyncErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message === undefined ? code : `${code}: ${message}`, options)
+    this.code = code
+  }
+}
