@@ -194,6 +194,14 @@ function checkDigests (bp: Blueprint, digests: readonly Digest[]): void {
   }
 }
 
+/** The range `[start, start + count)` must lie inside `leaves`; returns its end. */
+function checkRange (start: number, count: number, leaves: number): number {
+  if (!Number.isSafeInteger(start) || start < 0 || start >= leaves) { throw new MerkleError('InvalidStartLoc', `start ${start} outside ${leaves} leaves`) }
+  const end = start + count
+  if (end > leaves) { throw new MerkleError('InvalidEndLoc', `end ${end} beyond ${leaves} leaves`) }
+  return end
+}
+
 /** Only the empty tree can be "proven" with no elements. */
 function emptyTreeRoot (proof: Proof, start: number, bagging: Bagging): Digest {
   if (start !== 0 || proof.leaves !== 0) { throw new MerkleError('MissingElements', 'no elements to verify') }
@@ -228,9 +236,7 @@ export function reconstructRoot (proof: Proof, start: number, elements: readonly
   const { extracted, graft } = options
   const { leaves, inactivePeaks: k, digests } = proof
   if (elements.length === 0) { return emptyTreeRoot(proof, start, bagging) }
-  if (!Number.isSafeInteger(start) || start < 0 || start >= leaves) { throw new MerkleError('InvalidStartLoc', `start ${start} outside ${leaves} leaves`) }
-  const end = start + elements.length
-  if (end > leaves) { throw new MerkleError('InvalidEndLoc', `end ${end} beyond ${leaves} leaves`) }
+  const end = checkRange(start, elements.length, leaves)
   let bp: Blueprint
   try {
     bp = blueprint(leaves, k, start, end, bagging)

@@ -27,7 +27,7 @@ import { SyncError } from './errors.ts'
 import { findNextGap } from './gaps.ts'
 import { OutstandingRequests } from './requests.ts'
 import type { SyncKind } from './kinds.ts'
-import type { Request } from './messages.ts'
+import type { BoundaryResponse, OperationsRequest, OperationsResponse, Request } from './messages.ts'
 import type { Served, Source } from './source.ts'
 import type { Digest } from '../merkle/index.ts'
 import type { SyncJournal } from '../qmdb/sync-journal.ts'
@@ -256,27 +256,43 @@ export class SyncEngine<DB> {
     if (response.proof.leaves !== req.size) { reject(`proof for ${response.proof.leaves} leaves, requested ${req.size}`); return }
     if (response.type !== req.type) { reject(`${response.type} response to a ${req.type} request`); return }
     if (response.type === 'operations' && req.type === 'operations') {
-      if (response.ops.length === 0 || response.ops.length > req.maxOps) { reject(`${response.ops.length} operations for maxOps ${req.maxOps}`); return }
-      const root = this.rootFor(req.size)
-      if (root === undefined) { return } // no root for that size any more: dropped, the gap is re-requested
-      if (!verifyRangeProof(response.proof, req.start, response.ops, root)) { reject('range proof does not verify'); return }
+      const why = this.checkOperations(req, response)
+      if (why === 'drop') { return }
+      if (why !== undefined) { reject(why); return }
       feedback?.(true)
       this.fetched.set(req.start, response.ops)
       return
     }
     if (response.type === 'boundary') {
-      const needPins = req.size === this.target.range.end && this.needsPins && req.start === this.target.range.start
-      if (needPins) {
-        if (!verifyProofAndPinnedNodes(response.proof, req.start, [response.op], response.pinnedNodes, this.target.root)) { reject('boundary proof or pinned nodes do not verify'); return }
-        this.pins = response.pinnedNodes
-      } else {
-        const root = this.rootFor(req.size)
-        if (root === undefined) { return }
-        if (!verifyRangeProof(response.proof, req.start, [response.op], root)) { reject('boundary operation does not verify'); return }
-      }
+      const why = this.checkBoundary(req, response)
+      if (why === 'drop') { return }
+      if (why !== undefined) { reject(why); return }
       feedback?.(true)
       this.fetched.set(req.start, [response.op])
     }
+  }
+
+  /** Why an operations response is invalid, `'drop'` if its root is gone, or undefined if valid. */
+  private checkOperations (req: OperationsRequest, response: OperationsResponse): string | undefined {
+    if (response.ops.length === 0 || response.ops.length > req.maxOps) { return `${response.ops.length} operations for maxOps ${req.maxOps}` }
+    const root = this.rootFor(req.size)
+    if (root === undefined) { return 'drop' } // no root for that size any more: the gap is re-requested
+    if (!verifyRangeProof(response.proof, req.start, response.ops, root)) { return 'range proof does not verify' }
+    return undefined
+  }
+
+  /** Like `checkOperations`; keeps the pinned nodes when this boundary is the one the target needs. */
+  private checkBoundary (req: Request, response: BoundaryResponse): string | undefined {
+    const needPins = req.size === this.target.range.end && this.needsPins && req.start === this.target.range.start
+    if (needPins) {
+      if (!verifyProofAndPinnedNodes(response.proof, req.start, [response.op], response.pinnedNodes, this.target.root)) { return 'boundary proof or pinned nodes do not verify' }
+      this.pins = response.pinnedNodes
+      return undefined
+    }
+    const root = this.rootFor(req.size)
+    if (root === undefined) { return 'drop' }
+    if (!verifyRangeProof(response.proof, req.start, [response.op], root)) { return 'boundary operation does not verify' }
+    return undefined
   }
 
   private rootFor (size: number): Digest | undefined {

@@ -1,0 +1,442 @@
+/**
+ * The finalized block store ("marshal", stateful.md §13): it turns
+ * finalization certificates into an ordered stream of finalized blocks for
+ * the stateful manager, and serves blocks by digest.
+ *
+ * - Finalized blocks are delivered in strictly increasing, gap-free height
+ * order, each only after it is durably stored, at least once across
+ * restarts; at most `maxPendingAcks` are unacknowledged at a time.
+ * - Acknowledgements are processed in order; each advances the processed
+ * height, which is persisted once per drained run of acks. A cancelled
+ * acknowledgement stops delivery (the consumer shut down); redelivery
+ * happens after a restart, from `processed + 1`.
+ * - A certificate at height `T` finalizes the block it names and, through
+ * parent links, every ancestor: missing ancestors are fetched (by height
+ * range, verified top-down against the parent digests, else by digest), so
+ * gaps fill without a certificate per height.
+ * - A start floor (a verified finalization) makes marshal begin at the
+ * floor's block (`processed = height - 1`) unless durable progress is
+ * already at or past it.
+ */
+
+import { MarshalError, compareRounds } from './types.ts'
+import type { BlockStore } from './store.ts'
+import type { BlockCodec, FinalizationScheme, MarshalBlock, Round } from './types.ts'
+import type { Logger } from '@libp2p/interface'
+
+/** The release handle of one delivered block (structurally the stateful manager's `Acknowledgement`). */
+export interface Acknowledgement {
+  acknowledge(): void
+  cancel(reason?: Error): void
+}
+
+/** Receives finalized blocks in order. */
+export interface FinalizedReporter<B> {
+  finalized(block: B, ack: Acknowledgement): void
+}
+
+/** Fetches data from peers. Results carry a `feedback` so bad peers can be blamed. */
+export interface BlockFetcher {
+  /** The encoded block with `digest` (keeps trying peers until `signal` aborts). */
+  fetchBlock(digest: Uint8Array, options: { height?: number, signal: AbortSignal }): Promise<{ bytes: Uint8Array, feedback?(valid: boolean): void }>
+  /** Encoded finalized blocks `[from, to]` (newest last), each with its certificate if the peer has one. */
+  fetchFinalized(from: number, to: number, options: { signal: AbortSignal }): Promise<{ blocks: Array<{ block: Uint8Array, finalization?: Uint8Array }>, feedback?(valid: boolean): void }>
+}
+
+export type MarshalStart<B, F> = { genesis: B } | { floor: F }
+
+export interface MarshalOptions<B extends MarshalBlock, F> {
+  store: BlockStore<B, F>
+  codec: BlockCodec<B>
+  scheme: FinalizationScheme<F>
+  fetcher?: BlockFetcher
+  /** Delivered but unacknowledged blocks (default 16). */
+  maxPendingAcks?: number
+  /** Finalized blocks fetched per range request when filling gaps (default 64). */
+  backfillBatch?: number
+  /** Called to broadcast a block this node disseminates (e.g. gossipsub). */
+  broadcast?(bytes: Uint8Array): void
+  log?: Logger
+}
+
+interface Waiter<B> {
+  resolve(b: B | undefined): void
+}
+
+function hex (d: Uint8Array): string {
+  return Buffer.from(d).toString('hex')
+}
+
+export class Marshal<B extends MarshalBlock, F> {
+  readonly maxPendingAcks: number
+  private readonly store: BlockStore<B, F>
+  private readonly codec: BlockCodec<B>
+  private readonly scheme: FinalizationScheme<F>
+  private readonly fetcher?: BlockFetcher
+  private readonly backfillBatch: number
+  private readonly broadcast?: (bytes: Uint8Array) => void
+  private readonly log?: Logger
+  private reporter: FinalizedReporter<B> | undefined
+  private processed: number | undefined
+  private processedRound: Round = { epoch: 0, view: 0 }
+  /** heights delivered and not yet released, in order, with their ack state */
+  private readonly delivered: Array<{ height: number, round: Round, acked: boolean }> = []
+  /** highest height such that every height from the delivery cursor up is finalized locally */
+  private contiguous = -1
+  /** the highest certified finalized height seen */
+  private tipHeight = -1
+  private nextDelivery = 0
+  private stopped = false
+  private readonly abort = new AbortController()
+  private readonly waiters = new Map<string, Array<Waiter<B>>>()
+  private filling: Promise<void> | undefined
+  private persisting: Promise<void> = Promise.resolve()
+  private pumping = false
+
+  constructor (options: MarshalOptions<B, F>) {
+    this.store = options.store
+    this.codec = options.codec
+    this.scheme = options.scheme
+    this.fetcher = options.fetcher
+    this.maxPendingAcks = Math.max(1, options.maxPendingAcks ?? 16)
+    this.backfillBatch = Math.max(1, options.backfillBatch ?? 64)
+    this.broadcast = options.broadcast
+    this.log = options.log
+  }
+
+  /**
+   * Open from storage and apply the start: store the genesis block, or
+   * install a floor. Returns the durable processed height and round.
+   */
+  async start (start: MarshalStart<B, F>): Promise<{ processedHeight: number | undefined, round: Round }> {
+    const p = await this.store.getProcessed()
+    this.processed = p.height
+    this.processedRound = p.round
+    if ('genesis' in start) {
+      if (start.genesis.height !== 0) { throw new MarshalError('InvalidFinalization', 'the genesis block must be at height 0') }
+      if (await this.store.getFinalizedDigest(0) === undefined) { await this.store.setFinalized(start.genesis) }
+    } else {
+      await this.installFloor(start.floor)
+    }
+    this.nextDelivery = this.processed === undefined ? 0 : this.processed + 1
+    this.contiguous = this.nextDelivery - 1
+    this.tipHeight = Math.max(this.tipHeight, (await this.store.latestFinalizedHeight()) ?? -1)
+    await this.advanceContiguous()
+    return { processedHeight: this.processed, round: this.processedRound }
+  }
+
+  private async installFloor (floor: F): Promise<void> {
+    if (!this.scheme.verify(floor)) { throw new MarshalError('InvalidFinalization', 'the start floor does not verify') }
+    const round = this.scheme.round(floor)
+    if (this.processed !== undefined && compareRounds(round, this.processedRound) <= 0) {
+      this.log?.('ignoring floor at %o: processed progress is at %o', round, this.processedRound)
+      return
+    }
+    const block = await this.getOrFetch(this.scheme.payload(floor))
+    if (block === undefined) { throw new MarshalError('Unavailable', 'the floor block could not be obtained') }
+    await this.store.setFinalized(block, floor)
+    if (this.processed === undefined || block.height - 1 > this.processed) {
+      this.processed = block.height - 1
+      this.processedRound = round
+      await this.store.setProcessed(this.processed, round)
+    }
+    this.tipHeight = Math.max(this.tipHeight, block.height)
+  }
+
+  /** Start delivering finalized blocks to `reporter`. */
+  attach (reporter: FinalizedReporter<B>): void {
+    this.reporter = reporter
+    void this.pump()
+  }
+
+  stop (): void {
+    this.stopped = true
+    this.abort.abort(new MarshalError('Stopped', 'marshal stopped'))
+    for (const list of this.waiters.values()) {
+      for (const w of list) { w.resolve(undefined) }
+    }
+    this.waiters.clear()
+  }
+
+  // ---- inputs -------------------------------------------------------------------
+
+  /** A finalization from consensus (or a peer): verified, stored, and its block and ancestors filled in. */
+  async finalized (cert: F): Promise<void> {
+    if (this.stopped) { return }
+    if (!this.scheme.verify(cert)) { throw new MarshalError('InvalidFinalization', 'finalization does not verify') }
+    const block = await this.getOrFetch(this.scheme.payload(cert))
+    if (block === undefined) { return }
+    const existing = await this.store.getFinalizedDigest(block.height)
+    if (existing !== undefined && hex(existing) !== hex(block.digest)) {
+      throw new MarshalError('ConflictingFinalization', `two finalized blocks at height ${block.height}`)
+    }
+    await this.store.setFinalized(block, cert)
+    this.tipHeight = Math.max(this.tipHeight, block.height)
+    this.kickFill()
+  }
+
+  /** A block received from the network (e.g. gossip); ignored if it does not decode. */
+  async receiveBlock (bytes: Uint8Array): Promise<B | undefined> {
+    let block: B
+    try {
+      block = this.codec.decode(bytes)
+    } catch {
+      return undefined
+    }
+    await this.store.putBlock(block)
+    this.wake(block)
+    return block
+  }
+
+  /** Store a block this node proposed and broadcast it. */
+  async disseminate (block: B): Promise<void> {
+    await this.store.putBlock(block)
+    this.wake(block)
+    this.broadcast?.(this.codec.encode(block))
+  }
+
+  private wake (block: B): void {
+    const k = hex(block.digest)
+    const list = this.waiters.get(k)
+    if (list === undefined) { return }
+    this.waiters.delete(k)
+    for (const w of list) { w.resolve(block) }
+  }
+
+  // ---- lookups --------------------------------------------------------------------
+
+  /** The block with `digest`: local, else fetched from peers; `undefined` once stopped. */
+  async subscribeBlock (digest: Uint8Array, options: { height?: number, signal?: AbortSignal } = {}): Promise<B | undefined> {
+    const local = await this.store.getBlock(digest)
+    if (local !== undefined) { return local }
+    if (this.stopped) { return undefined }
+    const signal = options.signal !== undefined ? AbortSignal.any([options.signal, this.abort.signal]) : this.abort.signal
+    return new Promise<B | undefined>((resolve, reject) => {
+      const k = hex(digest)
+      let settled = false
+      const waiter: Waiter<B> = {
+        resolve: b => {
+          if (settled) { return }
+          settled = true
+          resolve(b)
+        }
+      }
+      const list = this.waiters.get(k) ?? []
+      list.push(waiter)
+      this.waiters.set(k, list)
+      const onAbort = (): void => {
+        if (settled) { return }
+        settled = true
+        const l = this.waiters.get(k)?.filter(w => w !== waiter) ?? []
+        if (l.length === 0) { this.waiters.delete(k) } else { this.waiters.set(k, l) }
+        if (this.stopped) { resolve(undefined) } else { reject(options.signal?.reason ?? new Error('aborted')) }
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      if (this.fetcher !== undefined) {
+        this.fetchByDigest(digest, options.height, signal).then(b => {
+          signal.removeEventListener('abort', onAbort)
+          if (b !== undefined) { this.wake(b) }
+        }, () => {})
+      }
+    })
+  }
+
+  private async getOrFetch (digest: Uint8Array, height?: number): Promise<B | undefined> {
+    return (await this.store.getBlock(digest)) ?? this.subscribeBlock(digest, { height })
+  }
+
+  /** Fetch and validate a block by digest from peers (blaming a peer that sends other bytes). */
+  private async fetchByDigest (digest: Uint8Array, height: number | undefined, signal: AbortSignal): Promise<B | undefined> {
+    const fetcher = this.fetcher
+    if (fetcher === undefined) { return undefined }
+    for (;;) {
+      signal.throwIfAborted()
+      const { bytes, feedback } = await fetcher.fetchBlock(digest, { height, signal })
+      let block: B | undefined
+      try {
+        block = this.codec.decode(bytes)
+      } catch {
+        block = undefined
+      }
+      if (block !== undefined && hex(block.digest) === hex(digest)) {
+        feedback?.(true)
+        await this.store.putBlock(block)
+        return block
+      }
+      feedback?.(false)
+    }
+  }
+
+  async getFinalizedBlock (height: number): Promise<B | undefined> {
+    return this.store.getFinalizedBlock(height)
+  }
+
+  async getFinalization (height: number): Promise<F | undefined> {
+    return this.store.getFinalization(height)
+  }
+
+  /** The newest stored finalization and its height. */
+  async latestFinalization (): Promise<{ height: number, finalization: F } | undefined> {
+    const h = await this.store.latestFinalizationHeight()
+    if (h === undefined) { return undefined }
+    const f = await this.store.getFinalization(h)
+    return f === undefined ? undefined : { height: h, finalization: f }
+  }
+
+  async getProcessedHeight (): Promise<number | undefined> {
+    return (await this.store.getProcessed()).height
+  }
+
+  /** Drop stored blocks below `height` (never at or above the processed height). */
+  async prune (height: number): Promise<void> {
+    const limit = this.processed === undefined ? 0 : this.processed
+    await this.store.pruneBelow(Math.min(height, limit))
+  }
+
+  // ---- gap filling ------------------------------------------------------------------
+
+  private kickFill (): void {
+    if (this.filling !== undefined) { return }
+    this.filling = this.fill().catch(err => {
+      if (!this.stopped) { this.log?.error('filling finalized blocks failed: %e', err) }
+    }).finally(() => {
+      this.filling = undefined
+      if (this.contiguous < this.tipHeight && !this.stopped) { this.kickFill() }
+    })
+  }
+
+  /** Make every height between the delivery cursor and the certified tip finalized locally. */
+  private async fill (): Promise<void> {
+    for (;;) {
+      await this.advanceContiguous()
+      if (this.stopped || this.contiguous >= this.tipHeight) { return }
+      // the lowest finalized height above the gap anchors the fill
+      let above = this.contiguous + 1
+      while (above <= this.tipHeight && await this.store.getFinalizedDigest(above) === undefined) { above++ }
+      if (above > this.tipHeight) { return }
+      const top = await this.store.getFinalizedBlock(above) as B
+      const from = Math.max(this.contiguous + 1, above - this.backfillBatch)
+      await this.fillBelow(top, from)
+    }
+  }
+
+  /** Finalize heights `[from, top.height)` by walking parent links down from `top`. */
+  private async fillBelow (top: B, from: number): Promise<void> {
+    let expected = top.parent
+    let h = top.height - 1
+    if (this.fetcher !== undefined && h >= from) {
+      // one range request, verified top-down against the parent digests
+      const got = await this.fetcher.fetchFinalized(from, h, { signal: this.abort.signal }).catch(() => undefined)
+      if (got !== undefined) {
+        let ok = got.blocks.length > 0
+        for (let i = got.blocks.length - 1; i >= 0 && h >= from; i--) {
+          const block = this.decodeOrUndefined(got.blocks[i].block)
+          if (block === undefined || block.height !== h || hex(block.digest) !== hex(expected)) {
+            ok = false
+            break
+          }
+          const certBytes = got.blocks[i].finalization
+          const cert = certBytes === undefined ? undefined : this.decodeCertOrUndefined(certBytes)
+          if (certBytes !== undefined && (cert === undefined || !this.scheme.verify(cert) || hex(this.scheme.payload(cert)) !== hex(block.digest))) {
+            ok = false
+            break
+          }
+          await this.store.setFinalized(block, cert)
+          expected = block.parent
+          h--
+        }
+        got.feedback?.(ok)
+      }
+    }
+    // whatever is still missing: by digest, one parent at a time
+    while (h >= from && !this.stopped) {
+      const known = await this.store.getFinalizedDigest(h)
+      if (known !== undefined) { return }
+      const block = await this.getOrFetch(expected, h)
+      if (block === undefined) { return }
+      if (block.height !== h) { throw new MarshalError('InvalidFinalization', `block ${hex(expected)} claims height ${block.height}, expected ${h}`) }
+      await this.store.setFinalized(block)
+      expected = block.parent
+      h--
+    }
+  }
+
+  private decodeOrUndefined (bytes: Uint8Array): B | undefined {
+    try {
+      return this.codec.decode(bytes)
+    } catch {
+      return undefined
+    }
+  }
+
+  private decodeCertOrUndefined (bytes: Uint8Array): F | undefined {
+    try {
+      return this.scheme.decode(bytes)
+    } catch {
+      return undefined
+    }
+  }
+
+  private async advanceContiguous (): Promise<void> {
+    while (await this.store.getFinalizedDigest(this.contiguous + 1) !== undefined) { this.contiguous++ }
+    void this.pump()
+  }
+
+  // ---- delivery ----------------------------------------------------------------------
+
+  private async pump (): Promise<void> {
+    if (this.pumping || this.reporter === undefined) { return }
+    this.pumping = true
+    try {
+      while (!this.stopped && this.delivered.length < this.maxPendingAcks && this.nextDelivery <= this.contiguous) {
+        const height = this.nextDelivery
+        const block = await this.store.getFinalizedBlock(height)
+        if (block === undefined) { break }
+        const cert = await this.store.getFinalization(height)
+        const round = cert !== undefined ? this.scheme.round(cert) : this.processedRound
+        const entry = { height, round, acked: false }
+        this.delivered.push(entry)
+        this.nextDelivery++
+        let done = false
+        this.reporter.finalized(block, {
+          acknowledge: () => {
+            if (done) { return }
+            done = true
+            entry.acked = true
+            this.release()
+          },
+          cancel: () => {
+            if (done) { return }
+            done = true
+            this.stopped = true
+          }
+        })
+      }
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  /** Release acknowledged blocks in order and persist the new processed height once. */
+  private release (): void {
+    let advanced = false
+    while (this.delivered.length > 0 && this.delivered[0].acked) {
+      const e = this.delivered.shift() as { height: number, round: Round }
+      this.processed = e.height
+      if (compareRounds(e.round, this.processedRound) > 0) { this.processedRound = e.round }
+      advanced = true
+    }
+    if (!advanced) { return }
+    const height = this.processed as number
+    const round = this.processedRound
+    this.persisting = this.persisting.then(async () => { await this.store.setProcessed(height, round) }).catch(err => {
+      this.log?.error('persisting the processed height failed: %e', err)
+    })
+    void this.persisting.then(async () => { await this.pump() })
+  }
+
+  /** Resolves once every acknowledged height is durably recorded. */
+  async flush (): Promise<void> {
+    await this.persisting
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Durable storage of the block store (marshal) on a datastore.
+ *
+ * Layout under `prefix`:
+ * - `b/<digest hex>`: encoded block (any block seen: proposed, verified, finalized)
+ * - `n/<height:16hex>/<digest hex>`: empty marker, so blocks can be pruned by height
+ * - `h/<height:16hex>`: digest of the finalized block at that height
+ * - `f/<height:16hex>`: finalization certificate for that height (when one was received)
+ * - `meta`: version u8 ‖ varint(processed + 1, 0 = never) ‖ varint epoch ‖ varint view
+ * (the round of the processed block: the floor below which nothing is redelivered)
+ *
+ * Every write is one atomic batch; a finalized block's bytes are always stored
+ * before (or with) its height index, so a crash never leaves a height pointing
+ * at a missing block.
+ */
+
+import { Reader, Writer } from '../codec/index.ts'
+import { hex16, joinKey, parseHex16 } from '../storage/keys.ts'
+import { MarshalError } from './types.ts'
+import type { BlockCodec, FinalizationScheme, MarshalBlock, Round } from './types.ts'
+import type { Kv } from '../storage/kv.ts'
+
+const META_VERSION = 1
+
+export interface ProcessedState {
+  height: number | undefined
+  round: Round
+}
+
+function hex (d: Uint8Array): string {
+  return Buffer.from(d).toString('hex')
+}
+
+export class BlockStore<B extends MarshalBlock, F> {
+  private readonly kv: Kv
+  private readonly prefix: string
+  private readonly codec: BlockCodec<B>
+  private readonly scheme: FinalizationScheme<F>
+  private readonly cache = new Map<string, B>()
+  private readonly cacheSize: number
+
+  constructor (kv: Kv, prefix: string, codec: BlockCodec<B>, scheme: FinalizationScheme<F>, cacheSize = 1024) {
+    this.kv = kv
+    this.prefix = prefix
+    this.codec = codec
+    this.scheme = scheme
+    this.cacheSize = cacheSize
+  }
+
+  private key (...parts: string[]): string {
+    return joinKey(this.prefix, ...parts)
+  }
+
+  private remember (b: B): void {
+    const k = hex(b.digest)
+    this.cache.delete(k)
+    this.cache.set(k, b)
+    if (this.cache.size > this.cacheSize) { this.cache.delete(this.cache.keys().next().value as string) }
+  }
+
+  async putBlock (block: B): Promise<void> {
+    this.remember(block)
+    await this.kv.batch()
+      .put(this.key('b', hex(block.digest)), this.codec.encode(block))
+      .put(this.key('n', hex16(block.height), hex(block.digest)), new Uint8Array(0))
+      .commit()
+  }
+
+  async getBlock (digest: Uint8Array): Promise<B | undefined> {
+    const k = hex(digest)
+    const cached = this.cache.get(k)
+    if (cached !== undefined) { return cached }
+    const bytes = await this.kv.get(this.key('b', k))
+    if (bytes === undefined) { return undefined }
+    let b: B
+    try {
+      b = this.codec.decode(bytes)
+    } catch (err) {
+      throw new MarshalError('DataCorrupted', `stored block ${k} does not decode: ${(err as Error).message}`)
+    }
+    if (hex(b.digest) !== k) { throw new MarshalError('DataCorrupted', `stored block ${k} has digest ${hex(b.digest)}`) }
+    this.remember(b)
+    return b
+  }
+
+  /** Record `block` as the finalized block at its height (stored with it), with its certificate if any. */
+  async setFinalized (block: B, cert?: F): Promise<void> {
+    this.remember(block)
+    const h = hex16(block.height)
+    const batch = this.kv.batch()
+      .put(this.key('b', hex(block.digest)), this.codec.encode(block))
+      .put(this.key('n', h, hex(block.digest)), new Uint8Array(0))
+      .put(this.key('h', h), block.digest)
+    if (cert !== undefined) { batch.put(this.key('f', h), this.scheme.encode(cert)) }
+    await batch.commit({ sync: true })
+  }
+
+  async getFinalizedDigest (height: number): Promise<Uint8Array | undefined> {
+    const d = await this.kv.get(this.key('h', hex16(height)))
+    if (d !== undefined && d.length !== 32) { throw new MarshalError('DataCorrupted', `finalized index at ${height} is ${d.length} bytes`) }
+    return d
+  }
+
+  async getFinalizedBlock (height: number): Promise<B | undefined> {
+    const d = await this.getFinalizedDigest(height)
+    return d === undefined ? undefined : this.getBlock(d)
+  }
+
+  async getFinalization (height: number): Promise<F | undefined> {
+    const bytes = await this.kv.get(this.key('f', hex16(height)))
+    if (bytes === undefined) { return undefined }
+    try {
+      return this.scheme.decode(bytes)
+    } catch (err) {
+      throw new MarshalError('DataCorrupted', `stored finalization at ${height}: ${(err as Error).message}`)
+    }
+  }
+
+  /** Highest height with a stored finalization certificate, if any. */
+  async latestFinalizationHeight (): Promise<number | undefined> {
+    let last: number | undefined
+    for await (const k of this.kv.keys(this.key('f') + '/')) {
+      const h = parseHex16(k.slice(k.lastIndexOf('/') + 1))
+      if (h !== undefined) { last = h }
+    }
+    return last
+  }
+
+  /** Highest finalized height indexed, if any. */
+  async latestFinalizedHeight (): Promise<number | undefined> {
+    let last: number | undefined
+    for await (const k of this.kv.keys(this.key('h') + '/')) {
+      const h = parseHex16(k.slice(k.lastIndexOf('/') + 1))
+      if (h !== undefined) { last = h }
+    }
+    return last
+  }
+
+  async getProcessed (): Promise<ProcessedState> {
+    const bytes = await this.kv.get(this.key('meta'))
+    if (bytes === undefined) { return { height: undefined, round: { epoch: 0, view: 0 } } }
+    try {
+      const r = new Reader(bytes)
+      if (r.u8() !== META_VERSION) { throw new Error('unknown version') }
+      const h = r.varint()
+      const epoch = r.varint()
+      const view = r.varint()
+      r.finish()
+      return { height: h === 0 ? undefined : h - 1, round: { epoch, view } }
+    } catch (err) {
+      throw new MarshalError('DataCorrupted', `marshal meta: ${(err as Error).message}`)
+    }
+  }
+
+  async setProcessed (height: number, round: Round): Promise<void> {
+    await this.kv.batch().put(this.key('meta'), new Writer(24).u8(META_VERSION).varint(height + 1).varint(round.epoch).varint(round.view).finish()).commit({ sync: true })
+  }
+
+  /** Delete every block, index entry and certificate below `height`. */
+  async pruneBelow (height: number): Promise<number> {
+    const batch = this.kv.batch()
+    let pruned = 0
+    for await (const k of this.kv.keys(this.key('n') + '/')) {
+      const parts = k.slice(this.key('n').length + 1).split('/')
+      const h = parseHex16(parts[0])
+      if (h === undefined || h >= height) { continue }
+      batch.delete(k).delete(this.key('b', parts[1]))
+      this.cache.delete(parts[1])
+      pruned++
+    }
+    for (const sub of ['h', 'f']) {
+      for await (const k of this.kv.keys(this.key(sub) + '/')) {
+        const h = parseHex16(k.slice(k.lastIndexOf('/') + 1))
+        if (h !== undefined && h < height) { batch.delete(k) }
+      }
+    }
+    await batch.commit()
+    return pruned
+  }
+}
