@@ -20,9 +20,11 @@ import { inactivePeaks } from '../merkle/index.ts'
 import { Bitmap } from './bitmap.ts'
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
+import { keyIndexFor } from './key-index.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
 import type { GraftOverlay } from './current.ts'
+import type { KeyIndex } from './key-index.ts'
 import type { ManagedDb } from './managed.ts'
 import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
@@ -59,12 +61,13 @@ interface Mutation {
 export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements ManagedDb<AnyBatch, MerkleizedAnyBatch, Target> {
   declare readonly codec: AnyOpCodec
   /** key → location of its active update */
-  protected readonly snapshot = new Map<string, number>()
+  protected readonly snapshot: KeyIndex
   protected readonly bitmap: Bitmap
 
   protected constructor (options: AnyDbOptions, bitmapChunkBytes = 32) {
     super(new AnyOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
     this.bitmap = new Bitmap(bitmapChunkBytes)
+    this.snapshot = keyIndexFor(this.codec.key.size)
   }
 
   /** Open (or create) an `any` database. */
@@ -126,27 +129,26 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
       this.lastCommitBit = loc
       return
     }
-    const id = keyId(op.key)
-    const old = this.snapshot.get(id)
-    if (old !== undefined) { this.bitmap.set(old, false) }
+    const old = this.snapshot.get(op.key)
+    if (old >= 0) { this.bitmap.set(old, false) }
     if (op.type === 'update') {
-      this.snapshot.set(id, loc)
+      this.snapshot.set(op.key, loc)
       this.bitmap.set(loc)
     } else {
-      this.snapshot.delete(id)
+      this.snapshot.delete(op.key)
     }
   }
 
   protected applyIndex (batch: MerkleizedAnyBatch): void {
     this.bitmap.extend(batch.size)
     if (this.lastCommitBit >= 0) { this.bitmap.set(this.lastCommitBit, false) }
-    for (const [id, e] of batch.diff) {
+    for (const e of batch.diff.values()) {
       if (e.prev >= 0) { this.bitmap.set(e.prev, false) }
       if (e.loc >= 0) {
-        this.snapshot.set(id, e.loc)
+        this.snapshot.set(e.key, e.loc)
         this.bitmap.set(e.loc)
       } else {
-        this.snapshot.delete(id)
+        this.snapshot.delete(e.key)
       }
     }
     this.lastCommitBit = batch.size - 1
@@ -161,12 +163,7 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
 
   /** Location of `key`'s active update, or -1. */
   locationOf (key: Uint8Array): number {
-    return this.snapshot.get(keyId(key)) ?? -1
-  }
-
-  /** Location of the key with map id `id`, or -1 (used by batches). */
-  locById (id: string): number {
-    return this.snapshot.get(id) ?? -1
+    return this.snapshot.get(key)
   }
 
   /** Activity bit of `loc` (exact for applied state). */
@@ -209,8 +206,8 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
   /** The current value of `key`, or undefined. */
   async get (key: Uint8Array): Promise<Uint8Array | undefined> {
     this.check()
-    const loc = this.snapshot.get(keyId(key))
-    if (loc === undefined) { return undefined }
+    const loc = this.snapshot.get(key)
+    if (loc < 0) { return undefined }
     const op = this.decodeStored(loc, await this.opAt(loc))
     if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `snapshot points at a non-update at ${loc}`) }
     return op.value
@@ -378,8 +375,8 @@ interface Base {
   size: number
   /** size of the applied database (locations below are read from the log) */
   committed: number
-  /** location of key `id` in the parent state, or -1 */
-  loc(id: string): number
+  /** location of the key (map id `id`) in the parent state, or -1 */
+  loc(id: string, key: Uint8Array): number
 }
 
 function baseOf (db: AnyDb, parent: MerkleizedAnyBatch | undefined): Base {
@@ -389,12 +386,12 @@ function baseOf (db: AnyDb, parent: MerkleizedAnyBatch | undefined): Base {
     ancestors,
     size: parent?.size ?? db.size,
     committed: db.size,
-    loc (id: string): number {
+    loc (id: string, key: Uint8Array): number {
       for (const a of ancestors) {
         const e = a.diff.get(id)
         if (e !== undefined) { return e.loc }
       }
-      return db.locById(id)
+      return db.locationOf(key)
     }
   }
 }
@@ -420,7 +417,7 @@ function emitUserOps (base: Base, mutations: Map<string, Mutation>, ops: Uint8Ar
   const existing: Array<{ loc: number, id: string, m: Mutation }> = []
   const creates: Array<{ id: string, m: Mutation }> = []
   for (const [id, m] of mutations) {
-    const loc = base.loc(id)
+    const loc = base.loc(id, m.key)
     if (loc >= 0) { existing.push({ loc, id, m }) } else if (m.value !== null) { creates.push({ id, m }) }
   }
   existing.sort((a, b) => a.loc - b.loc)
@@ -472,7 +469,7 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
     if (key !== undefined) {
       const id = keyId(key)
       const mine = diff.get(id)
-      if ((mine !== undefined ? mine.loc : base.loc(id)) === loc) {
+      if ((mine !== undefined ? mine.loc : base.loc(id, key)) === loc) {
         // operations are immutable once encoded: keep views, decode the value only on read
         diff.set(id, { key, loc: base.size + ops.length, value: undefined, prev: mine !== undefined ? mine.prev : loc, op: bytes })
         ops.push(bytes)

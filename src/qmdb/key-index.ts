@@ -1,0 +1,184 @@
+/**
+ * The snapshot index `key → location` of keyed databases (qmdb.md §4.4).
+ *
+ * For fixed-size keys it is an open-addressing hash table in three typed
+ * arrays (keys, locations, tags): no per-key heap object, so a database with
+ * millions of keys adds almost nothing to garbage-collection work, and a
+ * lookup allocates nothing. Keys are hashed in full (all bytes mixed), so
+ * keys that share long prefixes — as adversarial or structured keys do —
+ * still spread. Variable-size keys use a plain `Map` keyed by the bytes.
+ *
+ * The index is not authenticated (the MMR is); it only has to be exact.
+ */
+
+import { keyId } from './ops.ts'
+
+export interface KeyIndex {
+  readonly size: number
+  /** Location of `key`, or -1. */
+  get(key: Uint8Array): number
+  set(key: Uint8Array, loc: number): void
+  delete(key: Uint8Array): void
+  clear(): void
+  /** Every `(key, location)` (keys are views: copy them to keep). */
+  entries(): IterableIterator<[Uint8Array, number]>
+}
+
+const EMPTY = -1
+const TOMBSTONE = -2
+
+export class FixedKeyIndex implements KeyIndex {
+  private readonly keySize: number
+  private keys: Uint8Array
+  private locs: Float64Array
+  private mask: number
+  private count = 0
+  private used = 0 // live + tombstones
+
+  constructor (keySize: number, initialCapacity = 1024) {
+    this.keySize = keySize
+    let cap = 16
+    while (cap < initialCapacity * 2) { cap *= 2 }
+    this.keys = new Uint8Array(cap * keySize)
+    this.locs = new Float64Array(cap).fill(EMPTY)
+    this.mask = cap - 1
+  }
+
+  get size (): number { return this.count }
+
+  private hash (key: Uint8Array): number {
+    // FNV-1a over 32-bit words with a final avalanche (murmur3 fmix32)
+    let h = 0x811c9dc5 ^ key.length
+    const n = key.length
+    let i = 0
+    for (; i + 4 <= n; i += 4) {
+      h = Math.imul(h ^ (key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24)), 0x01000193)
+    }
+    for (; i < n; i++) { h = Math.imul(h ^ key[i], 0x01000193) }
+    h ^= h >>> 16
+    h = Math.imul(h, 0x85ebca6b)
+    h ^= h >>> 13
+    h = Math.imul(h, 0xc2b2ae35)
+    h ^= h >>> 16
+    return h >>> 0
+  }
+
+  private matches (slot: number, key: Uint8Array): boolean {
+    const o = slot * this.keySize
+    const keys = this.keys
+    for (let i = 0; i < this.keySize; i++) {
+      if (keys[o + i] !== key[i]) { return false }
+    }
+    return true
+  }
+
+  /** The slot holding `key`, or -1. */
+  private find (key: Uint8Array): number {
+    if (key.length !== this.keySize) { return -1 }
+    let slot = this.hash(key) & this.mask
+    for (;;) {
+      const l = this.locs[slot]
+      if (l === EMPTY) { return -1 }
+      if (l !== TOMBSTONE && this.matches(slot, key)) { return slot }
+      slot = (slot + 1) & this.mask
+    }
+  }
+
+  get (key: Uint8Array): number {
+    const slot = this.find(key)
+    return slot < 0 ? -1 : this.locs[slot]
+  }
+
+  set (key: Uint8Array, loc: number): void {
+    if (key.length !== this.keySize) { throw new RangeError(`key must be ${this.keySize} bytes`) }
+    if ((this.used + 1) * 10 > (this.mask + 1) * 7) { this.grow() }
+    let slot = this.hash(key) & this.mask
+    let firstFree = -1
+    for (;;) {
+      const l = this.locs[slot]
+      if (l === EMPTY) { break }
+      if (l === TOMBSTONE) {
+        if (firstFree < 0) { firstFree = slot }
+      } else if (this.matches(slot, key)) {
+        this.locs[slot] = loc
+        return
+      }
+      slot = (slot + 1) & this.mask
+    }
+    if (firstFree >= 0) {
+      slot = firstFree // reuse a tombstone: `used` unchanged
+    } else {
+      this.used++
+    }
+    this.keys.set(key, slot * this.keySize)
+    this.locs[slot] = loc
+    this.count++
+  }
+
+  delete (key: Uint8Array): void {
+    const slot = this.find(key)
+    if (slot < 0) { return }
+    this.locs[slot] = TOMBSTONE
+    this.count--
+  }
+
+  clear (): void {
+    this.locs.fill(EMPTY)
+    this.count = 0
+    this.used = 0
+  }
+
+  private grow (): void {
+    const oldKeys = this.keys
+    const oldLocs = this.locs
+    // double unless mostly tombstones, then rebuild at the same size
+    const cap = this.count * 2 > this.mask + 1 ? (this.mask + 1) * 2 : this.mask + 1
+    this.keys = new Uint8Array(cap * this.keySize)
+    this.locs = new Float64Array(cap).fill(EMPTY)
+    this.mask = cap - 1
+    this.count = 0
+    this.used = 0
+    for (let s = 0; s < oldLocs.length; s++) {
+      const l = oldLocs[s]
+      if (l >= 0) { this.set(oldKeys.subarray(s * this.keySize, (s + 1) * this.keySize), l) }
+    }
+  }
+
+  * entries (): IterableIterator<[Uint8Array, number]> {
+    for (let s = 0; s < this.locs.length; s++) {
+      const l = this.locs[s]
+      if (l >= 0) { yield [this.keys.subarray(s * this.keySize, (s + 1) * this.keySize), l] }
+    }
+  }
+}
+
+/** Variable-size keys: a `Map` keyed by the key bytes. */
+export class MapKeyIndex implements KeyIndex {
+  private readonly map = new Map<string, { key: Uint8Array, loc: number }>()
+
+  get size (): number { return this.map.size }
+
+  get (key: Uint8Array): number {
+    return this.map.get(keyId(key))?.loc ?? -1
+  }
+
+  set (key: Uint8Array, loc: number): void {
+    this.map.set(keyId(key), { key, loc })
+  }
+
+  delete (key: Uint8Array): void {
+    this.map.delete(keyId(key))
+  }
+
+  clear (): void {
+    this.map.clear()
+  }
+
+  * entries (): IterableIterator<[Uint8Array, number]> {
+    for (const { key, loc } of this.map.values()) { yield [key, loc] }
+  }
+}
+
+export function keyIndexFor (keySize: number | undefined): KeyIndex {
+  return keySize === undefined ? new MapKeyIndex() : new FixedKeyIndex(keySize)
+}
