@@ -25,6 +25,8 @@ export interface TestNodeOptions {
   standard?: QmdbResolverInit
   compact?: QmdbResolverInit
   metrics?(components: any): Metrics
+  /** Accept many inbound connections from 127.0.0.1 at once (libp2p limits them by default). */
+  manyInbound?: boolean
 }
 
 export async function createTestNode (options: TestNodeOptions = {}): Promise<TestNode> {
@@ -34,6 +36,9 @@ export async function createTestNode (options: TestNodeOptions = {}): Promise<Te
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     metrics: options.metrics,
+    connectionManager: options.manyInbound === true
+      ? { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 1000, maxConnections: 1000 }
+      : undefined,
     services: {
       identify: identify(),
       standard: standardResolver(options.standard),
