@@ -26,10 +26,12 @@ import { InvalidDataLengthError, InvalidDataLengthLengthError, lpStream } from '
 import { encodeRequest, requestKey, requestProblem } from '../sync/messages.ts'
 import { ServeError } from '../sync/source.ts'
 import { ProtocolViolation, parseResponseFrame, requestShapeProblem } from './protocol.ts'
+import { linked } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
 import type { ResolverMetrics } from './metrics.ts'
 import type { Notifier, PeerBook } from './peers.ts'
 import type { ResolverKind } from './protocol.ts'
+import type { Linked } from './signals.ts'
 import type { OpBytesReader, Request, Response } from '../sync/messages.ts'
 import type { Feedback, Served, ServeOptions, Source } from '../sync/source.ts'
 import type { Logger, PeerId, Stream } from '@libp2p/interface'
@@ -223,7 +225,15 @@ export class NetworkSource implements Source {
 
   /** Fetch `p` until it is answered, every caller left, or the service stops. */
   private async run (p: Pending, shutdown: AbortSignal): Promise<void> {
-    const signal = AbortSignal.any([p.controller.signal, shutdown])
+    const link = linked([p.controller.signal, shutdown])
+    try {
+      await this.fetchLoop(p, link.signal)
+    } finally {
+      link.dispose()
+    }
+  }
+
+  private async fetchLoop (p: Pending, signal: AbortSignal): Promise<void> {
     let retry = 0
     let last: string | undefined
     try {
@@ -333,8 +343,16 @@ export class NetworkSource implements Source {
 
   /** Open a stream, send the request frame, read one response frame. */
   private async exchange (peer: PeerId, p: Pending, signal: AbortSignal): Promise<Attempt> {
-    const timeout = AbortSignal.timeout(this.options.timeout)
-    const both = AbortSignal.any([signal, timeout])
+    const link = linked([signal], this.options.timeout)
+    try {
+      return await this.exchangeWithin(peer, p, signal, link)
+    } finally {
+      link.dispose()
+    }
+  }
+
+  private async exchangeWithin (peer: PeerId, p: Pending, signal: AbortSignal, link: Linked): Promise<Attempt> {
+    const both = link.signal
     const started = performance.now()
     let stream: Stream
     try {
@@ -345,7 +363,7 @@ export class NetworkSource implements Source {
     } catch (err) {
       if (signal.aborted) { return { type: 'aborted' } }
       if ((err as Error)?.name === 'UnsupportedProtocolError') { this.options.provider.unsupported(peer) }
-      return { type: timeout.aborted ? 'timeout' : 'failure', reason: (err as Error)?.message }
+      return { type: link.timedOut() ? 'timeout' : 'failure', reason: (err as Error)?.message }
     }
     let body: Uint8Array
     try {
@@ -355,12 +373,12 @@ export class NetworkSource implements Source {
       await stream.close({ signal: both })
       const frame = await lp.read({ signal: both })
       body = frame.subarray()
-      this.ctx.metrics.bytesIn(body.length)
+      this.ctx.metrics.bytesIn(body.length + (body.length < 0x80 ? 1 : Math.ceil(Math.log2(body.length + 1) / 7)))
       await stream.closeRead()
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       if (signal.aborted) { return { type: 'aborted' } }
-      if (timeout.aborted) { return { type: 'timeout' } }
+      if (link.timedOut()) { return { type: 'timeout' } }
       if (isOversized(err)) { return { type: 'invalid', reason: `oversized response: ${(err as Error).message}` } }
       return { type: 'failure', reason: (err as Error)?.message }
     }

@@ -19,6 +19,7 @@
 import { lpStream } from '@libp2p/utils'
 import { decodeRequest, requestMaxOps } from '../sync/messages.ts'
 import { MAX_REQUEST_FRAME, NO_DATA_BODY, ProtocolViolation, requestShapeProblem, responseBody } from './protocol.ts'
+import { linked } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
 import type { ResolverMetrics } from './metrics.ts'
 import type { ResolverKind } from './protocol.ts'
@@ -39,6 +40,16 @@ export interface ServerConfig {
 export class RateLimitedError extends Error {
   static readonly name = 'RateLimitedError'
   readonly name = 'RateLimitedError'
+}
+
+/** Run `fn` with a signal that aborts after `ms` (its timer is cleared when `fn` settles). */
+async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const link = linked([], ms)
+  try {
+    return await fn(link.signal)
+  } finally {
+    link.dispose()
+  }
 }
 
 function varintLength (n: number): number {
@@ -102,7 +113,7 @@ export class ResolverServer {
     const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_FRAME, maxBufferSize: 4 * MAX_REQUEST_FRAME })
     let request: Request
     try {
-      const frame = await lp.read({ signal: AbortSignal.timeout(this.config.readTimeout) })
+      const frame = await withDeadline(this.config.readTimeout, async signal => lp.read({ signal }))
       this.metrics.bytesIn(frame.byteLength + varintLength(frame.byteLength))
       request = decodeRequest(frame.subarray())
       const problem = requestShapeProblem(this.config.kind, request)
@@ -116,11 +127,13 @@ export class ResolverServer {
       stream.abort(err instanceof Error ? err : new Error(String(err)))
       return
     }
-    const signal = AbortSignal.timeout(this.config.serveTimeout)
-    const body = await this.produce(db, request, peer, signal)
-    await lp.write(body, { signal })
+    const body = await withDeadline(this.config.serveTimeout, async signal => {
+      const body = await this.produce(db, request, peer, signal)
+      await lp.write(body, { signal })
+      await stream.close({ signal })
+      return body
+    })
     this.metrics.bytesOut(body.length + varintLength(body.length))
-    await stream.close({ signal })
     this.metrics.serve(body === NO_DATA_BODY ? 'no_data' : 'response', (performance.now() - started) / 1000)
   }
 
