@@ -140,11 +140,13 @@ export class NetworkSource implements Source {
   private readonly options: ResolvedClientOptions
   private readonly pending = new Map<string, Pending>()
   private closed = false
+  private readonly onClose?: () => void
 
-  constructor (db: string, ctx: ClientContext, options: ResolvedClientOptions) {
+  constructor (db: string, ctx: ClientContext, options: ResolvedClientOptions, onClose?: () => void) {
     this.db = db
     this.ctx = ctx
     this.options = options
+    this.onClose = onClose
   }
 
   /** The protocol id this source fetches over. */
@@ -169,6 +171,7 @@ export class NetworkSource implements Source {
     this.closed = true
     for (const p of [...this.pending.values()]) { this.fail(p, new ServeError('Unavailable', 'source closed')) }
     this.options.provider.close()
+    this.onClose?.()
   }
 
   async serve (request: Request, options: ServeOptions = {}): Promise<Served> {

@@ -178,7 +178,7 @@ export class QmdbResolver implements Startable {
     this.controller = undefined
     controller.abort()
     this.slots.notify()
-    for (const source of this.sources) { source.close() }
+    for (const source of [...this.sources]) { source.close() }
     this.sources.clear()
     const protocols = [...this.handled]
     this.handled.clear()
@@ -236,7 +236,7 @@ export class QmdbResolver implements Startable {
       retryDelay: options.retryDelay ?? this.init.retryDelay ?? DEFAULTS.retryDelay,
       maxRetryDelay: options.maxRetryDelay ?? this.init.maxRetryDelay ?? DEFAULTS.maxRetryDelay,
       maxResponseBytes: options.maxResponseBytes ?? this.init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
-    })
+    }, () => { this.sources.delete(source) })
     this.sources.add(source)
     return source
   }
