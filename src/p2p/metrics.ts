@@ -1,0 +1,71 @@
+/**
+ * Resolver metrics, registered through libp2p's `components.metrics` (absent
+ * metrics make every call a no-op). Names are
+ * `libp2p_qmdb_<kind>_<metric>` so a standard and a compact resolver on one
+ * node never share a series.
+ *
+ * - `served_total{outcome}`: inbound requests by outcome (response,
+ * no_data, malformed, limited, error);
+ * - `fetch_total{outcome}`: outbound attempts by outcome (response,
+ * no_data, timeout, failure, invalid, aborted);
+ * - `verdicts_total{verdict}`: engine verdicts on fetched responses;
+ * - `blocked_peers`: peers blocked for serving bad data;
+ * - `bytes_total{direction}`: frame bytes received (`in`) and sent (`out`);
+ * - `serve_duration_seconds`, `fetch_duration_seconds`: latency histograms.
+ */
+
+import type { CounterGroup, Histogram, Metric, Metrics } from '@libp2p/interface'
+
+export type ServeOutcome = 'response' | 'no_data' | 'malformed' | 'limited' | 'error'
+export type FetchOutcome = 'response' | 'no_data' | 'timeout' | 'failure' | 'invalid' | 'aborted'
+
+const SERVE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+const FETCH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export class ResolverMetrics {
+  private readonly served?: CounterGroup<ServeOutcome>
+  private readonly fetches?: CounterGroup<FetchOutcome>
+  private readonly verdicts?: CounterGroup<'valid' | 'invalid'>
+  private readonly blocked?: Metric
+  private readonly bytes?: CounterGroup<'in' | 'out'>
+  private readonly serveDuration?: Histogram
+  private readonly fetchDuration?: Histogram
+
+  constructor (metrics: Metrics | undefined, kind: string) {
+    if (metrics === undefined) { return }
+    const name = (n: string): string => `libp2p_qmdb_${kind}_${n}`
+    this.served = metrics.registerCounterGroup(name('served_total'), { label: 'outcome', help: 'inbound resolver requests by outcome' })
+    this.fetches = metrics.registerCounterGroup(name('fetch_total'), { label: 'outcome', help: 'outbound resolver requests by outcome' })
+    this.verdicts = metrics.registerCounterGroup(name('verdicts_total'), { label: 'verdict', help: 'verification verdicts on fetched responses' })
+    this.blocked = metrics.registerMetric(name('blocked_peers'), { help: 'peers blocked for serving data that failed verification' })
+    this.bytes = metrics.registerCounterGroup(name('bytes_total'), { label: 'direction', help: 'resolver frame bytes received and sent' })
+    this.serveDuration = metrics.registerHistogram(name('serve_duration_seconds'), { help: 'time to answer an inbound request', buckets: SERVE_BUCKETS })
+    this.fetchDuration = metrics.registerHistogram(name('fetch_duration_seconds'), { help: 'round trip of successful outbound requests', buckets: FETCH_BUCKETS })
+  }
+
+  serve (outcome: ServeOutcome, seconds?: number): void {
+    this.served?.increment({ [outcome]: true })
+    if (seconds !== undefined) { this.serveDuration?.observe(seconds) }
+  }
+
+  fetch (outcome: FetchOutcome, seconds?: number): void {
+    this.fetches?.increment({ [outcome]: true })
+    if (seconds !== undefined) { this.fetchDuration?.observe(seconds) }
+  }
+
+  verdict (valid: boolean): void {
+    this.verdicts?.increment({ [valid ? 'valid' : 'invalid']: true })
+  }
+
+  blockedPeers (count: number): void {
+    this.blocked?.update(count)
+  }
+
+  bytesIn (n: number): void {
+    if (n > 0) { this.bytes?.increment({ in: n }) }
+  }
+
+  bytesOut (n: number): void {
+    if (n > 0) { this.bytes?.increment({ out: n }) }
+  }
+}
