@@ -154,6 +154,8 @@ export class TestApp implements Application<TestBlock, TestDbs> {
   applyHook?: Hook
   proposeHook?: Hook
   finalizedHook?: Hook
+  /** Sees the batches a proposal got, before it executes. */
+  observePropose?: (batches: UnmerkleizedOf<TestDbs>) => Promise<void>
   /** Blocks `verify` answers invalid (hex digests). */
   readonly rejectVerify = new Set<string>()
   /** Blocks `apply` re-executes wrongly (hex digests): the result mismatches the block. */
@@ -180,6 +182,7 @@ export class TestApp implements Application<TestBlock, TestDbs> {
     const parent = await first(ancestry)
     if (parent === undefined) { return undefined }
     await this.proposeHook?.(parent, options.signal)
+    await this.observePropose?.(batches)
     const writes = this.proposeWrites(ctx, parent)
     const merkleized = await execute(batches, parent.height + 1, writes)
     let targets = targetsOf(merkleized)

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { LevelDatastore } from 'datastore-level'
 import { AnyDb, DatabaseSet, KeylessDb } from '../../src/qmdb/index.ts'
 import type { TestDbs } from './stateful-app.ts'
-import type { ManagedDb } from '../../src/qmdb/index.ts'
+import type { AnyBatch, KeylessBatch, ManagedDb, MerkleizedAnyBatch, MerkleizedKeylessBatch, Target } from '../../src/qmdb/index.ts'
 
 /** Controls the flushes of every `GatedDb` sharing it. */
 export class FlushControl {
@@ -61,6 +61,13 @@ export class GatedDb<U, M, T> implements ManagedDb<U, M, T> {
   readonly control: FlushControl
   readonly kind: string
   readonly pruned: T[] = []
+  /** Make the next apply / prune fail. */
+  applyError: Error | undefined
+  pruneError: Error | undefined
+  /** Rewinds do nothing (a database that cannot reach the requested target). */
+  rewindNoop = false
+  /** Runs at the start of every prune. */
+  onPrune?: () => void
 
   constructor (inner: ManagedDb<U, M, T>, control: FlushControl) {
     this.inner = inner
@@ -73,7 +80,10 @@ export class GatedDb<U, M, T> implements ManagedDb<U, M, T> {
   async merkleize (batch: U): Promise<M> { return this.inner.merkleize(batch) }
   batchRoot (batch: M): Uint8Array { return this.inner.batchRoot(batch) }
   matchesSyncTarget (batch: M, target: T): boolean { return this.inner.matchesSyncTarget(batch, target) }
-  async apply (batch: M): Promise<unknown> { return this.inner.apply(batch) }
+  async apply (batch: M): Promise<unknown> {
+    if (this.applyError !== undefined) { throw this.applyError }
+    return this.inner.apply(batch)
+  }
 
   async finalize (): Promise<void> {
     const flushing = this.inner.finalize()
@@ -84,12 +94,17 @@ export class GatedDb<U, M, T> implements ManagedDb<U, M, T> {
   }
 
   async pruneTo (target: T): Promise<void> {
+    this.onPrune?.()
+    if (this.pruneError !== undefined) { throw this.pruneError }
     this.pruned.push(target)
     await this.inner.pruneTo(target)
   }
 
   syncTarget (): T { return this.inner.syncTarget() }
-  async rewindToTarget (target: T): Promise<void> { await this.inner.rewindToTarget(target) }
+  async rewindToTarget (target: T): Promise<void> {
+    if (this.rewindNoop) { return }
+    await this.inner.rewindToTarget(target)
+  }
   initialSyncTarget (): T { return this.inner.initialSyncTarget() }
   targetsEqual (a: T, b: T): boolean { return this.inner.targetsEqual(a, b) }
   async close (): Promise<void> { await this.inner.close() }
@@ -101,11 +116,21 @@ export class GatedDb<U, M, T> implements ManagedDb<U, M, T> {
 }
 
 /** In-memory databases wrapped in `GatedDb`s sharing one `FlushControl`. */
-export async function openGatedDbs (control: FlushControl): Promise<{ set: DatabaseSet<TestDbs>, accounts: AnyDb, receipts: KeylessDb }> {
+export interface GatedDbs {
+  set: DatabaseSet<TestDbs>
+  accounts: AnyDb
+  receipts: KeylessDb
+  gatedAccounts: GatedDb<AnyBatch, MerkleizedAnyBatch, Target>
+  gatedReceipts: GatedDb<KeylessBatch, MerkleizedKeylessBatch, Target>
+}
+
+export async function openGatedDbs (control: FlushControl): Promise<GatedDbs> {
   const accounts = await AnyDb.open()
   const receipts = await KeylessDb.open()
-  const set = new DatabaseSet<TestDbs>({ accounts: new GatedDb(accounts, control), receipts: new GatedDb(receipts, control) })
-  return { set, accounts, receipts }
+  const gatedAccounts = new GatedDb(accounts, control)
+  const gatedReceipts = new GatedDb(receipts, control)
+  const set = new DatabaseSet<TestDbs>({ accounts: gatedAccounts, receipts: gatedReceipts })
+  return { set, accounts, receipts, gatedAccounts, gatedReceipts }
 }
 
 /** A LevelDB folder in a temp dir holding both test databases. */
