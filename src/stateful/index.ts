@@ -10,7 +10,7 @@ export {
 } from './types.ts'
 export type { BlockProvider, Acknowledgement, FinalizedReporter, Marshal } from './marshal.ts'
 export {
-  marshalSync, processedAnchor, reconcileToBlock,
+  marshalSync, processedAnchor, reconcileToBlock, skipFinalizedBlock,
   type StartupStrategy, type StartupEnv, type StartupResult, type SyncMetadata
 } from './startup.ts'
 export { Pruning, type PruneConfig, type PruneTask } from './pruning.ts'

@@ -59,6 +59,17 @@ export interface StartupStrategy<B extends Block, Dbs extends DatabaseRecord> {
 }
 
 /**
+ * Whether a redelivered finalized block at `height` is only reported (not
+ * re-applied) given the skip window `until` (§10.4), and the window after it.
+ */
+export function skipFinalizedBlock (until: number | undefined, height: number): { skip: boolean, until: number | undefined } {
+  if (until === undefined) { return { skip: false, until } }
+  if (height > until) { return { skip: false, until: undefined } }
+  if (height === until) { return { skip: true, until: undefined } }
+  return { skip: true, until }
+}
+
+/**
  * The block backing marshal's processed height: the block at `height`, else
  * the one after it (marshal installed a floor and records its predecessor
  * as processed).

@@ -28,7 +28,7 @@ import { createMetrics } from './metrics.ts'
 import { ExecutionState } from './pending.ts'
 import { Processor } from './processor.ts'
 import { Pruning } from './pruning.ts'
-import { marshalSync } from './startup.ts'
+import { marshalSync, skipFinalizedBlock } from './startup.ts'
 import { NEVER, Notifier, abortReason, deferred } from './util.ts'
 import { VerifyRequest, Verifications, disposition } from './verification.ts'
 import type { Acknowledgement, FinalizedReporter, Marshal } from './marshal.ts'
@@ -407,23 +407,13 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     if (fatal !== undefined) { throw fatal }
   }
 
-  /** §10.4 */
-  private skipFinalizedBlock (height: number): boolean {
-    const until = this.skipFinalizedUntil
-    if (until === undefined) { return false }
-    if (height > until) {
-      this.skipFinalizedUntil = undefined
-      return false
-    }
-    if (height === until) { this.skipFinalizedUntil = undefined }
-    return true
-  }
-
   private async handleFinalized (block: B, ack: Acknowledgement): Promise<void> {
     const processor = this.processor as Processor<B, Dbs>
     const verifications = this.verifications as Verifications
     const durability = this.durability as Durability
-    if (this.skipFinalizedBlock(block.height)) {
+    const skip = skipFinalizedBlock(this.skipFinalizedUntil, block.height)
+    this.skipFinalizedUntil = skip.until
+    if (skip.skip) {
       await processor.runFinalizedHook(block)
       ack.acknowledge()
       return

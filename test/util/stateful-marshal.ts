@@ -17,6 +17,8 @@ interface Waiter<B> {
 
 export class MockMarshal<B extends Block> implements Marshal<B> {
   readonly maxPendingAcks: number
+  /** The window actually enforced when delivering (default `maxPendingAcks`). */
+  readonly deliveryWindow: number
   readonly blocks = new Map<string, B>()
   readonly finalizedByHeight = new Map<number, B>()
   /** Durable processed height (advanced by acknowledgements). */
@@ -37,8 +39,9 @@ export class MockMarshal<B extends Block> implements Marshal<B> {
   private reporter: FinalizedReporter<B> | undefined
   private readonly ackWaiters: Array<() => void> = []
 
-  constructor (opts: { maxPendingAcks?: number, genesis?: B, processed?: number } = {}) {
+  constructor (opts: { maxPendingAcks?: number, deliveryWindow?: number, genesis?: B, processed?: number } = {}) {
     this.maxPendingAcks = opts.maxPendingAcks ?? 1
+    this.deliveryWindow = opts.deliveryWindow ?? this.maxPendingAcks
     this.processed = opts.processed
     if (opts.genesis !== undefined) {
       this.put(opts.genesis)
@@ -123,7 +126,7 @@ export class MockMarshal<B extends Block> implements Marshal<B> {
   }
 
   private pump (): void {
-    while (this.reporter !== undefined && !this.stopped && this.inflight < this.maxPendingAcks && this.queue.length > 0) {
+    while (this.reporter !== undefined && !this.stopped && this.inflight < this.deliveryWindow && this.queue.length > 0) {
       const b = this.queue.shift() as B
       this.inflight++
       this.delivered.push(b.height)
