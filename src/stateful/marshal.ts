@@ -41,7 +41,10 @@ export interface BlockProvider<B extends Block> {
 export interface Acknowledgement {
   /** The block's state is durable: marshal may advance its processed height past it. */
   acknowledge(): void
-  /** The manager stopped without processing the block (marshal stops; redelivers after restart). */
+  /**
+   * The manager stopped without processing the block (marshal stops;
+   * redelivers after restart). A no-op after `acknowledge` or `cancel`.
+   */
   cancel(reason?: Error): void
 }
 

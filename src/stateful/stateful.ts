@@ -408,6 +408,16 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
   }
 
   private async handleFinalized (block: B, ack: Acknowledgement): Promise<void> {
+    try {
+      await this.finalizeOne(block, ack)
+    } catch (err) {
+      // the ack is neither queued nor held by the durability tracker yet
+      try { ack.cancel(err as Error) } catch {}
+      throw err
+    }
+  }
+
+  private async finalizeOne (block: B, ack: Acknowledgement): Promise<void> {
     const processor = this.processor as Processor<B, Dbs>
     const verifications = this.verifications as Verifications
     const durability = this.durability as Durability
