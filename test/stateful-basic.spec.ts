@@ -1,4 +1,3 @@
-/* eslint-env mocha */
 /**
  * Basic flows of the stateful manager on real QMDB databases: genesis start,
  * proposals, verification verdicts, finalization with durability-gated

@@ -1,4 +1,3 @@
-/* eslint-env mocha */
 /**
  * Every fatal condition of stateful.md §18.1 that applies to the
  * marshal-sync manager is a typed `StatefulFatalError` naming the block and

@@ -1,4 +1,3 @@
-/* eslint-env mocha */
 /**
  * Finalization (stateful.md §8.4, §10): which running verifications survive
  * a finalization, reuse of in-flight replays, the FIFO barrier behind a
@@ -24,6 +23,15 @@ function gateApplyOf (t: Harness, blocks: TestBlock[], gate: Gate): void {
   const keys = new Set(blocks.map(b => digestKey(b.digest)))
   t.app.applyHook = async (block, signal) => {
     if (keys.has(digestKey(block.digest))) { await gate.pass(signal) }
+  }
+}
+
+/** Release held flushes one round at a time until `done`. */
+async function releaseFlushesUntil (control: FlushControl, done: () => boolean): Promise<void> {
+  while (!done()) {
+    await eventually(() => control.holding > 0 || done(), 'a flush to release')
+    control.release()
+    await new Promise(resolve => setImmediate(resolve))
   }
 }
 
@@ -230,11 +238,7 @@ describe('stateful: durability and acknowledgements', () => {
     t.marshal.put(...chain)
     control.gated = true
     t.marshal.finalize(...chain)
-    while (t.marshal.processed !== 32) {
-      await eventually(() => control.holding > 0 || t.marshal.processed === 32, 'a flush to release')
-      control.release()
-      await new Promise(resolve => setImmediate(resolve))
-    }
+    await releaseFlushesUntil(control, () => t.marshal.processed === 32)
     const flushes = control.started / 2
     expect(flushes).to.be.greaterThan(0)
     expect(flushes).to.be.lessThan(32)

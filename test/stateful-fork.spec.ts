@@ -1,4 +1,3 @@
-/* eslint-env mocha */
 /**
  * Competing forks above the finalized tip (stateful.md §7.5-§7.7): isolation
  * of sibling states, pruning of losing forks by ancestry from the winner,

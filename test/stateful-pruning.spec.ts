@@ -1,4 +1,3 @@
-/* eslint-env mocha */
 /**
  * Pruning (stateful.md §11): the schedule math and its configuration
  * invariants, the finalization-disposition table (§8.4), the skip window

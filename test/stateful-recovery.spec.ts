@@ -1,4 +1,3 @@
-/* eslint-env mocha */
 /**
  * Lazy recovery (stateful.md §9): walking back to a known state, replaying
  * oldest first with `Application.apply`, caching each replayed block at

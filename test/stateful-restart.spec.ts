@@ -1,4 +1,3 @@
-/* eslint-env mocha */
 /**
  * Startup and restart on LevelDB (stateful.md §12.3): recovery of pending
  * states by replay after a restart, reconciliation when the databases are

@@ -103,7 +103,7 @@ export class Durability {
   close (reason: Error): void {
     this.closed = true
     for (const { ack } of this.acks.splice(0)) {
-      try { ack.cancel(reason) } catch {}
+      try { ack.cancel(reason) } catch { /* marshal is gone */ }
     }
   }
 

@@ -358,6 +358,9 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
         return
       case 'subscribe':
         msg.settle.resolve(this.databases)
+        return
+      default:
+        throw new StatefulFatalError('INVARIANT_VIOLATED', 'unknown mailbox message')
     }
   }
 
@@ -378,8 +381,8 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
   private async runProposal (msg: ProposeMessage): Promise<void> {
     const processor = this.processor as Processor<B, Dbs>
     const signal = AbortSignal.any([msg.signal, this.stopController.signal])
-    let finished = false
-    let fatal: unknown
+    const status = { finished: false }
+    let fatal: StatefulFatalError | undefined
     const task = processor.propose(msg.ctx, signal).then(
       digest => { msg.settle.resolve(digest) },
       err => {
@@ -394,13 +397,13 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
         }
       }
     ).finally(() => {
-      finished = true
+      status.finished = true
       this.notifier.notify()
     })
     let intake = true
-    while (!finished) {
+    while (!status.finished) {
       if (intake) { intake = this.intakeDuringProposal() }
-      if (finished) { break }
+      if (status.finished) { break }
       await this.notifier.wait()
     }
     await task
@@ -412,7 +415,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
       await this.finalizeOne(block, ack)
     } catch (err) {
       // the ack is neither queued nor held by the durability tracker yet
-      try { ack.cancel(err as Error) } catch {}
+      try { ack.cancel(err as Error) } catch { /* marshal is gone */ }
       throw err
     }
   }
@@ -514,7 +517,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     this.deferredMessage = undefined
     for (const m of queued) {
       if (m.kind === 'finalized') {
-        try { m.ack.cancel(reason) } catch {}
+        try { m.ack.cancel(reason) } catch { /* marshal is gone */ }
       } else if (m.kind === 'subscribe') {
         m.settle.reject(reason)
       }
@@ -536,6 +539,6 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     this.stopped.reject(fatal)
     try {
       this.init.onFatal?.(fatal)
-    } catch {}
+    } catch { /* the observer's failure must not mask the fatal error */ }
   }
 }

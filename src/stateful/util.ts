@@ -15,9 +15,9 @@ export interface Deferred<T> {
 export function deferred<T> (): Deferred<T> {
   let resolve!: (value: T) => void
   let reject!: (err: unknown) => void
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res
-    reject = rej
+  const promise = new Promise<T>((_resolve, _reject) => {
+    resolve = _resolve
+    reject = _reject
   })
   return { promise, resolve, reject }
 }

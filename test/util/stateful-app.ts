@@ -23,7 +23,6 @@ import type { AnyBatch, ManagedDb, MerkleizedAnyBatch, MerkleizedKeylessBatch, K
 import type { Application, Block, Context, Proposed, ReadersOf } from '../../src/stateful/index.ts'
 
 // a type alias (not an interface) so it satisfies `Record<string, ManagedDb>`
-// eslint-disable-next-line @typescript-eslint/consistent-type-definitions
 export type TestDbs = {
   accounts: ManagedDb<AnyBatch, MerkleizedAnyBatch, Target>
   receipts: ManagedDb<KeylessBatch, MerkleizedKeylessBatch, Target>
@@ -218,6 +217,6 @@ export class TestApp implements Application<TestBlock, TestDbs> {
 }
 
 async function first<T> (it: AsyncIterable<T>): Promise<T | undefined> {
-  for await (const x of it) { return x }
-  return undefined
+  const r = await it[Symbol.asyncIterator]().next()
+  return r.done === true ? undefined : r.value
 }

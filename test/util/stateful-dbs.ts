@@ -105,6 +105,7 @@ export class GatedDb<U, M, T> implements ManagedDb<U, M, T> {
     if (this.rewindNoop) { return }
     await this.inner.rewindToTarget(target)
   }
+
   initialSyncTarget (): T { return this.inner.initialSyncTarget() }
   targetsEqual (a: T, b: T): boolean { return this.inner.targetsEqual(a, b) }
   async close (): Promise<void> { await this.inner.close() }

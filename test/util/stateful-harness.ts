@@ -70,12 +70,12 @@ export async function eventually (cond: () => boolean, what: string, limitMs = 2
 
 /** Whether `p` is still unsettled after letting pending work run for a while. */
 export async function stillPending (p: Promise<unknown>, turns = 50): Promise<boolean> {
-  let settled = false
-  p.then(() => { settled = true }, () => { settled = true })
-  for (let i = 0; i < turns && !settled; i++) {
+  const state = { settled: false }
+  p.then(() => { state.settled = true }, () => { state.settled = true })
+  for (let i = 0; i < turns && !state.settled; i++) {
     await new Promise(resolve => setImmediate(resolve))
   }
-  return !settled
+  return !state.settled
 }
 
 /** A verification call the test can cancel. */
