@@ -128,6 +128,58 @@ describe('stateful: finalization and verification dispositions', () => {
     expect(t.app.calls.verify).to.equal(2)
   })
 
+  it('independent verifications do not block each other; an abandoned one cancels its application call', async () => {
+    t = await harness()
+    const [a1] = await t.builder.chain(t.genesis, 1, { tag: 'a' })
+    const [b1] = await t.builder.chain(t.genesis, 1, { tag: 'b', firstView: 2 })
+    t.marshal.put(a1, b1)
+    const gate = new Gate()
+    gateVerifyOf(t, [a1], gate)
+    const parked = verifyCall(t.stateful, a1)
+    await gate.waitEntered(1)
+    expect(await verifyCall(t.stateful, b1).promise).to.be.true()
+    parked.abort()
+    await expect(parked.promise).to.eventually.be.rejected()
+    expect(gate.holding).to.equal(0)
+    expect(t.stateful.hasPending(digestKey(a1.digest))).to.be.false()
+  })
+
+  it('finalization does not bypass an active replay of the winner, even when the winner is cached', async () => {
+    t = await harness()
+    const [a1, a2] = await t.builder.chain(t.genesis, 2)
+    t.marshal.put(a1, a2)
+    const gate = new Gate()
+    gateApplyOf(t, [a1], gate)
+    const child = verifyCall(t.stateful, a2) // replays a1 (held)
+    await gate.waitEntered(1)
+    expect(await verifyCall(t.stateful, a1).promise).to.be.true() // caches a1 independently
+    t.marshal.finalize(a1)
+    expect(await stillPending(t.marshal.ackOutcome(1))).to.be.true()
+    expect(t.app.finalizedHeights).to.deep.equal([])
+    gate.open()
+    expect(await t.marshal.ackOutcome(1)).to.equal('acked')
+    expect(await child.promise).to.be.true()
+    expect(t.app.calls.apply).to.equal(1)
+  })
+
+  it('a descendant replay survives two consecutive finalizations', async () => {
+    t = await harness({ maxPendingAcks: 2 })
+    const chain = await t.builder.chain(t.genesis, 4)
+    t.marshal.put(...chain)
+    await verifyInOrder(t, chain.slice(0, 2))
+    const gate = new Gate()
+    gateApplyOf(t, [chain[2]], gate)
+    const deep = verifyCall(t.stateful, chain[3]) // replays block 3 on block 2
+    await gate.waitEntered(1)
+    t.marshal.finalize(chain[0], chain[1])
+    expect(await t.marshal.ackOutcome(2)).to.equal('acked')
+    expect(gate.holding).to.equal(1)
+    gate.open()
+    expect(await deep.promise).to.be.true()
+    expect(gate.entered).to.equal(1)
+    expect(t.app.calls.verify).to.equal(3)
+  })
+
   it('overlapping finalizations keep compatible certifications alive', async () => {
     t = await harness({ maxPendingAcks: 3 })
     const chain = await t.builder.chain(t.genesis, 6)

@@ -152,6 +152,28 @@ describe('stateful: pruning real databases', () => {
     expect(dbs.gatedAccounts.pruned).to.have.length(1)
   })
 
+  it('quiesces an active replay before pruning; the retried verification replays again and succeeds', async () => {
+    const dbs = await openGatedDbs(control)
+    t = await harness({ set: dbs.set, prune: config(1, 0, 0) })
+    const chain = await t.builder.chain(t.genesis, 4)
+    t.marshal.put(...chain)
+    await verifyInOrder(t, chain.slice(0, 2))
+    const gate = new Gate()
+    t.app.applyHook = async (block, signal) => { if (block.height === 3) { await gate.pass(signal) } }
+    const holdingAtPrune: number[] = []
+    dbs.gatedAccounts.onPrune = () => { holdingAtPrune.push(gate.holding) }
+    const cert = verifyCall(t.stateful, chain[3]) // replays block 3 (held)
+    await gate.waitEntered(1)
+    t.marshal.finalize(chain[0], chain[1])
+    await eventually(() => holdingAtPrune.length > 0, 'the prune')
+    expect(holdingAtPrune).to.deep.equal([0])
+    await gate.waitEntered(2)
+    gate.open()
+    expect(await cert.promise).to.be.true()
+    expect(t.app.calls.apply).to.equal(2) // the quiesced replay ran again
+    expect(t.app.calls.verify).to.equal(3)
+  })
+
   it('waits for the flush covering its target (not for newer state) before pruning', async () => {
     const dbs = await openGatedDbs(control)
     // the manager believes in a window of 0 unacknowledged blocks, marshal delivers 2:
