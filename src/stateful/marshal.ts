@@ -6,7 +6,8 @@
  * - `subscribeBlock` finds a block by digest locally, else fetches it from
  * peers, waiting until it is available; it resolves `undefined` once the
  * block can no longer be obtained (shutdown, pruned) and rejects promptly
- * when its signal aborts;
+ * when its signal aborts; a block it returns really has that digest (the
+ * provider checks fetched bytes against it);
  * - `getFinalizedBlock` is a local lookup of the finalized block at a height;
  * - finalized blocks are delivered to the manager's `finalized(block, ack)`
  * in strictly increasing, gap-free height order within a process lifetime,

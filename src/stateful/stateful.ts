@@ -304,7 +304,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     } catch (err) {
       if (err instanceof StatefulStoppedError) { throw err }
       this.fail(err)
-      throw toFatal(err)
+      throw this.fatal ?? toFatal(err)
     }
   }
 
