@@ -138,6 +138,37 @@ describe('stateful: restart on LevelDB', function () {
   })
 })
 
+describe('stateful: startup from a marshal floor', () => {
+  let t: Harness | undefined
+
+  afterEach(async () => {
+    await t?.stop()
+    t = undefined
+  })
+
+  it('uses the block after the processed height when marshal pruned the processed block itself', async () => {
+    const builder = await ChainBuilder.create()
+    const chain = await builder.chain(builder.genesis, 3)
+    t = await harness({ builder })
+    const set = t.set
+    t.marshal.finalize(chain[0], chain[1])
+    expect(await t.marshal.ackOutcome(2)).to.equal('acked')
+    await t.stop()
+
+    // marshal installed a floor at block 2: it records processed = 1 and no longer has block 1
+    const marshal = new MockMarshal<TestBlock>({ processed: 1 })
+    marshal.store(chain[1])
+    const app = new TestApp(builder.genesis)
+    t = await harness({ builder, set, marshal, app })
+    expect(t.stateful.lastProcessed?.height).to.equal(2)
+    marshal.finalize(chain[1], chain[2]) // marshal re-dispatches the floor block itself
+    expect(await marshal.ackOutcome(3)).to.equal('acked')
+    expect(app.finalizedHeights).to.deep.equal([2, 3])
+    expect(app.calls.apply).to.equal(1) // block 2 was skipped, block 3 applied
+    expect(set.targetsEqual(set.committedTargets(), chain[2].targets)).to.be.true()
+  })
+})
+
 describe('stateful: requests during startup', () => {
   let t: Harness | undefined
 
