@@ -1,0 +1,95 @@
+/**
+ * Errors of the stateful manager.
+ *
+ * `StatefulFatalError` is every invariant violation the reference treats as a
+ * panic (stateful.md §18.1): the manager logs it, stops, cancels every
+ * unreleased marshal acknowledgement and rejects every waiting caller with
+ * it. It is never swallowed: continuing after one would let this node's
+ * state silently diverge from the chain. The error names the block (digest,
+ * height) and the database member where the condition concerns one.
+ *
+ * `StatefulStoppedError` is what callers waiting on a stopped manager get
+ * (the reference's "actor dropped" panics on the caller side).
+ */
+
+export type StatefulFatalCode =
+  // configuration / startup
+  | 'PRUNE_CONFIG_INVALID'
+  | 'FLOOR_ANCHOR_MISSING'
+  | 'SYNC_BLOCK_MISSING'
+  | 'REWIND_MISMATCH'
+  | 'SYNC_METADATA_FAILED'
+  // database layer (the member is named in `database`)
+  | 'DATABASE_APPLY_FAILED'
+  | 'DATABASE_SYNC_FAILED'
+  | 'DATABASE_PRUNE_FAILED'
+  | 'DATABASE_REWIND_FAILED'
+  // consensus-input invariants
+  | 'FINALIZED_BELOW_PROCESSED'
+  | 'CONFLICTING_FINALIZED_BLOCK'
+  | 'FINALIZED_HEIGHTS_NOT_INCREASING'
+  | 'FINALIZE_RECONSTRUCTION_MISMATCH'
+  | 'PROPOSED_STATE_MISMATCH'
+  | 'PROPOSAL_INCONSISTENT'
+  | 'PROPOSAL_PARENT_INCOMPATIBLE'
+  // the application failed where the reference panics
+  | 'APPLICATION_APPLY_FAILED'
+  | 'FINALIZED_HOOK_FAILED'
+  // internal invariants (a bug in this module)
+  | 'INVARIANT_VIOLATED'
+
+export interface StatefulFatalDetails {
+  /** Hex digest of the block concerned. */
+  digest?: string
+  height?: number
+  /** The database member concerned. */
+  database?: string
+  cause?: unknown
+}
+
+export class StatefulFatalError extends Error {
+  readonly name = 'StatefulFatalError'
+  readonly code: StatefulFatalCode
+  readonly digest?: string
+  readonly height?: number
+  readonly database?: string
+
+  constructor (code: StatefulFatalCode, message: string, details: StatefulFatalDetails = {}) {
+    const where = [
+      details.height !== undefined ? `height ${details.height}` : undefined,
+      details.digest !== undefined ? `block ${details.digest.slice(0, 16)}` : undefined,
+      details.database !== undefined ? `database ${details.database}` : undefined
+    ].filter(s => s !== undefined).join(', ')
+    super(`${code}: ${message}${where === '' ? '' : ` (${where})`}`, { cause: details.cause })
+    this.code = code
+    this.digest = details.digest
+    this.height = details.height
+    this.database = details.database
+  }
+}
+
+/** The manager stopped (or never started) while the caller was waiting. */
+export class StatefulStoppedError extends Error {
+  readonly name = 'StatefulStoppedError'
+  readonly code = 'STOPPED'
+
+  constructor (message = 'the stateful manager is stopped') {
+    super(message)
+  }
+}
+
+/** The caller's signal aborted. */
+export class AbortError extends Error {
+  readonly name = 'AbortError'
+  readonly code = 'ABORT_ERR'
+
+  constructor (message = 'the operation was aborted') {
+    super(message)
+  }
+}
+
+/** Ancestry blocks that are not a contiguous parent chain (a misbehaving block provider). */
+export class AncestryError extends Error {
+  readonly name = 'AncestryError'
+  readonly code = 'ANCESTRY_NOT_CONTIGUOUS'
+}

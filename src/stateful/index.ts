@@ -1,0 +1,20 @@
+/**
+ * The stateful pending-tip manager: the `Application` interface, the block
+ * store (marshal) contract, the `Stateful` manager and its startup
+ * strategies (stateful.md, DESIGN.md §6).
+ */
+export { Stateful, type StatefulInit } from './stateful.ts'
+export {
+  type Application, type Block, type Context, type Round, type Anchor, type Proposed, type ReadersOf,
+  anchorOf, compareRounds, roundsEqual, contextsEqual, digestKey, bytesEqual
+} from './types.ts'
+export type { BlockProvider, Acknowledgement, FinalizedReporter, Marshal } from './marshal.ts'
+export {
+  marshalSync, processedAnchor, reconcileToBlock, skipFinalizedBlock,
+  type StartupStrategy, type StartupEnv, type StartupResult, type SyncMetadata
+} from './startup.ts'
+export { Pruning, type PruneConfig, type PruneTask } from './pruning.ts'
+export { StatefulFatalError, StatefulStoppedError, AbortError, AncestryError, type StatefulFatalCode, type StatefulFatalDetails } from './errors.ts'
+export { ancestry, isParentOf } from './ancestry.ts'
+export { disposition, type Disposition, type Progress, type FinalizationBoundary } from './verification.ts'
+export { DURATION_BUCKETS, type StatefulMetrics, type MetricsOptions } from './metrics.ts'
