@@ -19,9 +19,9 @@ export default {
     // the modules using them (p2p, consensus, marshal, node) land.
     ignore: [
       'mocha',
-      '@libp2p/crypto', '@libp2p/gossipsub', '@libp2p/identify', '@libp2p/interface', '@libp2p/interface-internal',
-      '@libp2p/logger', '@libp2p/noise', '@libp2p/peer-id', '@libp2p/ping', '@libp2p/prometheus-metrics', '@libp2p/tcp',
-      '@libp2p/utils', '@libp2p/yamux', '@multiformats/multiaddr', 'libp2p', 'prom-client', 'uint8arraylist', 'uint8arrays',
+      '@libp2p/crypto', '@libp2p/gossipsub', '@libp2p/identify',
+      '@libp2p/noise', '@libp2p/peer-id', '@libp2p/ping', '@libp2p/prometheus-metrics', '@libp2p/tcp',
+      '@libp2p/yamux', '@multiformats/multiaddr', 'libp2p', 'uint8arraylist',
       'datastore-core', 'datastore-level', '@ethereumjs/mpt'
     ]
   }

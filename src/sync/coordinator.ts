@@ -26,11 +26,12 @@ import type { SyncKind } from './kinds.ts'
 import type { Source } from './source.ts'
 import type { Target } from '../qmdb/target.ts'
 
-/** The finalized block a set of targets comes from. */
-export interface Anchor {
+/**
+ * The finalized block a set of targets comes from. The coordinator only
+ * orders anchors by height; callers pass their own anchor type.
+ */
+export interface AnchorLike {
   height: number
-  view: number
-  digest: Uint8Array
 }
 
 /** How one member of the set syncs: its kind, source and target conversion. */
@@ -47,31 +48,31 @@ export type MemberDbs<M extends MemberRecord> = { [K in keyof M]: M[K] extends M
 export type MemberTargets<M extends MemberRecord> = { [K in keyof M]: M[K] extends MemberSync<any, infer T> ? T : never }
 
 /** A newer finalized tip: its anchor and the targets of its block. `observed` fires once it is recorded. */
-export interface TipUpdate<Targets> {
-  anchor: Anchor
+export interface TipUpdate<Targets, A extends AnchorLike = AnchorLike> {
+  anchor: A
   targets: Targets
   observed?(): void
 }
 
-export interface CoordinatorOptions<M extends MemberRecord> {
+export interface CoordinatorOptions<M extends MemberRecord, A extends AnchorLike = AnchorLike> {
   members: M
-  anchor: Anchor
+  anchor: A
   targets: MemberTargets<M>
   /** Newer tips (a ring channel: the newest updates win). */
-  tips?: Channel<TipUpdate<MemberTargets<M>>>
+  tips?: Channel<TipUpdate<MemberTargets<M>, A>>
   maxOutstandingRequests?: number
   fetchBatchSize?: number
   applyBatchSize?: number
   maxRetainedRoots?: number
   onProgress?(p: SyncProgress): void
   /** Called whenever a new generation (anchor) is dispatched. */
-  onAnchor?(anchor: Anchor): void
+  onAnchor?(anchor: A): void
   signal?: AbortSignal
 }
 
-export interface CoordinatorResult<M extends MemberRecord> {
+export interface CoordinatorResult<M extends MemberRecord, A extends AnchorLike = AnchorLike> {
   dbs: MemberDbs<M>
-  anchor: Anchor
+  anchor: A
   targets: MemberTargets<M>
 }
 
@@ -92,25 +93,25 @@ type Event = { kind: 'reached', name: string, target: Target } | { kind: 'done',
  * Sync every member to the targets of one anchor at or after `anchor`.
  * Resolves with the durable databases and the anchor they converged on.
  */
-export async function syncDatabaseSet<M extends MemberRecord> (options: CoordinatorOptions<M>): Promise<CoordinatorResult<M>> {
-  return new Coordinator(options).run()
+export async function syncDatabaseSet<M extends MemberRecord, A extends AnchorLike = AnchorLike> (options: CoordinatorOptions<M, A>): Promise<CoordinatorResult<M, A>> {
+  return new Coordinator<M, A>(options).run()
 }
 
-type Generation<M extends MemberRecord> = { anchor: Anchor, targets: MemberTargets<M> }
+type Generation<M extends MemberRecord, A> = { anchor: A, targets: MemberTargets<M> }
 
-class Coordinator<M extends MemberRecord> {
-  private readonly options: CoordinatorOptions<M>
+class Coordinator<M extends MemberRecord, A extends AnchorLike> {
+  private readonly options: CoordinatorOptions<M, A>
   private readonly events = new Channel<Event>()
   private readonly abort = new AbortController()
-  private readonly generations = new Map<number, Generation<M>>()
+  private readonly generations = new Map<number, Generation<M, A>>()
   private readonly states = new Map<string, MemberState>()
   private readonly results = new Map<string, Promise<unknown>>()
   private currentGen = 0
-  private latestTip: TipUpdate<MemberTargets<M>> | undefined
-  private lastAnchor: Anchor
+  private latestTip: TipUpdate<MemberTargets<M>, A> | undefined
+  private lastAnchor: A
   private readonly aborted: Promise<unknown> | undefined
 
-  constructor (options: CoordinatorOptions<M>) {
+  constructor (options: CoordinatorOptions<M, A>) {
     this.options = options
     const signal = options.signal
     this.aborted = signal === undefined ? undefined : new Promise(resolve => { signal.addEventListener('abort', resolve, { once: true }) })
@@ -118,7 +119,7 @@ class Coordinator<M extends MemberRecord> {
     this.generations.set(0, { anchor: options.anchor, targets: options.targets })
   }
 
-  async run (): Promise<CoordinatorResult<M>> {
+  async run (): Promise<CoordinatorResult<M, A>> {
     const signal = this.options.signal !== undefined ? AbortSignal.any([this.abort.signal, this.options.signal]) : this.abort.signal
     for (const name of Object.keys(this.options.members)) { this.start(name, signal) }
     try {
@@ -223,7 +224,7 @@ class Coordinator<M extends MemberRecord> {
 
   /** Dispatch generation `gen` to the members `include` selects. */
   private dispatch (gen: number, include: (s: MemberState) => boolean): void {
-    const { anchor, targets } = this.generations.get(gen) as Generation<M>
+    const { anchor, targets } = this.generations.get(gen) as Generation<M, A>
     this.lastAnchor = anchor
     this.currentGen = Math.max(this.currentGen, gen)
     this.options.onAnchor?.(anchor)
@@ -243,14 +244,14 @@ class Coordinator<M extends MemberRecord> {
     }
   }
 
-  private newGeneration (tip: TipUpdate<MemberTargets<M>>, include: (s: MemberState) => boolean): void {
+  private newGeneration (tip: TipUpdate<MemberTargets<M>, A>, include: (s: MemberState) => boolean): void {
     const gen = this.currentGen + 1
     this.generations.set(gen, { anchor: tip.anchor, targets: tip.targets })
     this.latestTip = undefined
     this.dispatch(gen, include)
   }
 
-  private async decide (): Promise<CoordinatorResult<M> | undefined> {
+  private async decide (): Promise<CoordinatorResult<M, A> | undefined> {
     for (;;) {
       const all = [...this.states.values()]
       if (!all.every(s => s.reached)) {
@@ -268,7 +269,7 @@ class Coordinator<M extends MemberRecord> {
         this.newGeneration(this.latestTip, () => true)
         continue
       }
-      const converged = this.generations.get(all[0].gen) as Generation<M>
+      const converged = this.generations.get(all[0].gen) as Generation<M, A>
       for (const s of all) { s.finish.trySend() }
       const dbs: Partial<Record<string, unknown>> = {}
       for (const [name, p] of this.results) { dbs[name] = await p }

@@ -19,6 +19,6 @@ export {
 } from '../qmdb/target.ts'
 export { CompactSource } from './compact-source.ts'
 export {
-  syncDatabaseSet, type Anchor, type MemberSync, type MemberRecord, type MemberDbs, type MemberTargets, type TipUpdate,
+  syncDatabaseSet, type AnchorLike, type MemberSync, type MemberRecord, type MemberDbs, type MemberTargets, type TipUpdate,
   type CoordinatorOptions, type CoordinatorResult
 } from './coordinator.ts'
