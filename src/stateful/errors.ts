@@ -19,6 +19,11 @@ export type StatefulFatalCode =
   | 'SYNC_BLOCK_MISSING'
   | 'REWIND_MISMATCH'
   | 'SYNC_METADATA_FAILED'
+  // state sync (§12.4-§12.9)
+  | 'STATE_SYNC_FAILED'
+  | 'ACK_WINDOW_EXCEEDED'
+  | 'HANDOFF_DIGEST_MISMATCH'
+  | 'HANDOFF_NOT_CONSECUTIVE'
   // database layer (the member is named in `database`)
   | 'DATABASE_APPLY_FAILED'
   | 'DATABASE_SYNC_FAILED'

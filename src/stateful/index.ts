@@ -18,3 +18,5 @@ export { StatefulFatalError, StatefulStoppedError, AbortError, AncestryError, ty
 export { ancestry, isParentOf } from './ancestry.ts'
 export { disposition, type Disposition, type Progress, type FinalizationBoundary } from './verification.ts'
 export { DURATION_BUCKETS, type StatefulMetrics, type MetricsOptions } from './metrics.ts'
+export { stateSync, classifyHandoffs, type StateSyncInit, type Handoff } from './state-sync.ts'
+export { SyncPlan, StateSyncMetadata, SyncPlanError, type SyncState, type MarshalStartOf } from './sync-plan.ts'

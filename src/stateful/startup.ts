@@ -30,7 +30,8 @@ export interface SyncMetadata {
 
 export interface StartupEnv<B extends Block, Dbs extends DatabaseRecord> {
   application: Application<B, Dbs>
-  databases: DatabaseSet<Dbs>
+  /** The opened databases (absent when the strategy builds them, as state sync does). */
+  databases: DatabaseSet<Dbs> | undefined
   marshal: Marshal<B>
   metadata?: SyncMetadata
   log: Logger
@@ -90,6 +91,7 @@ export async function processedAnchor<B extends Block> (marshal: Marshal<B>, hei
  */
 export async function reconcileToBlock<B extends Block, Dbs extends DatabaseRecord> (env: StartupEnv<B, Dbs>, block: B): Promise<void> {
   const { databases, application } = env
+  if (databases === undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'the marshal-sync path needs opened databases', { height: block.height }) }
   const target = application.syncTargets(block)
   if (databases.targetsEqual(databases.committedTargets(), target)) { return }
   const details = { digest: digestKey(block.digest), height: block.height }

@@ -43,8 +43,8 @@ import type { Registry } from 'prom-client'
 
 export interface StatefulInit<B extends Block, Dbs extends DatabaseRecord> {
   application: Application<B, Dbs>
-  /** The opened databases (a strategy may replace them at startup). */
-  databases: DatabaseSet<Dbs>
+  /** The opened databases; optional when the startup strategy builds them (state sync). */
+  databases?: DatabaseSet<Dbs>
   marshal: Marshal<B>
   /** Periodic pruning of the databases and of marshal; none when omitted. */
   prune?: PruneConfig
@@ -96,7 +96,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
   private readonly metrics: StatefulMetrics
   private readonly strategy: StartupStrategy<B, Dbs>
   private readonly pruning?: Pruning<SyncTargetsOf<Dbs>>
-  private databases: DatabaseSet<Dbs>
+  private databases: DatabaseSet<Dbs> | undefined
   private status: Status = 'created'
   private readonly stopController = new AbortController()
   private readonly notifier = new Notifier()
@@ -265,6 +265,12 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     }
   }
 
+  /** The databases once startup produced them. */
+  private get dbs (): DatabaseSet<Dbs> {
+    if (this.databases === undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'no databases: the startup strategy did not provide them') }
+    return this.databases
+  }
+
   // ---- startup ---------------------------------------------------------------------
 
   private async startup (): Promise<void> {
@@ -279,10 +285,10 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
       })
       if (this.status !== 'starting') { throw this.fatal ?? new StatefulStoppedError() }
       if (result.databases !== undefined) { this.databases = result.databases }
-      const state = new ExecutionState(this.databases, result.anchor)
+      const state = new ExecutionState(this.dbs, result.anchor)
       const processor = new Processor({
         application: this.init.application,
-        databases: this.databases,
+        databases: this.dbs,
         marshal: this.init.marshal,
         state,
         metrics: this.metrics,
@@ -293,7 +299,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
       this.verifications = new Verifications(async job => processor.verify(job), this.stopController.signal, err => { this.onJobError(err) })
       this.durability = new Durability(result.anchor.height)
       this.skipFinalizedUntil = result.skipFinalizedUntil
-      await this.init.attachDatabases?.(this.databases)
+      await this.init.attachDatabases?.(this.dbs)
       if (this.status !== 'starting') { throw this.fatal ?? new StatefulStoppedError() }
       const held = (result.requeue ?? []).map(({ block, ack }) => ({ kind: 'finalized' as const, block, ack }))
       this.mailbox.unshift(...held)
@@ -341,7 +347,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     const durability = this.durability as Durability
     if (!durability.needsSync()) { return }
     const height = durability.latestApplied()
-    const barrier = this.databases.finalize()
+    const barrier = this.dbs.finalize()
     durability.started(height, barrier, () => { this.notifier.notify() }, err => { this.fail(err) })
   }
 
@@ -357,7 +363,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
         await this.handleFinalized(msg.block, msg.ack)
         return
       case 'subscribe':
-        msg.settle.resolve(this.databases)
+        msg.settle.resolve(this.dbs)
         return
       default:
         throw new StatefulFatalError('INVARIANT_VIOLATED', 'unknown mailbox message')
@@ -480,7 +486,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
         }
       }
       try {
-        await this.databases.prune(task.qmdbTarget)
+        await this.dbs.prune(task.qmdbTarget)
       } catch (err) {
         throw new StatefulFatalError('DATABASE_PRUNE_FAILED', `database prune failed: ${(err as Error)?.message}`, { height: task.barrierHeight, database: (err as { database?: string }).database, cause: err })
       }
