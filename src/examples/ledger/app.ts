@@ -82,8 +82,8 @@ function hex (d: Uint8Array): string {
 }
 
 async function first<T> (it: AsyncIterable<T>): Promise<T | undefined> {
-  for await (const x of it) { return x }
-  return undefined
+  const r = await it[Symbol.asyncIterator]().next()
+  return r.done === true ? undefined : r.value
 }
 
 export class LedgerApp implements Application<LedgerBlock, LedgerDbs> {
