@@ -19,8 +19,8 @@ export default {
     // the modules using them (p2p, consensus, marshal, node) land.
     ignore: [
       'mocha',
-      '@libp2p/crypto', '@libp2p/gossipsub', '@libp2p/identify',
-      '@libp2p/noise', '@libp2p/peer-id', '@libp2p/ping', '@libp2p/prometheus-metrics', '@libp2p/tcp',
+      '@libp2p/identify',
+      '@libp2p/noise', '@libp2p/ping', '@libp2p/prometheus-metrics', '@libp2p/tcp',
       '@libp2p/yamux', '@multiformats/multiaddr', 'libp2p', 'uint8arraylist',
       'datastore-core', 'datastore-level', '@ethereumjs/mpt'
     ]
