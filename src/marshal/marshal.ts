@@ -19,6 +19,7 @@
  * already at or past it.
  */
 
+import { linked } from '../p2p/signals.ts'
 import { MarshalError, compareRounds } from './types.ts'
 import type { BlockStore } from './store.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock, Round } from './types.ts'
@@ -67,7 +68,7 @@ function hex (d: Uint8Array): string {
   return Buffer.from(d).toString('hex')
 }
 
-export class Marshal<B extends MarshalBlock, F> {
+export class BlockMarshal<B extends MarshalBlock, F> {
   readonly maxPendingAcks: number
   private readonly store: BlockStore<B, F>
   private readonly codec: BlockCodec<B>
@@ -210,23 +211,27 @@ export class Marshal<B extends MarshalBlock, F> {
     const local = await this.store.getBlock(digest)
     if (local !== undefined) { return local }
     if (this.stopped) { return undefined }
-    const signal = options.signal !== undefined ? AbortSignal.any([options.signal, this.abort.signal]) : this.abort.signal
+    const link = linked(options.signal !== undefined ? [options.signal, this.abort.signal] : [this.abort.signal])
+    const signal = link.signal
     return new Promise<B | undefined>((resolve, reject) => {
       const k = hex(digest)
       let settled = false
+      const settle = (): boolean => {
+        if (settled) { return false }
+        settled = true
+        link.dispose()
+        return true
+      }
       const waiter: Waiter<B> = {
         resolve: b => {
-          if (settled) { return }
-          settled = true
-          resolve(b)
+          if (settle()) { resolve(b) }
         }
       }
       const list = this.waiters.get(k) ?? []
       list.push(waiter)
       this.waiters.set(k, list)
       const onAbort = (): void => {
-        if (settled) { return }
-        settled = true
+        if (!settle()) { return }
         const l = this.waiters.get(k)?.filter(w => w !== waiter) ?? []
         if (l.length === 0) { this.waiters.delete(k) } else { this.waiters.set(k, l) }
         if (this.stopped) { resolve(undefined) } else { reject(options.signal?.reason ?? new Error('aborted')) }
@@ -234,7 +239,6 @@ export class Marshal<B extends MarshalBlock, F> {
       signal.addEventListener('abort', onAbort, { once: true })
       if (this.fetcher !== undefined) {
         this.fetchByDigest(digest, options.height, signal).then(b => {
-          signal.removeEventListener('abort', onAbort)
           if (b !== undefined) { this.wake(b) }
         }, () => {})
       }
@@ -269,6 +273,24 @@ export class Marshal<B extends MarshalBlock, F> {
 
   async getFinalizedBlock (height: number): Promise<B | undefined> {
     return this.store.getFinalizedBlock(height)
+  }
+
+  /** Encoded block with `digest`, if stored (serving peers). */
+  async getBlockBytes (digest: Uint8Array): Promise<Uint8Array | undefined> {
+    const b = await this.store.getBlock(digest)
+    return b === undefined ? undefined : this.codec.encode(b)
+  }
+
+  /** Encoded finalized block at `height`, if stored. */
+  async getFinalizedBlockBytes (height: number): Promise<Uint8Array | undefined> {
+    const b = await this.store.getFinalizedBlock(height)
+    return b === undefined ? undefined : this.codec.encode(b)
+  }
+
+  /** Encoded finalization certificate stored for `height`, if any. */
+  async getFinalizationBytes (height: number): Promise<Uint8Array | undefined> {
+    const f = await this.store.getFinalization(height)
+    return f === undefined ? undefined : this.scheme.encode(f)
   }
 
   async getFinalization (height: number): Promise<F | undefined> {

@@ -107,7 +107,12 @@ export class SyncEngine<DB> {
     const signal = options.signal
     this.aborted = signal === undefined
       ? undefined
-      : new Promise(resolve => { signal.addEventListener('abort', () => { resolve('abort') }, { once: true }) })
+      : new Promise(resolve => {
+        signal.addEventListener('abort', () => {
+          this.outstanding.clear()
+          resolve('abort')
+        }, { once: true })
+      })
   }
 
   /** The target currently synced to. */
@@ -231,8 +236,8 @@ export class SyncEngine<DB> {
 
   private issue (request: Request): void {
     const o = this.outstanding.add(request)
-    const signal = this.opts.signal !== undefined ? AbortSignal.any([o.controller.signal, this.opts.signal]) : o.controller.signal
-    this.opts.source.serve(request, { signal }).then(
+    // the caller's signal aborts every outstanding request (see the constructor): no derived signals
+    this.opts.source.serve(request, { signal: o.controller.signal }).then(
       served => { this.events.trySend({ id: o.id, served }) },
       error => { this.events.trySend({ id: o.id, error }) }
     )
