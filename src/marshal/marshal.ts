@@ -267,6 +267,11 @@ export class Marshal<B extends MarshalBlock, F> {
     }
   }
 
+  /** The block with `digest` if it is stored locally (no network; finalized or not). */
+  async getBlock (digest: Uint8Array): Promise<B | undefined> {
+    return this.store.getBlock(digest)
+  }
+
   async getFinalizedBlock (height: number): Promise<B | undefined> {
     return this.store.getFinalizedBlock(height)
   }
