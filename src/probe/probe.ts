@@ -136,6 +136,7 @@ export class Probe<F> implements Startable {
   private discovering: Promise<void> | undefined
   private round = 0
   private requestsSent = 0
+  private answered = 0
 
   constructor (components: ProbeComponents, init: ProbeInit<F>) {
     if (init.participants === undefined && init.faults === undefined) {
@@ -164,9 +165,9 @@ export class Probe<F> implements Startable {
     return this.sample.floor
   }
 
-  /** Request rounds started and requests sent so far. */
-  get stats (): { rounds: number, requests: number } {
-    return { rounds: this.round, requests: this.requestsSent }
+  /** Request rounds started, requests sent, and inbound requests answered so far. */
+  get stats (): { rounds: number, requests: number, served: number } {
+    return { rounds: this.round, requests: this.requestsSent, served: this.answered }
   }
 
   isStarted (): boolean {
@@ -457,6 +458,7 @@ export class Probe<F> implements Startable {
       } finally {
         write.dispose()
       }
+      this.answered++
       this.metrics.serve(body === PROBE_NONE ? 'no_data' : 'response')
     } catch (err) {
       this.metrics.serve('error')

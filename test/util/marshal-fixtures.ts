@@ -167,3 +167,45 @@ export class Validators {
 export function sameFinalization (a: TestFinalization | undefined, b: TestFinalization | undefined): boolean {
   return a !== undefined && b !== undefined && a.round.epoch === b.round.epoch && a.round.view === b.round.view && hex(a.payload) === hex(b.payload)
 }
+
+/**
+ * Finalizations of several epochs, each certified by its own validator set
+ * (all sets of one size, so they share an encoding); a certificate of an
+ * epoch without a set cannot be judged.
+ */
+export class EpochScheme implements FinalizationScheme<TestFinalization> {
+  readonly epochs: Map<number, Validators>
+  private readonly codec: TestScheme
+  readonly maxBytes: number
+
+  constructor (epochs: Map<number, Validators>) {
+    const first = [...epochs.values()][0]
+    this.epochs = epochs
+    this.codec = first.scheme
+    this.maxBytes = first.scheme.maxBytes
+  }
+
+  encode (f: TestFinalization): Uint8Array {
+    return this.codec.encode(f)
+  }
+
+  decode (bytes: Uint8Array): TestFinalization {
+    return this.codec.decode(bytes)
+  }
+
+  verify (f: TestFinalization): boolean {
+    return this.epochs.get(f.round.epoch)?.scheme.verify(f) ?? false
+  }
+
+  judgeable (f: TestFinalization): boolean {
+    return this.epochs.has(f.round.epoch)
+  }
+
+  payload (f: TestFinalization): Uint8Array {
+    return f.payload
+  }
+
+  round (f: TestFinalization): Round {
+    return f.round
+  }
+}

@@ -13,7 +13,7 @@ import { createLibp2p } from 'libp2p'
 import { marshalService } from '../../src/marshal/index.ts'
 import { probeService } from '../../src/probe/index.ts'
 import type { TestBlock, TestFinalization, Validators } from './marshal-fixtures.ts'
-import type { Acknowledgement, BlockStore, FinalizedReporter, MarshalService, MarshalServiceInit } from '../../src/marshal/index.ts'
+import type { Acknowledgement, BlockStore, FinalizationScheme, FinalizedReporter, MarshalService, MarshalServiceInit } from '../../src/marshal/index.ts'
 import type { Probe, ProbeInit } from '../../src/probe/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, Stream } from '@libp2p/interface'
@@ -52,12 +52,12 @@ export async function createMarshalNode (validators: Validators, codec: MarshalS
 
 export type ProbeNodeInit = Omit<ProbeInit<TestFinalization>, 'chain' | 'scheme'>
 
-export async function createProbeNode (validators: Validators, init: ProbeNodeInit): Promise<ProbeNode> {
+export async function createProbeNode (scheme: FinalizationScheme<TestFinalization>, init: ProbeNodeInit): Promise<ProbeNode> {
   return createLibp2p({
     ...base,
     services: {
       identify: identify(),
-      probe: probeService<TestFinalization>({ chain: CHAIN, scheme: validators.scheme, retryTimeout: 250, ...init })
+      probe: probeService<TestFinalization>({ chain: CHAIN, scheme, retryTimeout: 250, ...init })
     }
   })
 }
@@ -188,4 +188,20 @@ export async function sendRaw (from: Libp2p<any>, to: Libp2p<any>, protocol: str
 /** A length-prefixed frame. */
 export function frame (body: Uint8Array): Uint8Array {
   return concat(uvarint(body.length), body)
+}
+
+export type FullNode = Libp2p<{ identify: Identify, marshal: TestMarshalService, probe: TestProbe }>
+
+/** A node with both a marshal service and a probe. */
+export async function createFullNode (validators: Validators, codec: MarshalServiceInit<TestBlock, TestFinalization>['codec'], marshal: MarshalNodeInit, probe: ProbeNodeInit): Promise<FullNode> {
+  return createLibp2p({
+    ...base,
+    services: {
+      identify: identify(),
+      marshal: marshalService<TestBlock, TestFinalization>({
+        chain: CHAIN, codec, scheme: validators.scheme, retryDelay: 10, maxRetryDelay: 100, timeout: 2000, pollInterval: 50, ...marshal
+      }),
+      probe: probeService<TestFinalization>({ chain: CHAIN, scheme: validators.scheme, retryTimeout: 250, ...probe })
+    }
+  })
 }
