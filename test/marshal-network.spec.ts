@@ -39,7 +39,7 @@ function tipCert (env: Env, height = TIP): TestFinalization {
 }
 
 /** A peer list the test changes while the client runs. */
-function mutablePeers (initial: PeerId[]): { list: PeerId[], fn: () => PeerId[] } {
+function mutablePeers (initial: PeerId[]): { list: PeerId[], fn(): PeerId[] } {
   const holder = { list: initial, fn: () => holder.list }
   return holder
 }

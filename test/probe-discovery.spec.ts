@@ -65,7 +65,7 @@ async function roundsPass (node: ProbeNode, n: number): Promise<void> {
   await waitUntil(() => node.services.probe.stats.rounds >= target, 10_000, `${n} more rounds`)
 }
 
-async function malicious (env: Env, respond: () => Uint8Array | undefined, delayMs = 0): Promise<{ node: Libp2p<any>, requests: () => number }> {
+async function malicious (env: Env, respond: () => Uint8Array | undefined, delayMs = 0): Promise<{ node: Libp2p<any>, requests(): number }> {
   const node = await createBareNode()
   env.nodes.push(node)
   const r = await rawResponder(node, probeProtocolId('qmdb', CHAIN), respond, delayMs)

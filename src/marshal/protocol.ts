@@ -27,7 +27,7 @@
  * certified tip is for `Marshal` to judge (it reports through `feedback`).
  */
 
-import { CodecError, Reader, Writer } from '../codec/index.ts'
+import { CodecError, Reader, Writer, varintSize } from '../codec/index.ts'
 import { ProtocolViolation, STATUS_NO_DATA, STATUS_RESPONSE, checkPrefix } from '../p2p/protocol.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock } from './types.ts'
 
@@ -125,7 +125,7 @@ export function blockBody (block: Uint8Array): Uint8Array {
 
 /** Encoded size of one range entry. */
 export function rangeEntrySize (e: RangeEntry): number {
-  const len = (n: number): number => n + (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5)
+  const len = (n: number): number => n + varintSize(n)
   return len(e.block.length) + 1 + (e.finalization === undefined ? 0 : len(e.finalization.length))
 }
 

@@ -188,18 +188,10 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
     this.protocol = marshalProtocolId(init.protocolPrefix ?? DEFAULT_PROTOCOL_PREFIX, init.chain)
     this.log = components.logger.forComponent('libp2p:qmdb:marshal')
     this.metrics = new ResolverMetrics(components.metrics, 'marshal')
-    const maxResponseBytes = init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
-    this.server = new MarshalServer({
-      codec: init.codec,
-      scheme: init.scheme,
-      maxServeBlocks: init.maxServeBlocks ?? DEFAULTS.maxServeBlocks,
-      maxResponseBytes,
-      readTimeout: init.readTimeout ?? DEFAULTS.readTimeout,
-      serveTimeout: init.serveTimeout ?? DEFAULTS.serveTimeout
-    }, new PeerLimiter(init.inbound?.rate ?? DEFAULTS.inboundRate, init.inbound?.maxConcurrent ?? DEFAULTS.inboundConcurrent), this.metrics, this.log)
+    this.server = buildServer(init, this.metrics, this.log)
     this.book = new PeerBook({ initialLatency: init.initialLatency ?? DEFAULTS.initialLatency })
     this.outbound = new PeerLimiter(init.outbound?.rate ?? DEFAULTS.outboundRate, init.outbound?.maxConcurrent ?? DEFAULTS.outboundConcurrent)
-    const ctx: MarshalClientContext = {
+    this.fetcher = buildClient(this.protocol, init, this.provider, {
       self: components.peerId,
       connectionManager: components.connectionManager,
       book: this.book,
@@ -211,24 +203,12 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
       block: (peer, reason) => { this.block(peer, reason) },
       runOnLimitedConnection: init.runOnLimitedConnection ?? false,
       pollInterval: init.pollInterval ?? DEFAULTS.pollInterval
-    }
-    this.fetcher = new MarshalClient(ctx, {
-      protocol: this.protocol,
-      codec: init.codec,
-      scheme: init.scheme,
-      provider: this.provider,
-      timeout: init.timeout ?? DEFAULTS.timeout,
-      retryDelay: init.retryDelay ?? DEFAULTS.retryDelay,
-      maxRetryDelay: init.maxRetryDelay ?? DEFAULTS.maxRetryDelay,
-      maxResponseBytes,
-      maxBlocksPerRequest: init.maxBlocksPerRequest ?? DEFAULTS.maxBlocksPerRequest
     })
+    this.ownMarshal = init.marshal === undefined
     if (init.marshal !== undefined) {
-      this.ownMarshal = false
       this.store = undefined
       this.current = init.marshal
     } else {
-      this.ownMarshal = true
       this.store = init.store ?? new BlockStore(new Kv(init.datastore ?? new MemoryDatastore()), init.storePrefix ?? `/marshal/${init.chain}`, init.codec, init.scheme)
       this.current = new Marshal({
         store: this.store,
@@ -386,6 +366,31 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
   score (peer: PeerId): number {
     return this.book.score(peer.toString())
   }
+}
+
+function buildServer<B extends MarshalBlock, F> (init: MarshalServiceInit<B, F>, metrics: ResolverMetrics, log: Logger): MarshalServer<B, F> {
+  return new MarshalServer({
+    codec: init.codec,
+    scheme: init.scheme,
+    maxServeBlocks: init.maxServeBlocks ?? DEFAULTS.maxServeBlocks,
+    maxResponseBytes: init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    readTimeout: init.readTimeout ?? DEFAULTS.readTimeout,
+    serveTimeout: init.serveTimeout ?? DEFAULTS.serveTimeout
+  }, new PeerLimiter(init.inbound?.rate ?? DEFAULTS.inboundRate, init.inbound?.maxConcurrent ?? DEFAULTS.inboundConcurrent), metrics, log)
+}
+
+function buildClient<B extends MarshalBlock, F> (protocol: string, init: MarshalServiceInit<B, F>, provider: PeerProvider, ctx: MarshalClientContext): MarshalClient<B, F> {
+  return new MarshalClient(ctx, {
+    protocol,
+    codec: init.codec,
+    scheme: init.scheme,
+    provider,
+    timeout: init.timeout ?? DEFAULTS.timeout,
+    retryDelay: init.retryDelay ?? DEFAULTS.retryDelay,
+    maxRetryDelay: init.maxRetryDelay ?? DEFAULTS.maxRetryDelay,
+    maxResponseBytes: init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    maxBlocksPerRequest: init.maxBlocksPerRequest ?? DEFAULTS.maxBlocksPerRequest
+  })
 }
 
 export function marshalService<B extends MarshalBlock, F> (init: MarshalServiceInit<B, F>): (components: MarshalServiceComponents) => MarshalService<B, F> {

@@ -129,7 +129,7 @@ export class RecordingReporter implements FinalizedReporter<TestBlock> {
  * frame and writes `respond()`'s frame body (after `delayMs`), or resets
  * the stream when it returns undefined. Returns the number of requests seen.
  */
-export async function rawResponder (node: Libp2p<any>, protocol: string, respond: () => Uint8Array | undefined, delayMs = 0): Promise<{ requests: () => number }> {
+export async function rawResponder (node: Libp2p<any>, protocol: string, respond: () => Uint8Array | undefined, delayMs = 0): Promise<{ requests(): number }> {
   let requests = 0
   await node.handle(protocol, async (stream: Stream) => {
     const lp = lpStream(stream)
