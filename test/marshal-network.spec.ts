@@ -6,7 +6,7 @@ import { expect } from 'aegir/chai'
 import { LevelDatastore } from 'datastore-level'
 import { MarshalError } from '../src/marshal/index.ts'
 import { Validators, blockCodec, buildChain, makeBlock, sameFinalization } from './util/marshal-fixtures.ts'
-import { RecordingReporter, connectAll, createMarshalNode, seedChain, stopAll, waitUntil } from './util/marshal-nodes.ts'
+import { RecordingReporter, connectAll, createMarshalNode, delay, seedChain, stopAll, waitUntil } from './util/marshal-nodes.ts'
 import type { TestBlock, TestFinalization } from './util/marshal-fixtures.ts'
 import type { MarshalNode, MarshalNodeInit } from './util/marshal-nodes.ts'
 import type { PeerId } from '@libp2p/interface'
@@ -141,6 +141,25 @@ describe('marshal network: backfill, bad peers, lookups', function () {
     await expect(pending).to.eventually.be.rejectedWith('gave up')
     // no data is not misbehaviour
     expect(node.services.marshal.blockedPeers().size).to.equal(0)
+  })
+
+  it('a block subscription resolved by gossip stops fetching; an aborted one rejects', async () => {
+    const node = await client(env, { peers: env.honest.map(n => n.peerId) })
+    await connectAll(node, env.honest)
+    const { marshal } = node.services.marshal
+    await marshal.start({ genesis: env.chain[0] })
+    const gossiped = makeBlock(3, env.chain[2].digest, new TextEncoder().encode('gossip only'))
+    const pending = marshal.subscribeBlock(gossiped.digest, { height: 3 })
+    await waitUntil(() => env.honest.every(n => node.services.marshal.score(n.peerId) > 1000), 10_000, 'every peer asked')
+    await node.services.marshal.onBlock(blockCodec.encode(gossiped))
+    expect((await pending)?.digest).to.deep.equal(gossiped.digest)
+    const scores = env.honest.map(n => node.services.marshal.score(n.peerId))
+    await delay(300)
+    expect(env.honest.map(n => node.services.marshal.score(n.peerId))).to.deep.equal(scores)
+    const controller = new AbortController()
+    const missing = marshal.subscribeBlock(new Uint8Array(32).fill(9), { signal: controller.signal })
+    controller.abort(new Error('caller left'))
+    await expect(missing).to.eventually.be.rejectedWith('caller left')
   })
 
   it('fetches the latest finalization', async () => {

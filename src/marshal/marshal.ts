@@ -19,6 +19,7 @@
  * already at or past it.
  */
 
+import { linked } from '../p2p/signals.ts'
 import { MarshalError, compareRounds } from './types.ts'
 import type { BlockStore } from './store.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock, Round } from './types.ts'
@@ -205,19 +206,34 @@ export class Marshal<B extends MarshalBlock, F> {
 
   // ---- lookups --------------------------------------------------------------------
 
-  /** The block with `digest`: local, else fetched from peers; `undefined` once stopped. */
+  /**
+   * The block with `digest`: local, else fetched from peers; `undefined` once
+   * stopped. The network fetch ends as soon as the block arrives by any route
+   * or the caller leaves; listeners on the marshal's long-lived stop signal
+   * are detached when the call settles (no `AbortSignal.any`, which on
+   * Node 20 retains every derived signal as long as the parent lives).
+   */
   async subscribeBlock (digest: Uint8Array, options: { height?: number, signal?: AbortSignal } = {}): Promise<B | undefined> {
     const local = await this.store.getBlock(digest)
     if (local !== undefined) { return local }
     if (this.stopped) { return undefined }
-    const signal = options.signal !== undefined ? AbortSignal.any([options.signal, this.abort.signal]) : this.abort.signal
+    const finished = new AbortController()
+    const link = linked(options.signal !== undefined ? [options.signal, this.abort.signal, finished.signal] : [this.abort.signal, finished.signal])
+    const signal = link.signal
     return new Promise<B | undefined>((resolve, reject) => {
       const k = hex(digest)
       let settled = false
+      const finish = (): void => {
+        settled = true
+        signal.removeEventListener('abort', onAbort)
+        // stop the network fetch (through the link), then detach the link from its parents
+        finished.abort()
+        link.dispose()
+      }
       const waiter: Waiter<B> = {
         resolve: b => {
           if (settled) { return }
-          settled = true
+          finish()
           resolve(b)
         }
       }
@@ -226,15 +242,20 @@ export class Marshal<B extends MarshalBlock, F> {
       this.waiters.set(k, list)
       const onAbort = (): void => {
         if (settled) { return }
-        settled = true
+        finish()
         const l = this.waiters.get(k)?.filter(w => w !== waiter) ?? []
         if (l.length === 0) { this.waiters.delete(k) } else { this.waiters.set(k, l) }
         if (this.stopped) { resolve(undefined) } else { reject(options.signal?.reason ?? new Error('aborted')) }
       }
       signal.addEventListener('abort', onAbort, { once: true })
+      if (signal.aborted) {
+        onAbort()
+        return
+      }
+      // the block may have been stored between the lookup above and registering the waiter
+      this.store.getBlock(digest).then(b => { if (b !== undefined) { this.wake(b) } }, () => {})
       if (this.fetcher !== undefined) {
         this.fetchByDigest(digest, options.height, signal).then(b => {
-          signal.removeEventListener('abort', onAbort)
           if (b !== undefined) { this.wake(b) }
         }, () => {})
       }
