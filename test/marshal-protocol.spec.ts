@@ -1,5 +1,6 @@
 import '../src/polyfill.ts'
 import { expect } from 'aegir/chai'
+import { Registry } from 'prom-client'
 import { CodecError, Writer } from '../src/codec/index.ts'
 import {
   MARSHAL_NO_DATA, blockBody, decodeMarshalRequest, encodeMarshalRequest, finalizedBody, latestBody, marshalProtocolId,
@@ -7,7 +8,7 @@ import {
 } from '../src/marshal/index.ts'
 import { ProtocolViolation } from '../src/p2p/index.ts'
 import { Validators, blockCodec, buildChain } from './util/marshal-fixtures.ts'
-import { concat, connectAll, createBareNode, createMarshalNode, frame, seedChain, sendRaw, stopAll, uvarint } from './util/marshal-nodes.ts'
+import { concat, connectAll, createBareNode, createMarshalNode, frame, metricValue, seedChain, sendRaw, stopAll, unframe as body, uvarint } from './util/marshal-nodes.ts'
 import { Rng } from './util/rng.ts'
 import type { TestBlock } from './util/marshal-fixtures.ts'
 import type { BareNode, MarshalNode } from './util/marshal-nodes.ts'
@@ -112,20 +113,6 @@ describe('marshal protocol: frames', () => {
   })
 })
 
-/** Decode a raw answer: the frame body, or undefined when the stream was reset/closed without one. */
-function body (raw: Uint8Array): Uint8Array | undefined {
-  if (raw.length === 0) { return undefined }
-  let len = 0
-  let mul = 1
-  let i = 0
-  for (; i < raw.length; i++) {
-    len += (raw[i] & 0x7f) * mul
-    mul *= 128
-    if ((raw[i] & 0x80) === 0) { break }
-  }
-  return raw.subarray(i + 1, i + 1 + len)
-}
-
 function malformedStreams (rng: Rng): Uint8Array[] {
   const valid = encodeMarshalRequest({ type: 'latest' })
   const out = [
@@ -155,12 +142,13 @@ describe('marshal protocol: a server under malformed and excess requests', funct
   let limited: MarshalNode
   let raw: BareNode
   let other: BareNode
+  const registry = new Registry()
 
   before(async () => {
     validators = await Validators.create(4)
     chain = buildChain(31)
     const unlimited = { maxConcurrent: 1000, rate: { perSecond: 1e9, burst: 1e9 } }
-    server = await createMarshalNode(validators, blockCodec, { inbound: unlimited, readTimeout: 500, maxServeBlocks: 10, maxInboundStreams: 1024 })
+    server = await createMarshalNode(validators, blockCodec, { inbound: unlimited, readTimeout: 500, maxServeBlocks: 10, maxInboundStreams: 1024 }, registry)
     limited = await createMarshalNode(validators, blockCodec, { inbound: { maxConcurrent: 4, rate: { perSecond: 0.001, burst: 2 } } })
     for (const n of [server, limited]) {
       await seedChain(n.services.marshal.store as any, chain, validators, 30, h => h % 2 === 0)
@@ -185,6 +173,8 @@ describe('marshal protocol: a server under malformed and excess requests', funct
     const parsed = parseLatestResponse(answer, validators.scheme)
     expect(parsed.type === 'data' && parsed.value.height === 30).to.equal(true)
     expect(server.status).to.equal('started')
+    expect(await metricValue(registry, 'libp2p_qmdb_marshal_served_total', 'malformed')).to.equal(malformedStreams(new Rng(5)).length)
+    expect(await metricValue(registry, 'libp2p_qmdb_marshal_served_total', 'response')).to.be.at.least(1)
   })
 
   it('serves the top of a long range, each block with its certificate when it has one', async () => {

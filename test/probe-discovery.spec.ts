@@ -5,9 +5,10 @@
  */
 import '../src/polyfill.ts'
 import { expect } from 'aegir/chai'
-import { ProbeError, probeProtocolId } from '../src/probe/index.ts'
+import { Registry } from 'prom-client'
+import { PROBE_REQUEST, ProbeError, parseProbeResponse, probeProtocolId } from '../src/probe/index.ts'
 import { EpochScheme, Validators, buildChain, sameFinalization } from './util/marshal-fixtures.ts'
-import { CHAIN, concat, connectAll, createBareNode, createProbeNode, delay, rawResponder, stopAll, waitUntil } from './util/marshal-nodes.ts'
+import { CHAIN, concat, connectAll, createBareNode, createProbeNode, delay, frame, metricValue, rawResponder, sendRaw, stopAll, unframe, uvarint, waitUntil } from './util/marshal-nodes.ts'
 import type { TestBlock, TestFinalization } from './util/marshal-fixtures.ts'
 import type { ProbeNode, ProbeNodeInit } from './util/marshal-nodes.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
@@ -348,6 +349,33 @@ describe('probe: phases', function () {
     const err = await d.services.probe.subscribe().catch(e => e)
     expect(err).to.be.instanceOf(ProbeError)
     expect((err as ProbeError).code).to.equal('NoFloor')
+  })
+
+  it('resets malformed requests, answers the rest, and counts it all in its metrics', async () => {
+    const registry = new Registry()
+    const node = await createProbeNode(env.scheme, { faults: 0 }, registry)
+    env.nodes.push(node)
+    env.answers[0] = fin(env, 8)
+    node.services.probe.attach({ latestFinalization: async () => ({ height: 8, finalization: fin(env, 8) }) })
+    const raw = await createBareNode()
+    env.nodes.push(raw)
+    await connectAll(raw, [node])
+    const protocol = node.services.probe.protocol
+    for (const bytes of [new Uint8Array([]), frame(new Uint8Array([0x01])), frame(new Uint8Array([0x00, 0x00])), concat(uvarint(1000), new Uint8Array(20))]) {
+      expect(await sendRaw(raw, node, protocol, bytes)).to.have.length(0)
+    }
+    const answer = await sendRaw(raw, node, protocol, frame(PROBE_REQUEST))
+    expect(sameFinalization(parseProbeResponse(unframe(answer) as Uint8Array, env.scheme), fin(env, 8))).to.equal(true)
+    expect(await metricValue(registry, 'libp2p_qmdb_probe_served_total', 'malformed')).to.equal(4)
+    expect(await metricValue(registry, 'libp2p_qmdb_probe_served_total', 'response')).to.equal(1)
+    // a discoverer's metrics: requests sent and replies recorded
+    const dreg = new Registry()
+    const d = await createProbeNode(env.scheme, { participants: [node.peerId, env.servers[0].peerId], faults: 1 }, dreg)
+    env.nodes.push(d)
+    await connectAll(d, [node, env.servers[0]])
+    await d.services.probe.subscribe({ signal: AbortSignal.timeout(10_000) })
+    expect(await metricValue(dreg, 'libp2p_qmdb_probe_requests_total')).to.be.at.least(2)
+    expect(await metricValue(dreg, 'libp2p_qmdb_probe_replies_total', 'recorded')).to.equal(2)
   })
 
   it('rejects waiting subscribers when the node stops', async () => {

@@ -6,10 +6,12 @@
 import '../../src/polyfill.ts'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
+import { Registry } from 'prom-client'
 import { marshalService } from '../../src/marshal/index.ts'
 import { probeService } from '../../src/probe/index.ts'
 import type { TestBlock, TestFinalization, Validators } from './marshal-fixtures.ts'
@@ -38,9 +40,10 @@ const base = {
 
 export type MarshalNodeInit = Omit<MarshalServiceInit<TestBlock, TestFinalization>, 'chain' | 'codec' | 'scheme'>
 
-export async function createMarshalNode (validators: Validators, codec: MarshalServiceInit<TestBlock, TestFinalization>['codec'], init: MarshalNodeInit = {}): Promise<MarshalNode> {
+export async function createMarshalNode (validators: Validators, codec: MarshalServiceInit<TestBlock, TestFinalization>['codec'], init: MarshalNodeInit = {}, registry?: Registry): Promise<MarshalNode> {
   return createLibp2p({
     ...base,
+    metrics: registry === undefined ? undefined : prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       identify: identify(),
       marshal: marshalService<TestBlock, TestFinalization>({
@@ -52,9 +55,10 @@ export async function createMarshalNode (validators: Validators, codec: MarshalS
 
 export type ProbeNodeInit = Omit<ProbeInit<TestFinalization>, 'chain' | 'scheme'>
 
-export async function createProbeNode (scheme: FinalizationScheme<TestFinalization>, init: ProbeNodeInit): Promise<ProbeNode> {
+export async function createProbeNode (scheme: FinalizationScheme<TestFinalization>, init: ProbeNodeInit, registry?: Registry): Promise<ProbeNode> {
   return createLibp2p({
     ...base,
+    metrics: registry === undefined ? undefined : prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       identify: identify(),
       probe: probeService<TestFinalization>({ chain: CHAIN, scheme, retryTimeout: 250, ...init })
@@ -204,4 +208,26 @@ export async function createFullNode (validators: Validators, codec: MarshalServ
       probe: probeService<TestFinalization>({ chain: CHAIN, scheme: validators.scheme, retryTimeout: 250, ...probe })
     }
   })
+}
+
+/** Sum of a metric's values (optionally only those with `label` among their label values). */
+export async function metricValue (registry: Registry, name: string, label?: string): Promise<number> {
+  const metric = registry.getSingleMetric(name)
+  if (metric === undefined) { return 0 }
+  const { values } = await metric.get()
+  return values.filter(v => label === undefined || Object.values(v.labels).includes(label)).reduce((s, v) => s + v.value, 0)
+}
+
+/** The body of the first frame in a raw answer, or undefined when the stream was reset/closed without one. */
+export function unframe (raw: Uint8Array): Uint8Array | undefined {
+  if (raw.length === 0) { return undefined }
+  let len = 0
+  let mul = 1
+  let i = 0
+  for (; i < raw.length; i++) {
+    len += (raw[i] & 0x7f) * mul
+    mul *= 128
+    if ((raw[i] & 0x80) === 0) { break }
+  }
+  return raw.subarray(i + 1, i + 1 + len)
 }
