@@ -162,6 +162,23 @@ describe('marshal network: backfill, bad peers, lookups', function () {
     await expect(missing).to.eventually.be.rejectedWith('caller left')
   })
 
+  it('hands disseminated blocks to the broadcast hook; a peer fed them by gossip serves them', async () => {
+    const sent: Uint8Array[] = []
+    const proposer = await client(env, { peers: [], broadcast: bytes => { sent.push(bytes) } })
+    const listener = await client(env, { peers: [] })
+    const asker = await client(env, { peers: [listener.peerId] })
+    await connectAll(asker, [listener])
+    const proposal = makeBlock(TIP + 1, env.chain[TIP].digest, new TextEncoder().encode('proposal'))
+    await proposer.services.marshal.marshal.disseminate(proposal)
+    expect(sent).to.deep.equal([blockCodec.encode(proposal)])
+    // a gossip layer would deliver the bytes; oversized or undecodable bytes are dropped
+    expect(await listener.services.marshal.onBlock(new Uint8Array(blockCodec.maxBytes + 1))).to.equal(undefined)
+    expect(await listener.services.marshal.onBlock(new Uint8Array([1, 2, 3]))).to.equal(undefined)
+    await listener.services.marshal.onBlock(sent[0])
+    const got = await asker.services.marshal.fetcher.fetchBlock(proposal.digest, { signal: AbortSignal.timeout(10_000) })
+    expect(got.bytes).to.deep.equal(sent[0])
+  })
+
   it('fetches the latest finalization', async () => {
     const node = await client(env, { peers: [env.honest[0].peerId] })
     await connectAll(node, [env.honest[0]])

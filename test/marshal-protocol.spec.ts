@@ -48,6 +48,17 @@ describe('marshal protocol: frames', () => {
     expect(() => marshalProtocolId('', 'main')).to.throw(RangeError)
   })
 
+  it('encodes requests and frames byte for byte', () => {
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
+    expect(hex(encodeMarshalRequest({ type: 'block', digest: new Uint8Array([0xaa, 0xbb]) }))).to.equal('0002aabb')
+    expect(hex(encodeMarshalRequest({ type: 'finalized', from: 1, to: 300 }))).to.equal('0101ac02')
+    expect(hex(encodeMarshalRequest({ type: 'latest' }))).to.equal('02')
+    expect(hex(MARSHAL_NO_DATA)).to.equal('02')
+    expect(hex(blockBody(new Uint8Array([7, 8])))).to.equal('010708')
+    expect(hex(finalizedBody([{ block: new Uint8Array([5]) }, { block: new Uint8Array([6]), finalization: new Uint8Array([9, 9]) }]))).to.equal('01020105000106010209' + '09')
+    expect(hex(latestBody(300, new Uint8Array([4])))).to.equal('01ac020104')
+  })
+
   it('round-trips requests and decodes strictly', () => {
     const reqs = [
       { type: 'block' as const, digest: chain[3].digest },

@@ -210,6 +210,21 @@ describe('probe: floor discovery', function () {
     await t.done
   })
 
+  it('blocks a peer that answers after it left the committee', async () => {
+    const late = await malicious(env, () => concat(new Uint8Array([0x01]), env.scheme.encode(fin(env, 3))), 100)
+    const members: Array<Libp2p<any>> = [env.servers[0], env.servers[1], late.node]
+    const controller = new AbortController()
+    const d = await discoverer(env, members)
+    const t = track(d, controller.signal)
+    await waitUntil(() => late.requests() >= 1, 10_000, 'the member to be asked')
+    members.pop()
+    await waitUntil(() => d.services.probe.isBlocked(late.node.peerId), 10_000, 'the former member to be blocked')
+    expect(d.services.probe.blockedPeers().get(late.node.peerId.toString())).to.match(/non-participant/)
+    expect(t.floor).to.equal(undefined)
+    controller.abort()
+    await t.done
+  })
+
   it('asks only committee members (others are neither asked nor blocked)', async () => {
     env.answers = [fin(env, 3), fin(env, 3), fin(env, 3), fin(env, 8), fin(env, 8), fin(env, 8)]
     const served = env.servers.slice(3).map(s => s.services.probe.stats.served)

@@ -1,5 +1,5 @@
 import { expect } from 'aegir/chai'
-import { Sample, maxFaults } from '../src/probe/index.ts'
+import { PROBE_NONE, PROBE_REQUEST, Sample, TAG_RESPONSE, maxFaults, probeProtocolId } from '../src/probe/index.ts'
 import type { FloorPolicy } from '../src/probe/index.ts'
 
 interface F { epoch: number, view: number, payload: number }
@@ -67,5 +67,12 @@ describe('probe: sample', () => {
       s.record('c', f(4, 4, 1))
       expect(s.select(2, r => r.epoch !== 2)).to.deep.equal(f(4, 4, 1))
     }
+  })
+
+  it('keeps the wire tags and protocol id stable', () => {
+    expect([...PROBE_REQUEST]).to.deep.equal([0x00])
+    expect(TAG_RESPONSE).to.equal(0x01)
+    expect([...PROBE_NONE]).to.deep.equal([0x02])
+    expect(probeProtocolId('qmdb', 'main')).to.equal('/qmdb/main/probe/1.0.0')
   })
 })

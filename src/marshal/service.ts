@@ -78,6 +78,8 @@ export interface MarshalServiceInit<B extends MarshalBlock, F> {
   /** Options of the marshal the service builds. */
   maxPendingAcks?: number
   backfillBatch?: number
+  /** Publishes blocks the built marshal disseminates (same as calling `setBroadcast`). */
+  broadcast?(bytes: Uint8Array): void
   /** Which peers to fetch from. Default `'connected'` (needs identify). */
   peers?: PeerSelection
   /** Largest range served per request. Default 128. */
@@ -221,6 +223,7 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
         log: this.log
       })
     }
+    this.broadcastFn = init.broadcast
     this.server.attach(this.current)
   }
 
