@@ -400,5 +400,7 @@ describe('probe: phases', function () {
     await d.stop()
     await t.done
     expect((t.error as ProbeError).code).to.equal('Stopped')
+    const err = await d.services.probe.subscribe().catch(e => e)
+    expect((err as ProbeError).code).to.equal('Stopped')
   })
 })

@@ -137,6 +137,7 @@ export class Probe<F> implements Startable {
   private round = 0
   private requestsSent = 0
   private answered = 0
+  private stopped = false
 
   constructor (components: ProbeComponents, init: ProbeInit<F>) {
     if (init.participants === undefined && init.faults === undefined) {
@@ -177,6 +178,7 @@ export class Probe<F> implements Startable {
   async start (): Promise<void> {
     if (this.controller !== undefined) { return }
     this.controller = new AbortController()
+    this.stopped = false
     setMaxListeners(Infinity, this.controller.signal)
     await this.components.registrar.handle(this.protocol, async (stream, connection) => {
       await this.serve(stream, connection)
@@ -196,6 +198,7 @@ export class Probe<F> implements Startable {
     const controller = this.controller
     if (controller === undefined) { return }
     this.controller = undefined
+    this.stopped = true
     controller.abort()
     this.wake.notify()
     this.connected?.close()
@@ -217,6 +220,7 @@ export class Probe<F> implements Startable {
     const floor = this.sample.floor
     if (floor !== undefined) { return floor }
     if (this.currentPhase === 'service') { throw new ProbeError('NoFloor', 'discovery ended without a floor') }
+    if (this.stopped) { throw new ProbeError('Stopped', 'the probe stopped') }
     const signal = options.signal
     if (signal?.aborted === true) { throw signal.reason ?? new ProbeError('Aborted', 'subscription aborted') }
     return new Promise<F>((resolve, reject) => {
