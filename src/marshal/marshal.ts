@@ -68,7 +68,7 @@ function hex (d: Uint8Array): string {
   return Buffer.from(d).toString('hex')
 }
 
-export class BlockMarshal<B extends MarshalBlock, F> {
+export class Marshal<B extends MarshalBlock, F> {
   readonly maxPendingAcks: number
   private readonly store: BlockStore<B, F>
   private readonly codec: BlockCodec<B>
@@ -206,37 +206,54 @@ export class BlockMarshal<B extends MarshalBlock, F> {
 
   // ---- lookups --------------------------------------------------------------------
 
-  /** The block with `digest`: local, else fetched from peers; `undefined` once stopped. */
+  /**
+   * The block with `digest`: local, else fetched from peers; `undefined` once
+   * stopped. The network fetch ends as soon as the block arrives by any route
+   * or the caller leaves; listeners on the marshal's long-lived stop signal
+   * are detached when the call settles (no `AbortSignal.any`, which on
+   * Node 20 retains every derived signal as long as the parent lives).
+   */
   async subscribeBlock (digest: Uint8Array, options: { height?: number, signal?: AbortSignal } = {}): Promise<B | undefined> {
     const local = await this.store.getBlock(digest)
     if (local !== undefined) { return local }
     if (this.stopped) { return undefined }
-    const link = linked(options.signal !== undefined ? [options.signal, this.abort.signal] : [this.abort.signal])
+    const finished = new AbortController()
+    const link = linked(options.signal !== undefined ? [options.signal, this.abort.signal, finished.signal] : [this.abort.signal, finished.signal])
     const signal = link.signal
     return new Promise<B | undefined>((resolve, reject) => {
       const k = hex(digest)
       let settled = false
-      const settle = (): boolean => {
-        if (settled) { return false }
+      const finish = (): void => {
         settled = true
+        signal.removeEventListener('abort', onAbort)
+        // stop the network fetch (through the link), then detach the link from its parents
+        finished.abort()
         link.dispose()
-        return true
       }
       const waiter: Waiter<B> = {
         resolve: b => {
-          if (settle()) { resolve(b) }
+          if (settled) { return }
+          finish()
+          resolve(b)
         }
       }
       const list = this.waiters.get(k) ?? []
       list.push(waiter)
       this.waiters.set(k, list)
       const onAbort = (): void => {
-        if (!settle()) { return }
+        if (settled) { return }
+        finish()
         const l = this.waiters.get(k)?.filter(w => w !== waiter) ?? []
         if (l.length === 0) { this.waiters.delete(k) } else { this.waiters.set(k, l) }
         if (this.stopped) { resolve(undefined) } else { reject(options.signal?.reason ?? new Error('aborted')) }
       }
       signal.addEventListener('abort', onAbort, { once: true })
+      if (signal.aborted) {
+        onAbort()
+        return
+      }
+      // the block may have been stored between the lookup above and registering the waiter
+      this.store.getBlock(digest).then(b => { if (b !== undefined) { this.wake(b) } }, () => {})
       if (this.fetcher !== undefined) {
         this.fetchByDigest(digest, options.height, signal).then(b => {
           if (b !== undefined) { this.wake(b) }
@@ -271,26 +288,13 @@ export class BlockMarshal<B extends MarshalBlock, F> {
     }
   }
 
+  /** The block with `digest` if it is stored locally (no network; finalized or not). */
+  async getBlock (digest: Uint8Array): Promise<B | undefined> {
+    return this.store.getBlock(digest)
+  }
+
   async getFinalizedBlock (height: number): Promise<B | undefined> {
     return this.store.getFinalizedBlock(height)
-  }
-
-  /** Encoded block with `digest`, if stored (serving peers). */
-  async getBlockBytes (digest: Uint8Array): Promise<Uint8Array | undefined> {
-    const b = await this.store.getBlock(digest)
-    return b === undefined ? undefined : this.codec.encode(b)
-  }
-
-  /** Encoded finalized block at `height`, if stored. */
-  async getFinalizedBlockBytes (height: number): Promise<Uint8Array | undefined> {
-    const b = await this.store.getFinalizedBlock(height)
-    return b === undefined ? undefined : this.codec.encode(b)
-  }
-
-  /** Encoded finalization certificate stored for `height`, if any. */
-  async getFinalizationBytes (height: number): Promise<Uint8Array | undefined> {
-    const f = await this.store.getFinalization(height)
-    return f === undefined ? undefined : this.scheme.encode(f)
   }
 
   async getFinalization (height: number): Promise<F | undefined> {

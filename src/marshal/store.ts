@@ -38,6 +38,10 @@ export class BlockStore<B extends MarshalBlock, F> {
   private readonly scheme: FinalizationScheme<F>
   private readonly cache = new Map<string, B>()
   private readonly cacheSize: number
+  /** highest height with a certificate, once scanned (`null`: not known yet); kept current by writes */
+  private latestCert: number | undefined | null = null
+  /** bumped by every certificate write and prune, so a scan racing them does not cache a stale answer */
+  private certGeneration = 0
 
   constructor (kv: Kv, prefix: string, codec: BlockCodec<B>, scheme: FinalizationScheme<F>, cacheSize = 1024) {
     this.kv = kv
@@ -93,6 +97,10 @@ export class BlockStore<B extends MarshalBlock, F> {
       .put(this.key('h', h), block.digest)
     if (cert !== undefined) { batch.put(this.key('f', h), this.scheme.encode(cert)) }
     await batch.commit({ sync: true })
+    if (cert !== undefined) {
+      this.certGeneration++
+      if (this.latestCert !== null) { this.latestCert = Math.max(this.latestCert ?? -1, block.height) }
+    }
   }
 
   async getFinalizedDigest (height: number): Promise<Uint8Array | undefined> {
@@ -116,13 +124,16 @@ export class BlockStore<B extends MarshalBlock, F> {
     }
   }
 
-  /** Highest height with a stored finalization certificate, if any. */
+  /** Highest height with a stored finalization certificate, if any (scanned once, then cached). */
   async latestFinalizationHeight (): Promise<number | undefined> {
+    if (this.latestCert !== null) { return this.latestCert }
+    const generation = this.certGeneration
     let last: number | undefined
     for await (const k of this.kv.keys(this.key('f') + '/')) {
       const h = parseHex16(k.slice(k.lastIndexOf('/') + 1))
-      if (h !== undefined) { last = h }
+      if (h !== undefined && (last === undefined || h > last)) { last = h }
     }
+    if (generation === this.certGeneration) { this.latestCert = last }
     return last
   }
 
@@ -131,7 +142,7 @@ export class BlockStore<B extends MarshalBlock, F> {
     let last: number | undefined
     for await (const k of this.kv.keys(this.key('h') + '/')) {
       const h = parseHex16(k.slice(k.lastIndexOf('/') + 1))
-      if (h !== undefined) { last = h }
+      if (h !== undefined && (last === undefined || h > last)) { last = h }
     }
     return last
   }
@@ -175,6 +186,8 @@ export class BlockStore<B extends MarshalBlock, F> {
       }
     }
     await batch.commit()
+    this.certGeneration++
+    this.latestCert = null
     return pruned
   }
 }

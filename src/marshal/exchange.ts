@@ -1,0 +1,83 @@
+/**
+ * One request/response exchange with a peer over a fresh libp2p stream:
+ * open, write one length-prefixed request frame, close the write side, read
+ * one response frame (capped before allocation), close. Shared by the
+ * marshal and probe clients.
+ *
+ * Invariant: never throws; every outcome is a value, and a failed stream is
+ * aborted so nothing lingers.
+ */
+
+import { InvalidDataLengthError, InvalidDataLengthLengthError, lpStream } from '@libp2p/utils'
+import { linked } from '../p2p/signals.ts'
+import type { PeerId, Stream } from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
+
+export type ExchangeResult =
+  | { type: 'frame', body: Uint8Array, latency: number }
+  | { type: 'timeout' | 'failure' | 'aborted' | 'unsupported' | 'oversized', reason?: string }
+
+export interface ExchangeOptions {
+  /** Aborts the exchange (the caller gave up or the service stopped). */
+  signal: AbortSignal
+  /** Deadline for the whole exchange (dial, write, read) in ms. */
+  timeout: number
+  /** Largest response frame body accepted. */
+  maxResponseBytes: number
+  runOnLimitedConnection?: boolean
+}
+
+function isOversized (err: unknown): boolean {
+  return err instanceof InvalidDataLengthError || err instanceof InvalidDataLengthLengthError ||
+    (err as Error)?.name === 'StreamBufferError'
+}
+
+/** Send `request` to `peer` on `protocol` and read one response frame. */
+export async function exchange (connectionManager: ConnectionManager, peer: PeerId, protocol: string, request: Uint8Array, options: ExchangeOptions): Promise<ExchangeResult> {
+  const link = linked([options.signal], options.timeout)
+  const started = performance.now()
+  try {
+    let stream: Stream
+    try {
+      stream = await connectionManager.openStream(peer, protocol, {
+        signal: link.signal,
+        runOnLimitedConnection: options.runOnLimitedConnection ?? false
+      })
+    } catch (err) {
+      if (options.signal.aborted) { return { type: 'aborted' } }
+      if ((err as Error)?.name === 'UnsupportedProtocolError') { return { type: 'unsupported', reason: (err as Error).message } }
+      return { type: link.timedOut() ? 'timeout' : 'failure', reason: (err as Error)?.message }
+    }
+    try {
+      const lp = lpStream(stream, { maxDataLength: options.maxResponseBytes, maxBufferSize: options.maxResponseBytes + 16 })
+      await lp.write(request, { signal: link.signal })
+      await stream.close({ signal: link.signal })
+      const frame = await lp.read({ signal: link.signal })
+      const body = frame.subarray()
+      await stream.closeRead()
+      return { type: 'frame', body, latency: performance.now() - started }
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      if (options.signal.aborted) { return { type: 'aborted' } }
+      if (link.timedOut()) { return { type: 'timeout' } }
+      if (isOversized(err)) { return { type: 'oversized', reason: (err as Error).message } }
+      return { type: 'failure', reason: (err as Error)?.message }
+    }
+  } finally {
+    link.dispose()
+  }
+}
+
+/** Resolve after `ms` or when `signal` aborts (never rejects). */
+export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) { return }
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
