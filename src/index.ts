@@ -22,3 +22,4 @@ export {
   Marshal as BlockMarshal, type Acknowledgement as MarshalAcknowledgement, type FinalizedReporter as MarshalReporter
 } from './marshal/index.ts'
 export * from './probe/index.ts'
+export * from './node/index.ts'

@@ -1,0 +1,308 @@
+/**
+ * `createNode(config)`: one node of a libp2p-qmdb network running the example
+ * ledger, wired end to end (DESIGN.md §6-§7):
+ *
+ * libp2p (TCP, Noise, Yamux, identify, ping, gossipsub) → block gossip and the
+ * block store (marshal) with its backfill protocol → the probe (floor
+ * discovery and serving) → the startup decision (`SyncPlan`: marshal sync,
+ * or one-time state sync through the standard/compact resolvers) → the
+ * stateful manager driving the ledger application → the consensus engine
+ * (validators vote; other nodes observe certificates).
+ *
+ * Everything lives in one LevelDB under `dataDir` (namespaced keys) next to
+ * the node's identity key; a restart resumes from it.
+ */
+
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { NamespaceDatastore } from 'datastore-core'
+import { LevelDatastore } from 'datastore-level'
+import { Key } from 'interface-datastore'
+import { createLibp2p } from 'libp2p'
+import { Registry } from 'prom-client'
+import { ConsensusNetwork, SimplexEngine, ValidatorSet, finalizationScheme } from '../consensus/index.ts'
+import { LedgerApp, ledgerBlockCodec, ledgerSyncMembers, openLedgerDatabases } from '../examples/ledger/index.ts'
+import { marshalService } from '../marshal/index.ts'
+import { compactResolver, standardResolver } from '../p2p/index.ts'
+import { probeService } from '../probe/index.ts'
+import { AnyOpCodec, KeylessOpCodec, fixedField } from '../qmdb/index.ts'
+import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
+import { CompactSource, LocalSource } from '../sync/index.ts'
+import { loadOrCreateKey } from './identity.ts'
+import { startMetricsServer } from './metrics-server.ts'
+import type { NodeConfig } from './config.ts'
+import type { MetricsServer } from './metrics-server.ts'
+import type { Finalization } from '../consensus/index.ts'
+import type { LedgerBlock, LedgerDbs } from '../examples/ledger/index.ts'
+import type { MarshalService } from '../marshal/index.ts'
+import type { Probe } from '../probe/index.ts'
+import type { QmdbResolver } from '../p2p/index.ts'
+import type { DatabaseSet } from '../qmdb/index.ts'
+import type { Anchor } from '../stateful/index.ts'
+import type { SyncProgress } from '../sync/index.ts'
+import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
+
+export type NodeServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  standard: QmdbResolver
+  compact: QmdbResolver
+  marshal: MarshalService<LedgerBlock, Finalization>
+  probe: Probe<Finalization>
+}
+
+export interface NodeStatus {
+  peerId: string
+  validator: boolean
+  phase: 'starting' | 'probing' | 'state-sync' | 'processing' | 'stopped'
+  /** Processed (applied and durable) height. */
+  height: number | undefined
+  /** Height a completed state sync started processing from. */
+  syncHeight: number | undefined
+  view: number
+  finalizedView: number
+  roots: { accounts: string, receipts: string } | undefined
+  peers: number
+  addresses: string[]
+}
+
+export interface NodeEvents {
+  /** State-sync progress of one database. */
+  onProgress?(p: SyncProgress): void
+  /** A state-sync anchor was dispatched. */
+  onAnchor?(anchor: Anchor): void
+  /** Startup phase changes. */
+  onPhase?(phase: NodeStatus['phase']): void
+}
+
+export interface QmdbNode {
+  readonly config: NodeConfig
+  readonly peerId: string
+  readonly libp2p: Libp2p<NodeServices>
+  readonly registry: Registry
+  /** Resolves once the node processes blocks (after a state sync, if any). */
+  readonly ready: Promise<void>
+  status(): Promise<NodeStatus>
+  /** Stop voting and proposing (the node keeps following and serving). */
+  pauseConsensus(): Promise<void>
+  stop(): Promise<void>
+}
+
+function hex (d: Uint8Array): string {
+  return Buffer.from(d).toString('hex')
+}
+
+/** Create and start a node. */
+export async function createNode (config: NodeConfig, events: NodeEvents = {}): Promise<QmdbNode> {
+  await mkdir(config.dataDir, { recursive: true })
+  const key: PrivateKey = await loadOrCreateKey(join(config.dataDir, 'peer.key'))
+  const datastore = new LevelDatastore(join(config.dataDir, 'db'))
+  await datastore.open()
+  const registry = new Registry()
+  const set = new ValidatorSet(config.chainId, config.validators)
+  const scheme = finalizationScheme(set)
+  const participants = config.validators.map(v => peerIdFromString(v))
+  const libp2p = await createLibp2p({
+    privateKey: key,
+    addresses: { listen: config.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    datastore: new NamespaceDatastore(datastore, new Key('/libp2p')),
+    metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
+    connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 100 },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true, heartbeatInterval: 300 }),
+      standard: standardResolver({ protocolPrefix: config.chainId, databases: ['accounts'] }),
+      compact: compactResolver({ protocolPrefix: config.chainId, databases: ['receipts'] }),
+      marshal: marshalService<LedgerBlock, Finalization>({
+        chain: config.chainId,
+        codec: ledgerBlockCodec,
+        scheme,
+        datastore,
+        storePrefix: '/marshal',
+        maxPendingAcks: 8
+      }),
+      // the reference rule: the highest of f + 1 verified answers (each is a
+      // quorum certificate, so any of them is a safe floor)
+      probe: probeService<Finalization>({ chain: config.chainId, scheme, participants, policy: 'highest', retryTimeout: 2000 })
+    }
+  })
+  const log = libp2p.logger.forComponent('libp2p:qmdb:node')
+  const peerId = libp2p.peerId.toString()
+  const index = set.indexOf(peerId)
+  let phase: NodeStatus['phase'] = 'starting'
+  const setPhase = (p: NodeStatus['phase']): void => {
+    phase = p
+    events.onPhase?.(p)
+  }
+
+  // blocks: gossip for dissemination, the marshal protocol for fetching
+  const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
+  const pubsub = libp2p.services.pubsub
+  const marshalSvc = libp2p.services.marshal
+  const marshal = marshalSvc.marshal
+  marshalSvc.setBroadcast(bytes => { void pubsub.publish(blocksTopic, bytes).catch(() => {}) })
+  const onBlock = (evt: CustomEvent<Message>): void => {
+    if (evt.detail.topic === blocksTopic) { void marshalSvc.onBlock(evt.detail.data).catch(() => {}) }
+  }
+  pubsub.addEventListener('message', onBlock)
+  pubsub.subscribe(blocksTopic)
+
+  const probe = libp2p.services.probe
+  probe.attach(marshal)
+
+  for (const addr of config.bootstrap ?? []) {
+    await libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(err => { log('bootstrap dial %s failed: %e', addr, err) })
+  }
+
+  // the application (its genesis block commits to the targets of empty databases)
+  const app = LedgerApp.forDatabases(await openLedgerDatabases(), {
+    autoTransfers: config.ledger?.autoTransfers,
+    accountSpace: config.ledger?.accountSpace,
+    maxTransfers: config.ledger?.maxTransfers
+  })
+  const genesis = await app.genesis()
+
+  // the one-time startup decision, shared by marshal and the manager
+  const plan = await SyncPlan.init<Finalization>(datastore, '/stateful', scheme)
+  const shouldSync = plan.shouldStateSync(config.stateSync === true)
+  const stopController = new AbortController()
+  if (shouldSync && plan.floor() === undefined) {
+    setPhase('probing')
+    plan.withFloor(await probe.subscribe({ signal: stopController.signal }))
+  }
+  const marshalFloor = await marshal.start(plan.marshalStart(genesis))
+
+  const storage = { datastore, prefix: '/ledger' }
+  const standard = libp2p.services.standard
+  const compact = libp2p.services.compact
+  let databases: DatabaseSet<LedgerDbs> | undefined
+  let startup
+  if (shouldSync) {
+    setPhase('state-sync')
+    const members = await ledgerSyncMembers(storage, {
+      accounts: standard.source('accounts', { codec: new AnyOpCodec(fixedField(32), fixedField(32), 'fixed') }),
+      receipts: compact.source('receipts', { codec: new KeylessOpCodec(fixedField(32), 'fixed') })
+    })
+    startup = stateSync<LedgerBlock, LedgerDbs, Finalization, typeof members>({
+      plan,
+      scheme,
+      marshalFloor,
+      members,
+      fetchBatchSize: config.sync?.fetchBatchSize ?? 512,
+      maxOutstandingRequests: config.sync?.maxOutstandingRequests ?? 8,
+      onProgress: events.onProgress,
+      onAnchor: events.onAnchor
+    })
+  } else {
+    databases = await openLedgerDatabases(storage)
+    startup = marshalSync<LedgerBlock, LedgerDbs>()
+  }
+  const stateful = new Stateful<LedgerBlock, LedgerDbs>({
+    application: app,
+    databases,
+    marshal,
+    startup,
+    metadata: plan.metadata,
+    prune: config.prune,
+    logger: libp2p.logger,
+    registry,
+    attachDatabases: async set => {
+      await standard.attach('accounts', new LocalSource(set.dbs.accounts as never))
+      await compact.attach('receipts', new CompactSource(set.dbs.receipts as never))
+    }
+  })
+  const ready = stateful.start().then(() => { setPhase('processing') })
+  ready.catch(err => { log.error('startup failed: %e', err) })
+  marshal.attach(stateful)
+
+  // consensus: validators vote, everyone else follows the certificates
+  const consensusNet = new ConsensusNetwork({ libp2p, pubsub, chainId: config.chainId, log })
+  const engine = new SimplexEngine({
+    validators: set,
+    automaton: {
+      genesis: async () => genesis.digest,
+      propose: async (ctx, o) => stateful.propose(ctx, o),
+      verify: async (ctx, payload, o) => stateful.verify(ctx, payload, o)
+    },
+    reporter: { finalized: f => { void marshal.finalized(f).catch(err => { log.error('finalization not stored: %e', err) }) } },
+    transport: consensusNet,
+    signer: index === undefined ? undefined : { index, sign: async m => key.sign(m) },
+    datastore,
+    leaderTimeoutMs: config.consensus?.leaderTimeoutMs,
+    notarizationTimeoutMs: config.consensus?.notarizationTimeoutMs,
+    log
+  })
+  await consensusNet.start(engine)
+  await engine.start()
+
+  let metrics: MetricsServer | undefined
+  const status = async (): Promise<NodeStatus> => {
+    let roots: NodeStatus['roots']
+    if (phase === 'processing') {
+      const dbs = await stateful.subscribeDatabases()
+      const t = dbs.committedTargets()
+      roots = { accounts: hex(t.accounts.root), receipts: hex(t.receipts.root) }
+    }
+    return {
+      peerId,
+      validator: index !== undefined,
+      phase,
+      height: await marshal.getProcessedHeight(),
+      syncHeight: plan.syncHeight(),
+      view: engine.currentView,
+      finalizedView: engine.finalizedView,
+      roots,
+      peers: libp2p.getPeers().length,
+      addresses: libp2p.getMultiaddrs().map(String)
+    }
+  }
+  if (config.metricsPort !== undefined) { metrics = await startMetricsServer(registry, config.metricsPort, status) }
+
+  let paused = false
+  return {
+    config,
+    peerId,
+    libp2p,
+    registry,
+    ready,
+    status,
+    pauseConsensus: async () => {
+      if (paused) { return }
+      paused = true
+      await engine.stop()
+      await consensusNet.stop()
+    },
+    stop: async () => {
+      stopController.abort()
+      setPhase('stopped')
+      if (!paused) {
+        await engine.stop().catch(() => {})
+        await consensusNet.stop().catch(() => {})
+      }
+      await stateful.stop().catch(() => {})
+      marshal.stop()
+      await marshal.flush().catch(() => {})
+      await metrics?.close()
+      pubsub.removeEventListener('message', onBlock)
+      await libp2p.stop()
+      await datastore.close()
+    }
+  }
+}
