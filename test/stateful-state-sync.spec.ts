@@ -73,6 +73,40 @@ describe('stateful: state-sync path', function () {
     await stateful.stop()
   })
 
+  it('blocks delivered while the sync hands off are processed in order, not lost', async () => {
+    const builder = await ChainBuilder.create()
+    const chain = await builder.chain(builder.genesis, 30)
+    const source = await servingSet(builder, chain[chain.length - 1])
+    const floorBlock = chain[9] // height 10
+    const plan = await SyncPlan.init<TestFinalization>(new MemoryDatastore(), '/handoff', testScheme)
+    plan.withFloor({ round: floorBlock.context.round, payload: floorBlock.digest })
+    const marshal = new MockMarshal<TestBlock>({ maxPendingAcks: 4 })
+    marshal.store(floorBlock)
+    let duringHandoff = false
+    const stateful = new Stateful<TestBlock, TestDbs>({
+      application: new TestApp(builder.genesis),
+      marshal,
+      metadata: plan.metadata,
+      startup: stateSync({ plan, scheme: testScheme, marshalFloor: { processedHeight: undefined, round: { epoch: 0, view: 0 } }, members: members(source) }),
+      // runs after the sync converged and before processing starts: the window a
+      // delivery must not fall into a list nobody reads
+      attachDatabases: async () => {
+        duringHandoff = true
+        marshal.finalize(...chain.slice(10, 14)) // heights 11..14
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+    })
+    const started = stateful.start()
+    marshal.attach(stateful)
+    await started
+    expect(duringHandoff).to.equal(true)
+    marshal.finalize(...chain.slice(14)) // heights 15..30
+    await eventually(() => marshal.processed === 30, 'processed 30')
+    const dbs = await stateful.subscribeDatabases()
+    expect(dbs.targetsEqual(dbs.committedTargets(), targetsOf(builder.stateOf(chain[29]) as never))).to.equal(true)
+    await stateful.stop()
+  })
+
   it('proposals are answered undefined while syncing', async () => {
     const builder = await ChainBuilder.create()
     const chain = await builder.chain(builder.genesis, 5)

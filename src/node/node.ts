@@ -165,7 +165,6 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   pubsub.subscribe(blocksTopic)
 
   const probe = libp2p.services.probe
-  probe.attach(marshal)
 
   for (const addr of config.bootstrap ?? []) {
     await libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(err => { log('bootstrap dial %s failed: %e', addr, err) })
@@ -187,6 +186,8 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     setPhase('probing')
     plan.withFloor(await probe.subscribe({ signal: stopController.signal }))
   }
+  // serving finalizations ends the probe's discovery: only once the floor is known
+  probe.attach(marshal)
   const marshalFloor = await marshal.start(plan.marshalStart(genesis))
 
   const storage = { datastore, prefix: '/ledger' }

@@ -90,6 +90,7 @@ interface Held<B> {
 export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M extends MemberRecord> (init: StateSyncInit<F, M>): StartupStrategy<B, Dbs> {
   const held: Array<Held<B>> = []
   let converged = false
+  let handedOff = false
   let env: StartupEnv<B, Dbs> | undefined
   let maxPendingAcks = Infinity
   let tips: Channel<TipUpdate<MemberTargets<M>, Anchor>> | undefined
@@ -119,6 +120,9 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
     mode: 'state-sync',
     rejectsProposals: true,
     onFinalized (block, ack) {
+      // once the held blocks are handed off, later deliveries go to the manager's mailbox
+      // (behind the requeued ones), never to a list nobody reads again
+      if (handedOff) { return false }
       held.push({ block, ack })
       if (held.length > maxPendingAcks) {
         throw new StatefulFatalError('ACK_WINDOW_EXCEEDED', 'marshal exceeded its configured pending acknowledgement window', { height: block.height })
@@ -167,6 +171,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       }
       // everything still held (never absorbed into a recorded target) is handed off
       const unobserved = pendingTips.filter(t => !t.isObserved()).flatMap(t => t.batch)
+      handedOff = true
       const handoff = [...unobserved, ...held.splice(0)].sort((a, b) => a.block.height - b.block.height)
       const kinds = classifyHandoffs(A, handoff.map(h => h.block))
       await init.plan.metadata.setComplete(A.height)
