@@ -64,6 +64,26 @@ describe('consensus: simplex engine (in-memory network)', function () {
     assertAgreement(bus.nodes.map(n => n.finalized))
   })
 
+  it('a paused validator stops voting but keeps following; pausing more than f halts finalization', async () => {
+    bus = await Bus.create(4)
+    const nodes: BusNode[] = []
+    for (let i = 0; i < 4; i++) { nodes.push(await bus.start(i)) }
+    await until(() => nodes[0].finalized.length >= 3, 'warm-up')
+    nodes[3].engine.pause()
+    const before = nodes[3].finalized.length
+    // the other three are still a quorum; the paused one still learns every finalization
+    await until(() => nodes[3].finalized.length >= before + 6, 'paused validator keeps following')
+    assertAgreement(bus.nodes.map(n => n.finalized))
+    nodes[2].engine.pause()
+    nodes[1].engine.pause()
+    nodes[0].engine.pause()
+    // in-flight certificates settle, then nothing more is finalized anywhere
+    await new Promise(resolve => setTimeout(resolve, 500))
+    const settled = nodes.map(n => n.finalized.length)
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    expect(nodes.map(n => n.finalized.length)).to.deep.equal(settled)
+  })
+
   it('an abstaining verifier majority forces nullifications, then progress resumes', async () => {
     bus = await Bus.create(4)
     const nodes: BusNode[] = []

@@ -130,6 +130,7 @@ export class SimplexEngine {
   private queue: Promise<void> = Promise.resolve()
   private proposing: AbortController | undefined
   private backfilling = false
+  private paused = false
 
   constructor (options: EngineOptions) {
     this.opts = options
@@ -166,6 +167,18 @@ export class SimplexEngine {
     this.running = true
     this.enterView(this.view)
   }
+
+  /**
+   * Stop voting and proposing for good; the engine keeps following the
+   * certificates of others (an observer from now on).
+   */
+  pause (): void {
+    this.paused = true
+    this.clearTimers()
+    this.proposing?.abort()
+  }
+
+  get isPaused (): boolean { return this.paused }
 
   async stop (): Promise<void> {
     this.running = false
@@ -265,7 +278,7 @@ export class SimplexEngine {
     for (const [v, s] of this.views) {
       if (v < view) { s.verifying?.abort() }
     }
-    if (!this.running || !this.isValidator) { return }
+    if (!this.running || !this.isValidator || this.paused) { return }
     const leaderTimeout = this.opts.leaderTimeoutMs ?? 1000
     const notarizationTimeout = this.opts.notarizationTimeoutMs ?? 2000
     this.timers.push(setTimeout(() => { void this.enqueue(async () => this.onTimeout(view, 'leader')) }, leaderTimeout))
@@ -406,7 +419,7 @@ export class SimplexEngine {
 
   private async sendVote (subject: Subject): Promise<void> {
     const signer = this.opts.signer
-    if (signer === undefined) { return }
+    if (signer === undefined || this.paused) { return }
     const signature = await signer.sign(signedMessage(this.set.chainId, subject))
     const vote: Vote = { subject, signer: signer.index, signature }
     await this.recordVote(vote)

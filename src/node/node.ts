@@ -276,7 +276,6 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   }
   if (config.metricsPort !== undefined) { metrics = await startMetricsServer(registry, config.metricsPort, status) }
 
-  let paused = false
   return {
     config,
     peerId,
@@ -285,18 +284,13 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     ready,
     status,
     pauseConsensus: async () => {
-      if (paused) { return }
-      paused = true
-      await engine.stop()
-      await consensusNet.stop()
+      engine.pause()
     },
     stop: async () => {
       stopController.abort()
       setPhase('stopped')
-      if (!paused) {
-        await engine.stop().catch(() => {})
-        await consensusNet.stop().catch(() => {})
-      }
+      await engine.stop().catch(() => {})
+      await consensusNet.stop().catch(() => {})
       await stateful.stop().catch(() => {})
       marshal.stop()
       await marshal.flush().catch(() => {})
