@@ -32,9 +32,9 @@ import type { PeerProvider } from '../p2p/client.ts'
 import type { PeerLimiter } from '../p2p/limits.ts'
 import type { ResolverMetrics } from '../p2p/metrics.ts'
 import type { Notifier, PeerBook } from '../p2p/peers.ts'
+import type { Feedback } from '../sync/source.ts'
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
-import type { Feedback } from '../sync/source.ts'
 
 /** What a client shares with its service. */
 export interface MarshalClientContext {

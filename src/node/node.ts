@@ -18,11 +18,11 @@ import { join } from 'node:path'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { NamespaceDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
@@ -44,8 +44,8 @@ import type { MetricsServer } from './metrics-server.ts'
 import type { Finalization } from '../consensus/index.ts'
 import type { LedgerBlock, LedgerDbs } from '../examples/ledger/index.ts'
 import type { MarshalService } from '../marshal/index.ts'
-import type { Probe } from '../probe/index.ts'
 import type { QmdbResolver } from '../p2p/index.ts'
+import type { Probe } from '../probe/index.ts'
 import type { DatabaseSet } from '../qmdb/index.ts'
 import type { Anchor } from '../stateful/index.ts'
 import type { SyncProgress } from '../sync/index.ts'
@@ -74,7 +74,12 @@ export interface NodeStatus {
   syncHeight: number | undefined
   view: number
   finalizedView: number
+  /**
+   * Roots of the applied state and the height they belong to, read in one
+   * step so the pair is consistent (undefined until processing).
+   */
   roots: { accounts: string, receipts: string } | undefined
+  appliedHeight: number | undefined
   peers: number
   addresses: string[]
 }
@@ -256,10 +261,14 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   let metrics: MetricsServer | undefined
   const status = async (): Promise<NodeStatus> => {
     let roots: NodeStatus['roots']
+    let appliedHeight: number | undefined
     if (phase === 'processing') {
-      const dbs = await stateful.subscribeDatabases()
-      const t = dbs.committedTargets()
-      roots = { accounts: hex(t.accounts.root), receipts: hex(t.receipts.root) }
+      const read = await stateful.readApplied((dbs, height) => {
+        const t = dbs.committedTargets()
+        return { height, roots: { accounts: hex(t.accounts.root), receipts: hex(t.receipts.root) } }
+      }).catch(() => undefined)
+      roots = read?.roots
+      appliedHeight = read?.height
     }
     return {
       peerId,
@@ -270,6 +279,7 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
       view: engine.currentView,
       finalizedView: engine.finalizedView,
       roots,
+      appliedHeight,
       peers: libp2p.getPeers().length,
       addresses: libp2p.getMultiaddrs().map(String)
     }

@@ -75,6 +75,7 @@ type Message<B extends Block, Dbs extends DatabaseRecord> =
   | { kind: 'verify', request: VerifyRequest }
   | { kind: 'finalized', block: B, ack: Acknowledgement }
   | { kind: 'subscribe', settle: Deferred<DatabaseSet<Dbs>> }
+  | { kind: 'read', run(dbs: DatabaseSet<Dbs>, height: number): void, fail(err: Error): void }
 
 type Status = 'created' | 'starting' | 'processing' | 'stopped'
 
@@ -247,6 +248,24 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     return settle.promise
   }
 
+  /**
+   * Run `fn` on the databases between two mailbox messages, with the height of
+   * the latest applied finalized block: a consistent view (status pages,
+   * tests) that never sees half of an apply.
+   */
+  async readApplied<T> (fn: (dbs: DatabaseSet<Dbs>, height: number) => T): Promise<T> {
+    this.checkOpen()
+    const settle = deferred<T>()
+    this.enqueue({
+      kind: 'read',
+      run: (dbs, height) => {
+        try { settle.resolve(fn(dbs, height)) } catch (err) { settle.reject(err as Error) }
+      },
+      fail: err => { settle.reject(err) }
+    })
+    return settle.promise
+  }
+
   private checkOpen (): void {
     if (this.fatal !== undefined) { throw this.fatal }
     if (this.status === 'stopped') { throw new StatefulStoppedError() }
@@ -364,6 +383,9 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
         return
       case 'subscribe':
         msg.settle.resolve(this.dbs)
+        return
+      case 'read':
+        msg.run(this.dbs, (this.durability as Durability).latestApplied())
         return
       default:
         throw new StatefulFatalError('INVARIANT_VIOLATED', 'unknown mailbox message')
@@ -526,6 +548,8 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
         try { m.ack.cancel(reason) } catch { /* marshal is gone */ }
       } else if (m.kind === 'subscribe') {
         m.settle.reject(reason)
+      } else if (m.kind === 'read') {
+        m.fail(reason)
       }
     }
     for (const p of this.liveProposals) { p.settle.reject(reason) }
