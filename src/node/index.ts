@@ -4,4 +4,5 @@
 export { createNode, type QmdbNode, type NodeStatus, type NodeEvents, type NodeServices } from './node.ts'
 export { loadConfig, validateConfig, ConfigError, type NodeConfig, type LedgerConfig, type ConsensusConfig, type SyncConfigFile, type PruneConfigFile } from './config.ts'
 export { loadOrCreateKey, IdentityError } from './identity.ts'
+export { PeerKeeper, type PeerKeeperOptions } from './peer-keeper.ts'
 export { startMetricsServer, type MetricsServer } from './metrics-server.ts'

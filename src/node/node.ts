@@ -23,7 +23,6 @@ import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import { multiaddr } from '@multiformats/multiaddr'
 import { NamespaceDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
@@ -39,6 +38,7 @@ import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts
 import { CompactSource, LocalSource } from '../sync/index.ts'
 import { loadOrCreateKey } from './identity.ts'
 import { startMetricsServer } from './metrics-server.ts'
+import { PeerKeeper } from './peer-keeper.ts'
 import type { NodeConfig } from './config.ts'
 import type { MetricsServer } from './metrics-server.ts'
 import type { Finalization } from '../consensus/index.ts'
@@ -48,7 +48,7 @@ import type { QmdbResolver } from '../p2p/index.ts'
 import type { Probe } from '../probe/index.ts'
 import type { DatabaseSet } from '../qmdb/index.ts'
 import type { Anchor } from '../stateful/index.ts'
-import type { SyncProgress } from '../sync/index.ts'
+import type { Source, SyncProgress } from '../sync/index.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
@@ -80,6 +80,8 @@ export interface NodeStatus {
    */
   roots: { accounts: string, receipts: string } | undefined
   appliedHeight: number | undefined
+  /** Peers blocked for serving state-sync data that failed verification, and why. */
+  blockedPeers: Record<string, string>
   peers: number
   addresses: string[]
 }
@@ -91,6 +93,11 @@ export interface NodeEvents {
   onAnchor?(anchor: Anchor): void
   /** Startup phase changes. */
   onPhase?(phase: NodeStatus['phase']): void
+  /**
+   * Wrap what the node serves to syncing peers (metrics, rate limits, fault
+   * injection in tests); the identity by default.
+   */
+  serving?(db: 'accounts' | 'receipts', source: Source): Source
 }
 
 export interface QmdbNode {
@@ -103,6 +110,13 @@ export interface QmdbNode {
   status(): Promise<NodeStatus>
   /** Stop voting and proposing (the node keeps following and serving). */
   pauseConsensus(): Promise<void>
+  /**
+   * Refuse connections to and from these peers and close the open ones
+   * (operator ban, partition tests); `unblockPeers` lifts it and the node
+   * reconnects to its configured peers.
+   */
+  blockPeers(peerIds: string[]): Promise<void>
+  unblockPeers(peerIds?: string[]): void
   stop(): Promise<void>
 }
 
@@ -120,6 +134,8 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   const set = new ValidatorSet(config.chainId, config.validators)
   const scheme = finalizationScheme(set)
   const participants = config.validators.map(v => peerIdFromString(v))
+  const blocked = new Set<string>()
+  const isBlocked = (p: { toString(): string }): boolean => blocked.has(p.toString())
   const libp2p = await createLibp2p({
     privateKey: key,
     addresses: { listen: config.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
@@ -129,6 +145,11 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     datastore: new NamespaceDatastore(datastore, new Key('/libp2p')),
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 100 },
+    connectionGater: {
+      denyDialPeer: isBlocked,
+      denyInboundEncryptedConnection: isBlocked,
+      denyOutboundEncryptedConnection: isBlocked
+    },
     services: {
       identify: identify(),
       ping: ping(),
@@ -171,9 +192,9 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
 
   const probe = libp2p.services.probe
 
-  for (const addr of config.bootstrap ?? []) {
-    await libp2p.dial(multiaddr(addr), { signal: AbortSignal.timeout(5000) }).catch(err => { log('bootstrap dial %s failed: %e', addr, err) })
-  }
+  // configured peers: dialled now, redialled whenever disconnected
+  const keeper = new PeerKeeper(libp2p, config.bootstrap ?? [], { blocked: id => blocked.has(id), log })
+  await keeper.start()
 
   // the application (its genesis block commits to the targets of empty databases)
   const app = LedgerApp.forDatabases(await openLedgerDatabases(), {
@@ -230,8 +251,9 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     logger: libp2p.logger,
     registry,
     attachDatabases: async set => {
-      await standard.attach('accounts', new LocalSource(set.dbs.accounts as never))
-      await compact.attach('receipts', new CompactSource(set.dbs.receipts as never))
+      const serving = events.serving ?? ((_db, source) => source)
+      await standard.attach('accounts', serving('accounts', new LocalSource(set.dbs.accounts as never)))
+      await compact.attach('receipts', serving('receipts', new CompactSource(set.dbs.receipts as never)))
     }
   })
   const ready = stateful.start().then(() => { setPhase('processing') })
@@ -280,6 +302,7 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
       finalizedView: engine.finalizedView,
       roots,
       appliedHeight,
+      blockedPeers: Object.fromEntries([...standard.blockedPeers(), ...compact.blockedPeers()]),
       peers: libp2p.getPeers().length,
       addresses: libp2p.getMultiaddrs().map(String)
     }
@@ -296,8 +319,18 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     pauseConsensus: async () => {
       engine.pause()
     },
+    blockPeers: async (ids) => {
+      for (const id of ids) { blocked.add(id) }
+      await Promise.all(libp2p.getConnections()
+        .filter(c => blocked.has(c.remotePeer.toString()))
+        .map(async c => c.close().catch(() => { c.abort(new Error('peer blocked')) })))
+    },
+    unblockPeers: (ids) => {
+      if (ids === undefined) { blocked.clear() } else { for (const id of ids) { blocked.delete(id) } }
+    },
     stop: async () => {
       stopController.abort()
+      keeper.stop()
       setPhase('stopped')
       await engine.stop().catch(() => {})
       await consensusNet.stop().catch(() => {})

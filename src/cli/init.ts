@@ -1,0 +1,71 @@
+/**
+ * `libp2p-qmdb init`: lay out a local network on disk — one data directory per
+ * node holding its identity key, and one JSON config per node (listen port,
+ * the validator set, the peers to dial). Validators are the first
+ * `validators` nodes; the remaining `joiners` start with state sync enabled.
+ * Existing keys are reused, so re-running `init` never changes identities.
+ */
+
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadOrCreateKey } from '../node/identity.ts'
+import type { NodeConfig } from '../node/config.ts'
+
+export interface InitOptions {
+  dir: string
+  validators: number
+  joiners: number
+  chainId: string
+  host: string
+  basePort: number
+  /** First metrics port (node i gets `metricsBasePort + i`); none when undefined. */
+  metricsBasePort?: number
+  autoTransfers: number
+}
+
+export interface InitializedNode {
+  name: string
+  peerId: string
+  configPath: string
+  config: NodeConfig
+}
+
+/** Create (or reuse) the keys of `count` nodes under `dir` and return their peer ids. */
+export async function nodeIdentities (dir: string, count: number): Promise<Array<{ name: string, dataDir: string, peerId: string }>> {
+  const out = []
+  for (let i = 0; i < count; i++) {
+    const name = `node-${i}`
+    const dataDir = join(dir, name)
+    await mkdir(dataDir, { recursive: true })
+    const key = await loadOrCreateKey(join(dataDir, 'peer.key'))
+    out.push({ name, dataDir, peerId: peerIdFromPrivateKey(key).toString() })
+  }
+  return out
+}
+
+export async function initNetwork (opts: InitOptions): Promise<InitializedNode[]> {
+  const dir = resolve(opts.dir)
+  const ids = await nodeIdentities(dir, opts.validators + opts.joiners)
+  const addr = (i: number): string => `/ip4/${opts.host}/tcp/${opts.basePort + i}/p2p/${ids[i].peerId}`
+  const validators = ids.slice(0, opts.validators).map(n => n.peerId)
+  const nodes: InitializedNode[] = []
+  for (let i = 0; i < ids.length; i++) {
+    const joiner = i >= opts.validators
+    const config: NodeConfig = {
+      dataDir: ids[i].dataDir,
+      chainId: opts.chainId,
+      validators,
+      listen: [`/ip4/${opts.host}/tcp/${opts.basePort + i}`],
+      // everyone keeps a connection to every validator
+      bootstrap: validators.map((_, v) => addr(v)).filter((_, v) => v !== i),
+      ledger: { autoTransfers: opts.autoTransfers }
+    }
+    if (joiner) { config.stateSync = true }
+    if (opts.metricsBasePort !== undefined) { config.metricsPort = opts.metricsBasePort + i }
+    const configPath = join(dir, `${ids[i].name}.json`)
+    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`)
+    nodes.push({ name: ids[i].name, peerId: ids[i].peerId, configPath, config })
+  }
+  return nodes
+}

@@ -1,0 +1,12 @@
+/**
+ * `libp2p-qmdb status --url URL`: print a running node's `/status` (served
+ * on its metrics port) as one JSON line.
+ */
+
+export async function fetchStatus (url: string, timeoutMs = 5000): Promise<unknown> {
+  const base = url.replace(/\/+$/, '')
+  const target = base.endsWith('/status') ? base : `${base}/status`
+  const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) })
+  if (!res.ok) { throw new Error(`${target} answered HTTP ${res.status}`) }
+  return res.json()
+}
