@@ -134,13 +134,19 @@ async function main (argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(code => {
-  process.exit(code)
-}, (err: Error) => {
+/** Exit once stdout and stderr are flushed (pipes may be asynchronous). */
+function exit (code: number): void {
+  process.stdout.write('', () => {
+    process.stderr.write('', () => { process.exit(code) })
+  })
+}
+
+main(process.argv.slice(2)).then(exit, (err: Error) => {
   if (err instanceof UsageError) {
     process.stderr.write(`libp2p-qmdb: ${err.message}\n\n${USAGE}`)
-    process.exit(2)
+    exit(2)
+    return
   }
   process.stderr.write(`libp2p-qmdb: ${process.env.DEBUG !== undefined ? String(err.stack) : err.message}\n`)
-  process.exit(1)
+  exit(1)
 })

@@ -6,7 +6,14 @@
 export async function fetchStatus (url: string, timeoutMs = 5000): Promise<unknown> {
   const base = url.replace(/\/+$/, '')
   const target = base.endsWith('/status') ? base : `${base}/status`
-  const res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) })
+  let res: Response
+  try {
+    res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) })
+  } catch (err) {
+    // fetch hides the reason (refused, timed out) in `cause`
+    const cause = (err as Error & { cause?: Error }).cause
+    throw new Error(`cannot reach ${target}: ${cause?.message ?? (err as Error).message}`)
+  }
   if (!res.ok) { throw new Error(`${target} answered HTTP ${res.status}`) }
   return res.json()
 }

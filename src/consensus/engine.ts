@@ -329,6 +329,7 @@ export class SimplexEngine {
   private async propose (view: number): Promise<void> {
     const parent = this.parentFor(view)
     if (parent === undefined) {
+      this.opts.log?.('view %d: no parent yet (certificates missing), backfilling', view)
       void this.backfill(Math.max(1, view - 16), view - 1)
       return
     }
@@ -341,7 +342,10 @@ export class SimplexEngine {
       if (!controller.signal.aborted) { this.opts.log?.error('proposal for view %d failed: %e', view, err) }
       return
     }
-    if (payload === undefined || controller.signal.aborted) { return }
+    if (payload === undefined || controller.signal.aborted) {
+      this.opts.log?.('view %d: nothing proposed on parent view %d', view, parent.view)
+      return
+    }
     await this.enqueue(async () => {
       if (view !== this.view) { return }
       const proposal: Proposal = { view, parent: parent.view, payload }
@@ -362,6 +366,7 @@ export class SimplexEngine {
     } else {
       const n = this.notarizations.get(p.parent)
       if (n === undefined) {
+        this.opts.log?.('view %d: parent view %d not notarized here yet, backfilling', p.view, p.parent)
         void this.backfill(p.parent, p.view - 1)
         return
       }
@@ -369,6 +374,7 @@ export class SimplexEngine {
     }
     for (let w = p.parent + 1; w < p.view; w++) {
       if (!this.nullifications.has(w)) {
+        this.opts.log?.('view %d: view %d between it and its parent not nullified here yet, backfilling', p.view, w)
         void this.backfill(w, p.view - 1)
         return
       }
@@ -383,7 +389,10 @@ export class SimplexEngine {
       ok = false
     }
     s.verifying = undefined
-    if (!ok || controller.signal.aborted) { return }
+    if (!ok || controller.signal.aborted) {
+      this.opts.log?.('view %d: proposal not accepted (%s)', p.view, controller.signal.aborted ? 'verification aborted' : 'invalid')
+      return
+    }
     await this.enqueue(async () => {
       if (p.view === this.view) { await this.notarize(p) }
     })

@@ -55,6 +55,8 @@ export interface MarshalOptions<B extends MarshalBlock, F> {
   maxPendingAcks?: number
   /** Finalized blocks fetched per range request when filling gaps (default 64). */
   backfillBatch?: number
+  /** How long one range request for missing finalized blocks may take before falling back to fetching by digest (default 3000 ms). */
+  rangeTimeoutMs?: number
   /** Called to broadcast a block this node disseminates (e.g. gossipsub). */
   broadcast?(bytes: Uint8Array): void
   log?: Logger
@@ -75,6 +77,7 @@ export class Marshal<B extends MarshalBlock, F> {
   private readonly scheme: FinalizationScheme<F>
   private readonly fetcher?: BlockFetcher
   private readonly backfillBatch: number
+  private readonly rangeTimeoutMs: number
   private readonly broadcast?: (bytes: Uint8Array) => void
   private readonly log?: Logger
   private reporter: FinalizedReporter<B> | undefined
@@ -101,6 +104,7 @@ export class Marshal<B extends MarshalBlock, F> {
     this.fetcher = options.fetcher
     this.maxPendingAcks = Math.max(1, options.maxPendingAcks ?? 16)
     this.backfillBatch = Math.max(1, options.backfillBatch ?? 64)
+    this.rangeTimeoutMs = options.rangeTimeoutMs ?? 3000
     this.broadcast = options.broadcast
     this.log = options.log
   }
@@ -350,9 +354,27 @@ export class Marshal<B extends MarshalBlock, F> {
   private async fillBelow (top: B, from: number): Promise<void> {
     let expected = top.parent
     let h = top.height - 1
+    // blocks already here (notarized, gossiped, proposed) need no network: a
+    // height finalized only through a descendant's certificate has no
+    // finalization anywhere, so peers cannot serve it by height
+    while (h >= from && !this.stopped) {
+      if (await this.store.getFinalizedDigest(h) !== undefined) { return }
+      const local = await this.store.getBlock(expected)
+      if (local === undefined || local.height !== h) { break }
+      await this.store.setFinalized(local)
+      expected = local.parent
+      h--
+    }
     if (this.fetcher !== undefined && h >= from) {
-      // one range request, verified top-down against the parent digests
-      const got = await this.fetcher.fetchFinalized(from, h, { signal: this.abort.signal }).catch(() => undefined)
+      // one range request, verified top-down against the parent digests;
+      // bounded, because peers may lack these heights as much as we do
+      const timer = new AbortController()
+      const link = linked([this.abort.signal, timer.signal])
+      const t = setTimeout(() => { timer.abort() }, this.rangeTimeoutMs)
+      const got = await this.fetcher.fetchFinalized(from, h, { signal: link.signal }).catch(() => undefined).finally(() => {
+        clearTimeout(t)
+        link.dispose()
+      })
       if (got !== undefined) {
         let ok = got.blocks.length > 0
         for (let i = got.blocks.length - 1; i >= 0 && h >= from; i--) {

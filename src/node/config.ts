@@ -6,6 +6,8 @@
  */
 
 import { readFile } from 'node:fs/promises'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 
 export interface LedgerConfig {
   /** Generated transfers each proposal adds (default 0). */
@@ -98,6 +100,20 @@ function optionalInts (v: unknown, field: string, keys: string[]): Record<string
   return out
 }
 
+function multiaddrs (v: unknown, field: string, withPeer: boolean): string[] {
+  const list = strings(v, field)
+  list.forEach((a, i) => {
+    let peer: string | undefined
+    try {
+      peer = multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value
+    } catch (err) {
+      fail(`${field}[${i}]`, `is not a multiaddr (${(err as Error).message})`)
+    }
+    if (withPeer && peer === undefined) { fail(`${field}[${i}]`, 'must end with /p2p/<peer id>') }
+  })
+  return list
+}
+
 /** Validate a parsed configuration object. */
 export function validateConfig (raw: unknown): NodeConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) { throw new ConfigError('the configuration must be a JSON object') }
@@ -108,10 +124,20 @@ export function validateConfig (raw: unknown): NodeConfig {
   const validators = strings(o.validators, 'validators')
   if (validators.length === 0) { fail('validators', 'must list at least one validator') }
   if (new Set(validators).size !== validators.length) { fail('validators', 'must not repeat a validator') }
+  validators.forEach((v, i) => {
+    let type: string | undefined
+    try {
+      type = peerIdFromString(v).type
+    } catch {
+      fail(`validators[${i}]`, 'is not a peer id')
+    }
+    // votes are Ed25519 signatures by the peer's key
+    if (type !== 'Ed25519') { fail(`validators[${i}]`, `must be an Ed25519 peer id (got ${type})`) }
+  })
   const config: NodeConfig = { dataDir: str(o.dataDir, 'dataDir'), chainId: str(o.chainId, 'chainId'), validators }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.chainId)) { fail('chainId', 'must be 1-64 characters of [A-Za-z0-9._-]') }
-  if (o.listen !== undefined) { config.listen = strings(o.listen, 'listen') }
-  if (o.bootstrap !== undefined) { config.bootstrap = strings(o.bootstrap, 'bootstrap') }
+  if (o.listen !== undefined) { config.listen = multiaddrs(o.listen, 'listen', false) }
+  if (o.bootstrap !== undefined) { config.bootstrap = multiaddrs(o.bootstrap, 'bootstrap', true) }
   if (o.stateSync !== undefined) {
     if (typeof o.stateSync !== 'boolean') { fail('stateSync', 'must be a boolean') }
     config.stateSync = o.stateSync

@@ -1,0 +1,118 @@
+/**
+ * Fault scenarios across OS processes (`npm run test:interop`): crashes
+ * (SIGKILL) of a validator and of a joiner in the middle of its state sync,
+ * a corrupt serving peer, a full-cluster restart, and a partition that heals.
+ * Every scenario ends with the same check: consensus pauses, all running
+ * nodes settle on one height and report identical roots.
+ */
+
+import { fileURLToPath } from 'node:url'
+import { expect } from 'aegir/chai'
+import { Network } from './util/network.ts'
+
+const BAD_NODE = fileURLToPath(new URL('./bad-node.js', import.meta.url))
+
+describe('interop: faults', function () {
+  this.timeout(180_000)
+  let net: Network | undefined
+
+  afterEach(async () => {
+    await net?.close()
+    net = undefined
+  })
+
+  it('a validator killed with SIGKILL restarts, catches up, and agrees on the roots', async () => {
+    net = await Network.create({ validators: 4 })
+    net.startAll()
+    await net.allAt(10, 60_000)
+    const victim = net.nodes[3]
+    await victim.kill()
+    const at = net.minHeight(net.nodes.slice(0, 3))
+    // three of four validators are a quorum: the chain keeps going
+    await net.allAt(at + 15, 60_000, net.nodes.slice(0, 3))
+    victim.start()
+    await victim.event('ready', 60_000)
+    await victim.height(net.minHeight(net.nodes.slice(0, 3)), 60_000)
+    const s = await net.settle()
+    expect(s.height).to.be.at.least(at + 15)
+  })
+
+  it('a joiner killed in the middle of its state sync resumes it after a restart', async () => {
+    net = await Network.create({ validators: 4, joiners: 1 })
+    // small batches: the sync takes many requests, so the kill lands inside it
+    await net.editConfig(4, c => { c.sync = { fetchBatchSize: 32, maxOutstandingRequests: 2 } })
+    net.startAll(net.validatorNodes)
+    await net.allAt(30, 60_000)
+    const joiner = net.nodes[4]
+    joiner.start()
+    const first = await joiner.event('progress', 60_000)
+    expect(joiner.events.some(e => e.event === 'ready')).to.equal(false)
+    await joiner.kill()
+    expect(Number(first.synced)).to.be.lessThan(Number(first.total))
+
+    joiner.start()
+    // the interrupted sync resumes (it is never replaced by a replay from genesis)
+    await joiner.event('phase', 30_000, e => e.phase === 'state-sync')
+    await joiner.event('ready', 90_000)
+    await joiner.height(net.minHeight() + 2, 60_000)
+    await net.settle()
+  })
+
+  it('a peer serving corrupt state is blocked and the joiner syncs from honest peers', async () => {
+    net = await Network.create({ validators: 4, joiners: 2 })
+    const bad = 4
+    const joiner = 5
+    await net.editConfig(bad, c => { c.stateSync = false })
+    net.useScript(bad, BAD_NODE)
+    // the joiner knows the corrupt peer and two validators (f + 1 for the probe)
+    await net.editConfig(joiner, c => {
+      c.bootstrap = [net?.addrs[bad] ?? '', net?.addrs[0] ?? '', net?.addrs[1] ?? '']
+      c.sync = { fetchBatchSize: 16 }
+    })
+    net.startAll(net.nodes.slice(0, 5))
+    await net.allAt(25, 60_000, net.nodes.slice(0, 5))
+    const j = net.nodes[joiner]
+    j.start()
+    await j.event('ready', 90_000)
+    await j.until('the corrupt peer to be blocked', () => j.status?.blockedPeers[net?.peerIds[bad] ?? ''], 30_000)
+    // no honest peer was blocked
+    expect(Object.keys(j.status?.blockedPeers ?? {})).to.deep.equal([net.peerIds[bad]])
+    await net.settle()
+  })
+
+  it('the whole cluster stops gracefully, restarts from disk, and continues the chain', async () => {
+    net = await Network.create({ validators: 4 })
+    net.startAll()
+    await net.allAt(15, 60_000)
+    for (const code of await Promise.all(net.nodes.map(async n => n.stop()))) {
+      expect(code).to.equal(0)
+    }
+    const before = net.nodes.map(n => n.status?.appliedHeight ?? 0)
+    net.startAll()
+    // each node reopens at (at least) the height it had applied
+    for (let i = 0; i < net.nodes.length; i++) {
+      await net.nodes[i].height(before[i], 30_000)
+    }
+    await net.allAt(Math.max(...before) + 10, 60_000)
+    await net.settle()
+  })
+
+  it('a partitioned validator falls behind, and catches up when the partition heals', async () => {
+    net = await Network.create({ validators: 4 })
+    net.startAll()
+    await net.allAt(5, 60_000)
+    const isolated = net.nodes[3]
+    const others = net.nodes.slice(0, 3)
+    isolated.send({ cmd: 'block', peers: net.peerIds.slice(0, 3) })
+    await isolated.event('blocked', 10_000)
+    // let what was in flight land
+    await new Promise(resolve => setTimeout(resolve, 1500))
+    const cut = isolated.status?.appliedHeight ?? 0
+    await net.allAt(cut + 15, 60_000, others)
+    // cut off, it cannot finalize anything new
+    expect(isolated.status?.appliedHeight ?? 0).to.equal(cut)
+    isolated.send({ cmd: 'unblock' })
+    await isolated.height(net.minHeight(others), 60_000)
+    await net.settle()
+  })
+})
