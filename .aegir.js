@@ -15,14 +15,6 @@ export default {
     productionIgnorePatterns: ['/bench', '/dist', '/test', '/interop', '/scripts', '.aegir.js'],
     developmentIgnorePatterns: ['/dist', '/src'],
     // mocha: used by scripts/summary-reporter.cjs (hoisted from aegir).
-    // The libp2p stack below is the node's runtime; entries leave this list as
-    // the modules using them (p2p, consensus, marshal, node) land.
-    ignore: [
-      'mocha',
-      '@libp2p/identify',
-      '@libp2p/noise', '@libp2p/ping', '@libp2p/prometheus-metrics', '@libp2p/tcp',
-      '@libp2p/yamux', '@multiformats/multiaddr', 'libp2p', 'uint8arraylist',
-      'datastore-core', 'datastore-level', '@ethereumjs/mpt'
-    ]
+    ignore: ['mocha']
   }
 }

@@ -43,6 +43,7 @@ describe('interop: four validator processes and a state-syncing joiner', functio
     const settled = await net.settle()
     expect(settled.height).to.be.at.least(handoff + 5)
     expect(settled.roots.accounts).to.match(/^[0-9a-f]{64}$/)
+    expect(settled.digest).to.match(/^[0-9a-f]{64}$/)
 
     // a graceful stop exits 0
     for (const code of await Promise.all(net.nodes.map(async n => n.stop()))) {

@@ -76,10 +76,10 @@ export class Network {
 
   /**
    * Pause consensus everywhere and wait until every running node reports the
-   * same applied height twice in a row; returns that height and the roots
-   * (throws if the roots differ).
+   * same applied height twice in a row; returns that height, the block digest
+   * and the roots (throws if any node has another block or other roots).
    */
-  async settle (timeoutMs = 30_000): Promise<{ height: number, roots: { accounts: string, receipts: string } }> {
+  async settle (timeoutMs = 30_000): Promise<{ height: number, digest: string, roots: { accounts: string, receipts: string } }> {
     const running = this.nodes.filter(n => n.running)
     for (const n of running) { n.send({ cmd: 'pause' }) }
     const deadline = Date.now() + timeoutMs
@@ -90,13 +90,14 @@ export class Network {
       const heights = st.map(s => s?.appliedHeight)
       const key = JSON.stringify(heights)
       if (key === previous && heights.every(h => h !== undefined && h === heights[0])) {
-        const roots = st.map(s => JSON.stringify(s?.roots))
+        // the same block at that height, and the same state after it
+        const roots = st.map(s => JSON.stringify({ digest: s?.digest, roots: s?.roots }))
         if (roots.some(r => r !== roots[0])) {
           throw new Error(`nodes disagree on roots at height ${heights[0]}:\n${running.map((n, i) => `${n.name}: ${roots[i]}`).join('\n')}`)
         }
         const s0 = st[0]
-        if (s0?.roots === undefined || heights[0] === undefined) { throw new Error('no roots reported') }
-        return { height: heights[0], roots: s0.roots }
+        if (s0?.roots === undefined || s0.digest === undefined || heights[0] === undefined) { throw new Error('no roots reported') }
+        return { height: heights[0], digest: s0.digest, roots: s0.roots }
       }
       previous = key
       if (Date.now() > deadline) {

@@ -25,6 +25,7 @@ export interface StatusLine extends NodeEvent {
   appliedHeight?: number
   height?: number
   roots?: { accounts: string, receipts: string }
+  digest?: string
   blockedPeers: Record<string, string>
   peers: number
 }

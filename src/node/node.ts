@@ -27,7 +27,7 @@ import { NamespaceDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
-import { Registry } from 'prom-client'
+import { Counter, Histogram, Registry } from 'prom-client'
 import { ConsensusNetwork, SimplexEngine, ValidatorSet, finalizationScheme } from '../consensus/index.ts'
 import { LedgerApp, ledgerBlockCodec, ledgerSyncMembers, openLedgerDatabases } from '../examples/ledger/index.ts'
 import { marshalService } from '../marshal/index.ts'
@@ -80,6 +80,8 @@ export interface NodeStatus {
    */
   roots: { accounts: string, receipts: string } | undefined
   appliedHeight: number | undefined
+  /** Digest (hex) of the finalized block at `appliedHeight`. */
+  digest: string | undefined
   /** Peers blocked for serving state-sync data that failed verification, and why. */
   blockedPeers: Record<string, string>
   peers: number
@@ -98,6 +100,10 @@ export interface NodeEvents {
    * injection in tests); the identity by default.
    */
   serving?(db: 'accounts' | 'receipts', source: Source): Source
+  /** This node (as leader) proposed a block in `view`. */
+  onProposed?(view: number): void
+  /** Consensus finalized `view` (reported once per view, in order). */
+  onFinalized?(view: number): void
 }
 
 export interface QmdbNode {
@@ -261,15 +267,40 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   marshal.attach(stateful)
 
   // consensus: validators vote, everyone else follows the certificates
+  const proposedAt = new Map<number, number>()
+  const finalizationLatency = new Histogram({
+    name: 'qmdb_consensus_finalization_latency_seconds',
+    help: 'time from this node proposing a block (as leader) to its finalization',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry]
+  })
+  const finalizedViews = new Counter({ name: 'qmdb_consensus_finalized_views_total', help: 'views finalized', registers: [registry] })
   const consensusNet = new ConsensusNetwork({ libp2p, pubsub, chainId: config.chainId, log })
   const engine = new SimplexEngine({
     validators: set,
     automaton: {
       genesis: async () => genesis.digest,
-      propose: async (ctx, o) => stateful.propose(ctx, o),
+      propose: async (ctx, o) => {
+        const digest = await stateful.propose(ctx, o)
+        if (digest !== undefined) {
+          proposedAt.set(ctx.round.view, performance.now())
+          events.onProposed?.(ctx.round.view)
+        }
+        return digest
+      },
       verify: async (ctx, payload, o) => stateful.verify(ctx, payload, o)
     },
-    reporter: { finalized: f => { void marshal.finalized(f).catch(err => { log.error('finalization not stored: %e', err) }) } },
+    reporter: {
+      finalized: f => {
+        const view = f.subject.proposal.view
+        const at = proposedAt.get(view)
+        if (at !== undefined) { finalizationLatency.observe((performance.now() - at) / 1000) }
+        for (const v of proposedAt.keys()) { if (v <= view) { proposedAt.delete(v) } }
+        finalizedViews.inc()
+        events.onFinalized?.(view)
+        void marshal.finalized(f).catch(err => { log.error('finalization not stored: %e', err) })
+      }
+    },
     transport: consensusNet,
     signer: index === undefined ? undefined : { index, sign: async m => key.sign(m) },
     datastore,
@@ -284,6 +315,7 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   const status = async (): Promise<NodeStatus> => {
     let roots: NodeStatus['roots']
     let appliedHeight: number | undefined
+    let digest: string | undefined
     if (phase === 'processing') {
       const read = await stateful.readApplied((dbs, height) => {
         const t = dbs.committedTargets()
@@ -291,6 +323,10 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
       }).catch(() => undefined)
       roots = read?.roots
       appliedHeight = read?.height
+      if (appliedHeight !== undefined) {
+        const block = await marshal.getFinalizedBlock(appliedHeight).catch(() => undefined)
+        digest = block === undefined ? undefined : hex(block.digest)
+      }
     }
     return {
       peerId,
@@ -302,6 +338,7 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
       finalizedView: engine.finalizedView,
       roots,
       appliedHeight,
+      digest,
       blockedPeers: Object.fromEntries([...standard.blockedPeers(), ...compact.blockedPeers()]),
       peers: libp2p.getPeers().length,
       addresses: libp2p.getMultiaddrs().map(String)
