@@ -54,7 +54,7 @@ export async function benchNetwork (opts: { transfers?: number, seconds?: number
   const nodes: QmdbNode[] = []
   const proposed = new Map<number, number>()
   const latencies: number[] = []
-  let measuring = false
+  const sampling = { open: false }
   try {
     const ids = await nodeIdentities(dir, 4)
     const validators = ids.map(n => n.peerId)
@@ -72,7 +72,7 @@ export async function benchNetwork (opts: { transfers?: number, seconds?: number
           // the first validator's view of finalization (every node sees every proposal's timestamp: one process)
           if (i !== 0) { return }
           const at = proposed.get(view)
-          if (at !== undefined && measuring) { latencies.push(now() - at) }
+          if (at !== undefined && sampling.open) { latencies.push(now() - at) }
           proposed.delete(view)
         }
       }))
@@ -81,9 +81,9 @@ export async function benchNetwork (opts: { transfers?: number, seconds?: number
     while (await height() < 5) { await new Promise(resolve => setTimeout(resolve, 100)) }
     const h0 = await height()
     const t0 = now()
-    measuring = true
+    sampling.open = true
     await new Promise(resolve => setTimeout(resolve, seconds * 1000))
-    measuring = false
+    sampling.open = false
     const h1 = await height()
     const elapsed = (now() - t0) / 1000
     const blocks = h1 - h0
