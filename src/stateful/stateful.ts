@@ -22,6 +22,7 @@
  */
 
 import { defaultLogger } from '@libp2p/logger'
+import { linked } from '../p2p/signals.ts'
 import { Durability } from './durability.ts'
 import { StatefulFatalError, StatefulStoppedError } from './errors.ts'
 import { createMetrics } from './metrics.ts'
@@ -408,7 +409,8 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
 
   private async runProposal (msg: ProposeMessage): Promise<void> {
     const processor = this.processor as Processor<B, Dbs>
-    const signal = AbortSignal.any([msg.signal, this.stopController.signal])
+    const link = linked([msg.signal, this.stopController.signal])
+    const signal = link.signal
     const status = { finished: false }
     let fatal: StatefulFatalError | undefined
     const task = processor.propose(msg.ctx, signal).then(
@@ -425,6 +427,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
         }
       }
     ).finally(() => {
+      link.dispose()
       status.finished = true
       this.notifier.notify()
     })

@@ -15,6 +15,7 @@
  * mutates or prunes them (the application must honour its abort signal).
  */
 
+import { linked } from '../p2p/signals.ts'
 import { StatefulFatalError } from './errors.ts'
 import { compareRounds, roundsEqual } from './types.ts'
 import { deferred } from './util.ts'
@@ -144,17 +145,19 @@ export class Verifications {
     if (this.nextId >= Number.MAX_SAFE_INTEGER) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'verification request ID overflowed') }
     const id = ++this.nextId
     const controller = new AbortController()
+    // disposed when the job ends: the stop signal lives as long as the manager
+    const link = linked([request.signal, controller.signal, this.stopSignal])
     const job: JobRecord = {
       id,
       request,
       progress: new ProgressHandle(),
       controller,
-      signal: AbortSignal.any([request.signal, controller.signal, this.stopSignal]),
+      signal: link.signal,
       invalidated: undefined,
       done: Promise.resolve()
     }
     this.jobs.set(id, job)
-    job.done = this.run(job)
+    job.done = this.run(job).finally(() => { link.dispose() })
   }
 
   private async run (job: JobRecord): Promise<void> {
