@@ -8,7 +8,7 @@
 
 import { fileURLToPath } from 'node:url'
 import { expect } from 'aegir/chai'
-import { Network } from './util/network.ts'
+import { Network, leftovers } from './util/network.ts'
 
 const BAD_NODE = fileURLToPath(new URL('./bad-node.js', import.meta.url))
 
@@ -19,6 +19,10 @@ describe('interop: faults', function () {
   afterEach(async () => {
     await net?.close()
     net = undefined
+  })
+
+  after(async () => {
+    expect(await leftovers()).to.deep.equal([])
   })
 
   it('a validator killed with SIGKILL restarts, catches up, and agrees on the roots', async () => {
@@ -50,6 +54,8 @@ describe('interop: faults', function () {
     await joiner.kill()
     expect(Number(first.synced)).to.be.lessThan(Number(first.total))
 
+    // the restart runs with the default batch sizes (what an operator would do)
+    await net.editConfig(4, c => { delete c.sync })
     joiner.start()
     // the interrupted sync resumes (it is never replaced by a replay from genesis)
     await joiner.event('phase', 30_000, e => e.phase === 'state-sync')
@@ -67,7 +73,7 @@ describe('interop: faults', function () {
     // the joiner knows the corrupt peer and two validators (f + 1 for the probe)
     await net.editConfig(joiner, c => {
       c.bootstrap = [net?.addrs[bad] ?? '', net?.addrs[0] ?? '', net?.addrs[1] ?? '']
-      c.sync = { fetchBatchSize: 16 }
+      c.sync = { fetchBatchSize: 64 }
     })
     net.startAll(net.nodes.slice(0, 5))
     await net.allAt(25, 60_000, net.nodes.slice(0, 5))

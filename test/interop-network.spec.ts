@@ -7,7 +7,7 @@
  */
 
 import { expect } from 'aegir/chai'
-import { Network } from '../interop/util/network.ts'
+import { Network, leftovers } from '../interop/util/network.ts'
 
 describe('interop: four validator processes and a state-syncing joiner', function () {
   this.timeout(150_000)
@@ -19,6 +19,7 @@ describe('interop: four validator processes and a state-syncing joiner', functio
 
   after(async () => {
     await net?.close()
+    expect(await leftovers()).to.deep.equal([])
   })
 
   it('finalizes 50 blocks; the joiner state-syncs, follows, and every node agrees on the roots', async () => {
@@ -39,6 +40,10 @@ describe('interop: four validator processes and a state-syncing joiner', functio
     // it follows the chain after the hand-off
     const handoff = await joiner.height(1, 30_000)
     await joiner.height(handoff + 5, 30_000)
+    // processed height strictly above the height the state sync started from
+    const st = joiner.status
+    expect(st?.syncHeight).to.be.a('number')
+    expect(st?.height).to.be.greaterThan(Number(st?.syncHeight))
 
     const settled = await net.settle()
     expect(settled.height).to.be.at.least(handoff + 5)

@@ -188,6 +188,12 @@ describe('node: validateConfig', () => {
     rejects({ ...minimal(), bootstrap: ['/ip4/999.0.0.1/tcp/1/p2p/' + V1] }, 'bootstrap[0]', /not a multiaddr/)
   })
 
+  it('accepts a block interval below the leader timeout and rejects one at or above it', () => {
+    expect(validateConfig({ ...minimal(), consensus: { blockIntervalMs: 999 } }).consensus).to.deep.equal({ blockIntervalMs: 999 })
+    rejects({ ...minimal(), consensus: { blockIntervalMs: 1000 } }, 'consensus.blockIntervalMs', /below consensus.leaderTimeoutMs/)
+    rejects({ ...minimal(), consensus: { leaderTimeoutMs: 500, blockIntervalMs: 600 } }, 'consensus.blockIntervalMs', /500 ms/)
+  })
+
   it('requires all three prune fields', () => {
     const all = { maintenanceInterval: 10, retainedMarshalBlocks: 100, retainedQmdbBlocks: 50 }
     for (const missing of Object.keys(all)) {

@@ -6,7 +6,7 @@
  * applied the same height, and compare the roots.
  */
 
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { initNetwork } from '../../src/cli/init.ts'
@@ -18,9 +18,25 @@ export interface NetworkOptions {
   /** Non-validators created with state sync enabled (not started). */
   joiners?: number
   transfers?: number
+  /** Minimum block time (default 50 ms: a loaded CI machine keeps up with the chain). */
+  blockIntervalMs?: number
+}
+
+const open = new Set<Network>()
+
+/** Networks not closed, processes still running, temp dirs not removed (should all be empty after a suite). */
+export async function leftovers (): Promise<string[]> {
+  const out: string[] = []
+  for (const net of open) { out.push(`network ${net.dir} not closed`) }
+  for (const net of Network.all) {
+    for (const n of net.nodes) { if (n.running) { out.push(`${n.name} of ${net.dir} still running`) } }
+    if (await access(net.dir).then(() => true, () => false)) { out.push(`${net.dir} still exists`) }
+  }
+  return out
 }
 
 export class Network {
+  static readonly all: Network[] = []
   readonly nodes: NodeProcess[] = []
   readonly peerIds: string[] = []
   readonly addrs: string[] = []
@@ -32,8 +48,10 @@ export class Network {
     // a random port range per network: sequential test files never collide
     const basePort = 20_000 + Math.floor(Math.random() * 2_000) * 10
     const net = new Network(dir, opts.validators)
+    open.add(net)
+    Network.all.push(net)
     const nodes = await initNetwork({
-      dir, validators: opts.validators, joiners: opts.joiners ?? 0, chainId: 'qmdb-interop', host: '127.0.0.1', basePort, autoTransfers: opts.transfers ?? 50
+      dir, validators: opts.validators, joiners: opts.joiners ?? 0, chainId: 'qmdb-interop', host: '127.0.0.1', basePort, autoTransfers: opts.transfers ?? 50, blockIntervalMs: opts.blockIntervalMs ?? 50
     })
     for (const n of nodes) {
       net.nodes.push(new NodeProcess(n.name, n.configPath))
@@ -109,6 +127,7 @@ export class Network {
   async close (): Promise<void> {
     await Promise.all(this.nodes.map(async n => n.stop()))
     await rm(this.dir, { recursive: true, force: true })
+    open.delete(this)
   }
 }
 

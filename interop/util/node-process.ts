@@ -24,6 +24,7 @@ export interface StatusLine extends NodeEvent {
   phase: string
   appliedHeight?: number
   height?: number
+  syncHeight?: number
   roots?: { accounts: string, receipts: string }
   digest?: string
   blockedPeers: Record<string, string>

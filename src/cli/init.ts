@@ -22,6 +22,8 @@ export interface InitOptions {
   /** First metrics port (node i gets `metricsBasePort + i`); none when undefined. */
   metricsBasePort?: number
   autoTransfers: number
+  /** Minimum block time (ms); 0 = as fast as consensus goes. */
+  blockIntervalMs?: number
 }
 
 export interface InitializedNode {
@@ -61,6 +63,7 @@ export async function initNetwork (opts: InitOptions): Promise<InitializedNode[]
       bootstrap: validators.map((_, v) => addr(v)).filter((_, v) => v !== i),
       ledger: { autoTransfers: opts.autoTransfers }
     }
+    if ((opts.blockIntervalMs ?? 0) > 0) { config.consensus = { blockIntervalMs: opts.blockIntervalMs } }
     if (joiner) { config.stateSync = true }
     if (opts.metricsBasePort !== undefined) { config.metricsPort = opts.metricsBasePort + i }
     const configPath = join(dir, `${ids[i].name}.json`)

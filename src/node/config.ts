@@ -23,6 +23,11 @@ export interface ConsensusConfig {
   leaderTimeoutMs?: number
   /** Time a validator waits for a notarization before nullifying (ms). */
   notarizationTimeoutMs?: number
+  /**
+   * Minimum time a leader waits before proposing (ms, default 0): the chain's
+   * block time floor. Must stay below `leaderTimeoutMs`.
+   */
+  blockIntervalMs?: number
 }
 
 export interface SyncConfigFile {
@@ -144,7 +149,11 @@ export function validateConfig (raw: unknown): NodeConfig {
   }
   if (o.metricsPort !== undefined) { config.metricsPort = int(o.metricsPort, 'metricsPort', 0, 65535) }
   config.ledger = optionalInts(o.ledger, 'ledger', ['autoTransfers', 'accountSpace', 'maxTransfers'])
-  config.consensus = optionalInts(o.consensus, 'consensus', ['leaderTimeoutMs', 'notarizationTimeoutMs'])
+  config.consensus = optionalInts(o.consensus, 'consensus', ['leaderTimeoutMs', 'notarizationTimeoutMs', 'blockIntervalMs'])
+  const c = config.consensus
+  if (c?.blockIntervalMs !== undefined && c.blockIntervalMs >= (c.leaderTimeoutMs ?? 1000)) {
+    fail('consensus.blockIntervalMs', `must be below consensus.leaderTimeoutMs (${c.leaderTimeoutMs ?? 1000} ms), or every view would time out`)
+  }
   config.sync = optionalInts(o.sync, 'sync', ['fetchBatchSize', 'maxOutstandingRequests'])
   if (o.prune !== undefined) {
     const p = optionalInts(o.prune, 'prune', ['maintenanceInterval', 'retainedMarshalBlocks', 'retainedQmdbBlocks']) as Record<string, number>

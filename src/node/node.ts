@@ -126,6 +126,22 @@ export interface QmdbNode {
   stop(): Promise<void>
 }
 
+/** Resolves after `ms`, or rejects when `signal` aborts first. */
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(t)
+      reject(signal.reason)
+    }
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
 function hex (d: Uint8Array): string {
   return Buffer.from(d).toString('hex')
 }
@@ -281,6 +297,8 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     automaton: {
       genesis: async () => genesis.digest,
       propose: async (ctx, o) => {
+        const interval = config.consensus?.blockIntervalMs ?? 0
+        if (interval > 0) { await sleep(interval, o.signal) }
         const digest = await stateful.propose(ctx, o)
         if (digest !== undefined) {
           proposedAt.set(ctx.round.view, performance.now())
