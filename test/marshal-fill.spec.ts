@@ -36,6 +36,21 @@ class EmptyPeers implements BlockFetcher {
   }
 }
 
+/** A started marshal over an in-memory store, delivering into `delivered` (acknowledged at once). */
+async function startMarshal (validators: Validators, genesis: TestBlock, fetcher: BlockFetcher, rangeTimeoutMs: number): Promise<{ marshal: Marshal<TestBlock, TestFinalization>, delivered: number[] }> {
+  const marshal = new Marshal<TestBlock, TestFinalization>({
+    store: new BlockStore(new Kv(new MemoryDatastore()), '/m', blockCodec, validators.scheme),
+    codec: blockCodec,
+    scheme: validators.scheme,
+    fetcher,
+    rangeTimeoutMs
+  })
+  await marshal.start({ genesis })
+  const delivered: number[] = []
+  marshal.attach({ finalized: (b, ack) => { delivered.push(b.height); ack.acknowledge() } })
+  return { marshal, delivered }
+}
+
 describe('marshal: filling heights that have no finalization of their own', function () {
   this.timeout(20_000)
 
@@ -43,17 +58,8 @@ describe('marshal: filling heights that have no finalization of their own', func
     const validators = await Validators.create(4)
     const chain = buildChain(8)
     const fetcher = new EmptyPeers()
-    const marshal = new Marshal<TestBlock, TestFinalization>({
-      store: new BlockStore(new Kv(new MemoryDatastore()), '/m', blockCodec, validators.scheme),
-      codec: blockCodec,
-      scheme: validators.scheme,
-      fetcher,
-      // long enough that a fill depending on the range fetch would time the test out
-      rangeTimeoutMs: 60_000
-    })
-    await marshal.start({ genesis: chain[0] })
-    const delivered: number[] = []
-    marshal.attach({ finalized: (b, ack) => { delivered.push(b.height); ack.acknowledge() } })
+    // a range timeout long enough that a fill depending on the range fetch would time the test out
+    const { marshal, delivered } = await startMarshal(validators, chain[0], fetcher, 60_000)
 
     // every block arrives by gossip; only heights 3 and 7 get a certificate
     for (const b of chain.slice(1)) { await marshal.receiveBlock(blockCodec.encode(b)) }
@@ -84,16 +90,7 @@ describe('marshal: filling heights that have no finalization of their own', func
         throw new Error('unknown block')
       }
     }
-    const marshal = new Marshal<TestBlock, TestFinalization>({
-      store: new BlockStore(new Kv(new MemoryDatastore()), '/m', blockCodec, validators.scheme),
-      codec: blockCodec,
-      scheme: validators.scheme,
-      fetcher,
-      rangeTimeoutMs: 200
-    })
-    await marshal.start({ genesis: chain[0] })
-    const delivered: number[] = []
-    marshal.attach({ finalized: (b, ack) => { delivered.push(b.height); ack.acknowledge() } })
+    const { marshal, delivered } = await startMarshal(validators, chain[0], fetcher, 200)
     for (const b of [chain[1], chain[2], chain[4]]) { await marshal.receiveBlock(blockCodec.encode(b)) }
     await marshal.finalized(validators.finalize(4, chain[4].digest))
 
