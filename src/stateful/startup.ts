@@ -55,8 +55,13 @@ export interface StartupStrategy<B extends Block, Dbs extends DatabaseRecord> {
   /** Answer proposals `undefined` while starting (state sync) instead of queueing them. */
   readonly rejectsProposals?: boolean
   run(env: StartupEnv<B, Dbs>): Promise<StartupResult<B, Dbs>>
-  /** Take a finalized delivery that arrives while starting; `false` leaves it queued. */
+  /**
+   * Take a finalized delivery that arrives while starting; `false` leaves it
+   * queued. May throw a `StatefulFatalError` (the manager then stops).
+   */
   onFinalized?(block: B, ack: Acknowledgement): boolean
+  /** The manager is stopping: cancel every acknowledgement the strategy still holds. */
+  cancel?(reason: Error): void
 }
 
 /**

@@ -27,6 +27,7 @@
 import { DatabaseSet } from '../qmdb/managed.ts'
 import { Channel } from '../sync/channel.ts'
 import { syncDatabaseSet } from '../sync/coordinator.ts'
+import { SyncError } from '../sync/errors.ts'
 import { StatefulFatalError } from './errors.ts'
 import { processedAnchor } from './startup.ts'
 import { anchorOf, bytesEqual, compareRounds, digestKey } from './types.ts'
@@ -115,6 +116,8 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
     pendingTips.push({ batch, isObserved: () => observed })
   }
   const pendingTips: Array<{ batch: Array<Held<B>>, isObserved(): boolean }> = []
+  /** Deliveries taken out of `held` for the hand-off and not yet acknowledged or requeued. */
+  const inHandoff: Array<Held<B>> = []
 
   return {
     mode: 'state-sync',
@@ -123,19 +126,27 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       // once the held blocks are handed off, later deliveries go to the manager's mailbox
       // (behind the requeued ones), never to a list nobody reads again
       if (handedOff) { return false }
-      held.push({ block, ack })
-      if (held.length > maxPendingAcks) {
-        throw new StatefulFatalError('ACK_WINDOW_EXCEEDED', 'marshal exceeded its configured pending acknowledgement window', { height: block.height })
+      if (held.length >= maxPendingAcks) {
+        // the caller cancels this delivery's ack; the held ones go with `cancel`
+        throw new StatefulFatalError('ACK_WINDOW_EXCEEDED', 'marshal exceeded its configured pending acknowledgement window', { height: block.height, digest: digestKey(block.digest) })
       }
+      held.push({ block, ack })
       retarget()
       return true
+    },
+    cancel (reason) {
+      const pending = [...held.splice(0), ...pendingTips.filter(t => !t.isObserved()).flatMap(t => t.batch), ...inHandoff.splice(0)]
+      pendingTips.length = 0
+      for (const h of pending) {
+        try { h.ack.cancel(reason) } catch { /* marshal is gone */ }
+      }
     },
     async run (e): Promise<StartupResult<B, Dbs>> {
       env = e
       maxPendingAcks = e.marshal.maxPendingAcks
       const floor = init.plan.floor()
       if (floor === undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'state sync needs a floor') }
-      await init.plan.metadata.beginSync(floor)
+      await writeMetadata('record the in-progress floor', undefined, async () => { await init.plan.metadata.beginSync(floor) })
       const block = await resolveFloor(e, init, floor)
       const anchor = anchorOf(block)
       e.log('state sync from the finalized block at height %d', block.height)
@@ -158,7 +169,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
         })
       } catch (err) {
         if (e.signal.aborted) { throw err }
-        throw new StatefulFatalError('STATE_SYNC_FAILED', `state sync task failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, database: (err as { database?: string }).database })
+        throw new StatefulFatalError('STATE_SYNC_FAILED', `state sync task failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, database: err instanceof SyncError ? err.database : undefined })
       } finally {
         converged = true
         tips.close()
@@ -171,10 +182,12 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       }
       // everything still held (never absorbed into a recorded target) is handed off
       const unobserved = pendingTips.filter(t => !t.isObserved()).flatMap(t => t.batch)
+      pendingTips.length = 0
       handedOff = true
-      const handoff = [...unobserved, ...held.splice(0)].sort((a, b) => a.block.height - b.block.height)
+      inHandoff.push(...[...unobserved, ...held.splice(0)].sort((a, b) => a.block.height - b.block.height))
+      const handoff = [...inHandoff]
       const kinds = classifyHandoffs(A, handoff.map(h => h.block))
-      await init.plan.metadata.setComplete(A.height)
+      await writeMetadata('record the completion', A.height, async () => { await init.plan.metadata.setComplete(A.height) })
       const requeue: Array<Held<B>> = []
       for (let i = 0; i < handoff.length; i++) {
         if (kinds[i] === 'apply') {
@@ -184,9 +197,20 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
           handoff[i].ack.acknowledge()
         }
       }
+      // from here the requeued deliveries belong to the manager's mailbox
+      inHandoff.length = 0
       e.log('state sync complete at height %d; handing off %d blocks', A.height, requeue.length)
       return { anchor: A, databases, requeue, skipFinalizedUntil: A.height }
     }
+  }
+}
+
+/** A durable sync-metadata write; its failure is `SYNC_METADATA_FAILED` (as on the marshal-sync path). */
+async function writeMetadata (what: string, height: number | undefined, write: () => Promise<void>): Promise<void> {
+  try {
+    await write()
+  } catch (err) {
+    throw new StatefulFatalError('SYNC_METADATA_FAILED', `failed to ${what}: ${(err as Error)?.message ?? String(err)}`, { height, cause: err })
   }
 }
 
@@ -198,7 +222,9 @@ async function resolveFloor<B extends Block, Dbs extends DatabaseRecord, F, M ex
     return processedAnchor(marshal, mf.processedHeight)
   }
   const block = await marshal.subscribeBlock(init.scheme.payload(floor), { signal: env.signal })
-  if (block === undefined) { throw new StatefulFatalError('FLOOR_ANCHOR_MISSING', 'marshal must yield floor block', {}) }
+  if (block === undefined) {
+    throw new StatefulFatalError('FLOOR_ANCHOR_MISSING', 'marshal must yield floor block', { digest: digestKey(init.scheme.payload(floor)) })
+  }
   const processed = await marshal.getProcessedHeight()
   if (processed !== undefined && processed > block.height) { return processedAnchor(marshal, processed) }
   return block

@@ -237,7 +237,18 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
       ack.cancel(this.fatal ?? new StatefulStoppedError())
       return
     }
-    if (this.status !== 'processing' && this.strategy.onFinalized?.(block, ack) === true) { return }
+    if (this.status !== 'processing' && this.strategy.onFinalized !== undefined) {
+      let taken: boolean
+      try {
+        taken = this.strategy.onFinalized(block, ack)
+      } catch (err) {
+        // never thrown into marshal: the manager stops and cancels every ack
+        try { ack.cancel(err as Error) } catch { /* marshal is gone */ }
+        this.fail(err)
+        return
+      }
+      if (taken) { return }
+    }
     this.enqueue({ kind: 'finalized', block, ack })
   }
 
@@ -557,6 +568,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     }
     for (const p of this.liveProposals) { p.settle.reject(reason) }
     for (const r of this.liveVerifies) { r.fail(reason) }
+    try { this.strategy.cancel?.(reason) } catch { /* marshal is gone */ }
     this.durability?.close(reason)
   }
 

@@ -199,7 +199,7 @@ class Coordinator<M extends MemberRecord, A extends AnchorLike> {
   private record (ev: Event): void {
     if (ev.kind === 'failed') {
       const kind = this.options.members[ev.name].kind.name
-      throw new SyncError('Database', `state sync failed (${ev.name}, db ${kind}): ${(ev.error as Error)?.message ?? String(ev.error)}`, { cause: ev.error })
+      throw new SyncError('Database', `state sync failed (${ev.name}, db ${kind}): ${(ev.error as Error)?.message ?? String(ev.error)}`, { cause: ev.error, database: ev.name })
     }
     if (ev.kind === 'reached') {
       const st = this.states.get(ev.name) as MemberState

@@ -19,9 +19,12 @@ export type SyncErrorCode =
 export class SyncError extends Error {
   readonly name = 'SyncError'
   readonly code: SyncErrorCode
+  /** The database the failure belongs to, when known (multi-database syncs). */
+  readonly database?: string
 
-  constructor (code: SyncErrorCode, message?: string, options?: { cause?: unknown }) {
+  constructor (code: SyncErrorCode, message?: string, options?: { cause?: unknown, database?: string }) {
     super(message === undefined ? code : `${code}: ${message}`, options)
     this.code = code
+    if (options?.database !== undefined) { this.database = options.database }
   }
 }
