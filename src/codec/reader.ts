@@ -159,7 +159,8 @@ export class Reader {
   /** `n` raw bytes, copied (safe to keep after the input buffer is reused). */
   raw (n: number): Uint8Array {
     this.need(n, 'bytes')
-    const out = this.buf.slice(this.pos, this.pos + n)
+    // a real copy even for a Node Buffer input (whose `slice` is a view)
+    const out = new Uint8Array(this.buf.subarray(this.pos, this.pos + n))
     this.pos += n
     return out
   }

@@ -77,10 +77,10 @@ export class Kv {
   async get (key: string): Promise<Uint8Array | undefined> {
     if (this.level !== undefined) {
       const v = await this.level.get(key)
-      return v == null ? undefined : v
+      return v == null ? undefined : plain(v)
     }
     try {
-      return await this.datastore.get(new Key(key))
+      return plain(await this.datastore.get(new Key(key)))
     } catch (err) {
       if ((err as Error).name === 'NotFoundError') { return undefined }
       throw err
@@ -90,7 +90,7 @@ export class Kv {
   async getMany (keys: string[]): Promise<Array<Uint8Array | undefined>> {
     if (this.level?.getMany !== undefined) {
       const vs = await this.level.getMany(keys)
-      return vs.map(v => v == null ? undefined : v)
+      return vs.map(v => v == null ? undefined : plain(v))
     }
     return Promise.all(keys.map(async k => this.get(k)))
   }
@@ -120,4 +120,13 @@ export class Kv {
     }
     await b.commit()
   }
+}
+
+/**
+ * LevelDB hands out Node `Buffer`s, whose `slice` is a view: callers copying
+ * with `.slice()` would share (and could corrupt) stored bytes. A plain
+ * `Uint8Array` over the same memory makes `.slice()` a real copy again.
+ */
+function plain (v: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v
 }
