@@ -7,11 +7,13 @@ import '../src/polyfill.ts'
 import { benchMerkle } from './merkle.ts'
 import { benchNetwork } from './network.ts'
 import { benchQmdb } from './qmdb.ts'
+import { DEFAULT_SYNC_NET_OPS, benchSyncNet } from './sync-net.ts'
 
 process.stdout.write(`libp2p-qmdb bench — node ${process.version}, ${new Date().toISOString()}\n`)
 const only = process.argv[2]
 if (only === undefined || only === 'merkle') { await benchMerkle() }
 if (only === undefined || only === 'qmdb') { await benchQmdb() }
+if (only === undefined || only === 'sync') { await benchSyncNet({ ops: DEFAULT_SYNC_NET_OPS }) }
 if (only === undefined || only === 'network') { await benchNetwork() }
 // libp2p keeps timers alive for a while after stop
 process.exit(0)
