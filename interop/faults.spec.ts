@@ -65,25 +65,44 @@ describe('interop: faults', function () {
   })
 
   it('a peer serving corrupt state is blocked and the joiner syncs from honest peers', async () => {
-    net = await Network.create({ validators: 4, joiners: 2 })
-    const bad = 4
-    const joiner = 5
-    await net.editConfig(bad, c => { c.stateSync = false })
-    net.useScript(bad, BAD_NODE)
+    // A fresh request goes to the best-scored peer, ties broken by peer id, so
+    // the corrupt peer is asked first when its id sorts before the honest
+    // peers the joiner knows: pick such a layout (identities are random).
+    let bad = -1
+    let honest: number[] = []
+    for (let attempt = 0; bad < 0; attempt++) {
+      if (attempt === 40) { throw new Error('no usable identity layout in 40 tries') }
+      const candidate = await Network.create({ validators: 4, joiners: 2 })
+      const ids = candidate.peerIds
+      const b = [4, 5].find(i => ids.slice(0, 4).filter(v => v > ids[i]).length >= 2)
+      if (b === undefined) {
+        await candidate.close()
+        continue
+      }
+      net = candidate
+      bad = b
+      honest = [0, 1, 2, 3].filter(v => ids[v] > ids[b]).slice(0, 2)
+    }
+    if (net === undefined) { throw new Error('unreachable') }
+    const n = net
+    const joiner = 9 - bad
+    await n.editConfig(bad, c => { c.stateSync = false })
+    n.useScript(bad, BAD_NODE)
     // the joiner knows the corrupt peer and two validators (f + 1 for the probe)
-    await net.editConfig(joiner, c => {
-      c.bootstrap = [net?.addrs[bad] ?? '', net?.addrs[0] ?? '', net?.addrs[1] ?? '']
+    await n.editConfig(joiner, c => {
+      c.bootstrap = [n.addrs[bad], ...honest.map(v => n.addrs[v])]
       c.sync = { fetchBatchSize: 64 }
     })
-    net.startAll(net.nodes.slice(0, 5))
-    await net.allAt(25, 60_000, net.nodes.slice(0, 5))
-    const j = net.nodes[joiner]
+    const first = [...n.validatorNodes, n.nodes[bad]]
+    n.startAll(first)
+    await n.allAt(25, 60_000, first)
+    const j = n.nodes[joiner]
     j.start()
     await j.event('ready', 90_000)
-    await j.until('the corrupt peer to be blocked', () => j.status?.blockedPeers[net?.peerIds[bad] ?? ''], 30_000)
+    await j.until('the corrupt peer to be blocked', () => j.status?.blockedPeers[n.peerIds[bad]], 30_000)
     // no honest peer was blocked
-    expect(Object.keys(j.status?.blockedPeers ?? {})).to.deep.equal([net.peerIds[bad]])
-    await net.settle()
+    expect(Object.keys(j.status?.blockedPeers ?? {})).to.deep.equal([n.peerIds[bad]])
+    await n.settle()
   })
 
   it('the whole cluster stops gracefully, restarts from disk, and continues the chain', async () => {
