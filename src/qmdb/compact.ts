@@ -340,8 +340,9 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
   /** Rewind to the checkpoint of `size` operations; durable on return. */
   async rewind (size: number): Promise<void> {
     this.check()
-    if (size === this.size) { return }
+    // a pending import is not durable: nothing can be rewound to, not even its own size
     if (this.replaceAll) { throw new QmdbError('DataCorrupted', 'compact-sync import not applied') }
+    if (size === this.size) { return }
     if (size > this.size || size < this.oldest) { throw new QmdbError('RewindBeyondHistory', `no checkpoint for size ${size}`) }
     const witness = await this.loadWitness(size)
     try {
