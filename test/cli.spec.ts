@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { Registry } from 'prom-client'
+import { progressBar } from '../src/cli/output.ts'
 import { loadConfig } from '../src/node/config.ts'
 import { loadOrCreateKey } from '../src/node/identity.ts'
 import { startMetricsServer } from '../src/node/metrics-server.ts'
@@ -305,5 +306,20 @@ describe('cli: demo (end to end)', function () {
     // the joiner followed 3 blocks past its hand-off (at or above the anchor)
     expect(first.height).to.be.at.least(report.anchor + 3)
     expect(report.elapsedMs).to.be.a('number').and.to.be.greaterThan(0)
+  })
+})
+
+describe('cli: progress bar', () => {
+  it('fills in proportion to the work done, with the percentage and the counts', () => {
+    const hashes = (s: string): number => (s.match(/#/g) ?? []).length
+    expect(hashes(progressBar(0, 1232))).to.equal(0)
+    expect(progressBar(0, 1232)).to.include('  0%').and.include('0/1,232')
+    expect(hashes(progressBar(616, 1232))).to.equal(12)
+    expect(progressBar(616, 1232)).to.include(' 50%')
+    expect(hashes(progressBar(1232, 1232))).to.equal(24)
+    expect(progressBar(1232, 1232)).to.include('100%')
+    // nothing to do counts as done; overshoot is clamped
+    expect(progressBar(0, 0)).to.include('100%')
+    expect(hashes(progressBar(20, 10, 10))).to.equal(10)
   })
 })

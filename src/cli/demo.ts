@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createNode } from '../node/node.ts'
 import { nodeIdentities } from './init.ts'
-import { info, toJson } from './output.ts'
+import { info, progressBar, toJson } from './output.ts'
 import type { NodeConfig } from '../node/config.ts'
 import type { NodeStatus, QmdbNode } from '../node/node.ts'
 
@@ -111,7 +111,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoReport> {
         const now = Date.now()
         if (p.synced < p.total && now - lastProgress < 500) { return }
         lastProgress = now
-        info(`  joiner: ${p.database} ${p.synced}/${p.total} operations`)
+        info(`  joiner: ${p.database.padEnd(8)} ${progressBar(p.synced, p.total)} operations`)
       },
       onAnchor: a => {
         anchor = a.height

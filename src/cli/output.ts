@@ -34,3 +34,10 @@ export function intOption (value: string | undefined, name: string, fallback: nu
   if (n < min || n > max) { throw new UsageError(`--${name} must be in [${min}, ${max}] (got ${value})`) }
   return n
 }
+
+/** `[#########.........]  45%  513/1,232` — a text progress bar. */
+export function progressBar (done: number, total: number, width = 24): string {
+  const f = total <= 0 ? 1 : Math.min(1, Math.max(0, done / total))
+  const filled = Math.round(f * width)
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(f * 100)).padStart(3)}%  ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')}`
+}
