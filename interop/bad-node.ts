@@ -3,7 +3,8 @@
  * protocol as `libp2p-qmdb node`) whose state-sync answers are tampered —
  * every proof's first digest is flipped (or, for a proof without digests,
  * the last operation's last byte), so each response still decodes but fails
- * verification. Honest peers must block it and finish their sync elsewhere.
+ * verification; a request it cannot serve gets a fabricated answer (never
+ * "no data"). Honest peers must block it and finish their sync elsewhere.
  *
  * Usage: node dist/interop/bad-node.js node --config FILE [--status-interval MS] [--control]
  */
@@ -11,7 +12,7 @@
 import '../src/polyfill.ts'
 import { parseArgs } from 'node:util'
 import { runNode } from '../src/cli/run-node.ts'
-import type { Response } from '../src/sync/messages.ts'
+import type { Request, Response } from '../src/sync/messages.ts'
 import type { Source } from '../src/sync/source.ts'
 
 function flip (b: Uint8Array): Uint8Array {
@@ -28,10 +29,21 @@ function corrupt (r: Response): Response {
   return { ...r, ops: [...r.ops.slice(0, -1), flip(r.ops[r.ops.length - 1])] }
 }
 
+/** What it sends when it has nothing to tamper with (it never says "no data", so it is always caught lying). */
+function fabricate (request: Request): Response {
+  const proof = { leaves: request.size, inactivePeaks: 0, digests: [new Uint8Array(32).fill(0xee)] }
+  const op = new Uint8Array([0xff])
+  return request.type === 'operations' ? { type: 'operations', proof, ops: [op] } : { type: 'boundary', proof, op, pinnedNodes: [] }
+}
+
 const tampering = (_db: string, source: Source): Source => ({
   async serve (request, options) {
-    const served = await source.serve(request, options)
-    return { ...served, response: corrupt(served.response) }
+    try {
+      const served = await source.serve(request, options)
+      return { ...served, response: corrupt(served.response) }
+    } catch {
+      return { response: fabricate(request) }
+    }
   }
 })
 
