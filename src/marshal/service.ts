@@ -31,6 +31,7 @@
 
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
 import { MemoryDatastore } from 'datastore-core'
+import { PeerBlocker } from '../p2p/blocking.ts'
 import { PeerLimiter } from '../p2p/limits.ts'
 import { ResolverMetrics } from '../p2p/metrics.ts'
 import { Notifier, PeerBook } from '../p2p/peers.ts'
@@ -45,6 +46,7 @@ import { BlockStore } from './store.ts'
 import type { Fetched, LatestFinalization, MarshalClientContext } from './client.ts'
 import type { MarshalReader } from './server.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock } from './types.ts'
+import type { BlockHook } from '../p2p/blocking.ts'
 import type { PeerProvider, PeerSelection } from '../p2p/client.ts'
 import type { RateLimit } from '../p2p/limits.ts'
 import type { ComponentLogger, Logger, Metrics, PeerId, PeerStore, Startable } from '@libp2p/interface'
@@ -177,7 +179,7 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
   private readonly outbound: PeerLimiter
   private readonly slots = new Notifier()
   private readonly provider = new SwitchablePeers()
-  private readonly blockHooks = new Set<(peer: PeerId, reason: string) => void>()
+  private readonly blocker: PeerBlocker
   private readonly ownMarshal: boolean
   private current: Marshal<B, F>
   private broadcastFn: ((bytes: Uint8Array) => void) | undefined
@@ -192,6 +194,14 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
     this.metrics = new ResolverMetrics(components.metrics, 'marshal')
     this.server = buildServer(init, this.metrics, this.log)
     this.book = new PeerBook({ initialLatency: init.initialLatency ?? DEFAULTS.initialLatency })
+    this.blocker = new PeerBlocker({
+      book: this.book,
+      components,
+      tag: this.init.blockTag ?? 'qmdb-marshal-blocked',
+      disconnect: this.init.disconnectBlocked === true,
+      onCount: n => { this.metrics.blockedPeers(n) },
+      log: this.log
+    })
     this.outbound = new PeerLimiter(init.outbound?.rate ?? DEFAULTS.outboundRate, init.outbound?.maxConcurrent ?? DEFAULTS.outboundConcurrent)
     this.fetcher = buildClient(this.protocol, init, this.provider, {
       self: components.peerId,
@@ -332,23 +342,7 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
 
   /** Block `peer` for good: no more fetches go to it. */
   block (peer: PeerId, reason: string): void {
-    if (!this.book.block(peer.toString(), reason)) { return }
-    this.log('blocking %p: %s', peer, reason)
-    this.metrics.blockedPeers(this.book.blockedCount)
-    const tag = this.init.blockTag ?? 'qmdb-marshal-blocked'
-    this.components.peerStore.merge(peer, { tags: { [tag]: { value: 0 } } })
-      .catch(err => { this.log.trace('cannot tag %p: %s', peer, (err as Error)?.message) })
-    if (this.init.disconnectBlocked === true) {
-      this.components.connectionManager.closeConnections(peer)
-        .catch(err => { this.log.trace('cannot disconnect %p: %s', peer, (err as Error)?.message) })
-    }
-    for (const hook of this.blockHooks) {
-      try {
-        hook(peer, reason)
-      } catch (err) {
-        this.log.error('block hook failed: %s', (err as Error)?.message)
-      }
-    }
+    this.blocker.block(peer, reason)
   }
 
   isBlocked (peer: PeerId): boolean {
@@ -360,9 +354,8 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
   }
 
   /** Be told whenever a peer gets blocked; returns an unsubscribe function. */
-  onBlockPeer (hook: (peer: PeerId, reason: string) => void): () => void {
-    this.blockHooks.add(hook)
-    return () => { this.blockHooks.delete(hook) }
+  onBlockPeer (hook: BlockHook): () => void {
+    return this.blocker.onBlock(hook)
   }
 
   /** Latency score (ms moving average) of `peer`. */

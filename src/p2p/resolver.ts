@@ -25,6 +25,7 @@
  */
 
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
+import { PeerBlocker } from './blocking.ts'
 import { NetworkSource } from './client.ts'
 import { PeerLimiter } from './limits.ts'
 import { ResolverMetrics } from './metrics.ts'
@@ -32,6 +33,7 @@ import { Notifier, PeerBook } from './peers.ts'
 import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PROTOCOL_PREFIX, checkDbName, checkPrefix, protocolId } from './protocol.ts'
 import { ConnectedPeers, FunctionPeers, StaticPeers } from './providers.ts'
 import { ResolverServer } from './server.ts'
+import type { BlockHook } from './blocking.ts'
 import type { ClientContext, NetworkSourceOptions, PeerProvider } from './client.ts'
 import type { RateLimit } from './limits.ts'
 import type { ResolverKind } from './protocol.ts'
@@ -113,7 +115,7 @@ export class QmdbResolver implements Startable {
   private readonly slots = new Notifier()
   private readonly handled = new Set<string>()
   private readonly sources = new Set<NetworkSource>()
-  private readonly blockHooks = new Set<(peer: PeerId, reason: string) => void>()
+  private readonly blocker: PeerBlocker
   private controller: AbortController | undefined
   private readonly ctx: ClientContext
 
@@ -136,6 +138,14 @@ export class QmdbResolver implements Startable {
       serveTimeout: init.serveTimeout ?? DEFAULTS.serveTimeout
     }, inbound, this.metrics, this.log)
     this.book = new PeerBook({ initialLatency: init.initialLatency ?? DEFAULTS.initialLatency })
+    this.blocker = new PeerBlocker({
+      book: this.book,
+      components,
+      tag: this.init.blockTag ?? 'qmdb-blocked',
+      disconnect: this.init.disconnectBlocked === true,
+      onCount: n => { this.metrics.blockedPeers(n) },
+      log: this.log
+    })
     this.outbound = new PeerLimiter(init.outbound?.rate ?? DEFAULTS.outboundRate, init.outbound?.maxConcurrent ?? DEFAULTS.outboundConcurrent)
     this.ctx = {
       kind,
@@ -259,23 +269,7 @@ export class QmdbResolver implements Startable {
    * store (`blockTag`) and, if configured, closes its connections.
    */
   block (peer: PeerId, reason: string): void {
-    if (!this.book.block(peer.toString(), reason)) { return }
-    this.log('blocking %p: %s', peer, reason)
-    this.metrics.blockedPeers(this.book.blockedCount)
-    const tag = this.init.blockTag ?? 'qmdb-blocked'
-    this.components.peerStore.merge(peer, { tags: { [tag]: { value: 0 } } })
-      .catch(err => { this.log.trace('cannot tag %p: %s', peer, (err as Error)?.message) })
-    if (this.init.disconnectBlocked === true) {
-      this.components.connectionManager.closeConnections(peer)
-        .catch(err => { this.log.trace('cannot disconnect %p: %s', peer, (err as Error)?.message) })
-    }
-    for (const hook of this.blockHooks) {
-      try {
-        hook(peer, reason)
-      } catch (err) {
-        this.log.error('block hook failed: %s', (err as Error)?.message)
-      }
-    }
+    this.blocker.block(peer, reason)
   }
 
   isBlocked (peer: PeerId): boolean {
@@ -288,9 +282,8 @@ export class QmdbResolver implements Startable {
   }
 
   /** Be told whenever a peer gets blocked; returns an unsubscribe function. */
-  onBlock (hook: (peer: PeerId, reason: string) => void): () => void {
-    this.blockHooks.add(hook)
-    return () => { this.blockHooks.delete(hook) }
+  onBlock (hook: BlockHook): () => void {
+    return this.blocker.onBlock(hook)
   }
 
   /** Latency score (ms moving average) of `peer`. */

@@ -33,6 +33,7 @@
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { exchange } from '../marshal/exchange.ts'
+import { PeerBlocker } from '../p2p/blocking.ts'
 import { PeerLimiter } from '../p2p/limits.ts'
 import { Notifier, PeerBook } from '../p2p/peers.ts'
 import { DEFAULT_PROTOCOL_PREFIX } from '../p2p/protocol.ts'
@@ -45,6 +46,7 @@ import { Sample, maxFaults } from './sample.ts'
 import type { ReplyOutcome } from './metrics.ts'
 import type { FloorPolicy } from './sample.ts'
 import type { FinalizationScheme } from '../marshal/types.ts'
+import type { BlockHook } from '../p2p/blocking.ts'
 import type { RateLimit } from '../p2p/limits.ts'
 import type { ComponentLogger, Connection, Logger, Metrics, PeerId, PeerStore, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -128,7 +130,7 @@ export class Probe<F> implements Startable {
   private readonly inbound: PeerLimiter
   private readonly wake = new Notifier()
   private readonly subscribers = new Set<Subscriber<F>>()
-  private readonly blockHooks = new Set<(peer: PeerId, reason: string) => void>()
+  private readonly blocker: PeerBlocker
   private connected: ConnectedPeers | undefined
   private source: LatestFinalizationSource<F> | undefined
   private currentPhase: ProbePhase = 'discovery'
@@ -150,6 +152,13 @@ export class Probe<F> implements Startable {
     this.protocol = probeProtocolId(init.protocolPrefix ?? DEFAULT_PROTOCOL_PREFIX, init.chain)
     this.log = components.logger.forComponent('libp2p:qmdb:probe')
     this.metrics = new ProbeMetrics(components.metrics)
+    this.blocker = new PeerBlocker({
+      book: this.book,
+      components,
+      tag: init.blockTag ?? 'qmdb-probe-blocked',
+      onCount: n => { this.metrics.blockedPeers(n) },
+      log: this.log
+    })
     this.sample = new Sample(init.scheme, init.policy ?? 'agreement')
     this.inbound = new PeerLimiter(init.inbound?.rate ?? { perSecond: 20, burst: 40 }, init.inbound?.maxConcurrent ?? 4)
   }
@@ -486,19 +495,7 @@ export class Probe<F> implements Startable {
   // ---- peers ------------------------------------------------------------------------------
 
   block (peer: PeerId, reason: string): void {
-    if (!this.book.block(peer.toString(), reason)) { return }
-    this.log('blocking %p: %s', peer, reason)
-    this.metrics.blockedPeers(this.book.blockedCount)
-    const tag = this.init.blockTag ?? 'qmdb-probe-blocked'
-    this.components.peerStore.merge(peer, { tags: { [tag]: { value: 0 } } })
-      .catch(err => { this.log.trace('cannot tag %p: %s', peer, (err as Error)?.message) })
-    for (const hook of this.blockHooks) {
-      try {
-        hook(peer, reason)
-      } catch (err) {
-        this.log.error('block hook failed: %s', (err as Error)?.message)
-      }
-    }
+    this.blocker.block(peer, reason)
   }
 
   isBlocked (peer: PeerId): boolean {
@@ -509,9 +506,8 @@ export class Probe<F> implements Startable {
     return this.book.blocked()
   }
 
-  onBlockPeer (hook: (peer: PeerId, reason: string) => void): () => void {
-    this.blockHooks.add(hook)
-    return () => { this.blockHooks.delete(hook) }
+  onBlockPeer (hook: BlockHook): () => void {
+    return this.blocker.onBlock(hook)
   }
 }
 
