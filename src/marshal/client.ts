@@ -21,8 +21,8 @@
  */
 
 import { ProtocolViolation } from '../p2p/protocol.ts'
-import { linked } from '../p2p/signals.ts'
-import { exchange, sleep } from './exchange.ts'
+import { linked, sleep } from '../p2p/signals.ts'
+import { exchange } from './exchange.ts'
 import { encodeMarshalRequest, marshalRequestKey, parseBlockResponse, parseFinalizedResponse, parseLatestResponse } from './protocol.ts'
 import { MarshalError } from './types.ts'
 import type { BlockFetcher } from './marshal.ts'

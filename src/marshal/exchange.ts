@@ -67,17 +67,3 @@ export async function exchange (connectionManager: ConnectionManager, peer: Peer
     link.dispose()
   }
 }
-
-/** Resolve after `ms` or when `signal` aborts (never rejects). */
-export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) { return }
-  await new Promise<void>(resolve => {
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
-}

@@ -32,6 +32,7 @@ import { ConsensusNetwork, SimplexEngine, ValidatorSet, finalizationScheme } fro
 import { LedgerApp, ledgerBlockCodec, ledgerSyncMembers, openLedgerDatabases } from '../examples/ledger/index.ts'
 import { marshalService } from '../marshal/index.ts'
 import { compactResolver, standardResolver } from '../p2p/index.ts'
+import { sleep } from '../p2p/signals.ts'
 import { probeService } from '../probe/index.ts'
 import { AnyOpCodec, KeylessOpCodec, fixedField } from '../qmdb/index.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
@@ -124,22 +125,6 @@ export interface QmdbNode {
   blockPeers(peerIds: string[]): Promise<void>
   unblockPeers(peerIds?: string[]): void
   stop(): Promise<void>
-}
-
-/** Resolves after `ms`, or rejects when `signal` aborts first. */
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted()
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(t)
-      reject(signal.reason)
-    }
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }
 
 function hex (d: Uint8Array): string {
@@ -298,7 +283,10 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
       genesis: async () => genesis.digest,
       propose: async (ctx, o) => {
         const interval = config.consensus?.blockIntervalMs ?? 0
-        if (interval > 0) { await sleep(interval, o.signal) }
+        if (interval > 0) {
+          await sleep(interval, o.signal)
+          o.signal.throwIfAborted()
+        }
         const digest = await stateful.propose(ctx, o)
         if (digest !== undefined) {
           proposedAt.set(ctx.round.view, performance.now())

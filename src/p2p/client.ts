@@ -26,7 +26,7 @@ import { InvalidDataLengthError, InvalidDataLengthLengthError, lpStream } from '
 import { encodeRequest, requestKey, requestProblem } from '../sync/messages.ts'
 import { ServeError } from '../sync/source.ts'
 import { ProtocolViolation, parseResponseFrame, requestShapeProblem } from './protocol.ts'
-import { linked } from './signals.ts'
+import { linked, sleep } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
 import type { ResolverMetrics } from './metrics.ts'
 import type { Notifier, PeerBook } from './peers.ts'
@@ -119,19 +119,6 @@ type Attempt =
 function isOversized (err: unknown): boolean {
   return err instanceof InvalidDataLengthError || err instanceof InvalidDataLengthLengthError ||
     (err as Error)?.name === 'StreamBufferError'
-}
-
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) { return }
-  await new Promise<void>(resolve => {
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
 }
 
 export class NetworkSource implements Source {

@@ -45,3 +45,17 @@ export function linked (parents: AbortSignal[], timeoutMs?: number): Linked {
     }
   }
 }
+
+/** Resolve after `ms` or when `signal` aborts (never rejects; the listener is removed either way). */
+export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) { return }
+  await new Promise<void>(resolve => {
+    const done = (): void => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
