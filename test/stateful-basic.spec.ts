@@ -69,6 +69,22 @@ describe('stateful: basic flows', () => {
     expect(t.app.calls.apply).to.equal(0) // every winner was cached
   })
 
+  it('readApplied sees the databases and the applied height together, and rejects once stopped', async () => {
+    t = await harness()
+    expect(await t.stateful.readApplied((_dbs, height) => height)).to.equal(0)
+    const chain = await t.builder.chain(t.genesis, 2)
+    t.marshal.put(...chain)
+    t.marshal.finalize(...chain)
+    expect(await t.marshal.ackOutcome(2)).to.equal('acked')
+    const read = await t.stateful.readApplied((dbs, height) => ({ height, same: dbs.targetsEqual(dbs.committedTargets(), chain[1].targets) }))
+    expect(read).to.deep.equal({ height: 2, same: true })
+    // an exception inside the reader reaches the caller, the manager keeps going
+    await expect(t.stateful.readApplied(() => { throw new Error('reader failed') })).to.eventually.be.rejectedWith('reader failed')
+    expect(await t.stateful.readApplied((_dbs, height) => height)).to.equal(2)
+    await t.stateful.stop()
+    await expect(t.stateful.readApplied(() => 0)).to.eventually.be.rejected()
+  })
+
   it('answers false when the application rejects the block', async () => {
     t = await harness()
     const [b1] = await t.builder.chain(t.genesis, 1)
