@@ -122,6 +122,20 @@ describe('p2p: limits, scores, notifications', () => {
     expect(l.inFlight('a')).to.equal(0)
   })
 
+  it('peer limiter: a total cap over all peers; releasing a slot frees it for anyone', () => {
+    const l = new PeerLimiter({ perSecond: 1000, burst: 1000 }, 2, 3)
+    expect(l.tryAcquire('a', 0).ok).to.equal(true)
+    expect(l.tryAcquire('a', 0).ok).to.equal(true)
+    expect(l.tryAcquire('b', 0).ok).to.equal(true)
+    expect(l.tryAcquire('c', 0)).to.deep.equal({ ok: false, reason: 'total', retryInMs: 0 })
+    expect(l.total).to.equal(3)
+    l.release('a')
+    expect(l.tryAcquire('c', 0).ok).to.equal(true)
+    l.release('nobody') // a release without a slot changes nothing
+    expect(l.total).to.equal(3)
+    expect(() => new PeerLimiter({ perSecond: 1, burst: 1 }, 1, 0)).to.throw(RangeError)
+  })
+
   it('peer book: moving-average scores, best first for fresh requests, shuffled with the failed peer last for retries', () => {
     const book = new PeerBook({ initialLatency: 1000 })
     const [a, b, c] = PEERS

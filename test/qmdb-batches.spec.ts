@@ -187,3 +187,31 @@ describe('qmdb: floors chosen by the application', () => {
     await check(await CompactKeylessDb.open(), (b, i) => b.append(val(i, 0)))
   })
 })
+
+describe('qmdb: compact rewind checkpoints without a datastore', () => {
+  const check = async <Op extends { type: string }>(db: CompactDb<Op>, write: (b: CompactBatch<Op>, i: number) => CompactBatch<Op>): Promise<void> => {
+    const genesis = db.syncTarget()
+    await db.apply(await write(db.newBatch(), 1).merkleize())
+    await db.commit()
+    const one = db.syncTarget()
+    await db.apply(await write(db.newBatch(), 2).merkleize())
+    await db.commit()
+    expect(db.size).to.be.greaterThan(one.size)
+    await db.rewindToTarget(one)
+    expect(db.syncTarget()).to.deep.equal(one)
+    await db.rewind(1)
+    expect(db.syncTarget()).to.deep.equal(genesis)
+    // pruned checkpoints are gone, in memory as on disk
+    await db.apply(await write(db.newBatch(), 3).merkleize())
+    await db.prune(db.size)
+    expect(await codeOf(db.rewind(1))).to.equal('RewindBeyondHistory')
+  }
+
+  it('compact keyless: checkpoints survive commit() in memory, as with a datastore', async () => {
+    await check(await CompactKeylessDb.open(), (b, i) => b.append(val(i, 0)))
+  })
+
+  it('compact immutable: checkpoints survive commit() in memory, as with a datastore', async () => {
+    await check(await CompactImmutableDb.open(), (b, i) => b.set(key(i), val(i, 0)))
+  })
+})

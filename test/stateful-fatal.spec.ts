@@ -106,21 +106,54 @@ describe('stateful: fatal conditions', () => {
     expect(t.stateful.lastProcessed?.height).to.equal(0)
   })
 
-  it('re-executing a finalized block throws (APPLICATION_APPLY_FAILED)', async () => {
+  it('re-executing a finalized block throws (APPLICATION_FAILED in reconstruct)', async () => {
     t = await harness()
     const [a1] = await t.builder.chain(t.genesis, 1)
     t.app.applyHook = async () => { throw new Error('corrupted input') }
     t.marshal.finalize(a1)
-    await expectStoppedOn(t, 'APPLICATION_APPLY_FAILED', { block: a1 })
+    const err = await expectStoppedOn(t, 'APPLICATION_FAILED', { block: a1 })
+    expect(err.phase).to.equal('reconstruct')
+    expect(err.message).to.include('corrupted input')
   })
 
-  it('a replay that throws during verification is only an invalid ancestry (not fatal)', async () => {
+  it('a replay that throws during verification is fatal (APPLICATION_FAILED in replay), not an invalid verdict', async () => {
     t = await harness()
     const [a1, a2] = await t.builder.chain(t.genesis, 2)
     t.marshal.put(a1, a2)
     t.app.applyHook = async () => { throw new Error('cannot execute') }
-    expect(await verifyCall(t.stateful, a2).promise).to.be.false()
-    expect(t.stateful.failure).to.be.undefined()
+    const verdict = verifyCall(t.stateful, a2).promise
+    const err = await expectStoppedOn(t, 'APPLICATION_FAILED', { block: a1 })
+    expect(err.phase).to.equal('replay')
+    await expect(verdict, 'consensus gets no verdict').to.eventually.be.rejectedWith(StatefulFatalError)
+  })
+
+  it('verify that throws is fatal (APPLICATION_FAILED in verify): the verification does not resolve false', async () => {
+    t = await harness()
+    const [a1] = await t.builder.chain(t.genesis, 1)
+    t.marshal.put(a1)
+    t.app.verifyHook = async () => { throw new Error('verifier bug') }
+    const verdict = verifyCall(t.stateful, a1).promise
+    const err = await expectStoppedOn(t, 'APPLICATION_FAILED', { block: a1 })
+    expect(err.phase).to.equal('verify')
+    await expect(verdict).to.eventually.be.rejectedWith(StatefulFatalError)
+  })
+
+  it('a returned "invalid" is still only a verdict (false), never fatal', async () => {
+    t = await harness()
+    const [a1] = await t.builder.chain(t.genesis, 1)
+    t.marshal.put(a1)
+    t.app.rejectVerify.add(digestKey(a1.digest))
+    expect(await verifyCall(t.stateful, a1).promise).to.equal(false)
+    expect(t.stateful.failure).to.equal(undefined)
+  })
+
+  it('propose that throws is fatal (APPLICATION_FAILED in propose, naming the parent): no undefined answer', async () => {
+    t = await harness()
+    t.app.proposeHook = async () => { throw new Error('mempool exploded') }
+    const err = await t.stateful.propose({ round: { epoch: 0, view: 1 }, leader: 'v0', parent: { view: 0, digest: t.genesis.digest } }).catch(e => e)
+    expectFatal(err, 'APPLICATION_FAILED', { block: t.genesis })
+    expect((err as StatefulFatalError).phase).to.equal('propose')
+    await expectStoppedOn(t, 'APPLICATION_FAILED')
   })
 
   it('a finalized block conflicting with the processed block (CONFLICTING_FINALIZED_BLOCK)', async () => {
@@ -172,12 +205,13 @@ describe('stateful: fatal conditions', () => {
     await expectStoppedOn(t, 'DATABASE_PRUNE_FAILED', { database: 'accounts', height: 1 })
   })
 
-  it('the finalized hook throws (FINALIZED_HOOK_FAILED)', async () => {
+  it('the finalized hook throws (APPLICATION_FAILED in finalized)', async () => {
     t = await harness()
     const [a1] = await t.builder.chain(t.genesis, 1)
     t.app.finalizedHook = async () => { throw new Error('observer failed') }
     t.marshal.finalize(a1)
-    await expectStoppedOn(t, 'FINALIZED_HOOK_FAILED', { block: a1 })
+    const err = await expectStoppedOn(t, 'APPLICATION_FAILED', { block: a1 })
+    expect(err.phase).to.equal('finalized')
     expect(t.marshal.acks.get(1)).to.equal('cancelled')
   })
 

@@ -10,6 +10,7 @@
 
 import { InvalidDataLengthError, InvalidDataLengthLengthError, lpStream } from '@libp2p/utils'
 import { linked } from '../p2p/signals.ts'
+import { openStream } from '../p2p/streams.ts'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -39,7 +40,7 @@ export async function exchange (connectionManager: ConnectionManager, peer: Peer
   try {
     let stream: Stream
     try {
-      stream = await connectionManager.openStream(peer, protocol, {
+      stream = await openStream(connectionManager, peer, protocol, {
         signal: link.signal,
         runOnLimitedConnection: options.runOnLimitedConnection ?? false
       })

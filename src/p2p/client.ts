@@ -27,6 +27,7 @@ import { encodeRequest, requestKey, requestProblem } from '../sync/messages.ts'
 import { ServeError } from '../sync/source.ts'
 import { ProtocolViolation, parseResponseFrame, requestShapeProblem } from './protocol.ts'
 import { linked, sleep } from './signals.ts'
+import { openStream } from './streams.ts'
 import type { PeerLimiter } from './limits.ts'
 import type { ResolverMetrics } from './metrics.ts'
 import type { Notifier, PeerBook } from './peers.ts'
@@ -346,7 +347,7 @@ export class NetworkSource implements Source {
     const started = performance.now()
     let stream: Stream
     try {
-      stream = await this.ctx.connectionManager.openStream(peer, this.options.protocol, {
+      stream = await openStream(this.ctx.connectionManager, peer, this.options.protocol, {
         signal: both,
         runOnLimitedConnection: this.ctx.runOnLimitedConnection
       })

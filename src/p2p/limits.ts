@@ -1,12 +1,16 @@
 /**
- * Per-peer admission control: a token bucket for rate and a counter for
- * concurrency, keyed by peer id string. Used inbound (a server sheds a
- * peer's excess streams) and outbound (a client never asks one peer more
- * than it is willing to serve).
+ * Admission control: per peer, a token bucket for rate and a counter for
+ * concurrency, keyed by peer id string; optionally a cap on the slots held
+ * by all peers together. Used inbound (a server sheds a peer's excess
+ * streams, and everyone's beyond the total, so many peer ids cannot hold an
+ * unbounded number of idle streams between them) and outbound (a client
+ * never asks one peer more than it is willing to serve).
  *
  * Invariants: tokens never exceed `burst`; a slot is held from a successful
- * `tryAcquire` until its `release`; idle state (full bucket, no slot held)
- * is forgotten so the maps stay bounded by the number of active peers.
+ * `tryAcquire` until its `release`; the slots held never exceed
+ * `maxConcurrent` per peer nor `maxTotal` overall; idle state (full bucket,
+ * no slot held) is forgotten so the maps stay bounded by the number of
+ * active peers.
  */
 
 export interface RateLimit {
@@ -61,19 +65,28 @@ export class TokenBucket {
 
 export type AdmitResult =
   | { ok: true }
-  | { ok: false, reason: 'concurrency' | 'rate', retryInMs: number }
+  | { ok: false, reason: 'concurrency' | 'total' | 'rate', retryInMs: number }
 
 /** Rate and concurrency limits for many peers. */
 export class PeerLimiter {
   private readonly buckets = new Map<string, TokenBucket>()
   private readonly active = new Map<string, number>()
+  private held = 0
   readonly rate: RateLimit
   readonly maxConcurrent: number
+  readonly maxTotal: number
 
-  constructor (rate: RateLimit, maxConcurrent: number) {
+  constructor (rate: RateLimit, maxConcurrent: number, maxTotal = Infinity) {
     if (!(maxConcurrent >= 1)) { throw new RangeError('maxConcurrent must be >= 1') }
+    if (!(maxTotal >= 1)) { throw new RangeError('maxTotal must be >= 1') }
     this.rate = rate
     this.maxConcurrent = maxConcurrent
+    this.maxTotal = maxTotal
+  }
+
+  /** Slots held by all peers together. */
+  get total (): number {
+    return this.held
   }
 
   /** Number of slots `peer` holds. */
@@ -85,6 +98,7 @@ export class PeerLimiter {
   tryAcquire (peer: string, now = Date.now()): AdmitResult {
     const held = this.active.get(peer) ?? 0
     if (held >= this.maxConcurrent) { return { ok: false, reason: 'concurrency', retryInMs: 0 } }
+    if (this.held >= this.maxTotal) { return { ok: false, reason: 'total', retryInMs: 0 } }
     let bucket = this.buckets.get(peer)
     if (bucket === undefined) {
       this.prune(now)
@@ -93,12 +107,15 @@ export class PeerLimiter {
     }
     if (!bucket.tryTake(now)) { return { ok: false, reason: 'rate', retryInMs: bucket.msUntilToken(now) } }
     this.active.set(peer, held + 1)
+    this.held++
     return { ok: true }
   }
 
   /** Give back a slot taken by `tryAcquire`. */
   release (peer: string): void {
     const held = this.active.get(peer) ?? 0
+    if (held === 0) { return }
+    this.held--
     if (held <= 1) {
       this.active.delete(peer)
     } else {

@@ -59,11 +59,15 @@ export interface QmdbResolverInit {
   maxServeOps?: number
   /** Largest response frame, sent or accepted. Default 4 MiB. */
   maxResponseBytes?: number
-  /** Per-peer inbound limits. Defaults: 16 concurrent streams, 200/s, burst 400. */
-  inbound?: { maxConcurrent?: number, rate?: RateLimit }
+  /**
+   * Inbound limits. Per peer: 16 concurrent streams, 200/s, burst 400; over
+   * all peers (every database of this resolver): 64 concurrent streams.
+   * Excess streams are reset before being read.
+   */
+  inbound?: { maxConcurrent?: number, maxTotal?: number, rate?: RateLimit }
   /** Per-peer outbound limits. Defaults: 8 concurrent requests, 100/s, burst 200. */
   outbound?: { maxConcurrent?: number, rate?: RateLimit }
-  /** Time a peer has to send its request frame (ms). Default 5000. */
+  /** Time a peer has to send its request frame (ms). Default 2000. */
   readTimeout?: number
   /** Time to produce and write an answer (ms). Default 30000. */
   serveTimeout?: number
@@ -89,10 +93,11 @@ export interface QmdbResolverInit {
 const DEFAULTS = {
   maxServeOps: 1024,
   inboundConcurrent: 16,
+  inboundTotal: 64,
   inboundRate: { perSecond: 200, burst: 400 },
   outboundConcurrent: 8,
   outboundRate: { perSecond: 100, burst: 200 },
-  readTimeout: 5000,
+  readTimeout: 2000,
   serveTimeout: 30_000,
   timeout: 5000,
   retryDelay: 100,
@@ -129,7 +134,7 @@ export class QmdbResolver implements Startable {
     this[serviceCapabilities] = [`@libp2p-qmdb/${kind}-resolver`]
     this.log = components.logger.forComponent(`libp2p:qmdb:${kind}-resolver`)
     this.metrics = new ResolverMetrics(components.metrics, kind)
-    const inbound = new PeerLimiter(init.inbound?.rate ?? DEFAULTS.inboundRate, init.inbound?.maxConcurrent ?? DEFAULTS.inboundConcurrent)
+    const inbound = new PeerLimiter(init.inbound?.rate ?? DEFAULTS.inboundRate, init.inbound?.maxConcurrent ?? DEFAULTS.inboundConcurrent, init.inbound?.maxTotal ?? DEFAULTS.inboundTotal)
     this.server = new ResolverServer({
       kind,
       maxServeOps: init.maxServeOps ?? DEFAULTS.maxServeOps,

@@ -22,11 +22,13 @@ import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { keyIndexFor } from './key-index.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
+import { anyReader } from './readers.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
 import type { GraftOverlay } from './current.ts'
 import type { KeyIndex } from './key-index.ts'
 import type { ManagedDb } from './managed.ts'
 import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
+import type { AnyReader } from './readers.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { Digest, MerkleizedMmrBatch } from '../merkle/index.ts'
@@ -215,6 +217,11 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
 
   async getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
     return Promise.all(keys.map(async k => this.get(k)))
+  }
+
+  /** Reads and proofs only (see `readers.ts`). */
+  reader (): AnyReader {
+    return anyReader(this)
   }
 
   /** Extension point: `current` grafts the bitmap onto a freshly merkleized batch. */

@@ -14,18 +14,23 @@
  * varint tipSize ‖ varint oldestSize. `commit()` writes pending witnesses and
  * the meta atomically. Importing a synced witness replaces the whole journal
  * in one atomic write, so a rejected or interrupted import leaves the previous
- * durable state intact.
+ * durable state intact. Without a datastore the witnesses live in a
+ * `MemoryDatastore`, so rewind checkpoints behave exactly as on LevelDB
+ * (only nothing survives the process).
  */
 
+import { MemoryDatastore } from 'datastore-core'
 import { CodecError, Reader, Writer } from '../codec/index.ts'
 import { Mmr, MAX_PINNED_NODES, computeRoot, inactivePeaks, leafDigest, markApplied, nodesToPin, unappliedChain } from '../merkle/index.ts'
 import { hex16, joinKey, parseHex16 } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
 import { QmdbError } from './errors.ts'
 import { ImmutableOpCodec, KeylessOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
+import { compactReader } from './readers.ts'
 import { compactTargetsEqual } from './target.ts'
 import type { ManagedDb } from './managed.ts'
 import type { Encoding, FieldCodec, ImmutableOp, KeylessOp, OpCodec } from './ops.ts'
+import type { CompactReader } from './readers.ts'
 import type { CompactTarget } from './target.ts'
 import type { ChainLink, Digest, MerkleizedMmrBatch, Proof } from '../merkle/index.ts'
 import type { Datastore } from 'interface-datastore'
@@ -63,6 +68,7 @@ interface TipState {
 }
 
 export interface CompactDbOptions {
+  /** Where witnesses are kept (default: a private `MemoryDatastore`). */
   datastore?: Datastore
   prefix?: string
 }
@@ -110,7 +116,7 @@ export class MerkleizedCompactBatch<Op extends CompactOp> implements ChainLink {
 export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<CompactBatch<Op>, MerkleizedCompactBatch<Op>, CompactTarget> {
   abstract readonly kind: string
   readonly codec: OpCodec<Op>
-  private readonly kv?: Kv
+  private readonly kv: Kv
   private readonly prefix: string
   private tip!: TipState
   private _state: object = {}
@@ -126,7 +132,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
 
   protected constructor (codec: OpCodec<Op>, options: CompactDbOptions) {
     this.codec = codec
-    this.kv = options.datastore === undefined ? undefined : new Kv(options.datastore)
+    this.kv = new Kv(options.datastore ?? new MemoryDatastore())
     this.prefix = options.prefix ?? '/qmdb'
   }
 
@@ -171,7 +177,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
   }
 
   protected async openCompact (): Promise<void> {
-    const meta = this.kv === undefined ? undefined : await this.kv.get(joinKey(this.prefix, 'cmeta'))
+    const meta = await this.kv.get(joinKey(this.prefix, 'cmeta'))
     if (meta === undefined) {
       const bootstrap = this.codec.encode(this.commitOp(undefined, 0))
       this.tip = this.rebuild({ opBytes: bootstrap, size: 1, pinnedNodes: [] })
@@ -195,7 +201,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
 
   private async loadWitness (size: number): Promise<Witness> {
     const pending = this.pending.get(size)
-    const bytes = pending ?? (this.deletions.has(size) || this.replaceAll ? undefined : await this.kv?.get(this.witnessKey(size)))
+    const bytes = pending ?? (this.deletions.has(size) || this.replaceAll ? undefined : await this.kv.get(this.witnessKey(size)))
     if (bytes === undefined) { throw new QmdbError('RewindBeyondHistory', `no witness for size ${size}`) }
     try {
       const w = decodeWitness(bytes)
@@ -281,12 +287,6 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
   async commit (options: { sync?: boolean } = {}): Promise<void> {
     this.check()
     const run = async (): Promise<void> => {
-      if (this.kv === undefined) {
-        this.pending.clear()
-        this.deletions.clear()
-        this.replaceAll = false
-        return
-      }
       const batch = this.kv.batch()
       if (this.replaceAll) {
         for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) { batch.delete(k) }
@@ -327,11 +327,9 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
     for (const s of [...this.pending.keys()]) {
       if (s < size) { this.pending.delete(s) }
     }
-    if (this.kv !== undefined) {
-      for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) {
-        const s = parseHex16(k.slice(k.lastIndexOf('/') + 1))
-        if (s !== undefined && s < size) { this.deletions.add(s) }
-      }
+    for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) {
+      const s = parseHex16(k.slice(k.lastIndexOf('/') + 1))
+      if (s !== undefined && s < size) { this.deletions.add(s) }
     }
     this.oldest = size
     await this.commit()
@@ -350,11 +348,9 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
       for (const s of [...this.pending.keys()]) {
         if (s > size) { this.pending.delete(s) }
       }
-      if (this.kv !== undefined) {
-        for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) {
-          const s = parseHex16(k.slice(k.lastIndexOf('/') + 1))
-          if (s !== undefined && s > size) { this.deletions.add(s) }
-        }
+      for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) {
+        const s = parseHex16(k.slice(k.lastIndexOf('/') + 1))
+        if (s !== undefined && s > size) { this.deletions.add(s) }
       }
       this._state = {}
     } catch (err) {
@@ -398,6 +394,11 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
 
   // ---- ManagedDb ----------------------------------------------------------------
 
+  /** Reads and the tip proof only (see `readers.ts`). */
+  reader (): CompactReader<{ proof: Proof, op: Uint8Array, pinnedNodes: Digest[] }> {
+    return compactReader(this)
+  }
+
   syncTarget (): CompactTarget {
     return { root: this.tip.root, size: this.size }
   }
@@ -415,8 +416,9 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
     return compactTargetsEqual(a, b)
   }
 
+  /** Persist every applied checkpoint with an fsync (see `QmdbCore.finalize`). */
   async finalize (): Promise<void> {
-    await this.commit()
+    await this.commit({ sync: true })
   }
 
   async pruneTo (target: CompactTarget): Promise<void> {

@@ -541,9 +541,13 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
     return targetsEqual(a, b)
   }
 
-  /** Start persisting everything applied so far; resolves when durable. */
+  /**
+   * Persist everything applied so far with an fsync; resolves when durable.
+   * The stateful manager acknowledges a finalized block to marshal only after
+   * this, so it must survive a power loss, not only a process crash.
+   */
   async finalize (): Promise<void> {
-    await this.commit()
+    await this.commit({ sync: true })
   }
 
   async pruneTo (target: Target): Promise<void> {

@@ -25,9 +25,11 @@ import {
   CHUNK_BITS, CHUNK_BYTES, GRAFT_HEIGHT, GraftedTree, appendGrafted, canonicalRoot, chunkAlignedInactivePeaks, chunkOpsPosition,
   graftedLeaf, graftedNode, graftedPositionOfPeak, graftedRoot, opsPosition, pathToPeak
 } from './grafting.ts'
+import { currentReader } from './readers.ts'
 import type { AnyDbOptions } from './any.ts'
 import type { CurrentRangeProof, OperationProof } from './current-proof.ts'
 import type { GraftView } from './grafting.ts'
+import type { CurrentReader } from './readers.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Digest } from '../merkle/index.ts'
 
@@ -186,6 +188,11 @@ export class CurrentDb extends AnyDb {
     for (let c = Math.floor(start / CHUNK_BITS); c <= Math.floor((end - 1) / CHUNK_BITS); c++) { chunks.push(this.bitmap.chunk(c)) }
     const partialChunkDigest = L % CHUNK_BITS === 0 ? undefined : sha256(this.bitmap.chunk(Math.floor(L / CHUNK_BITS)))
     return { proof: { proof, partialChunkDigest, opsRoot: this.opsRoot }, ops, chunks }
+  }
+
+  /** Reads and proofs only (see `readers.ts`). */
+  reader (): CurrentReader<{ proof: CurrentRangeProof, ops: Uint8Array[], chunks: Uint8Array[] }, { proof: OperationProof, op: Uint8Array }> {
+    return currentReader(this)
   }
 
   /** Proof that `key` currently has its value: the active update operation and its activity bit. */

@@ -11,10 +11,12 @@
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { ImmutableOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
+import { immutableReader } from './readers.ts'
 import { SimpleMerkleized } from './simple.ts'
 import type { DbOptions } from './core.ts'
 import type { ManagedDb } from './managed.ts'
 import type { Encoding, FieldCodec, ImmutableOp } from './ops.ts'
+import type { ImmutableReader } from './readers.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { Digest } from '../merkle/index.ts'
@@ -92,6 +94,11 @@ export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch>
     const op = await this.readOp(loc)
     if (op.type !== 'set') { throw new QmdbError('DataCorrupted', `snapshot points at a non-set at ${loc}`) }
     return op.value
+  }
+
+  /** Reads and proofs only (see `readers.ts`). */
+  reader (): ImmutableReader {
+    return immutableReader(this)
   }
 
   newBatch (): ImmutableBatch {

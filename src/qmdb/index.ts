@@ -19,8 +19,11 @@ export {
 } from './target.ts'
 export {
   type ManagedDb, type SomeManagedDb, type UnmerkleizedOfDb, type MerkleizedOfDb, type TargetOfDb, type DatabaseRecord,
-  type UnmerkleizedOf, type MerkleizedOf, type SyncTargetsOf, type Barrier, DatabaseSet, DatabaseSetError
+  type UnmerkleizedOf, type MerkleizedOf, type SyncTargetsOf, type ReaderOfDb, type ReadersOf, type Barrier, DatabaseSet, DatabaseSetError
 } from './managed.ts'
+export {
+  type LogReader, type AnyReader, type CurrentReader, type ImmutableReader, type KeylessReader, type CompactReader
+} from './readers.ts'
 export { CurrentDb, type GraftOverlay } from './current.ts'
 export {
   CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,

@@ -8,10 +8,12 @@
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { KeylessOpCodec, fixedField } from './ops.ts'
+import { keylessReader } from './readers.ts'
 import { SimpleMerkleized } from './simple.ts'
 import type { DbOptions } from './core.ts'
 import type { ManagedDb } from './managed.ts'
 import type { Encoding, FieldCodec, KeylessOp } from './ops.ts'
+import type { KeylessReader } from './readers.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { Digest } from '../merkle/index.ts'
@@ -82,6 +84,11 @@ export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> imple
       if (locs[i] <= locs[i - 1]) { throw new QmdbError('UnexpectedData', 'locations must be strictly increasing') }
     }
     return Promise.all(locs.map(async l => this.get(l)))
+  }
+
+  /** Reads and proofs only (see `readers.ts`). */
+  reader (): KeylessReader {
+    return keylessReader(this)
   }
 
   newBatch (): KeylessBatch {

@@ -7,7 +7,9 @@
  * - `apply` publishes a merkleized batch (and its unapplied ancestors); it does
  * not start durability; each applied batch is a rewindable checkpoint;
  * - `finalize` starts persisting everything applied so far; the returned
- * promise resolves once that is durable; later applies may proceed meanwhile;
+ * promise resolves once that is durable with an fsync (it precedes a
+ * marshal acknowledgement, so it must survive a power loss); later applies
+ * may proceed meanwhile;
  * - `prune` and `rewindToTarget` are durable on return;
  * - `syncTarget` is the latest applied target (durability not implied);
  * `matchesSyncTarget(batch, t)` is true iff applying `batch` yields `t`.
@@ -34,7 +36,7 @@ export interface ManagedDb<U, M, T> {
   /** True iff applying `batch` would produce exactly `target`. */
   matchesSyncTarget(batch: M, target: T): boolean
   apply(batch: M): Promise<unknown>
-  /** Persist everything applied so far; resolves when durable. */
+  /** Persist everything applied so far (fsynced); resolves when durable. */
   finalize(): Promise<void>
   /** Discard history no longer needed for `target`; durable on return. */
   pruneTo(target: T): Promise<void>
@@ -45,6 +47,8 @@ export interface ManagedDb<U, M, T> {
   /** The target of a freshly created (empty) database of this kind. */
   initialSyncTarget(): T
   targetsEqual(a: T, b: T): boolean
+  /** A read-only facade (reads and proofs, no way to mutate); see `readers.ts`. */
+  reader(): object
   close(): Promise<void>
 }
 
@@ -54,11 +58,14 @@ export type SomeManagedDb = ManagedDb<any, any, any>
 export type UnmerkleizedOfDb<D> = D extends ManagedDb<infer U, any, any> ? U : never
 export type MerkleizedOfDb<D> = D extends ManagedDb<any, infer M, any> ? M : never
 export type TargetOfDb<D> = D extends ManagedDb<any, any, infer T> ? T : never
+export type ReaderOfDb<D> = D extends { reader(): infer R } ? R : never
 
 export type DatabaseRecord = Record<string, SomeManagedDb>
 export type UnmerkleizedOf<Dbs extends DatabaseRecord> = { [K in keyof Dbs]: UnmerkleizedOfDb<Dbs[K]> }
 export type MerkleizedOf<Dbs extends DatabaseRecord> = { [K in keyof Dbs]: MerkleizedOfDb<Dbs[K]> }
 export type SyncTargetsOf<Dbs extends DatabaseRecord> = { [K in keyof Dbs]: TargetOfDb<Dbs[K]> }
+/** The read-only facades of a set, by member name. */
+export type ReadersOf<Dbs extends DatabaseRecord> = { readonly [K in keyof Dbs]: ReaderOfDb<Dbs[K]> }
 
 export class DatabaseSetError extends Error {
   readonly name = 'DatabaseSetError'
@@ -84,6 +91,7 @@ export interface Barrier {
 export class DatabaseSet<Dbs extends DatabaseRecord> {
   readonly dbs: Dbs
   private readonly names: Array<keyof Dbs & string>
+  private facades: ReadersOf<Dbs> | undefined
 
   constructor (dbs: Dbs) {
     this.dbs = dbs
@@ -109,6 +117,12 @@ export class DatabaseSet<Dbs extends DatabaseRecord> {
         throw new DatabaseSetError(operation, n, this.dbs[n].kind, r.reason)
       }
     })
+  }
+
+  /** Read-only facades of every member (what observers such as the `finalized` hook get). */
+  readers (): ReadersOf<Dbs> {
+    this.facades ??= Object.freeze(this.map(db => db.reader())) as ReadersOf<Dbs>
+    return this.facades
   }
 
   newBatches (): UnmerkleizedOf<Dbs> {

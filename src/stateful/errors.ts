@@ -37,11 +37,18 @@ export type StatefulFatalCode =
   | 'PROPOSED_STATE_MISMATCH'
   | 'PROPOSAL_INCONSISTENT'
   | 'PROPOSAL_PARENT_INCOMPATIBLE'
-  // the application failed where the reference panics
-  | 'APPLICATION_APPLY_FAILED'
-  | 'FINALIZED_HOOK_FAILED'
+  // the application threw (in `phase`); only a returned verdict is "invalid"
+  | 'APPLICATION_FAILED'
   // internal invariants (a bug in this module)
   | 'INVARIANT_VIOLATED'
+
+/**
+ * Where the application failed: building a block (`propose`, on the named
+ * parent), checking one (`verify`), re-executing an ancestor during lazy
+ * recovery (`replay`) or a finalized block that was not cached
+ * (`reconstruct`), or observing a finalized block (`finalized`).
+ */
+export type ApplicationPhase = 'propose' | 'verify' | 'replay' | 'reconstruct' | 'finalized'
 
 export interface StatefulFatalDetails {
   /** Hex digest of the block concerned. */
@@ -49,6 +56,8 @@ export interface StatefulFatalDetails {
   height?: number
   /** The database member concerned. */
   database?: string
+  /** For `APPLICATION_FAILED`: the application call that threw. */
+  phase?: ApplicationPhase
   cause?: unknown
 }
 
@@ -58,9 +67,11 @@ export class StatefulFatalError extends Error {
   readonly digest?: string
   readonly height?: number
   readonly database?: string
+  readonly phase?: ApplicationPhase
 
   constructor (code: StatefulFatalCode, message: string, details: StatefulFatalDetails = {}) {
     const where = [
+      details.phase !== undefined ? `in ${details.phase}` : undefined,
       details.height !== undefined ? `height ${details.height}` : undefined,
       details.digest !== undefined ? `block ${details.digest.slice(0, 16)}` : undefined,
       details.database !== undefined ? `database ${details.database}` : undefined
@@ -70,6 +81,7 @@ export class StatefulFatalError extends Error {
     this.digest = details.digest
     this.height = details.height
     this.database = details.database
+    this.phase = details.phase
   }
 }
 

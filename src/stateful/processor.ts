@@ -24,6 +24,7 @@ import { StatefulFatalError } from './errors.ts'
 import { ReplayRegistry } from './replay.ts'
 import { anchorOf, bytesEqual, contextsEqual, digestKey } from './types.ts'
 import { abortReason, raceSignal, secondsSince, waitForAbort } from './util.ts'
+import type { ApplicationPhase } from './errors.ts'
 import type { Marshal } from './marshal.ts'
 import type { StatefulMetrics } from './metrics.ts'
 import type { ExecutionState } from './pending.ts'
@@ -69,6 +70,17 @@ async function cancellable<T> (promise: Promise<T>, signal: AbortSignal): Promis
 
 function hexOf (d: Uint8Array): string {
   return digestKey(d)
+}
+
+/**
+ * The application threw outside a cancellation: fatal. Only what the
+ * application *returns* as invalid is a verdict; an exception is a bug, data
+ * corruption or non-determinism, and answering consensus on it would let this
+ * node's votes diverge from its state.
+ */
+function applicationFailed (phase: ApplicationPhase, block: Block, err: unknown): StatefulFatalError {
+  const what = { propose: 'building on', verify: 'executing', replay: 'executing', reconstruct: 'executing', finalized: 'observing' }[phase]
+  return new StatefulFatalError('APPLICATION_FAILED', `the application threw while ${what} the block: ${(err as Error)?.message ?? String(err)}`, { phase, digest: hexOf(block.digest), height: block.height, cause: err })
 }
 
 export class Processor<B extends Block, Dbs extends DatabaseRecord> {
@@ -154,8 +166,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
       merkleized = await this.app.apply(block.context, block, fork.batches, { signal })
     } catch (err) {
       if (signal.aborted) { return 'cancelled' }
-      this.log.error('replaying the block at height %d failed: %e', block.height, err)
-      return 'invalid'
+      throw applicationFailed('replay', block, err)
     }
     if (signal.aborted) { return 'cancelled' }
     const mismatch = this.databases.mismatchedTarget(merkleized, this.app.syncTargets(block))
@@ -216,8 +227,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
       proposed = await this.app.propose(ctx, ancestry(this.marshal, [parent], signal), prepared.batches, { signal })
     } catch (err) {
       if (signal.aborted) { throw abortReason(signal) }
-      this.log.error('the application failed to propose at view %d: %e', ctx.round.view, err)
-      return undefined
+      throw applicationFailed('propose', parent, err)
     }
     if (signal.aborted) { throw abortReason(signal) }
     if (proposed === undefined) { return undefined }
@@ -317,8 +327,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
       targets = this.app.syncTargets(candidate)
     } catch (err) {
       if (signal.aborted) { return undefined }
-      this.log.error('the application failed to verify the block at height %d: %e', candidate.height, err)
-      return false
+      throw applicationFailed('verify', candidate, err)
     }
     const mismatch = this.databases.mismatchedTarget(merkleized, targets)
     if (mismatch !== undefined) {
@@ -432,7 +441,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
       merkleized = await this.app.apply(block.context, block, this.databases.newBatches())
     } catch (err) {
       this.replays.finish(owner, undefined)
-      throw new StatefulFatalError('APPLICATION_APPLY_FAILED', `re-executing the finalized block failed: ${(err as Error)?.message}`, { digest: key, height: block.height, cause: err })
+      throw applicationFailed('reconstruct', block, err)
     }
     const mismatch = this.databases.mismatchedTarget(merkleized, targets)
     if (mismatch !== undefined) {
@@ -444,11 +453,19 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
 
   /** The application's `finalized` observer (a failure is fatal). */
   async runFinalizedHook (block: B): Promise<void> {
-    if (this.app.finalized === undefined) { return }
-    try {
-      await this.app.finalized(block.context, block, this.databases.dbs)
-    } catch (err) {
-      throw new StatefulFatalError('FINALIZED_HOOK_FAILED', `the finalized hook failed: ${(err as Error)?.message}`, { digest: hexOf(block.digest), height: block.height, cause: err })
-    }
+    await reportFinalized(this.app, block, this.databases)
+  }
+}
+
+/**
+ * Call the application's `finalized` observer with read-only facades of the
+ * databases; its failure is fatal (`APPLICATION_FAILED` in phase `finalized`).
+ */
+export async function reportFinalized<B extends Block, Dbs extends DatabaseRecord> (app: Application<B, Dbs>, block: B, databases: DatabaseSet<Dbs>): Promise<void> {
+  if (app.finalized === undefined) { return }
+  try {
+    await app.finalized(block.context, block, databases.readers())
+  } catch (err) {
+    throw applicationFailed('finalized', block, err)
   }
 }

@@ -29,6 +29,7 @@ import { Channel } from '../sync/channel.ts'
 import { syncDatabaseSet } from '../sync/coordinator.ts'
 import { SyncError } from '../sync/errors.ts'
 import { StatefulFatalError } from './errors.ts'
+import { reportFinalized } from './processor.ts'
 import { processedAnchor } from './startup.ts'
 import { anchorOf, bytesEqual, compareRounds, digestKey } from './types.ts'
 import type { Acknowledgement } from './marshal.ts'
@@ -193,7 +194,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
         if (kinds[i] === 'apply') {
           requeue.push(handoff[i])
         } else {
-          await e.application.finalized?.(handoff[i].block.context, handoff[i].block, databases.dbs)
+          await reportFinalized(e.application, handoff[i].block, databases)
           handoff[i].ack.acknowledge()
         }
       }

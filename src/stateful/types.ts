@@ -15,7 +15,7 @@
  */
 
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import type { DatabaseRecord, MerkleizedOf, SyncTargetsOf, UnmerkleizedOf } from '../qmdb/index.ts'
+import type { DatabaseRecord, MerkleizedOf, ReadersOf, SyncTargetsOf, UnmerkleizedOf } from '../qmdb/index.ts'
 
 /** A consensus round; compared lexicographically (epoch first). */
 export interface Round {
@@ -51,8 +51,8 @@ export interface Anchor {
   key: string
 }
 
-/** Read-only handles given to `Application.finalized` (they must not be mutated). */
-export type ReadersOf<Dbs extends DatabaseRecord> = Readonly<Dbs>
+/** Read-only facades given to `Application.finalized` (reads and proofs only). */
+export type { ReadersOf }
 
 /** What a successful proposal returns. */
 export interface Proposed<B extends Block, Dbs extends DatabaseRecord> {

@@ -108,6 +108,7 @@ export class GatedDb<U, M, T> implements ManagedDb<U, M, T> {
 
   initialSyncTarget (): T { return this.inner.initialSyncTarget() }
   targetsEqual (a: T, b: T): boolean { return this.inner.targetsEqual(a, b) }
+  reader (): object { return this.inner.reader() }
   async close (): Promise<void> { await this.inner.close() }
 
   /** Reads pass through to the real database. */
