@@ -27,14 +27,14 @@ describe('interop: faults', function () {
 
   it('a validator killed with SIGKILL restarts, catches up, and agrees on the roots', async () => {
     net = await Network.create({ validators: 4 })
-    net.startAll()
+    await net.startAll()
     await net.allAt(10, 60_000)
     const victim = net.nodes[3]
     await victim.kill()
     const at = net.minHeight(net.nodes.slice(0, 3))
     // three of four validators are a quorum: the chain keeps going
     await net.allAt(at + 15, 60_000, net.nodes.slice(0, 3))
-    victim.start()
+    await net.start(3)
     await victim.event('ready', 60_000)
     await victim.height(net.minHeight(net.nodes.slice(0, 3)), 60_000)
     const s = await net.settle()
@@ -45,10 +45,10 @@ describe('interop: faults', function () {
     net = await Network.create({ validators: 4, joiners: 1 })
     // small batches: the sync takes many requests, so the kill lands inside it
     await net.editConfig(4, c => { c.sync = { fetchBatchSize: 32, maxOutstandingRequests: 2 } })
-    net.startAll(net.validatorNodes)
+    await net.startAll(net.validatorNodes)
     await net.allAt(30, 60_000)
     const joiner = net.nodes[4]
-    joiner.start()
+    await net.start(4)
     const first = await joiner.event('progress', 60_000)
     expect(joiner.events.some(e => e.event === 'ready')).to.equal(false)
     await joiner.kill()
@@ -56,7 +56,7 @@ describe('interop: faults', function () {
 
     // the restart runs with the default batch sizes (what an operator would do)
     await net.editConfig(4, c => { delete c.sync })
-    joiner.start()
+    await net.start(4)
     // the interrupted sync resumes (it is never replaced by a replay from genesis)
     await joiner.event('phase', 30_000, e => e.phase === 'state-sync')
     await joiner.event('ready', 90_000)
@@ -88,16 +88,13 @@ describe('interop: faults', function () {
     const joiner = 9 - bad
     await n.editConfig(bad, c => { c.stateSync = false })
     n.useScript(bad, BAD_NODE)
-    // the joiner knows the corrupt peer and two validators (f + 1 for the probe)
-    await n.editConfig(joiner, c => {
-      c.bootstrap = [n.addrs[bad], ...honest.map(v => n.addrs[v])]
-      c.sync = { fetchBatchSize: 64 }
-    })
+    await n.editConfig(joiner, c => { c.sync = { fetchBatchSize: 64 } })
     const first = [...n.validatorNodes, n.nodes[bad]]
-    n.startAll(first)
+    await n.startAll(first)
     await n.allAt(25, 60_000, first)
     const j = n.nodes[joiner]
-    j.start()
+    // the joiner knows the corrupt peer and two validators (f + 1 for the probe)
+    await n.start(joiner, { peers: [bad, ...honest] })
     await j.event('ready', 90_000)
     await j.until('the corrupt peer to be blocked', () => j.status?.blockedPeers[n.peerIds[bad]], 30_000)
     // no honest peer was blocked
@@ -107,13 +104,13 @@ describe('interop: faults', function () {
 
   it('the whole cluster stops gracefully, restarts from disk, and continues the chain', async () => {
     net = await Network.create({ validators: 4 })
-    net.startAll()
+    await net.startAll()
     await net.allAt(15, 60_000)
     for (const code of await Promise.all(net.nodes.map(async n => n.stop()))) {
       expect(code).to.equal(0)
     }
     const before = net.nodes.map(n => n.status?.appliedHeight ?? 0)
-    net.startAll()
+    await net.startAll()
     // each node reopens at (at least) the height it had applied
     for (let i = 0; i < net.nodes.length; i++) {
       await net.nodes[i].height(before[i], 30_000)
@@ -124,7 +121,7 @@ describe('interop: faults', function () {
 
   it('a partitioned validator falls behind, and catches up when the partition heals', async () => {
     net = await Network.create({ validators: 4 })
-    net.startAll()
+    await net.startAll()
     await net.allAt(5, 60_000)
     const isolated = net.nodes[3]
     const others = net.nodes.slice(0, 3)

@@ -50,13 +50,13 @@ async function exists (path: string): Promise<boolean> {
 }
 
 /** A TCP port on 127.0.0.1 nothing listens on (bound, then released). */
-async function closedPort (): Promise<number> {
-  const server = createServer()
+/** A TCP server that drops every connection at once (the status request fails without an answer). */
+async function droppingServer (): Promise<{ port: number, close(): Promise<void> }> {
+  const server = createServer(socket => { socket.destroy() })
   await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', () => { resolve() }) })
   const address = server.address()
   if (address === null || typeof address === 'string') { throw new Error('no port') }
-  await new Promise<void>(resolve => { server.close(() => { resolve() }) })
-  return address.port
+  return { port: address.port, close: async () => { await new Promise<void>(resolve => { server.close(() => { resolve() }) }) } }
 }
 
 describe('cli: usage', function () {
@@ -198,7 +198,7 @@ describe('cli: init', function () {
       expect(c.chainId).to.equal('qmdb-local')
       expect(c.validators).to.deep.equal(validators)
       expect(c.listen).to.deep.equal([`/ip4/127.0.0.1/tcp/${41000 + i}`])
-      expect(c.ledger).to.deep.equal({ autoTransfers: 100 })
+      expect(c.application).to.deep.equal({ autoTransfers: 100 })
       expect(c.metricsPort).to.be.undefined()
       expect(c.stateSync).to.equal(i === 3 ? true : undefined)
 
@@ -227,7 +227,7 @@ describe('cli: init', function () {
       expect(c.metricsPort).to.equal(42000 + i)
       expect(c.chainId).to.equal('other-chain')
       expect(c.listen).to.deep.equal([`/ip4/127.0.0.1/tcp/${41100 + i}`])
-      expect(c.ledger).to.deep.equal({ autoTransfers: 7 })
+      expect(c.application).to.deep.equal({ autoTransfers: 7 })
     }
   })
 })
@@ -251,13 +251,17 @@ describe('cli: status', function () {
     }
   })
 
-  it('exits 1 with one line on stderr when nothing listens', async () => {
-    const port = await closedPort()
-    const r = await cli(['status', '--url', `http://127.0.0.1:${port}`])
-    expect(r.code).to.equal(1)
-    expect(r.stdout).to.equal('')
-    expect(r.stderr).to.match(/^libp2p-qmdb: .+\n$/)
-    expect(r.stderr).to.not.include('usage:')
+  it('exits 1 with one line on stderr when the connection fails', async () => {
+    const server = await droppingServer()
+    try {
+      const r = await cli(['status', '--url', `http://127.0.0.1:${server.port}`])
+      expect(r.code, JSON.stringify(r)).to.equal(1)
+      expect(r.stdout).to.equal('')
+      expect(r.stderr).to.match(/^libp2p-qmdb: .+\n$/)
+      expect(r.stderr).to.not.include('usage:')
+    } finally {
+      await server.close()
+    }
   })
 
   it('exits 1 when the endpoint answers an HTTP error', async () => {

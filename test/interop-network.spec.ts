@@ -23,11 +23,11 @@ describe('interop: four validator processes and a state-syncing joiner', functio
   })
 
   it('finalizes 50 blocks; the joiner state-syncs, follows, and every node agrees on the roots', async () => {
-    net.startAll(net.validatorNodes)
+    await net.startAll(net.validatorNodes)
     await net.allAt(50, 90_000)
 
     const joiner = net.nodes[4]
-    joiner.start()
+    await net.start(4)
     await joiner.event('ready', 60_000)
     const phases = joiner.events.filter(e => e.event === 'phase').map(e => e.phase)
     expect(phases).to.include.members(['probing', 'state-sync', 'processing'])

@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
+import { ledgerSettings } from '../src/cli/ledger.ts'
 import { ConfigError, loadConfig, validateConfig } from '../src/node/config.ts'
 import { IdentityError, loadOrCreateKey } from '../src/node/identity.ts'
 
@@ -31,7 +32,7 @@ function full (): Record<string, unknown> {
     bootstrap: [`/ip4/127.0.0.1/tcp/40000/p2p/${V1}`, `/ip4/127.0.0.1/tcp/40002/p2p/${V3}`],
     stateSync: true,
     metricsPort: 9100,
-    ledger: { autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 },
+    application: { autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 },
     consensus: { leaderTimeoutMs: 1000, notarizationTimeoutMs: 2000 },
     sync: { fetchBatchSize: 64, maxOutstandingRequests: 4 },
     prune: { maintenanceInterval: 10, retainedMarshalBlocks: 100, retainedQmdbBlocks: 50 }
@@ -64,7 +65,7 @@ describe('node: validateConfig', () => {
     expect(c.bootstrap).to.be.undefined()
     expect(c.stateSync).to.be.undefined()
     expect(c.metricsPort).to.be.undefined()
-    expect(c.ledger).to.be.undefined()
+    expect(c.application).to.be.undefined()
     expect(c.consensus).to.be.undefined()
     expect(c.sync).to.be.undefined()
     expect(c.prune).to.be.undefined()
@@ -80,7 +81,7 @@ describe('node: validateConfig', () => {
       bootstrap: [`/ip4/127.0.0.1/tcp/40000/p2p/${V1}`, `/ip4/127.0.0.1/tcp/40002/p2p/${V3}`],
       stateSync: true,
       metricsPort: 9100,
-      ledger: { autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 },
+      application: { autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 },
       consensus: { leaderTimeoutMs: 1000, notarizationTimeoutMs: 2000 },
       sync: { fetchBatchSize: 64, maxOutstandingRequests: 4 },
       prune: { maintenanceInterval: 10, retainedMarshalBlocks: 100, retainedQmdbBlocks: 50 }
@@ -94,7 +95,7 @@ describe('node: validateConfig', () => {
     expect(validateConfig({ ...minimal(), metricsPort: 65535 }).metricsPort).to.equal(65535)
     expect(validateConfig({ ...minimal(), stateSync: false }).stateSync).to.equal(false)
     expect(validateConfig({ ...minimal(), listen: [], bootstrap: [] })).to.include.keys('listen', 'bootstrap')
-    expect(validateConfig({ ...minimal(), ledger: {} }).ledger).to.deep.equal({})
+    expect(validateConfig({ ...minimal(), application: {} }).application).to.deep.equal({})
   })
 
   it('rejects a configuration that is not an object', () => {
@@ -112,7 +113,6 @@ describe('node: validateConfig', () => {
   })
 
   it('rejects unknown nested fields with their full path', () => {
-    rejects({ ...minimal(), ledger: { autoTransfer: 1 } }, 'ledger.autoTransfer', /not a known field/)
     rejects({ ...minimal(), consensus: { leaderTimeout: 1000 } }, 'consensus.leaderTimeout', /not a known field/)
     rejects({ ...minimal(), sync: { batchSize: 8 } }, 'sync.batchSize', /not a known field/)
     rejects({ ...full(), prune: { maintenanceInterval: 1, retainedMarshalBlocks: 1, retainedQmdbBlocks: 1, extra: 1 } }, 'prune.extra', /not a known field/)
@@ -166,14 +166,24 @@ describe('node: validateConfig', () => {
   })
 
   it('rejects nested sections that are not objects or hold non-integers', () => {
-    rejects({ ...minimal(), ledger: [] }, 'ledger', /must be an object/)
+    rejects({ ...minimal(), application: [] }, 'application', /must be an object/)
+    rejects({ ...minimal(), application: null }, 'application', /must be an object/)
     rejects({ ...minimal(), consensus: null }, 'consensus', /must be an object/)
     rejects({ ...minimal(), sync: 5 }, 'sync', /must be an object/)
     rejects({ ...minimal(), prune: 'yes' }, 'prune', /must be an object/)
-    rejects({ ...minimal(), ledger: { autoTransfers: -1 } }, 'ledger.autoTransfers', /integer/)
-    rejects({ ...minimal(), ledger: { accountSpace: 1.5 } }, 'ledger.accountSpace', /integer/)
     rejects({ ...minimal(), consensus: { leaderTimeoutMs: '1000' } }, 'consensus.leaderTimeoutMs', /integer/)
     rejects({ ...minimal(), sync: { fetchBatchSize: null } }, 'sync.fetchBatchSize', /integer/)
+  })
+
+  it("the ledger validates its own settings (the config's application section), naming the field", () => {
+    expect(ledgerSettings({ autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 })).to.deep.equal({ autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 })
+    expect(ledgerSettings(undefined)).to.deep.equal({})
+    const bad = (raw: Record<string, unknown>, field: string, reason: RegExp): void => {
+      expect(() => ledgerSettings(raw)).to.throw(ConfigError, `\`${field}\``).and.to.match(reason)
+    }
+    bad({ autoTransfer: 1 }, 'application.autoTransfer', /not a known field/)
+    bad({ autoTransfers: -1 }, 'application.autoTransfers', /integer/)
+    bad({ accountSpace: 1.5 }, 'application.accountSpace', /integer/)
   })
 
   it('rejects validators that are not Ed25519 peer ids, naming the entry', async () => {

@@ -137,7 +137,7 @@ describe('stateful acceptance: processing scenarios (§17.5)', () => {
     marshal.store(chain[0], chain[1])
     marshal.put(chain[2])
     let completed = 2
-    const n = await harness({ builder, set: first.set, marshal, init: { metadata: { syncHeight: () => completed, setComplete: async height => { completed = height } } } })
+    const n = await harness({ builder, set: first.set, marshal, init: { metadata: { syncHeight: () => completed, inProgress: () => false, setComplete: async height => { completed = height } } } })
     t = n
     expect(n.stateful.lastProcessed?.height).to.equal(2)
     const verifyGate = new Gate()

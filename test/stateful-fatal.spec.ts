@@ -7,11 +7,13 @@
  */
 
 import { expect } from 'aegir/chai'
-import { Stateful, StatefulFatalError, StatefulStoppedError, digestKey } from '../src/stateful/index.ts'
+import { MemoryDatastore } from 'datastore-core'
+import { Stateful, StatefulFatalError, StatefulStoppedError, SyncPlan, digestKey } from '../src/stateful/index.ts'
 import { ChainBuilder, TestApp, h, makeBlock, openMemoryDbs } from './util/stateful-app.ts'
 import { FlushControl, openGatedDbs } from './util/stateful-dbs.ts'
 import { eventually, harness, verifyCall } from './util/stateful-harness.ts'
 import { MockMarshal } from './util/stateful-marshal.ts'
+import { testScheme } from './util/stateful-scheme.ts'
 import type { TestBlock, TestDbs } from './util/stateful-app.ts'
 import type { Harness } from './util/stateful-harness.ts'
 import type { DatabaseSet } from '../src/qmdb/index.ts'
@@ -258,13 +260,24 @@ describe('stateful: fatal startup conditions', () => {
   it('a completed sync height whose block marshal lacks (SYNC_BLOCK_MISSING)', async () => {
     const builder = await ChainBuilder.create()
     const marshal = new MockMarshal<TestBlock>({ genesis: builder.genesis, processed: 0 })
-    const metadata: SyncMetadata = { syncHeight: () => 7, setComplete: async () => {} }
+    const metadata: SyncMetadata = { syncHeight: () => 7, inProgress: () => false, setComplete: async () => {} }
     const { started } = await startWith({ marshal, metadata, genesis: builder.genesis })
     expectFatal(await started.catch(e => e), 'SYNC_BLOCK_MISSING', { height: 7 })
   })
 
+  it('a marshal-sync start over a plan with an interrupted state sync is refused (STATE_SYNC_IN_PROGRESS); the record is kept', async () => {
+    const ds = new MemoryDatastore()
+    const plan = await SyncPlan.init(ds, '/n', testScheme)
+    await plan.metadata.beginSync({ round: { epoch: 0, view: 3 }, payload: new Uint8Array(32).fill(3) })
+    const { started } = await startWith({ metadata: plan.metadata })
+    expectFatal(await started.catch(e => e), 'STATE_SYNC_IN_PROGRESS')
+    const reopened = await SyncPlan.init(ds, '/n', testScheme)
+    expect(reopened.requiresStateSyncFloor(), 'the interrupted sync still resumes at the next start').to.equal(true)
+    expect(reopened.syncHeight()).to.equal(undefined)
+  })
+
   it('a metadata write that fails (SYNC_METADATA_FAILED)', async () => {
-    const metadata: SyncMetadata = { syncHeight: () => undefined, setComplete: async () => { throw new Error('read-only') } }
+    const metadata: SyncMetadata = { syncHeight: () => undefined, inProgress: () => false, setComplete: async () => { throw new Error('read-only') } }
     const { started } = await startWith({ metadata })
     expectFatal(await started.catch(e => e), 'SYNC_METADATA_FAILED', { height: 0 })
   })

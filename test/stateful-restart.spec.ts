@@ -123,7 +123,7 @@ describe('stateful: restart on LevelDB', function () {
 
     opened = await level.open()
     let completed: number | undefined = 5
-    const metadata: SyncMetadata = { syncHeight: () => completed, setComplete: async height => { completed = height } }
+    const metadata: SyncMetadata = { syncHeight: () => completed, inProgress: () => false, setComplete: async height => { completed = height } }
     const app = new TestApp(builder.genesis)
     const marshal = restartedMarshal(builder, chain.slice(0, 5), [], 3)
     t = await harness({ set: opened.set, builder, app, marshal, init: { metadata } })

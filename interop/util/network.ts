@@ -1,9 +1,15 @@
 /**
  * A local multi-process network for interop tests: `libp2p-qmdb init`'s
- * layout in a temporary directory (keys, one config per node, fixed ports
- * from a random base), a `NodeProcess` per node, and the checks every
- * scenario ends with: pause consensus, wait until every running node has
- * applied the same height, and compare the roots.
+ * layout in a temporary directory (keys, one config per node), a
+ * `NodeProcess` per node, and the checks every scenario ends with: pause
+ * consensus, wait until every running node has applied the same height, and
+ * compare the roots.
+ *
+ * No port is picked in advance (another process could take it in between):
+ * every node listens on port 0 and reports its real address (`listening`).
+ * A node starts knowing the addresses of the running validators (as `init`'s
+ * bootstrap lists would: everyone keeps a connection to every validator);
+ * when a validator starts, the running nodes are told its new address.
  */
 
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
@@ -39,26 +45,47 @@ export class Network {
   static readonly all: Network[] = []
   readonly nodes: NodeProcess[] = []
   readonly peerIds: string[] = []
-  readonly addrs: string[] = []
+  /** Each node's address while it runs (`undefined` before its first start). */
+  readonly addrs: Array<string | undefined> = []
 
   private constructor (readonly dir: string, readonly validators: number) {}
 
   static async create (opts: NetworkOptions): Promise<Network> {
     const dir = await mkdtemp(join(tmpdir(), 'qmdb-interop-'))
-    // a random port range per network: sequential test files never collide
-    const basePort = 20_000 + Math.floor(Math.random() * 2_000) * 10
     const net = new Network(dir, opts.validators)
     open.add(net)
     Network.all.push(net)
     const nodes = await initNetwork({
-      dir, validators: opts.validators, joiners: opts.joiners ?? 0, chainId: 'qmdb-interop', host: '127.0.0.1', basePort, autoTransfers: opts.transfers ?? 50, blockIntervalMs: opts.blockIntervalMs ?? 50
+      dir, validators: opts.validators, joiners: opts.joiners ?? 0, chainId: 'qmdb-interop', host: '127.0.0.1', autoTransfers: opts.transfers ?? 50, blockIntervalMs: opts.blockIntervalMs ?? 50
     })
     for (const n of nodes) {
       net.nodes.push(new NodeProcess(n.name, n.configPath))
       net.peerIds.push(n.peerId)
-      net.addrs.push(`${(n.config.listen ?? [])[0]}/p2p/${n.peerId}`)
+      net.addrs.push(undefined)
     }
     return net
+  }
+
+  /**
+   * Start node `i` knowing the running nodes `peers` (default: the running
+   * validators), wait until it listens, and record its address; a validator's
+   * new address is sent to every running node.
+   */
+  async start (i: number, options: { peers?: number[] } = {}): Promise<void> {
+    const running = (j: number): boolean => j !== i && this.nodes[j].running && this.addrs[j] !== undefined
+    const peers = (options.peers ?? this.validatorNodes.map((_, v) => v)).filter(running)
+    await this.editConfig(i, c => { c.bootstrap = peers.map(j => this.addrs[j] as string) })
+    const node = this.nodes[i]
+    this.addrs[i] = undefined
+    node.start()
+    const listening = await node.event('listening', 30_000)
+    const addr = (listening.addresses as string[])[0]
+    this.addrs[i] = addr.includes('/p2p/') ? addr : `${addr}/p2p/${this.peerIds[i]}`
+    if (i < this.validators) {
+      for (let j = 0; j < this.nodes.length; j++) {
+        if (running(j)) { this.nodes[j].send({ cmd: 'peers', addrs: [this.addrs[i]] }) }
+      }
+    }
   }
 
   get validatorNodes (): NodeProcess[] {
@@ -79,8 +106,9 @@ export class Network {
     this.nodes[i] = new NodeProcess(n.name, n.configPath, script)
   }
 
-  startAll (which = this.nodes): void {
-    for (const n of which) { n.start() }
+  /** Start these nodes one after the other (each learns the addresses of those before it). */
+  async startAll (which = this.nodes): Promise<void> {
+    for (const n of which) { await this.start(this.nodes.indexOf(n)) }
   }
 
   /** Lowest applied height among `which` (0 before the first status line). */
@@ -97,7 +125,7 @@ export class Network {
    * same applied height twice in a row; returns that height, the block digest
    * and the roots (throws if any node has another block or other roots).
    */
-  async settle (timeoutMs = 30_000): Promise<{ height: number, digest: string, roots: { accounts: string, receipts: string } }> {
+  async settle (timeoutMs = 30_000): Promise<{ height: number, digest: string, roots: Record<string, string> }> {
     const running = this.nodes.filter(n => n.running)
     for (const n of running) { n.send({ cmd: 'pause' }) }
     const deadline = Date.now() + timeoutMs

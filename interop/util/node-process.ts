@@ -25,7 +25,7 @@ export interface StatusLine extends NodeEvent {
   appliedHeight?: number
   height?: number
   syncHeight?: number
-  roots?: { accounts: string, receipts: string }
+  roots?: Record<string, string>
   digest?: string
   blockedPeers: Record<string, string>
   peers: number

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createNode } from '../node/node.ts'
 import { nodeIdentities } from './init.ts'
+import { ledgerApplication } from './ledger.ts'
 import { info, progressBar, toJson } from './output.ts'
 import type { NodeConfig } from '../node/config.ts'
 import type { NodeStatus, QmdbNode } from '../node/node.ts'
@@ -85,13 +86,13 @@ export async function runDemo (opts: DemoOptions): Promise<DemoReport> {
       validators,
       // dial every node already running
       bootstrap: nodes.flatMap(n => n.node.libp2p.getMultiaddrs().map(String)),
-      ledger: { autoTransfers: opts.transfers },
       consensus: { leaderTimeoutMs: 1000, notarizationTimeoutMs: 2000 }
     })
 
+    const application = ledgerApplication({ autoTransfers: opts.transfers })
     info(`starting ${opts.validators} validators in ${dir}`)
     for (let i = 0; i < opts.validators; i++) {
-      nodes.push({ name: ids[i].name, role: 'validator', node: await createNode(base(i)) })
+      nodes.push({ name: ids[i].name, role: 'validator', node: await createNode(base(i), application) })
     }
     let lastShown = -1
     await until(`${opts.blocks} finalized blocks`, async () => {
@@ -105,7 +106,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoReport> {
 
     info(`starting a late joiner with state sync at height ${lastShown}`)
     let lastProgress = 0
-    const joiner = await createNode({ ...base(opts.validators), stateSync: true }, {
+    const joiner = await createNode({ ...base(opts.validators), stateSync: true }, application, {
       onPhase: p => { info(`  joiner: ${p}`) },
       onProgress: p => {
         const now = Date.now()
@@ -147,8 +148,7 @@ export async function runDemo (opts: DemoOptions): Promise<DemoReport> {
       name: n.name, role: n.role, peerId: n.node.peerId, height: statuses[i]?.appliedHeight, roots: statuses[i]?.roots
     }))
     const first = reports[0]
-    const ok = reports.every(r => r.roots !== undefined && r.height === first.height &&
-      r.roots.accounts === first.roots?.accounts && r.roots.receipts === first.roots?.receipts)
+    const ok = reports.every(r => r.roots !== undefined && r.height === first.height && toJson(r.roots) === toJson(first.roots))
     return { ok, height: first.height, nodes: reports, anchor, elapsedMs: Date.now() - started }
   } finally {
     await Promise.all(nodes.map(async n => n.node.stop().catch(() => {})))
@@ -158,8 +158,9 @@ export async function runDemo (opts: DemoOptions): Promise<DemoReport> {
 
 /** The report as a table for a terminal. */
 export function formatReport (r: DemoReport): string {
-  const rows = r.nodes.map(n => [n.name, n.role, String(n.height ?? '-'), n.roots?.accounts.slice(0, 16) ?? '-', n.roots?.receipts.slice(0, 16) ?? '-'])
-  const header = ['node', 'role', 'height', 'accounts root', 'receipts root']
+  const dbs = Object.keys(r.nodes.find(n => n.roots !== undefined)?.roots ?? {})
+  const rows = r.nodes.map(n => [n.name, n.role, String(n.height ?? '-'), ...dbs.map(db => n.roots?.[db]?.slice(0, 16) ?? '-')])
+  const header = ['node', 'role', 'height', ...dbs.map(db => `${db} root`)]
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map(row => row[c].length)))
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i])).join('  ')
   return [
@@ -167,7 +168,7 @@ export function formatReport (r: DemoReport): string {
     ...rows.map(line),
     '',
     r.ok
-      ? `OK: ${r.nodes.length} nodes agree on both roots at height ${r.height} (joiner anchored at ${r.anchor ?? '-'}; ${(r.elapsedMs / 1000).toFixed(1)} s)`
+      ? `OK: ${r.nodes.length} nodes agree on every root at height ${r.height} (joiner anchored at ${r.anchor ?? '-'}; ${(r.elapsedMs / 1000).toFixed(1)} s)`
       : 'MISMATCH: the nodes do not agree on height and roots'
   ].join('\n')
 }

@@ -1,7 +1,11 @@
 /**
  * `libp2p-qmdb init`: lay out a local network on disk — one data directory per
  * node holding its identity key, and one JSON config per node (listen port,
- * the validator set, the peers to dial). Validators are the first
+ * the validator set, the peers to dial, the ledger's settings in
+ * `application`). Without a base port every node listens on port 0 (the
+ * system picks a free one) and knows no peer addresses: whoever starts the
+ * nodes tells them each other's real addresses (the interop harness does,
+ * with the `peers` control command). Validators are the first
  * `validators` nodes; the remaining `joiners` start with state sync enabled.
  * Existing keys are reused, so re-running `init` never changes identities.
  */
@@ -18,7 +22,8 @@ export interface InitOptions {
   joiners: number
   chainId: string
   host: string
-  basePort: number
+  /** Node i listens on `basePort + i`; every node on port 0 when undefined. */
+  basePort?: number
   /** First metrics port (node i gets `metricsBasePort + i`); none when undefined. */
   metricsBasePort?: number
   autoTransfers: number
@@ -49,7 +54,8 @@ export async function nodeIdentities (dir: string, count: number): Promise<Array
 export async function initNetwork (opts: InitOptions): Promise<InitializedNode[]> {
   const dir = resolve(opts.dir)
   const ids = await nodeIdentities(dir, opts.validators + opts.joiners)
-  const addr = (i: number): string => `/ip4/${opts.host}/tcp/${opts.basePort + i}/p2p/${ids[i].peerId}`
+  const base = opts.basePort
+  const addr = (i: number): string => `/ip4/${opts.host}/tcp/${(base ?? 0) + i}/p2p/${ids[i].peerId}`
   const validators = ids.slice(0, opts.validators).map(n => n.peerId)
   const nodes: InitializedNode[] = []
   for (let i = 0; i < ids.length; i++) {
@@ -58,10 +64,10 @@ export async function initNetwork (opts: InitOptions): Promise<InitializedNode[]
       dataDir: ids[i].dataDir,
       chainId: opts.chainId,
       validators,
-      listen: [`/ip4/${opts.host}/tcp/${opts.basePort + i}`],
+      listen: [`/ip4/${opts.host}/tcp/${base === undefined ? 0 : base + i}`],
       // everyone keeps a connection to every validator
-      bootstrap: validators.map((_, v) => addr(v)).filter((_, v) => v !== i),
-      ledger: { autoTransfers: opts.autoTransfers }
+      bootstrap: base === undefined ? [] : validators.map((_, v) => addr(v)).filter((_, v) => v !== i),
+      application: { autoTransfers: opts.autoTransfers }
     }
     if ((opts.blockIntervalMs ?? 0) > 0) { config.consensus = { blockIntervalMs: opts.blockIntervalMs } }
     if (joiner) { config.stateSync = true }

@@ -9,15 +9,6 @@ import { readFile } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 
-export interface LedgerConfig {
-  /** Generated transfers each proposal adds (default 0). */
-  autoTransfers?: number
-  /** Accounts generated transfers move tokens between (default 1000). */
-  accountSpace?: number
-  /** Mempool transfers per block (default 1000). */
-  maxTransfers?: number
-}
-
 export interface ConsensusConfig {
   /** Time a validator waits for the leader's proposal before nullifying (ms). */
   leaderTimeoutMs?: number
@@ -56,7 +47,8 @@ export interface NodeConfig {
   stateSync?: boolean
   /** Serve Prometheus metrics and `/status` on this port (127.0.0.1). */
   metricsPort?: number
-  ledger?: LedgerConfig
+  /** The application's own settings (an object; the application validates its fields). */
+  application?: Record<string, unknown>
   consensus?: ConsensusConfig
   sync?: SyncConfigFile
   prune?: PruneConfigFile
@@ -67,7 +59,7 @@ export class ConfigError extends Error {
 }
 
 const KEYS: Record<string, true> = {
-  dataDir: true, chainId: true, validators: true, listen: true, bootstrap: true, stateSync: true, metricsPort: true, ledger: true, consensus: true, sync: true, prune: true
+  dataDir: true, chainId: true, validators: true, listen: true, bootstrap: true, stateSync: true, metricsPort: true, application: true, consensus: true, sync: true, prune: true
 }
 
 function fail (field: string, what: string): never {
@@ -97,7 +89,8 @@ function object (v: unknown, field: string, keys: string[]): Record<string, unkn
   return v as Record<string, unknown>
 }
 
-function optionalInts (v: unknown, field: string, keys: string[]): Record<string, number> | undefined {
+/** An optional object of non-negative integers with only `keys` (also for applications' settings). */
+export function optionalInts (v: unknown, field: string, keys: string[]): Record<string, number> | undefined {
   if (v === undefined) { return undefined }
   const o = object(v, field, keys)
   const out: Record<string, number> = {}
@@ -148,7 +141,10 @@ export function validateConfig (raw: unknown): NodeConfig {
     config.stateSync = o.stateSync
   }
   if (o.metricsPort !== undefined) { config.metricsPort = int(o.metricsPort, 'metricsPort', 0, 65535) }
-  config.ledger = optionalInts(o.ledger, 'ledger', ['autoTransfers', 'accountSpace', 'maxTransfers'])
+  if (o.application !== undefined) {
+    if (typeof o.application !== 'object' || o.application === null || Array.isArray(o.application)) { fail('application', 'must be an object') }
+    config.application = o.application as Record<string, unknown>
+  }
   config.consensus = optionalInts(o.consensus, 'consensus', ['leaderTimeoutMs', 'notarizationTimeoutMs', 'blockIntervalMs'])
   const c = config.consensus
   if (c?.blockIntervalMs !== undefined && c.blockIntervalMs >= (c.leaderTimeoutMs ?? 1000)) {

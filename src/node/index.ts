@@ -2,7 +2,12 @@
  * Running a node: configuration, identity, metrics endpoint and `createNode`.
  */
 export { createNode, type QmdbNode, type NodeStatus, type NodeEvents, type NodeServices } from './node.ts'
-export { loadConfig, validateConfig, ConfigError, type NodeConfig, type LedgerConfig, type ConsensusConfig, type SyncConfigFile, type PruneConfigFile } from './config.ts'
+export {
+  type NodeApplication, type NodeDatabase, type DatabaseStorage, anyDatabase, currentDatabase, immutableDatabase, keylessDatabase,
+  compactImmutableDatabase, compactKeylessDatabase
+} from './application.ts'
+export type { DatabaseStatus } from './status.ts'
+export { loadConfig, validateConfig, optionalInts, ConfigError, type NodeConfig, type ConsensusConfig, type SyncConfigFile, type PruneConfigFile } from './config.ts'
 export { loadOrCreateKey, IdentityError } from './identity.ts'
 export { PeerKeeper, type PeerKeeperOptions } from './peer-keeper.ts'
 export { startMetricsServer, type MetricsServer } from './metrics-server.ts'

@@ -1,16 +1,20 @@
 /**
- * `createNode(config)`: one node of a libp2p-qmdb network running the example
- * ledger, wired end to end (DESIGN.md §6-§7):
+ * `createNode(config, application)`: one node of a libp2p-qmdb network
+ * running `application` (see `application.ts`), wired end to end:
  *
  * libp2p (TCP, Noise, Yamux, identify, ping, gossipsub) → block gossip and the
  * block store (marshal) with its backfill protocol → the probe (floor
  * discovery and serving) → the startup decision (`SyncPlan`: marshal sync,
  * or one-time state sync through the standard/compact resolvers) → the
- * stateful manager driving the ledger application → the consensus engine
+ * stateful manager driving the application → the consensus engine
  * (validators vote; other nodes observe certificates).
  *
  * Everything lives in one LevelDB under `dataDir` (namespaced keys) next to
- * the node's identity key; a restart resumes from it.
+ * the node's identity key; a restart resumes from it. A fatal error of the
+ * stateful manager (the application threw, a database failed) stops the
+ * node's processing and is reported through `events.onFatal` and `failed`;
+ * the node must then be stopped and restarted (it never continues on state
+ * it cannot trust).
  */
 
 import { mkdir } from 'node:fs/promises'
@@ -23,52 +27,53 @@ import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
-import { NamespaceDatastore } from 'datastore-core'
+import { MemoryDatastore, NamespaceDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { Counter, Histogram, Registry } from 'prom-client'
 import { ConsensusNetwork, SimplexEngine, ValidatorSet, finalizationScheme } from '../consensus/index.ts'
-import { LedgerApp, ledgerBlockCodec, ledgerSyncMembers, openLedgerDatabases } from '../examples/ledger/index.ts'
 import { marshalService } from '../marshal/index.ts'
 import { compactResolver, standardResolver } from '../p2p/index.ts'
 import { sleep } from '../p2p/signals.ts'
 import { probeService } from '../probe/index.ts'
-import { AnyOpCodec, KeylessOpCodec, fixedField } from '../qmdb/index.ts'
+import { DatabaseSet } from '../qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
-import { CompactSource, LocalSource } from '../sync/index.ts'
 import { loadOrCreateKey } from './identity.ts'
 import { startMetricsServer } from './metrics-server.ts'
 import { PeerKeeper } from './peer-keeper.ts'
+import { databaseStatus } from './status.ts'
+import type { DatabaseStorage, NodeApplication } from './application.ts'
 import type { NodeConfig } from './config.ts'
 import type { MetricsServer } from './metrics-server.ts'
+import type { DatabaseStatus } from './status.ts'
 import type { Finalization } from '../consensus/index.ts'
-import type { LedgerBlock, LedgerDbs } from '../examples/ledger/index.ts'
 import type { MarshalService } from '../marshal/index.ts'
 import type { QmdbResolver } from '../p2p/index.ts'
 import type { Probe } from '../probe/index.ts'
-import type { DatabaseSet } from '../qmdb/index.ts'
-import type { Anchor } from '../stateful/index.ts'
-import type { Source, SyncProgress } from '../sync/index.ts'
+import type { CompactReader, DatabaseRecord, LogReader, SyncTargetsOf } from '../qmdb/index.ts'
+import type { Anchor, Block, StatefulFatalError } from '../stateful/index.ts'
+import type { MemberRecord, Source, SyncProgress } from '../sync/index.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
 import type { Ping } from '@libp2p/ping'
 
-export type NodeServices = {
+export type NodeServices<B extends Block = Block> = {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
   standard: QmdbResolver
   compact: QmdbResolver
-  marshal: MarshalService<LedgerBlock, Finalization>
+  marshal: MarshalService<B, Finalization>
   probe: Probe<Finalization>
 }
 
 export interface NodeStatus {
   peerId: string
   validator: boolean
-  phase: 'starting' | 'probing' | 'state-sync' | 'processing' | 'stopped'
+  phase: 'starting' | 'probing' | 'state-sync' | 'processing' | 'stopped' | 'failed'
   /** Processed (applied and durable) height. */
   height: number | undefined
   /** Height a completed state sync started processing from. */
@@ -76,13 +81,21 @@ export interface NodeStatus {
   view: number
   finalizedView: number
   /**
-   * Roots of the applied state and the height they belong to, read in one
-   * step so the pair is consistent (undefined until processing).
+   * Roots of the applied state by database and the height they belong to,
+   * read in one step so the pair is consistent (undefined until processing).
    */
-  roots: { accounts: string, receipts: string } | undefined
+  roots: Record<string, string> | undefined
   appliedHeight: number | undefined
   /** Digest (hex) of the finalized block at `appliedHeight`. */
   digest: string | undefined
+  /**
+   * Per database, what a state-sync client needs to start without decoding
+   * blocks: the protocol id serving it, the sync target at `appliedHeight`,
+   * and the oldest size this node can still serve.
+   */
+  databases: Record<string, DatabaseStatus> | undefined
+  /** The fatal error that stopped processing, if any. */
+  failure: string | undefined
   /** Peers blocked for serving state-sync data that failed verification, and why. */
   blockedPeers: Record<string, string>
   peers: number
@@ -90,6 +103,8 @@ export interface NodeStatus {
 }
 
 export interface NodeEvents {
+  /** libp2p listens on these addresses (called once, early in `createNode`). */
+  onListening?(addresses: string[]): void
   /** State-sync progress of one database. */
   onProgress?(p: SyncProgress): void
   /** A state-sync anchor was dispatched. */
@@ -97,23 +112,31 @@ export interface NodeEvents {
   /** Startup phase changes. */
   onPhase?(phase: NodeStatus['phase']): void
   /**
+   * The node stopped processing on a fatal error (the application threw, a
+   * database failed, an invariant broke). Stop the node and exit: it must
+   * not go on.
+   */
+  onFatal?(err: StatefulFatalError): void
+  /**
    * Wrap what the node serves to syncing peers (metrics, rate limits, fault
    * injection in tests); the identity by default.
    */
-  serving?(db: 'accounts' | 'receipts', source: Source): Source
+  serving?(db: string, source: Source): Source
   /** This node (as leader) proposed a block in `view`. */
   onProposed?(view: number): void
   /** Consensus finalized `view` (reported once per view, in order). */
   onFinalized?(view: number): void
 }
 
-export interface QmdbNode {
+export interface QmdbNode<B extends Block = Block> {
   readonly config: NodeConfig
   readonly peerId: string
-  readonly libp2p: Libp2p<NodeServices>
+  readonly libp2p: Libp2p<NodeServices<B>>
   readonly registry: Registry
-  /** Resolves once the node processes blocks (after a state sync, if any). */
+  /** Resolves once the node processes blocks (after a state sync, if any); rejects on a startup failure. */
   readonly ready: Promise<void>
+  /** Rejects with the fatal error that stops processing (never resolves otherwise). */
+  readonly failed: Promise<never>
   status(): Promise<NodeStatus>
   /** Stop voting and proposing (the node keeps following and serving). */
   pauseConsensus(): Promise<void>
@@ -124,6 +147,8 @@ export interface QmdbNode {
    */
   blockPeers(peerIds: string[]): Promise<void>
   unblockPeers(peerIds?: string[]): void
+  /** Keep connected to these peers too (multiaddrs with `/p2p/<id>`; a new address replaces a peer's old one). */
+  addPeers(addrs: string[]): Promise<void>
   stop(): Promise<void>
 }
 
@@ -131,8 +156,29 @@ function hex (d: Uint8Array): string {
   return Buffer.from(d).toString('hex')
 }
 
-/** Create and start a node. */
-export async function createNode (config: NodeConfig, events: NodeEvents = {}): Promise<QmdbNode> {
+/** The initial targets of `application`'s databases (opened empty, in memory). */
+async function initialTargets<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>): Promise<SyncTargetsOf<Dbs>> {
+  const set = await openDatabases(application, new MemoryDatastore())
+  const targets = set.initialSyncTargets()
+  await set.close()
+  return targets
+}
+
+/** Database `name`'s key prefix: `/<application>/<name>`. */
+function storageOf<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>, datastore: Datastore, name: string): DatabaseStorage {
+  return { datastore, prefix: `/${application.name}/${name}` }
+}
+
+async function openDatabases<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>, datastore: Datastore): Promise<DatabaseSet<Dbs>> {
+  const dbs: Partial<Dbs> = {}
+  for (const name of Object.keys(application.databases) as Array<keyof Dbs & string>) {
+    dbs[name] = await application.databases[name].open(storageOf(application, datastore, name))
+  }
+  return new DatabaseSet(dbs as Dbs)
+}
+
+/** Create and start a node running `application`. */
+export async function createNode<B extends Block, Dbs extends DatabaseRecord> (config: NodeConfig, application: NodeApplication<B, Dbs>, events: NodeEvents = {}): Promise<QmdbNode<B>> {
   await mkdir(config.dataDir, { recursive: true })
   const key: PrivateKey = await loadOrCreateKey(join(config.dataDir, 'peer.key'))
   const datastore = new LevelDatastore(join(config.dataDir, 'db'))
@@ -141,6 +187,8 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   const set = new ValidatorSet(config.chainId, config.validators)
   const scheme = finalizationScheme(set)
   const participants = config.validators.map(v => peerIdFromString(v))
+  const names = Object.keys(application.databases) as Array<keyof Dbs & string>
+  const served = (protocol: 'standard' | 'compact'): string[] => names.filter(n => application.databases[n].protocol === protocol)
   const blocked = new Set<string>()
   const isBlocked = (p: { toString(): string }): boolean => blocked.has(p.toString())
   const libp2p = await createLibp2p({
@@ -161,11 +209,11 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true, heartbeatInterval: 300 }),
-      standard: standardResolver({ protocolPrefix: config.chainId, databases: ['accounts'] }),
-      compact: compactResolver({ protocolPrefix: config.chainId, databases: ['receipts'] }),
-      marshal: marshalService<LedgerBlock, Finalization>({
+      standard: standardResolver({ protocolPrefix: config.chainId, databases: served('standard') }),
+      compact: compactResolver({ protocolPrefix: config.chainId, databases: served('compact') }),
+      marshal: marshalService<B, Finalization>({
         chain: config.chainId,
-        codec: ledgerBlockCodec,
+        codec: application.blockCodec,
         scheme,
         datastore,
         storePrefix: '/marshal',
@@ -176,6 +224,7 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
       probe: probeService<Finalization>({ chain: config.chainId, scheme, participants, policy: 'highest', retryTimeout: 2000 })
     }
   })
+  events.onListening?.(libp2p.getMultiaddrs().map(String))
   const log = libp2p.logger.forComponent('libp2p:qmdb:node')
   const peerId = libp2p.peerId.toString()
   const index = set.indexOf(peerId)
@@ -184,6 +233,7 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     phase = p
     events.onPhase?.(p)
   }
+  const resolverOf = (name: keyof Dbs & string): QmdbResolver => application.databases[name].protocol === 'standard' ? libp2p.services.standard : libp2p.services.compact
 
   // blocks: gossip for dissemination, the marshal protocol for fetching
   const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
@@ -204,18 +254,16 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   await keeper.start()
 
   // the application (its genesis block commits to the targets of empty databases)
-  const app = LedgerApp.forDatabases(await openLedgerDatabases(), {
-    autoTransfers: config.ledger?.autoTransfers,
-    accountSpace: config.ledger?.accountSpace,
-    maxTransfers: config.ledger?.maxTransfers
-  })
+  const app = application.create(await initialTargets(application))
   const genesis = await app.genesis()
 
   // the one-time startup decision, shared by marshal and the manager
   const plan = await SyncPlan.init<Finalization>(datastore, '/stateful', scheme)
   const shouldSync = plan.shouldStateSync(config.stateSync === true)
   const stopController = new AbortController()
-  if (shouldSync && plan.floor() === undefined) {
+  if (shouldSync) {
+    // also when resuming: after a long downtime the persisted floor may be
+    // pruned on every peer; the plan only ever moves to a newer floor
     setPhase('probing')
     plan.withFloor(await probe.subscribe({ signal: stopController.signal }))
   }
@@ -223,32 +271,33 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
   probe.attach(marshal)
   const marshalFloor = await marshal.start(plan.marshalStart(genesis))
 
-  const storage = { datastore, prefix: '/ledger' }
-  const standard = libp2p.services.standard
-  const compact = libp2p.services.compact
-  let databases: DatabaseSet<LedgerDbs> | undefined
+  let databases: DatabaseSet<Dbs> | undefined
   let startup
   if (shouldSync) {
     setPhase('state-sync')
-    const members = await ledgerSyncMembers(storage, {
-      accounts: standard.source('accounts', { codec: new AnyOpCodec(fixedField(32), fixedField(32), 'fixed') }),
-      receipts: compact.source('receipts', { codec: new KeylessOpCodec(fixedField(32), 'fixed') })
-    })
-    startup = stateSync<LedgerBlock, LedgerDbs, Finalization, typeof members>({
+    const members: Record<string, unknown> = {}
+    for (const name of names) {
+      const spec = application.databases[name]
+      members[name] = await spec.syncMember(storageOf(application, datastore, name), resolverOf(name).source(name, { codec: spec.codec }))
+    }
+    startup = stateSync<B, Dbs, Finalization, MemberRecord>({
       plan,
       scheme,
       marshalFloor,
-      members,
+      members: members as MemberRecord,
       fetchBatchSize: config.sync?.fetchBatchSize ?? 512,
       maxOutstandingRequests: config.sync?.maxOutstandingRequests ?? 8,
       onProgress: events.onProgress,
       onAnchor: events.onAnchor
     })
   } else {
-    databases = await openLedgerDatabases(storage)
-    startup = marshalSync<LedgerBlock, LedgerDbs>()
+    databases = await openDatabases(application, datastore)
+    startup = marshalSync<B, Dbs>()
   }
-  const stateful = new Stateful<LedgerBlock, LedgerDbs>({
+  let failure: StatefulFatalError | undefined
+  const failed = Promise.withResolvers<never>()
+  failed.promise.catch(() => {})
+  const stateful = new Stateful<B, Dbs>({
     application: app,
     databases,
     marshal,
@@ -259,8 +308,16 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     registry,
     attachDatabases: async set => {
       const serving = events.serving ?? ((_db, source) => source)
-      await standard.attach('accounts', serving('accounts', new LocalSource(set.dbs.accounts as never)))
-      await compact.attach('receipts', serving('receipts', new CompactSource(set.dbs.receipts as never)))
+      for (const name of names) {
+        await resolverOf(name).attach(name, serving(name, application.databases[name].serve(set.dbs[name])))
+      }
+    },
+    onFatal: err => {
+      failure = err
+      setPhase('failed')
+      log.error('processing stopped on a fatal error: %s', err.message)
+      failed.reject(err)
+      events.onFatal?.(err)
     }
   })
   const ready = stateful.start().then(() => { setPhase('processing') })
@@ -322,15 +379,18 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     let roots: NodeStatus['roots']
     let appliedHeight: number | undefined
     let digest: string | undefined
+    let dbs: NodeStatus['databases']
     if (phase === 'processing') {
-      const read = await stateful.readApplied((dbs, height) => {
-        const t = dbs.committedTargets()
-        return { height, roots: { accounts: hex(t.accounts.root), receipts: hex(t.receipts.root) } }
+      const read = await stateful.readApplied((set, height) => {
+        const targets = set.committedTargets()
+        return { height, readers: set.readers(), roots: Object.fromEntries(names.map(n => [n, hex((targets[n] as { root: Uint8Array }).root)])) }
       }).catch(() => undefined)
-      roots = read?.roots
-      appliedHeight = read?.height
-      if (appliedHeight !== undefined) {
-        const block = await marshal.getFinalizedBlock(appliedHeight).catch(() => undefined)
+      if (read !== undefined) {
+        roots = read.roots
+        appliedHeight = read.height
+        dbs = {}
+        for (const n of names) { dbs[n] = await databaseStatus(read.readers[n] as LogReader | CompactReader<unknown>, resolverOf(n).protocol(n)) }
+        const block = await marshal.getFinalizedBlock(read.height).catch(() => undefined)
         digest = block === undefined ? undefined : hex(block.digest)
       }
     }
@@ -345,7 +405,9 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
       roots,
       appliedHeight,
       digest,
-      blockedPeers: Object.fromEntries([...standard.blockedPeers(), ...compact.blockedPeers()]),
+      databases: dbs,
+      failure: failure?.message,
+      blockedPeers: Object.fromEntries([...libp2p.services.standard.blockedPeers(), ...libp2p.services.compact.blockedPeers()]),
       peers: libp2p.getPeers().length,
       addresses: libp2p.getMultiaddrs().map(String)
     }
@@ -358,6 +420,7 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     libp2p,
     registry,
     ready,
+    failed: failed.promise,
     status,
     pauseConsensus: async () => {
       engine.pause()
@@ -370,6 +433,9 @@ export async function createNode (config: NodeConfig, events: NodeEvents = {}): 
     },
     unblockPeers: (ids) => {
       if (ids === undefined) { blocked.clear() } else { for (const id of ids) { blocked.delete(id) } }
+    },
+    addPeers: async (addrs) => {
+      await keeper.add(addrs)
     },
     stop: async () => {
       stopController.abort()

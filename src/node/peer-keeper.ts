@@ -19,20 +19,32 @@ export interface PeerKeeperOptions {
 }
 
 export class PeerKeeper {
-  private readonly targets: Array<{ addr: Multiaddr, peerId: string | undefined }>
+  private targets: Array<{ addr: Multiaddr, peerId: string | undefined }>
   private timer: ReturnType<typeof setTimeout> | undefined
   private stopped = false
   private readonly intervalMs: number
   private readonly dialTimeoutMs: number
 
   constructor (private readonly libp2p: Libp2p, addrs: string[], private readonly opts: PeerKeeperOptions) {
-    const self = libp2p.peerId.toString()
-    this.targets = addrs.map(a => {
+    this.targets = this.parse(addrs)
+    this.intervalMs = opts.intervalMs ?? 2000
+    this.dialTimeoutMs = opts.dialTimeoutMs ?? 3000
+  }
+
+  private parse (addrs: string[]): Array<{ addr: Multiaddr, peerId: string | undefined }> {
+    const self = this.libp2p.peerId.toString()
+    return addrs.map(a => {
       const addr = multiaddr(a)
       return { addr, peerId: addr.getComponents().find(c => c.name === 'p2p')?.value }
     }).filter(t => t.peerId !== self)
-    this.intervalMs = opts.intervalMs ?? 2000
-    this.dialTimeoutMs = opts.dialTimeoutMs ?? 3000
+  }
+
+  /** Keep these peers connected too (a peer's new address replaces its old one); dials them now. */
+  async add (addrs: string[]): Promise<void> {
+    const added = this.parse(addrs)
+    const ids = new Set(added.map(t => t.peerId).filter(id => id !== undefined))
+    this.targets = [...this.targets.filter(t => t.peerId === undefined || !ids.has(t.peerId)), ...added]
+    if (!this.stopped) { await this.round() }
   }
 
   /** Dial every target once (in parallel) and keep doing so periodically. */

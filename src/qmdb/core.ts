@@ -93,6 +93,8 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
   private metaVersion = 0
   private durableMetaVersion = -1
   private readonly options: DbOptions
+  /** `oldestServableSize` for a pruning boundary */
+  private servable: { base: number, size: number } | undefined
 
   protected constructor (codec: OpCodec<Op>, options: DbOptions) {
     this.codec = codec
@@ -362,6 +364,28 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
       if (err instanceof MerkleError && err.code === 'ElementPruned') { throw new QmdbError('ItemPruned', err.message) }
       throw err
     }
+  }
+
+  /**
+   * The smallest size at which this database can still serve a sync target:
+   * the first commit at or after the pruning boundary whose inactivity floor
+   * is retained too (a target `[floor, size)` needs every operation from its
+   * floor). Remembered until the next prune.
+   */
+  async oldestServableSize (): Promise<number> {
+    this.check()
+    const base = this.log.base
+    if (this.servable?.base === base && this.servable.size <= this.size) { return this.servable.size }
+    let size = this.size
+    for (let loc = base; loc < this.size; loc++) {
+      const floor = this.codec.floorOf(await this.readOp(loc))
+      if (floor !== undefined && floor >= base) {
+        size = loc + 1
+        break
+      }
+    }
+    if (this.log.base === base) { this.servable = { base, size } }
+    return size
   }
 
   /** Proof of `[start, start + maxOps)` against the current root. */

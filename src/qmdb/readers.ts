@@ -38,6 +38,8 @@ export interface LogReader {
   historicalProof(size: number, start: number, maxOps: number): Promise<ProvenOps>
   /** Operations `[start, start + maxOps)` proven against the current root. */
   proof(start: number, maxOps: number): Promise<ProvenOps>
+  /** The smallest size whose sync target this database can still serve. */
+  oldestServableSize(): Promise<number>
 }
 
 /** An `any` database: current values by key. */
@@ -96,6 +98,7 @@ class LogFacade implements LogReader {
   async readOpBytes (loc: number): Promise<Uint8Array> { return this.#db.readOpBytes(loc) }
   async historicalProof (size: number, start: number, maxOps: number): Promise<ProvenOps> { return this.#db.historicalProof(size, start, maxOps) }
   async proof (start: number, maxOps: number): Promise<ProvenOps> { return this.#db.proof(start, maxOps) }
+  async oldestServableSize (): Promise<number> { return this.#db.oldestServableSize() }
 }
 
 class AnyFacade extends LogFacade implements AnyReader {

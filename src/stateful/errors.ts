@@ -19,6 +19,7 @@ export type StatefulFatalCode =
   | 'SYNC_BLOCK_MISSING'
   | 'REWIND_MISMATCH'
   | 'SYNC_METADATA_FAILED'
+  | 'STATE_SYNC_IN_PROGRESS'
   // state sync (§12.4-§12.9)
   | 'STATE_SYNC_FAILED'
   | 'ACK_WINDOW_EXCEEDED'

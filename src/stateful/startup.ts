@@ -20,10 +20,12 @@ import type { Anchor, Application, Block } from './types.ts'
 import type { DatabaseRecord, DatabaseSet } from '../qmdb/index.ts'
 import type { Logger } from '@libp2p/interface'
 
-/** The durable state-sync record (§12.2), as far as the marshal-sync path needs it. */
+/** The durable state-sync record (§12.2), as far as the marshal-sync path needs it (`SyncPlan.metadata`). */
 export interface SyncMetadata {
   /** Height recorded by a completed state sync (or a marshal-sync start), if any. */
   syncHeight(): number | undefined
+  /** A state sync was started and not completed: only the state-sync strategy may resume it. */
+  inProgress(): boolean
   /** Durably record completion at `height` (never moves backward). */
   setComplete(height: number): Promise<void>
 }
@@ -123,6 +125,10 @@ export function marshalSync<B extends Block, Dbs extends DatabaseRecord> (): Sta
     mode: 'marshal-sync',
     async run (env) {
       const { marshal, metadata } = env
+      if (metadata?.inProgress() === true) {
+        // marking it complete here would make the node skip the sync for good, on partial databases
+        throw new StatefulFatalError('STATE_SYNC_IN_PROGRESS', 'the sync plan records an interrupted state sync: start with the state-sync strategy (the plan\'s floor) to resume it, not with marshal sync')
+      }
       const syncHeight = metadata?.syncHeight()
       const processed = await marshal.getProcessedHeight()
       let skip = syncHeight !== undefined && (processed === undefined || processed < syncHeight) ? syncHeight : undefined

@@ -90,6 +90,10 @@ export class StateSyncMetadata<F> {
     return this.state.type === 'complete' ? this.state.height : undefined
   }
 
+  inProgress (): boolean {
+    return this.state.type === 'in-progress'
+  }
+
   inProgressFloor (): F | undefined {
     return this.state.type === 'in-progress' ? this.state.floor : undefined
   }
@@ -157,7 +161,7 @@ export class SyncPlan<F> {
 
   /** An interrupted sync must resume. */
   requiresStateSyncFloor (): boolean {
-    return this.metadata.current.type === 'in-progress'
+    return this.metadata.inProgress()
   }
 
   shouldStateSync (requested: boolean): boolean {

@@ -11,4 +11,4 @@ export {
   STATUS_OK, STATUS_BAD_NONCE, STATUS_SELF, STATUS_INSUFFICIENT, STATUS_OVERFLOW
 } from './app.ts'
 export { Mempool } from './mempool.ts'
-export { openLedgerDatabases, ledgerSyncMembers } from './databases.ts'
+export { openLedgerDatabases } from './databases.ts'
