@@ -30,11 +30,22 @@ function isLog (reader: LogReader | CompactReader<unknown>): reader is LogReader
   return 'oldestServableSize' in reader
 }
 
+/** A prune may run between the status read and this scan: then scan again from the new boundary. */
+async function oldestServable (reader: LogReader): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await reader.oldestServableSize()
+    } catch (err) {
+      if (attempt === 2) { throw err }
+    }
+  }
+}
+
 /** The status of the database behind `reader`, served on `protocol`. */
 export async function databaseStatus (reader: LogReader | CompactReader<unknown>, protocol: string): Promise<DatabaseStatus> {
   if (isLog(reader)) {
     const t = reader.syncTarget()
-    return { kind: reader.kind, protocol, target: { root: hex(t.root), start: t.range.start, end: t.range.end }, oldestServableSize: await reader.oldestServableSize() }
+    return { kind: reader.kind, protocol, target: { root: hex(t.root), start: t.range.start, end: t.range.end }, oldestServableSize: await oldestServable(reader) }
   }
   const t = reader.syncTarget()
   return { kind: reader.kind, protocol, target: { root: hex(t.root), size: t.size }, oldestServableSize: t.size }
