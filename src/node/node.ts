@@ -57,8 +57,8 @@ import type { MemberRecord, Source, SyncProgress } from '../sync/index.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
-import type { Datastore } from 'interface-datastore'
 import type { Ping } from '@libp2p/ping'
+import type { Datastore } from 'interface-datastore'
 
 export type NodeServices<B extends Block = Block> = {
   identify: Identify
