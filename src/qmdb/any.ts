@@ -22,6 +22,8 @@ import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { keyIndexFor } from './key-index.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
+import { emitOrderedUserOps } from './ordered-batch.ts'
+import { OrderedKeyIndex } from './ordered-index.ts'
 import { anyReader } from './readers.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
 import type { GraftOverlay } from './current.ts'
@@ -55,7 +57,8 @@ export interface AnyDbOptions extends DbOptions {
   encoding?: Encoding
 }
 
-interface Mutation {
+/** One pending write of a batch (`null` deletes). */
+export interface Mutation {
   key: Uint8Array
   value: Uint8Array | null
 }
@@ -66,10 +69,20 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
   protected readonly snapshot: KeyIndex
   protected readonly bitmap: Bitmap
 
-  protected constructor (options: AnyDbOptions, bitmapChunkBytes = 32) {
-    super(new AnyOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+  /** Ordered databases only: the same snapshot, in key order. */
+  private readonly ordered: OrderedKeyIndex | undefined
+
+  /** `ordered`: every update carries the next active key (ordered variants). */
+  protected constructor (options: AnyDbOptions, bitmapChunkBytes = 32, ordered = false) {
+    super(new AnyOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed', ordered), options)
     this.bitmap = new Bitmap(bitmapChunkBytes)
-    this.snapshot = keyIndexFor(this.codec.key.size)
+    this.ordered = ordered ? new OrderedKeyIndex(this.codec.key.size) : undefined
+    this.snapshot = this.ordered ?? keyIndexFor(this.codec.key.size)
+  }
+
+  /** The key-ordered snapshot of an ordered database (read-only use), undefined for unordered ones. */
+  get orderedIndex (): OrderedKeyIndex | undefined {
+    return this.ordered
   }
 
   /** Open (or create) an `any` database. */
@@ -374,7 +387,7 @@ function entryValue (db: AnyDb, e: DiffEntry): Uint8Array | undefined {
 }
 
 /** What merkleize works against: the parent state and how to read it. */
-interface Base {
+export interface Base {
   db: AnyDb
   /** unapplied ancestors, nearest first (their diffs shadow the database) */
   ancestors: MerkleizedAnyBatch[]
@@ -497,7 +510,9 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
   const baseToken = parent === undefined ? db.state : undefined
   const ops: Uint8Array[] = []
   const diff = new Map<string, DiffEntry>()
-  const { userSteps, delta } = emitUserOps(base, mutations, ops, diff)
+  const { userSteps, delta } = db.codec.ordered
+    ? await emitOrderedUserOps(base, mutations, ops, diff, async l => opIn(base, ops, l))
+    : emitUserOps(base, mutations, ops, diff)
   const totalActive = (parent?.activeKeys ?? db.activeKeys) + delta
   const floor = totalActive > 0
     ? await raiseFloor(base, parent?.floor ?? db.inactivityFloor, userSteps + 1, ops, diff)

@@ -56,8 +56,8 @@ export class CurrentDb extends AnyDb {
   /** the ops size the grafted tree reflects */
   private graftedAt = -1
 
-  private constructor (options: AnyDbOptions) {
-    super(options, CHUNK_BYTES)
+  protected constructor (options: AnyDbOptions, ordered = false) {
+    super(options, CHUNK_BYTES, ordered)
   }
 
   /**

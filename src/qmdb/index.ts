@@ -1,6 +1,6 @@
 /**
  * QMDB databases: operations and codecs, the shared journal core, and the
- * `any`, `immutable`, `keyless`, `current` and compact databases.
+ * `any`, `immutable`, `keyless`, `current` (unordered and ordered) and compact databases.
  */
 export { QmdbError, type QmdbErrorCode } from './errors.ts'
 export {
@@ -25,6 +25,9 @@ export {
   type LogReader, type AnyReader, type CurrentReader, type ImmutableReader, type KeylessReader, type CompactReader
 } from './readers.ts'
 export { CurrentDb, type GraftOverlay } from './current.ts'
+export { OrderedKeyIndex, type IndexEntry } from './ordered-index.ts'
+export { OrderedAnyDb, type OrderedSpan, spanContains } from './ordered.ts'
+export { OrderedCurrentDb } from './ordered-current.ts'
 export {
   CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,
   chunkAlignedInactivePeaks, canonicalRoot, graftedRoot, type GraftView
