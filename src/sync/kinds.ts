@@ -14,6 +14,8 @@ import { CurrentDb } from '../qmdb/current.ts'
 import { QmdbError } from '../qmdb/errors.ts'
 import { ImmutableDb } from '../qmdb/immutable.ts'
 import { KeylessDb } from '../qmdb/keyless.ts'
+import { OrderedCurrentDb } from '../qmdb/ordered-current.ts'
+import { OrderedAnyDb } from '../qmdb/ordered.ts'
 import { AnyOpCodec, ImmutableOpCodec, KeylessOpCodec, fixedField } from '../qmdb/ops.ts'
 import { FullSyncJournal } from '../qmdb/sync-journal.ts'
 import { joinKey } from '../storage/keys.ts'
@@ -88,7 +90,7 @@ function fullKind<DB extends SyncedDb, O extends AnyDbOptions | ImmutableDbOptio
   }
 }
 
-const anyCodec = (o: AnyDbOptions): OpCodec<unknown> => new AnyOpCodec(o.key ?? fixedField(32), o.value ?? fixedField(32), o.encoding ?? 'fixed') as OpCodec<unknown>
+const anyCodec = (o: AnyDbOptions, ordered = false): OpCodec<unknown> => new AnyOpCodec(o.key ?? fixedField(32), o.value ?? fixedField(32), o.encoding ?? 'fixed', ordered) as OpCodec<unknown>
 
 /** State sync into an `any` database stored with `options`. */
 export function anySync (options: AnyDbOptions = {}): SyncKind<AnyDb> {
@@ -98,6 +100,16 @@ export function anySync (options: AnyDbOptions = {}): SyncKind<AnyDb> {
 /** State sync into a `current` database (the target root is its ops root). */
 export function currentSync (options: AnyDbOptions = {}): SyncKind<CurrentDb> {
   return fullKind('current', options, anyCodec(options), CurrentDb.fromSyncResult)
+}
+
+/** State sync into an ordered `any` database (operations carry next keys). */
+export function orderedAnySync (options: AnyDbOptions = {}): SyncKind<OrderedAnyDb> {
+  return fullKind('any-ordered', options, anyCodec(options, true), OrderedAnyDb.fromSyncResult)
+}
+
+/** State sync into an ordered `current` database (the target root is its ops root). */
+export function orderedCurrentSync (options: AnyDbOptions = {}): SyncKind<OrderedCurrentDb> {
+  return fullKind('current-ordered', options, anyCodec(options, true), OrderedCurrentDb.fromSyncResult)
 }
 
 export function immutableSync (options: ImmutableDbOptions = {}): SyncKind<ImmutableDb> {
