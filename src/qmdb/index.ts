@@ -24,20 +24,25 @@ export {
 export {
   type LogReader, type AnyReader, type CurrentReader, type ImmutableReader, type KeylessReader, type CompactReader
 } from './readers.ts'
-export { CurrentDb, type GraftOverlay } from './current.ts'
+export { CurrentDb, type CurrentDbOptions, type GraftOverlay } from './current.ts'
 export { OrderedKeyIndex, type IndexEntry } from './ordered-index.ts'
 export { OrderedAnyDb, type OrderedSpan, spanContains } from './ordered.ts'
 export { OrderedCurrentDb } from './ordered-current.ts'
 export {
-  CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,
-  chunkAlignedInactivePeaks, canonicalRoot, graftedRoot, type GraftView
+  type OrderedKeyValueProof, type ExclusionProof, verifyOrderedKeyValueProof, verifyExclusionProof, encodeOrderedKeyValueProof,
+  decodeOrderedKeyValueProof, encodeExclusionProof, decodeExclusionProof
+} from './ordered-proof.ts'
+export {
+  CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, DEFAULT_GRAFT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,
+  chunkAlignedInactivePeaks, canonicalRoot, combineRoots, graftedRoot, graftShape, type GraftView, type GraftShape
 } from './grafting.ts'
 export {
   CompactDb, CompactBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
   type Witness, type CompactDbOptions, type CompactImmutableOptions, type CompactKeylessOptions, type CompactItem
 } from './compact.ts'
 export {
-  type CurrentRangeProof, type OperationProof, encodeCurrentRangeProof, decodeCurrentRangeProof, encodeOperationProof,
-  decodeOperationProof, verifyCurrentRange, verifyOperationProof
+  type CurrentRangeProof, type OperationProof, type OpsRootWitness, encodeCurrentRangeProof, decodeCurrentRangeProof, encodeOperationProof,
+  decodeOperationProof, readOperationProof, verifyCurrentRange, verifyOperationProof, encodeOpsRootWitness, decodeOpsRootWitness,
+  opsRootWitnessRoot, verifyOpsRootWitness
 } from './current-proof.ts'
 export { FullSyncJournal, type SyncJournal, type SyncRange } from './sync-journal.ts'

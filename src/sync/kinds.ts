@@ -23,6 +23,7 @@ import { Kv } from '../storage/kv.ts'
 import type { Digest } from '../merkle/index.ts'
 import type { AnyDbOptions } from '../qmdb/any.ts'
 import type { CompactDb } from '../qmdb/compact.ts'
+import type { CurrentDbOptions } from '../qmdb/current.ts'
 import type { ImmutableDbOptions } from '../qmdb/immutable.ts'
 import type { KeylessDbOptions } from '../qmdb/keyless.ts'
 import type { OpCodec } from '../qmdb/ops.ts'
@@ -98,7 +99,7 @@ export function anySync (options: AnyDbOptions = {}): SyncKind<AnyDb> {
 }
 
 /** State sync into a `current` database (the target root is its ops root). */
-export function currentSync (options: AnyDbOptions = {}): SyncKind<CurrentDb> {
+export function currentSync (options: CurrentDbOptions = {}): SyncKind<CurrentDb> {
   return fullKind('current', options, anyCodec(options), CurrentDb.fromSyncResult)
 }
 
@@ -108,7 +109,7 @@ export function orderedAnySync (options: AnyDbOptions = {}): SyncKind<OrderedAny
 }
 
 /** State sync into an ordered `current` database (the target root is its ops root). */
-export function orderedCurrentSync (options: AnyDbOptions = {}): SyncKind<OrderedCurrentDb> {
+export function orderedCurrentSync (options: CurrentDbOptions = {}): SyncKind<OrderedCurrentDb> {
   return fullKind('current-ordered', options, anyCodec(options, true), OrderedCurrentDb.fromSyncResult)
 }
 
