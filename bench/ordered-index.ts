@@ -8,8 +8,8 @@
  * (default 1M; 10M needs about 1.5 GB of heap).
  */
 import { sha256 } from '../src/merkle/index.ts'
-import { FixedKeyIndex } from '../src/qmdb/key-index.ts'
 import { OrderedKeyIndex } from '../src/qmdb/index.ts'
+import { FixedKeyIndex } from '../src/qmdb/key-index.ts'
 import { fmt, header, line, now } from './util.ts'
 import type { KeyIndex } from '../src/qmdb/key-index.ts'
 
@@ -29,8 +29,13 @@ function makeKeys (n: number): Uint8Array {
   return out
 }
 
+/** `global.gc` when node runs with `--expose-gc`. */
+function gcHook (): (() => void) | undefined {
+  return (globalThis as { gc?(): void }).gc
+}
+
 function retained (): number {
-  const gc = (globalThis as { gc?: () => void }).gc
+  const gc = gcHook()
   gc?.()
   gc?.()
   const m = process.memoryUsage()
@@ -52,16 +57,17 @@ function run (name: string, make: () => KeyIndex, keys: Uint8Array, n: number): 
   }
   const lookupMs = now() - t
   if (sum < 0) { throw new Error('lookup missed') }
-  const measured = (globalThis as { gc?: () => void }).gc !== undefined
+  const measured = gcHook() !== undefined
   line(`${name}: memory`, `${fmt(bytes / n, 1)} B/key`, measured ? '(retained after GC)' : '(no --expose-gc: includes garbage)')
   line(`${name}: insert (random order)`, `${fmt(n / (insertMs / 1000))} keys/s`)
   line(`${name}: lookup`, `${fmt(LOOKUPS / (lookupMs / 1000))} gets/s`)
   if (index instanceof OrderedKeyIndex) {
     t = now()
     let found = 0
+    const probe = new Uint8Array(32)
     for (let i = 0, j = 0; i < LOOKUPS; i++) {
       j = (j + 7_919) % n
-      const probe = keys.slice(j * 32, j * 32 + 32)
+      probe.set(keys.subarray(j * 32, j * 32 + 32))
       probe[31] ^= 1 // usually absent: the span query exclusion proofs make
       if (index.floor(probe) !== undefined) { found++ }
     }

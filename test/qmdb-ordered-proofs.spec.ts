@@ -127,7 +127,7 @@ describe('qmdb: ordered current proofs', function () {
             for (const other of space) {
               const h = hex(other)
               const below = sorted.filter(x => x <= h)
-              const start = sorted.length === 0 ? undefined : (below.length > 0 ? below[below.length - 1] : sorted[sorted.length - 1])
+              const start = below.length > 0 ? below[below.length - 1] : sorted[sorted.length - 1]
               const expected = !present.has(h) && (proof.type === 'empty' ? sorted.length === 0 : start === hex(proof.key))
               expect(verifyExclusionProof(codec, other, proof, root)).to.equal(expected, `other ${h}`)
             }

@@ -117,11 +117,14 @@ describe('qmdb: ordered databases', function () {
     await db.apply(await db.newBatch().delete(b).merkleize())
     const names = new Map([[hex(a), 'a'], [hex(b), 'b'], [hex(c), 'c']])
     const summary: string[] = []
+    const name = (key: Uint8Array | undefined): string => names.get(hex(key ?? new Uint8Array())) ?? '?'
     for (let l = 0; l < db.size; l++) {
       const op = await db.readOp(l)
-      summary.push(op.type === 'commit'
-        ? `C${op.floor}`
-        : op.type === 'delete' ? `D${names.get(hex(op.key)) as string}` : `U${names.get(hex(op.key)) as string}>${names.get(hex(op.nextKey as Uint8Array)) as string}`)
+      if (op.type === 'commit') {
+        summary.push(`C${op.floor}`)
+      } else {
+        summary.push(op.type === 'delete' ? `D${name(op.key)}` : `U${name(op.key)}>${name(op.nextKey)}`)
+      }
     }
     // batch 1: three creates (no user steps), the raise moves one op (a, from 1) and stops: floor 2
     // batch 2: delete b, rewrite a (now → c); 2 user steps + 1 = 3 moves wanted: 2 (b, deleted) no,
@@ -248,6 +251,23 @@ describe('qmdb: ordered databases', function () {
   })
 })
 
+const keyOf = (e: { key: Uint8Array } | undefined): string | undefined => e === undefined ? undefined : hex(e.key)
+
+/** Every query on `index` for `probe` agrees with the sorted reference `s` (hex key, location). */
+function expectSameQueries (index: OrderedKeyIndex, s: Array<[string, number]>, probe: Uint8Array): void {
+  const h = hex(probe)
+  const ref = new Map(s)
+  expect(index.get(probe)).to.equal(ref.get(h) ?? -1)
+  const below = s.filter(([kk]) => compareBytes(Buffer.from(kk, 'hex'), probe) < 0)
+  const above = s.filter(([kk]) => compareBytes(Buffer.from(kk, 'hex'), probe) > 0)
+  const at = s.filter(([kk]) => kk === h)
+  expect(keyOf(index.lower(probe))).to.equal(below[below.length - 1]?.[0])
+  expect(keyOf(index.higher(probe))).to.equal(above[0]?.[0])
+  expect(keyOf(index.floor(probe))).to.equal((at[0] ?? below[below.length - 1])?.[0])
+  expect(keyOf(index.ceiling(probe))).to.equal((at[0] ?? above[0])?.[0])
+  expect([...index.from(probe)].map(([kk]) => hex(kk))).to.deep.equal([...at, ...above].map(([kk]) => kk))
+}
+
 describe('qmdb: OrderedKeyIndex', () => {
   for (const keySize of [8, undefined]) {
     it(`${keySize === undefined ? 'variable' : 'fixed'} keys: random inserts, overwrites and deletes match a sorted array`, () => {
@@ -276,22 +296,9 @@ describe('qmdb: OrderedKeyIndex', () => {
         const s = sortedRef()
         expect(index.size).to.equal(s.length)
         expect([...index.entries()].map(([kk, l]) => `${hex(kk)}:${l}`)).to.deep.equal(s.map(([kk, l]) => `${kk}:${l}`))
-        for (let q = 0; q < 100; q++) {
-          const probe = mk()
-          const h = hex(probe)
-          expect(index.get(probe)).to.equal(ref.get(h) ?? -1)
-          const below = s.filter(([kk]) => compareBytes(Buffer.from(kk, 'hex'), probe) < 0)
-          const above = s.filter(([kk]) => compareBytes(Buffer.from(kk, 'hex'), probe) > 0)
-          const at = s.filter(([kk]) => kk === h)
-          const keyOf = (e: { key: Uint8Array } | undefined): string | undefined => e === undefined ? undefined : hex(e.key)
-          expect(keyOf(index.lower(probe))).to.equal(below[below.length - 1]?.[0])
-          expect(keyOf(index.higher(probe))).to.equal(above[0]?.[0])
-          expect(keyOf(index.floor(probe))).to.equal((at[0] ?? below[below.length - 1])?.[0])
-          expect(keyOf(index.ceiling(probe))).to.equal((at[0] ?? above[0])?.[0])
-          expect([...index.from(probe)].map(([kk]) => hex(kk))).to.deep.equal([...at, ...above].map(([kk]) => kk))
-        }
-        expect(index.first()?.key === undefined ? undefined : hex(index.first()?.key as Uint8Array)).to.equal(s[0]?.[0])
-        expect(index.last()?.key === undefined ? undefined : hex(index.last()?.key as Uint8Array)).to.equal(s[s.length - 1]?.[0])
+        for (let q = 0; q < 100; q++) { expectSameQueries(index, s, mk()) }
+        expect(keyOf(index.first())).to.equal(s[0]?.[0])
+        expect(keyOf(index.last())).to.equal(s[s.length - 1]?.[0])
       }
     })
   }

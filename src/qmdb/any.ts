@@ -1,14 +1,17 @@
 /**
  * `any`: an authenticated key-value store that can prove any historical value
- * of a key (qmdb.md §5), unordered key space, fixed or variable encoding.
+ * of a key (`storage/src/qmdb/any`), fixed or variable encoding. This class is
+ * the unordered variant and the shared machinery of the ordered one
+ * (`OrderedAnyDb`, `ordered.ts`), whose only difference is the user-operation
+ * phase of merkleize (`ordered-batch.ts`) and a key-ordered index.
  *
  * State: the operation log + MMR (`QmdbCore`), a snapshot `key → location of
  * its active Update`, and an activity bitmap (1 = latest update of an active
  * key, or the last commit; exact, so floor raising can skip zero bits).
  *
  * Merkleize (§5.3-§5.4, reproduced byte for byte — the conformance hashes
- * depend on it): updates and deletes of existing keys in order of their
- * current* location, then creates in key order, then the floor raise moves
+ * depend on it): unordered, updates and deletes of existing keys in order of
+ * their current* location, then creates in key order, then the floor raise moves
  * `userSteps + 1` active operations from the floor to the tip (never scanning
  * what it appended itself), then `CommitFloor(metadata, floor)`.
  *

@@ -1,5 +1,5 @@
 /**
- * Proofs of the `current` database (qmdb.md §8.4): a range proof over the
+ * Proofs of the `current` database (`storage/src/qmdb/current/proof/mod.rs`): a range proof over the
  * virtual* tree (the ops tree below the grafting height, grafted bitmap
  * chunks at and above it), which proves both the operations and their
  * activity bits against the canonical root.

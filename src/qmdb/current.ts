@@ -1,6 +1,7 @@
 /**
  * `current`: `any` plus an authenticated activity bitmap, so one proof shows
- * that a key's value is its *current* value (qmdb.md §8), unordered keys.
+ * that a key's value is its *current* value (`storage/src/qmdb/current`);
+ * unordered keys here, ordered ones in `OrderedCurrentDb`.
  *
  * Two roots: the ops root (same as `any`; what state sync targets) and the
  * canonical root `H(opsRoot ‖ graftedRoot [‖ u64be(nextBit) ‖ H(partial chunk)])`

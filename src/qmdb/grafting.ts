@@ -1,5 +1,5 @@
 /**
- * Grafting the activity bitmap onto the operations MMR (qmdb.md §8.2-§8.3).
+ * Grafting the activity bitmap onto the operations MMR (`storage/src/qmdb/current/grafting.rs`).
  *
  * The bitmap is cut into chunks of `8N` bits (N bytes, a power of two >= 32;
  * the default N = 32 gives 256 bits and grafting height `gh = 8`). Each complete chunk `c` becomes a leaf of the *grafted*
