@@ -22,7 +22,8 @@ export {
   type UnmerkleizedOf, type MerkleizedOf, type SyncTargetsOf, type ReaderOfDb, type ReadersOf, type Barrier, DatabaseSet, DatabaseSetError
 } from './managed.ts'
 export {
-  type LogReader, type AnyReader, type CurrentReader, type ImmutableReader, type KeylessReader, type CompactReader
+  type LogReader, type AnyReader, type CurrentReader, type ImmutableReader, type KeylessReader, type CompactReader,
+  type OrderedReads, type OrderedAnyReader, type OrderedCurrentReader
 } from './readers.ts'
 export { CurrentDb, type CurrentDbOptions, type GraftOverlay } from './current.ts'
 export { OrderedKeyIndex, type IndexEntry } from './ordered-index.ts'

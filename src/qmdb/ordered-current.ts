@@ -11,10 +11,12 @@ import { CurrentDb } from './current.ts'
 import { QmdbError } from './errors.ts'
 import { compareBytes } from './ops.ts'
 import { orderedEntries, orderedGetAll, orderedSpan } from './ordered.ts'
-import type { OperationProof } from './current-proof.ts'
+import { orderedCurrentReader } from './readers.ts'
+import type { CurrentRangeProof, OperationProof } from './current-proof.ts'
 import type { CurrentDbOptions } from './current.ts'
 import type { ExclusionProof, OrderedKeyValueProof } from './ordered-proof.ts'
 import type { OrderedSpan } from './ordered.ts'
+import type { OrderedCurrentReader } from './readers.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Digest } from '../merkle/index.ts'
 
@@ -37,6 +39,14 @@ export class OrderedCurrentDb extends CurrentDb {
     const db = new OrderedCurrentDb(options)
     await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
     return db
+  }
+
+  /** Reads and proofs only (see `readers.ts`). */
+  reader (): OrderedCurrentReader<
+  { proof: CurrentRangeProof, ops: Uint8Array[], chunks: Uint8Array[] }, { proof: OperationProof, op: Uint8Array }, OrderedSpan,
+  { proof: OrderedKeyValueProof, value: Uint8Array }, ExclusionProof
+  > {
+    return orderedCurrentReader(this)
   }
 
   /** The value and next key of `key`, or undefined if it has no value. */

@@ -13,7 +13,9 @@
 import { AnyDb } from './any.ts'
 import { QmdbError } from './errors.ts'
 import { compareBytes } from './ops.ts'
+import { orderedAnyReader } from './readers.ts'
 import type { AnyDbOptions } from './any.ts'
+import type { OrderedAnyReader } from './readers.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Digest } from '../merkle/index.ts'
 
@@ -111,6 +113,11 @@ export class OrderedAnyDb extends AnyDb {
     const db = new OrderedAnyDb(options)
     await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
     return db
+  }
+
+  /** Reads and proofs only (see `readers.ts`). */
+  reader (): OrderedAnyReader<OrderedSpan> {
+    return orderedAnyReader(this)
   }
 
   /** The value and next key of `key`, or undefined if it has no value. */
