@@ -34,7 +34,7 @@ export {
   decodeOrderedKeyValueProof, encodeExclusionProof, decodeExclusionProof
 } from './ordered-proof.ts'
 export {
-  CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, DEFAULT_GRAFT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,
+  CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,
   chunkAlignedInactivePeaks, canonicalRoot, combineRoots, graftedRoot, graftShape, type GraftView, type GraftShape
 } from './grafting.ts'
 export {

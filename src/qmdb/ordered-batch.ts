@@ -166,6 +166,7 @@ export async function emitOrderedUserOps (
   }
 
   // the untouched key in front of each create and delete now points elsewhere: rewrite it
+  const rewrites: Existing[] = []
   if (parent.next(undefined, isDeleted) !== undefined) {
     const rewritten = new Set<string>()
     for (const changed of [...createdKeys, ...deleted.map(d => d.key)]) {
@@ -175,13 +176,17 @@ export async function emitOrderedUserOps (
       if (mutations.has(id) || rewritten.has(id)) { continue }
       rewritten.add(id)
       const key = found.slice() // index keys are views: keep a copy
-      const loc = base.loc(id, key)
-      const op = codec.decode(await read(loc))
-      if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `active key at ${loc} is not an update`) }
-      diff.set(id, { key, loc: base.size + ops.length, value: op.value, prev: loc })
-      ops.push(codec.encode({ type: 'update', key, value: op.value, nextKey: successor(key) }))
-      userSteps++
+      rewrites.push({ id, key, loc: base.loc(id, key) })
     }
   }
+  // their current values: read together (a large batch would otherwise wait on each read in turn)
+  const current = await Promise.all(rewrites.map(async r => read(r.loc)))
+  rewrites.forEach((r, i) => {
+    const op = codec.decode(current[i])
+    if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `active key at ${r.loc} is not an update`) }
+    diff.set(r.id, { key: r.key, loc: base.size + ops.length, value: op.value, prev: r.loc })
+    ops.push(codec.encode({ type: 'update', key: r.key, value: op.value, nextKey: successor(r.key) }))
+    userSteps++
+  })
   return { userSteps, delta }
 }
