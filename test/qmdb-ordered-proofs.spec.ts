@@ -24,7 +24,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { computeRoot } from '../src/merkle/index.ts'
 import {
   AnyOpCodec, CurrentDb, OrderedCurrentDb, QmdbError, decodeExclusionProof, decodeOpsRootWitness, decodeOrderedKeyValueProof,
-  encodeExclusionProof, encodeOpsRootWitness, encodeOrderedKeyValueProof, fixedField, verifyExclusionProof, verifyOperationProof,
+  encodeExclusionProof, encodeOpsRootWitness, encodeOrderedKeyValueProof, fixedField, varField, verifyExclusionProof, verifyOperationProof,
   verifyOpsRootWitness, verifyOrderedKeyValueProof
 } from '../src/qmdb/index.ts'
 import { hex } from './util/bytes.ts'
@@ -139,6 +139,29 @@ describe('qmdb: ordered current proofs', function () {
       expect(checked).to.equal(24 * space.length)
     })
   }
+
+  it('variable-size keys: a key that is a prefix of another is excluded by its own span, and the proof round-trips', async () => {
+    const db = await OrderedCurrentDb.open({ key: varField(16), value: varField(64), encoding: 'variable' })
+    const codec = db.codec
+    const [p1, p12, p2] = [Uint8Array.of(1), Uint8Array.of(1, 2), Uint8Array.of(2)]
+    await db.apply(await db.newBatch().update(p1, Uint8Array.of(7)).update(p2, Uint8Array.of(8, 9)).merkleize())
+    // [1] < [1, 0] < [1, 2] < [2]: both fall in the span [1] → [2]
+    for (const absent of [Uint8Array.of(1, 0), p12, new Uint8Array(0), Uint8Array.of(3)]) {
+      const proof = await db.exclusionProof(absent)
+      expect(verifyExclusionProof(codec, absent, proof, db.root)).to.equal(true, hex(absent))
+      expect(verifyExclusionProof(codec, absent, decodeExclusionProof(codec, encodeExclusionProof(codec, proof)), db.root)).to.equal(true)
+    }
+    const inner = await db.exclusionProof(p12)
+    expect(inner.type === 'span' && hex(inner.key)).to.equal('01')
+    expect(verifyExclusionProof(codec, p1, inner, db.root)).to.equal(false)
+    expect(verifyExclusionProof(codec, p2, inner, db.root)).to.equal(false)
+    const { proof, value } = await db.orderedKeyValueProof(p1)
+    expect(verifyOrderedKeyValueProof(codec, p1, value, proof, db.root)).to.equal(true)
+    expect(verifyOrderedKeyValueProof(codec, p1, value, decodeOrderedKeyValueProof(codec, encodeOrderedKeyValueProof(codec, proof)), db.root)).to.equal(true)
+    // a span key longer than the codec allows cannot be encoded, so it cannot verify (and does not throw)
+    if (inner.type !== 'span') { throw new Error('expected a span') }
+    expect(verifyExclusionProof(codec, Uint8Array.of(1, 5), { ...inner, key: new Uint8Array(17).fill(1) }, db.root)).to.equal(false)
+  })
 
   it('tampered exclusion proofs fail: wrong span, present key inside the bounds, forged next key, flipped digests', async () => {
     const db = await OrderedCurrentDb.open()
