@@ -133,6 +133,30 @@ describe('qmdb: ordered databases', function () {
     expect(db.activeKeys).to.equal(2)
   })
 
+  it('hand-derived: a batch that creates and deletes rewrites the creates\' predecessors first, then the deletes\'', async () => {
+    const db = await OrderedAnyDb.open()
+    const [a, b, c, e] = [k(1), k(2), k(3), k(5)]
+    await db.apply(await db.newBatch().update(a, v(1)).update(c, v(3)).update(e, v(5)).merkleize())
+    await db.apply(await db.newBatch().update(b, v(2)).delete(e).merkleize())
+    const names = new Map([[hex(a), 'a'], [hex(b), 'b'], [hex(c), 'c'], [hex(e), 'e']])
+    const name = (key: Uint8Array | undefined): string => names.get(hex(key ?? new Uint8Array())) ?? '?'
+    const summary: string[] = []
+    for (let l = 0; l < db.size; l++) {
+      const op = await db.readOp(l)
+      if (op.type === 'commit') {
+        summary.push(`C${op.floor}`)
+      } else {
+        summary.push(op.type === 'delete' ? `D${name(op.key)}` : `U${name(op.key)}>${name(op.nextKey)}`)
+      }
+    }
+    // batch 2: delete e, create b (→ c); rewrite b's predecessor a (→ b), then e's predecessor c (→ a, wrapping);
+    // 3 user steps + 1 = 4 moves wanted: 2..6 are inactive or a commit or the delete, 7, 8, 9 move, then the tip: floor 10
+    expect(summary).to.deep.equal([
+      'C0', 'Ua>c', 'Uc>e', 'Ue>a', 'Ua>c', 'C2',
+      'De', 'Ub>c', 'Ua>b', 'Uc>a', 'Ub>c', 'Ua>b', 'Uc>a', 'C10'
+    ])
+  })
+
   it('a lone key points to itself; deleting every key empties the spans', async () => {
     const db = await OrderedCurrentDb.open()
     await db.apply(await db.newBatch().update(k(9), v(1)).merkleize())
