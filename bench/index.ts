@@ -6,6 +6,7 @@
 import '../src/polyfill.ts'
 import { benchMerkle } from './merkle.ts'
 import { benchNetwork } from './network.ts'
+import { benchOrderedIndex } from './ordered-index.ts'
 import { benchQmdb } from './qmdb.ts'
 import { DEFAULT_SYNC_NET_OPS, benchSyncNet } from './sync-net.ts'
 
@@ -13,6 +14,7 @@ process.stdout.write(`libp2p-qmdb bench — node ${process.version}, ${new Date(
 const only = process.argv[2]
 if (only === undefined || only === 'merkle') { await benchMerkle() }
 if (only === undefined || only === 'qmdb') { await benchQmdb() }
+if (only === undefined || only === 'index') { await benchOrderedIndex() }
 if (only === undefined || only === 'sync') { await benchSyncNet({ ops: DEFAULT_SYNC_NET_OPS }) }
 if (only === undefined || only === 'network') { await benchNetwork() }
 // libp2p keeps timers alive for a while after stop

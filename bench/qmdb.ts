@@ -1,6 +1,7 @@
 /**
  * Database benchmark: `any` merkleize throughput (32-byte keys and values,
- * batches of 10k updates over a 1M-key database on LevelDB), next to the
+ * batches of 10k updates over a 1M-key database on LevelDB), unordered and
+ * ordered (`OrderedAnyDb`, same workload), next to the
  * per-call and native SHA-256 bounds of exactly the same leaf and node
  * inputs, and `@ethereumjs/mpt` doing the same updates + root.
  */
@@ -10,7 +11,7 @@ import { join } from 'node:path'
 import { createMPT } from '@ethereumjs/mpt'
 import { LevelDatastore } from 'datastore-level'
 import { sha256 } from '../src/merkle/index.ts'
-import { AnyDb } from '../src/qmdb/index.ts'
+import { AnyDb, OrderedAnyDb } from '../src/qmdb/index.ts'
 import { blocksFor, fmt, header, line, nativeNsPerBlock, now, perCallNs } from './util.ts'
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000)
@@ -36,39 +37,51 @@ function picks (r: number, n: number, space: number): number[] {
   return out
 }
 
-export async function benchQmdb (): Promise<{ merkleizeOpsPerSec: number }> {
+interface Rounds {
+  merkleizeMs: number
+  applyMs: number
+  leaves: number
+  nodes: number
+}
+
+/** Fill `db` with `KEYS` keys, then time `ROUNDS` merkleizes of `BATCH` random updates (each applied and committed). */
+async function rounds (db: AnyDb, label: string): Promise<Rounds> {
+  let t = now()
+  for (let start = 0; start < KEYS; start += 100_000) {
+    const b = db.newBatch()
+    for (let i = start; i < Math.min(KEYS, start + 100_000); i++) { b.update(u32(i, 0), u32(i, 1)) }
+    await db.apply(await b.merkleize())
+    await db.commit()
+  }
+  line(`${label}: build (create + apply + commit)`, `${fmt(KEYS / ((now() - t) / 1000))} keys/s`)
+  let merkleizeMs = 0
+  let applyMs = 0
+  let leaves = 0
+  let nodes = 0
+  for (let r = 0; r < ROUNDS; r++) {
+    const b = db.newBatch()
+    for (const i of picks(r, BATCH, KEYS)) { b.update(u32(i, 0), u32(i, r + 2)) }
+    t = now()
+    const m = await b.merkleize()
+    merkleizeMs += now() - t
+    leaves += m.size - m.baseSize
+    nodes += (m.mmr.size - m.mmr.baseSize) - (m.size - m.baseSize)
+    t = now()
+    await db.apply(m)
+    await db.commit()
+    applyMs += now() - t
+  }
+  return { merkleizeMs, applyMs, leaves, nodes }
+}
+
+export async function benchQmdb (): Promise<{ merkleizeOpsPerSec: number, orderedMerkleizeOpsPerSec: number }> {
   header(`any: merkleize ${fmt(BATCH)} updates over ${fmt(KEYS)} keys (32-byte keys/values, LevelDB)`)
   const dir = await mkdtemp(join(tmpdir(), 'qmdb-bench-'))
   const ds = new LevelDatastore(join(dir, 'db'))
   await ds.open()
   try {
     const db = await AnyDb.open({ datastore: ds, prefix: '/bench' })
-    let t = now()
-    for (let start = 0; start < KEYS; start += 100_000) {
-      const b = db.newBatch()
-      for (let i = start; i < Math.min(KEYS, start + 100_000); i++) { b.update(u32(i, 0), u32(i, 1)) }
-      await db.apply(await b.merkleize())
-      await db.commit()
-    }
-    line('build (create + apply + commit)', `${fmt(KEYS / ((now() - t) / 1000))} keys/s`)
-
-    let merkleizeMs = 0
-    let applyMs = 0
-    let leaves = 0
-    let nodes = 0
-    for (let r = 0; r < ROUNDS; r++) {
-      const b = db.newBatch()
-      for (const i of picks(r, BATCH, KEYS)) { b.update(u32(i, 0), u32(i, r + 2)) }
-      t = now()
-      const m = await b.merkleize()
-      merkleizeMs += now() - t
-      leaves += m.size - m.baseSize
-      nodes += (m.mmr.size - m.mmr.baseSize) - (m.size - m.baseSize)
-      t = now()
-      await db.apply(m)
-      await db.commit()
-      applyMs += now() - t
-    }
+    const { merkleizeMs, applyMs, leaves, nodes } = await rounds(db, 'unordered')
     const updates = ROUNDS * BATCH
     const opsPerSec = updates / (merkleizeMs / 1000)
     const opBytes = db.codec.fixedSize as number
@@ -78,10 +91,19 @@ export async function benchQmdb (): Promise<{ merkleizeOpsPerSec: number }> {
     line('apply + commit (LevelDB, one atomic write)', `${fmt(updates / (applyMs / 1000))} updates/s`, `${fmt(applyMs / ROUNDS, 1)} ms per batch`)
     line('per-call SHA-256 bound (node:crypto, same inputs)', `${fmt(updates / (perCallMs / 1000))} updates/s`, `ratio ${fmt(perCallMs / merkleizeMs, 2)} (target >= 0.5)`)
     line('native SHA-256 bound (same blocks)', `${fmt(updates / (nativeMs / 1000))} updates/s`, `ratio ${fmt(nativeMs / merkleizeMs, 2)} (stretch >= 0.25)`)
+    await db.close()
+
+    // ordered: the same workload; updates of existing keys keep their next keys, so the extra cost is the ordered index
+    const ordered = await OrderedAnyDb.open({ datastore: ds, prefix: '/bench-ordered' })
+    const o = await rounds(ordered, 'ordered')
+    const orderedPerSec = updates / (o.merkleizeMs / 1000)
+    line('ordered merkleize', `${fmt(orderedPerSec)} updates/s`, `${fmt(o.merkleizeMs / ROUNDS, 1)} ms per batch; ${fmt(o.leaves / ROUNDS)} ops; ${fmt(orderedPerSec / opsPerSec, 2)}x unordered`)
+    line('ordered apply + commit', `${fmt(updates / (o.applyMs / 1000))} updates/s`, `${fmt(o.applyMs / ROUNDS, 1)} ms per batch`)
+    await ordered.close()
 
     // @ethereumjs/mpt: the same kind of update batch + root
     const trie = await createMPT({})
-    t = now()
+    let t = now()
     const ops = []
     for (let i = 0; i < MPT_KEYS; i++) { ops.push({ type: 'put' as const, key: u32(i, 0), value: u32(i, 1) }) }
     await trie.batch(ops)
@@ -93,8 +115,7 @@ export async function benchQmdb (): Promise<{ merkleizeOpsPerSec: number }> {
     const mptPerSec = BATCH / (mptMs / 1000)
     line(`@ethereumjs/mpt ${fmt(BATCH)} updates + root over ${fmt(MPT_KEYS)} keys`, `${fmt(mptPerSec)} updates/s`, `build ${fmt(MPT_KEYS / (mptBuildMs / 1000))} keys/s`)
     line('merkleize vs Patricia trie', `${fmt(opsPerSec / mptPerSec, 1)}x`, MPT_KEYS < KEYS ? `(trie at ${fmt(MPT_KEYS)} keys is faster than at ${fmt(KEYS)}: a conservative ratio; BENCH_MPT_KEYS=${KEYS} to match)` : '(target >= 100x)')
-    await db.close()
-    return { merkleizeOpsPerSec: opsPerSec }
+    return { merkleizeOpsPerSec: opsPerSec, orderedMerkleizeOpsPerSec: orderedPerSec }
   } finally {
     await ds.close()
     await rm(dir, { recursive: true, force: true })

@@ -6,7 +6,7 @@
  *
  * Covers (the request-level behaviour is in p2p-resolver, p2p-client,
  * p2p-malicious, p2p-fuzz and p2p-load):
- * - a fresh node syncs `any`, `current`, `immutable`, `keyless` and compact
+ * - a fresh node syncs `any`, `current` (unordered and ordered), `immutable`, `keyless` and compact
  * `immutable`/`keyless` databases from three serving nodes (one serving
  * compact tips from full databases, two from compact databases) and ends
  * with exactly the target roots and operations;
@@ -29,10 +29,10 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { expect } from 'aegir/chai'
 import { Registry } from 'prom-client'
 import { popcount } from '../src/merkle/index.ts'
-import { CompactImmutableDb, CompactKeylessDb } from '../src/qmdb/index.ts'
+import { CompactImmutableDb, CompactKeylessDb, verifyExclusionProof } from '../src/qmdb/index.ts'
 import {
   Channel, CompactSource, LocalSource, anySync, compactSync, compactTargetsEqual, compactToTarget, currentSync, immutableSync,
-  keylessSync, syncDatabase, syncDatabaseSet, targetsEqual
+  keylessSync, orderedAnySync, orderedCurrentSync, syncDatabase, syncDatabaseSet, targetsEqual
 } from '../src/sync/index.ts'
 import { COMPACT_KINDS, CountingSource, DbSet, FULL_KINDS, KEY_SPACE, keyOf, opsOf } from './util/p2p-e2e-dbs.ts'
 import { startMaliciousServer } from './util/p2p-malicious.ts'
@@ -41,7 +41,9 @@ import type { CompactKind, FullKind } from './util/p2p-e2e-dbs.ts'
 import type { Behaviour } from './util/p2p-malicious.ts'
 import type { TestNode } from './util/p2p-nodes.ts'
 import type { NetworkSource } from '../src/p2p/index.ts'
-import type { AnyDb, CompactDb, CompactTarget, CurrentDb, ImmutableDb, ImmutableOp, KeylessDb, KeylessOp, Target } from '../src/qmdb/index.ts'
+import type {
+  AnyDb, CompactDb, CompactTarget, CurrentDb, ImmutableDb, ImmutableOp, KeylessDb, KeylessOp, OrderedAnyDb, OrderedCurrentDb, Target
+} from '../src/qmdb/index.ts'
 import type { MemberDbs, MemberSync, MemberTargets, SyncKind, SyncProgress, TipUpdate } from '../src/sync/index.ts'
 import type { PeerId } from '@libp2p/interface'
 
@@ -86,6 +88,8 @@ async function stepAll (servers: Server[]): Promise<void> {
 type SetMembers = {
   any: MemberSync<AnyDb, Target>
   current: MemberSync<CurrentDb, Target>
+  anyOrdered: MemberSync<OrderedAnyDb, Target>
+  currentOrdered: MemberSync<OrderedCurrentDb, Target>
   immutable: MemberSync<ImmutableDb, Target>
   keyless: MemberSync<KeylessDb, Target>
   immutableCompact: MemberSync<CompactDb<ImmutableOp>, CompactTarget>
@@ -98,6 +102,8 @@ function targetsOf (dbs: DbSet): SetTargets {
   return {
     any: dbs.target('any'),
     current: dbs.target('current'),
+    anyOrdered: dbs.target('anyOrdered'),
+    currentOrdered: dbs.target('currentOrdered'),
     immutable: dbs.target('immutable'),
     keyless: dbs.target('keyless'),
     immutableCompact: dbs.compactTarget('immutable'),
@@ -109,6 +115,8 @@ function fullKindSync (kind: FullKind): SyncKind<any> {
   switch (kind) {
     case 'any': return anySync()
     case 'current': return currentSync()
+    case 'anyOrdered': return orderedAnySync()
+    case 'currentOrdered': return orderedCurrentSync()
     case 'immutable': return immutableSync()
     default: return keylessSync()
   }
@@ -116,7 +124,7 @@ function fullKindSync (kind: FullKind): SyncKind<any> {
 
 const identity = (t: Target): Target => t
 
-/** The six members of a set sync, fetching through `client`'s resolvers from `peers` (compact tips from `compactPeers`). */
+/** The eight members of a set sync, fetching through `client`'s resolvers from `peers` (compact tips from `compactPeers`). */
 async function members (client: TestNode, peers: PeerId[], ref: DbSet, compactPeers = peers): Promise<{ members: SetMembers, sources: NetworkSource[] }> {
   const sources: NetworkSource[] = []
   const std = (kind: FullKind): NetworkSource => {
@@ -132,6 +140,8 @@ async function members (client: TestNode, peers: PeerId[], ref: DbSet, compactPe
   const m: SetMembers = {
     any: { kind: anySync(), source: std('any'), toTarget: identity, equal: targetsEqual },
     current: { kind: currentSync(), source: std('current'), toTarget: identity, equal: targetsEqual },
+    anyOrdered: { kind: orderedAnySync(), source: std('anyOrdered'), toTarget: identity, equal: targetsEqual },
+    currentOrdered: { kind: orderedCurrentSync(), source: std('currentOrdered'), toTarget: identity, equal: targetsEqual },
     immutable: { kind: immutableSync(), source: std('immutable'), toTarget: identity, equal: targetsEqual },
     keyless: { kind: keylessSync(), source: std('keyless'), toTarget: identity, equal: targetsEqual },
     immutableCompact: { kind: compactSync(await CompactImmutableDb.open()), source: cmp('immutable'), toTarget: compactToTarget, equal: compactTargetsEqual },
@@ -305,7 +315,7 @@ describe('p2p e2e: state sync between real libp2p nodes', function () {
     }
   })
 
-  it('a fresh node syncs all six databases from three serving nodes and ends with the target roots', async () => {
+  it('a fresh node syncs all eight databases from three serving nodes and ends with the target roots', async () => {
     const ref = servers[0].dbs
     const client = await freshClient()
     const targets = targetsOf(ref)
@@ -324,10 +334,15 @@ describe('p2p e2e: state sync between real libp2p nodes', function () {
     await expectSetSynced(res.dbs, targets, ref)
     // the current database also rebuilt its activity bitmap: same canonical root
     expect(res.dbs.current.root).to.deep.equal(ref.full.current.root)
-    // every key reads the same in the synced `any` database
+    expect(res.dbs.currentOrdered.root).to.deep.equal(ref.full.currentOrdered.root)
+    // every key reads the same in the synced `any` databases; the ordered ones also agree on next keys
     for (let i = 0; i < KEY_SPACE; i++) {
       expect(await res.dbs.any.get(keyOf(i)), `key ${i}`).to.deep.equal(await ref.full.any.get(keyOf(i)))
+      expect(await res.dbs.anyOrdered.getAll(keyOf(i)), `ordered key ${i}`).to.deep.equal(await ref.full.anyOrdered.getAll(keyOf(i)))
     }
+    // and the synced ordered current database proves absence against the serving database's root
+    const absent = keyOf(KEY_SPACE + 1)
+    expect(verifyExclusionProof(ref.full.currentOrdered.codec, absent, await res.dbs.currentOrdered.exclusionProof(absent), ref.full.currentOrdered.root)).to.equal(true)
     const served = servers.map((s, i) => s.counters.reduce((n, c) => n + c.total, 0) - before[i])
     expect(served.filter(n => n > 0).length, `requests served per server: ${served.join(', ')}`).to.be.at.least(2)
     expectNoneBlocked(client, serverIds)

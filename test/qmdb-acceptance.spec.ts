@@ -1,7 +1,7 @@
 /**
  * Database-level acceptance checks not covered by qmdb-conformance /
  * qmdb-batches / sync-messages-local-source:
- * - point 10: for `any`, `current`, `immutable` and `keyless` on LevelDB, every
+ * - point 10: for `any`, `current` (both also ordered), `immutable` and `keyless` on LevelDB, every
  * historical proof at every commit boundary (every start) verifies against
  * the ops root recorded when that boundary was applied — and only against
  * it — before and after a reopen; after pruning, starts below the boundary
@@ -25,7 +25,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import { verifyRangeProof } from '../src/merkle/index.ts'
 import {
-  AnyDb, CompactImmutableDb, CompactKeylessDb, CurrentDb, ImmutableDb, KeylessDb, QmdbError, decodeOperationProof, encodeOperationProof,
+  AnyDb, CompactImmutableDb, CompactKeylessDb, CurrentDb, ImmutableDb, KeylessDb, OrderedAnyDb, OrderedCurrentDb, QmdbError, decodeOperationProof, encodeOperationProof,
   fixedField, verifyCurrentRange, verifyOperationProof
 } from '../src/qmdb/index.ts'
 import { CompactSource, LocalSource, SyncError, compactSync, compactToTarget, syncDatabase } from '../src/sync/index.ts'
@@ -46,7 +46,7 @@ function flip (b: Uint8Array, i: number, mask = 1): Uint8Array {
   return c
 }
 
-type FullKind = 'any' | 'current' | 'immutable' | 'keyless'
+type FullKind = 'any' | 'current' | 'any-ordered' | 'current-ordered' | 'immutable' | 'keyless'
 type FullDb = AnyDb | CurrentDb | ImmutableDb | KeylessDb
 
 async function qmdbCode (p: Promise<unknown> | (() => unknown)): Promise<string> {
@@ -64,6 +64,8 @@ async function openFull (kind: FullKind, datastore?: Datastore): Promise<FullDb>
   switch (kind) {
     case 'any': return AnyDb.open(options)
     case 'current': return CurrentDb.open(options)
+    case 'any-ordered': return OrderedAnyDb.open(options)
+    case 'current-ordered': return OrderedCurrentDb.open(options)
     case 'immutable': return ImmutableDb.open(options)
     default: return KeylessDb.open(options)
   }
@@ -126,7 +128,7 @@ describe('qmdb: historical proofs at every commit boundary (LevelDB)', function 
   beforeEach(async () => { env.dir = await mkdtemp(join(tmpdir(), 'qmdb-hist-')) })
   afterEach(async () => { await rm(env.dir, { recursive: true, force: true }) })
 
-  for (const kind of ['any', 'current', 'immutable', 'keyless'] as FullKind[]) {
+  for (const kind of ['any', 'current', 'any-ordered', 'current-ordered', 'immutable', 'keyless'] as FullKind[]) {
     it(`${kind}: every start at every boundary verifies against that boundary's root; pruned starts are ItemPruned`, async () => {
       const rng = new Rng(kind.length * 7919)
       let ds = new LevelDatastore(env.dir)
@@ -134,7 +136,7 @@ describe('qmdb: historical proofs at every commit boundary (LevelDB)', function 
       let db = await openFull(kind, ds)
       const roots = new Map<number, Digest>([[db.size, db.opsRoot]])
       // `current` needs a floor past one bitmap chunk (256 ops) to prune anything
-      for (let j = 0; j < (kind === 'current' ? 40 : 14); j++) {
+      for (let j = 0; j < (kind.startsWith('current') ? 40 : 14); j++) {
         await randomBatch(db, rng, j + 1)
         roots.set(db.size, db.opsRoot)
         if (j % 3 === 0) { await db.commit() }

@@ -3,7 +3,7 @@
  * validation (qmdb.md §4.2, §12; the batch examples of commonware's `any` docs).
  */
 import { expect } from 'aegir/chai'
-import { AnyDb, CurrentDb, ImmutableDb, KeylessDb, CompactImmutableDb, CompactKeylessDb, QmdbError } from '../src/qmdb/index.ts'
+import { AnyDb, CurrentDb, ImmutableDb, KeylessDb, CompactImmutableDb, CompactKeylessDb, OrderedAnyDb, OrderedCurrentDb, QmdbError } from '../src/qmdb/index.ts'
 import { hex } from './util/bytes.ts'
 import { key, val } from './util/workloads.ts'
 import type { AnyBatch, CompactBatch, CompactDb, MerkleizedAnyBatch } from '../src/qmdb/index.ts'
@@ -34,7 +34,7 @@ async function chain (db: KeyedDb, n: number, base: number, tag: number, from?: 
   return out
 }
 
-for (const [name, open] of [['any', AnyDb.open], ['current', CurrentDb.open]] as const) {
+for (const [name, open] of [['any', AnyDb.open], ['current', CurrentDb.open], ['any-ordered', OrderedAnyDb.open], ['current-ordered', OrderedCurrentDb.open]] as const) {
   describe(`qmdb: speculative batches (${name})`, () => {
     let db: KeyedDb
 

@@ -5,7 +5,7 @@
  */
 import { expect } from 'aegir/chai'
 import {
-  AnyDb, CurrentDb, ImmutableDb, KeylessDb, CompactImmutableDb, CompactKeylessDb, fixedField, varField
+  AnyDb, CurrentDb, ImmutableDb, KeylessDb, CompactImmutableDb, CompactKeylessDb, OrderedAnyDb, OrderedCurrentDb, fixedField, varField
 } from '../src/qmdb/index.ts'
 import { hex, u64be } from './util/bytes.ts'
 import { colliding, conformanceHash, key, keyedWorkload, val } from './util/workloads.ts'
@@ -109,6 +109,14 @@ describe('qmdb: conformance', function () {
     fixed: '8ce052fef8ce8e4d817a2961144cf3a28aec4bd6eb75d32b013499116a6981da',
     variable: '0d0591823b7d5ed8dcb940d086ec214062eb3cfffd018e9fbadf9e16ce8da0f7'
   }
+  const orderedAnyHashes: Record<Encoding, string> = {
+    fixed: '2c82870cf341bd0a55cdec3114d8dee0b8033a4cc552dd1d5ab421f092496b55',
+    variable: 'e42304d395e9fa591637a5559c76086f86b9d2af9245ff45d31cacb2db1d65cf'
+  }
+  const orderedCurrentHashes: Record<Encoding, string> = {
+    fixed: '0e5264ac6a0c0d56ace9ebc986635b128f9d7a118471875ad874b08e80f66ebb',
+    variable: '66cd3cc0299ef062e23d4f9812d5d45896cd808ee0bc65d9745a4265895ae8b5'
+  }
   const immutableHashes: Record<Encoding, string> = {
     fixed: 'e7917ffa234b8a156ac3d556ae4056bf307be259b1d6afe50256adc06e4ba133',
     variable: 'e4e85deaf4b968ee4074a3e7d82edc4fe244feec4361a6c17c085302febfb6d3'
@@ -125,6 +133,12 @@ describe('qmdb: conformance', function () {
     })
     it(`CurrentMmrUnordered ${encoding} (N = 32)`, async () => {
       expect(await conformanceHash(200, async seed => run(await CurrentDb.open({ encoding }), keyedWorkload(seed)))).to.equal(currentHashes[encoding])
+    })
+    it(`AnyMmrOrdered ${encoding}`, async () => {
+      expect(await conformanceHash(200, async seed => run(await OrderedAnyDb.open({ encoding }), keyedWorkload(seed)))).to.equal(orderedAnyHashes[encoding])
+    })
+    it(`CurrentMmrOrdered ${encoding} (N = 32)`, async () => {
+      expect(await conformanceHash(200, async seed => run(await OrderedCurrentDb.open({ encoding }), keyedWorkload(seed)))).to.equal(orderedCurrentHashes[encoding])
     })
     it(`ImmutableMmr ${encoding}, full and compact`, async () => {
       expect(await conformanceHash(200, async seed => run(await ImmutableDb.open({ encoding }), immutableSteps(seed)))).to.equal(immutableHashes[encoding])

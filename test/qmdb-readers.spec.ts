@@ -5,7 +5,9 @@
  */
 import { expect } from 'aegir/chai'
 import { verifyRangeProof } from '../src/merkle/index.ts'
-import { AnyDb, CompactImmutableDb, CompactKeylessDb, CurrentDb, DatabaseSet, ImmutableDb, KeylessDb } from '../src/qmdb/index.ts'
+import {
+  AnyDb, CompactImmutableDb, CompactKeylessDb, CurrentDb, DatabaseSet, ImmutableDb, KeylessDb, OrderedAnyDb, OrderedCurrentDb, verifyExclusionProof
+} from '../src/qmdb/index.ts'
 import { key, val } from './util/workloads.ts'
 
 const MUTATORS = [
@@ -57,6 +59,28 @@ describe('qmdb: read-only facades', () => {
     expect(r.opsRoot).to.deep.equal(db.opsRoot)
     expect(r.root).to.not.deep.equal(r.opsRoot)
     expect((await r.keyValueProof(key(2))).op).to.deep.equal((await db.keyValueProof(key(2))).op)
+  })
+
+  it('ordered any and ordered current: spans, ranges, next keys and exclusion proofs, cannot mutate', async () => {
+    const [a, b, c] = [key(1), key(2), key(3)].sort((x, y) => Buffer.compare(x, y))
+    for (const db of [await OrderedAnyDb.open(), await OrderedCurrentDb.open()]) {
+      await db.apply(await db.newBatch().update(a, val(1, 0)).update(c, val(3, 0)).merkleize())
+      const r = db.reader()
+      expectReadOnly(r, db)
+      expect((await r.getAll(a))?.nextKey).to.deep.equal(c)
+      expect((await r.getSpan(b))?.key).to.deep.equal(a)
+      const seen: Uint8Array[] = []
+      for await (const e of r.entries(a)) { seen.push(e.key) }
+      expect(seen).to.deep.equal([a, c])
+      // live: a new key shows up through the same facade
+      await db.apply(await db.newBatch().update(b, val(2, 0)).merkleize())
+      expect((await r.getAll(a))?.nextKey).to.deep.equal(b)
+    }
+    const cur = await OrderedCurrentDb.open()
+    await cur.apply(await cur.newBatch().update(a, val(1, 0)).merkleize())
+    const r = cur.reader()
+    expect(verifyExclusionProof(cur.codec, b, await r.exclusionProof(b), r.root)).to.equal(true)
+    expect((await r.orderedKeyValueProof(a)).value).to.deep.equal(val(1, 0))
   })
 
   it('immutable and keyless', async () => {

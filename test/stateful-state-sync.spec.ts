@@ -5,15 +5,16 @@
  */
 import { expect } from 'aegir/chai'
 import { MemoryDatastore } from 'datastore-core'
-import { targetsEqual, DatabaseSet } from '../src/qmdb/index.ts'
+import { targetsEqual, AnyDb, DatabaseSet, OrderedAnyDb, OrderedCurrentDb } from '../src/qmdb/index.ts'
 import { Stateful, SyncPlan, stateSync, classifyHandoffs, StatefulFatalError, anchorOf } from '../src/stateful/index.ts'
-import { LocalSource, anySync, keylessSync } from '../src/sync/index.ts'
+import { LocalSource, anySync, keylessSync, orderedAnySync, orderedCurrentSync } from '../src/sync/index.ts'
 import { ChainBuilder, TestApp, targetsOf } from './util/stateful-app.ts'
 import { eventually } from './util/stateful-harness.ts'
 import { MockMarshal } from './util/stateful-marshal.ts'
 import { testScheme } from './util/stateful-scheme.ts'
 import type { TestBlock, TestDbs } from './util/stateful-app.ts'
 import type { TestFinalization } from './util/stateful-scheme.ts'
+import type { SyncKind } from '../src/sync/index.ts'
 
 /** A serving node: the builder's databases with `chain` applied. */
 async function servingSet (builder: ChainBuilder, tip: TestBlock): Promise<DatabaseSet<TestDbs>> {
@@ -21,9 +22,9 @@ async function servingSet (builder: ChainBuilder, tip: TestBlock): Promise<Datab
   return builder.set
 }
 
-function members (source: DatabaseSet<TestDbs>): Parameters<typeof stateSync>[0]['members'] {
+function members (source: DatabaseSet<TestDbs>, accountsKind: SyncKind<AnyDb> = anySync()): Parameters<typeof stateSync>[0]['members'] {
   return {
-    accounts: { kind: anySync(), source: new LocalSource(source.dbs.accounts as never), toTarget: (t: never) => t, equal: targetsEqual },
+    accounts: { kind: accountsKind, source: new LocalSource(source.dbs.accounts as never), toTarget: (t: never) => t, equal: targetsEqual },
     receipts: { kind: keylessSync(), source: new LocalSource(source.dbs.receipts as never), toTarget: (t: never) => t, equal: targetsEqual }
   }
 }
@@ -31,47 +32,54 @@ function members (source: DatabaseSet<TestDbs>): Parameters<typeof stateSync>[0]
 describe('stateful: state-sync path', function () {
   this.timeout(60_000)
 
-  it('a late joiner syncs from a floor while validators keep finalizing, hands off, then processes new blocks', async () => {
-    const builder = await ChainBuilder.create()
-    const chain = await builder.chain(builder.genesis, 40)
-    const source = await servingSet(builder, chain[chain.length - 1])
-    const floorBlock = chain[9] // height 10
-    const ds = new MemoryDatastore()
-    const plan = await SyncPlan.init<TestFinalization>(ds, '/joiner', testScheme)
-    plan.withFloor({ round: floorBlock.context.round, payload: floorBlock.digest })
-    expect(plan.shouldStateSync(true)).to.equal(true)
-    const marshal = new MockMarshal<TestBlock>({ maxPendingAcks: 3 })
-    marshal.store(floorBlock)
-    const app = new TestApp(builder.genesis)
-    const anchors: number[] = []
-    const stateful = new Stateful<TestBlock, TestDbs>({
-      application: app,
-      marshal,
-      metadata: plan.metadata,
-      startup: stateSync({ plan, scheme: testScheme, marshalFloor: { processedHeight: undefined, round: { epoch: 0, view: 0 } }, members: members(source), fetchBatchSize: 7, onAnchor: a => anchors.push(a.height) })
+  const accountKinds: Array<[string, () => Promise<AnyDb>, () => SyncKind<AnyDb>]> = [
+    ['any', async () => AnyDb.open(), () => anySync()],
+    ['ordered any', async () => OrderedAnyDb.open(), () => orderedAnySync()],
+    ['ordered current', async () => OrderedCurrentDb.open(), () => orderedCurrentSync()]
+  ]
+  for (const [label, openAccounts, accountsKind] of accountKinds) {
+    it(`a late joiner syncs from a floor while validators keep finalizing, hands off, then processes new blocks (accounts: ${label})`, async () => {
+      const builder = await ChainBuilder.create(openAccounts)
+      const chain = await builder.chain(builder.genesis, 40)
+      const source = await servingSet(builder, chain[chain.length - 1])
+      const floorBlock = chain[9] // height 10
+      const ds = new MemoryDatastore()
+      const plan = await SyncPlan.init<TestFinalization>(ds, '/joiner', testScheme)
+      plan.withFloor({ round: floorBlock.context.round, payload: floorBlock.digest })
+      expect(plan.shouldStateSync(true)).to.equal(true)
+      const marshal = new MockMarshal<TestBlock>({ maxPendingAcks: 3 })
+      marshal.store(floorBlock)
+      const app = new TestApp(builder.genesis)
+      const anchors: number[] = []
+      const stateful = new Stateful<TestBlock, TestDbs>({
+        application: app,
+        marshal,
+        metadata: plan.metadata,
+        startup: stateSync({ plan, scheme: testScheme, marshalFloor: { processedHeight: undefined, round: { epoch: 0, view: 0 } }, members: members(source, accountsKind()), fetchBatchSize: 7, onAnchor: a => anchors.push(a.height) })
+      })
+      const started = stateful.start()
+      marshal.attach(stateful)
+      // the chain keeps finalizing while the joiner syncs: blocks above the floor are delivered
+      marshal.finalize(...chain.slice(10, 25)) // heights 11..25
+      await started
+      const completed = plan.syncHeight() as number
+      expect(completed).to.be.at.least(10)
+      // then it processes new blocks like any node: processed height strictly above the sync height
+      marshal.finalize(...chain.slice(25)) // heights 26..40
+      await eventually(() => marshal.processed === 40, 'processed 40')
+      expect(marshal.processed).to.be.greaterThan(completed)
+      const dbs = await stateful.subscribeDatabases()
+      expect(dbs.targetsEqual(dbs.committedTargets(), targetsOf(builder.stateOf(chain[39]) as never))).to.equal(true)
+      // never absorbed blocks below the anchor were re-applied: apply calls only for blocks above it
+      expect(app.calls.apply).to.equal(40 - completed)
+      // a restart after completion never state-syncs again
+      const again = await SyncPlan.init<TestFinalization>(ds, '/joiner', testScheme)
+      expect(again.mayStateSync()).to.equal(false)
+      expect(again.shouldStateSync(true)).to.equal(false)
+      expect(again.syncHeight()).to.equal(completed)
+      await stateful.stop()
     })
-    const started = stateful.start()
-    marshal.attach(stateful)
-    // the chain keeps finalizing while the joiner syncs: blocks above the floor are delivered
-    marshal.finalize(...chain.slice(10, 25)) // heights 11..25
-    await started
-    const completed = plan.syncHeight() as number
-    expect(completed).to.be.at.least(10)
-    // then it processes new blocks like any node: processed height strictly above the sync height
-    marshal.finalize(...chain.slice(25)) // heights 26..40
-    await eventually(() => marshal.processed === 40, 'processed 40')
-    expect(marshal.processed).to.be.greaterThan(completed)
-    const dbs = await stateful.subscribeDatabases()
-    expect(dbs.targetsEqual(dbs.committedTargets(), targetsOf(builder.stateOf(chain[39]) as never))).to.equal(true)
-    // never absorbed blocks below the anchor were re-applied: apply calls only for blocks above it
-    expect(app.calls.apply).to.equal(40 - completed)
-    // a restart after completion never state-syncs again
-    const again = await SyncPlan.init<TestFinalization>(ds, '/joiner', testScheme)
-    expect(again.mayStateSync()).to.equal(false)
-    expect(again.shouldStateSync(true)).to.equal(false)
-    expect(again.syncHeight()).to.equal(completed)
-    await stateful.stop()
-  })
+  }
 
   it('blocks delivered while the sync hands off are processed in order, not lost', async () => {
     const builder = await ChainBuilder.create()

@@ -29,7 +29,7 @@ import {
 } from '../src/sync/index.ts'
 import { u64be } from './util/bytes.ts'
 import {
-  FULL_KINDS, expectSynced, keyOf, makeServer, openFull, rejection, serverWith, settle, syncFull, syncKindOf, targetOf, until
+  FULL_KINDS, isCurrent, expectSynced, keyOf, makeServer, openFull, rejection, serverWith, settle, syncFull, syncKindOf, targetOf, until
 } from './util/sync-fixtures.ts'
 import { CountingSource, FailSource, HeldSource, LyingSource } from './util/sync-sources.ts'
 import { sha } from './util/workloads.ts'
@@ -64,7 +64,7 @@ async function prunedServer (kind: FullKind, ops: number, seed = 3): Promise<Ser
 }
 
 /** Ops needed for a `current` server's sync boundary (chunk-aligned floor) to pass 0. */
-const enough = (kind: FullKind, ops: number): number => kind === 'current' ? Math.max(ops, 420) : ops
+const enough = (kind: FullKind, ops: number): number => isCurrent(kind) ? Math.max(ops, 420) : ops
 
 /** A replica of `makeServer(kind, { seed })` grown to `size`, stored in `db` and closed. */
 async function replica (kind: FullKind, seed: number, size: number, db: DbOptions, prune = false): Promise<void> {
@@ -178,7 +178,7 @@ describe('sync engine: target updates while syncing', function () {
 
   for (const kind of FULL_KINDS) {
     it(`${kind}: three updates mid-sync, the last moving the floor past in-flight requests, end at the last target`, async () => {
-      const big = kind === 'current'
+      const big = isCurrent(kind)
       const server = await serverWith(kind, big ? 700 : 160, { seed: 21 })
       const targets: Target[] = [server.target()]
       for (const grow of big ? [40, 120, 300] : [6, 20, 45]) {
@@ -728,7 +728,7 @@ describe('sync engine: reference scenarios specific to any / current / immutable
     it(`test_${kind}_local_pinned_nodes_rejects_target_before_local_lower_bound`, async () => {
       const opts = client()
       const db = await build(opts)
-      const prune = kind === 'current' ? 256 : 128
+      const prune = isCurrent(kind) ? 256 : 128
       expect(db.syncBoundary).to.be.at.least(prune)
       await db.prune(prune)
       const end = db.size

@@ -22,7 +22,7 @@ import { LocalSource, ServeError, SyncError, compactSync, compactToTarget, syncD
 import { flip } from './util/bytes.ts'
 import { tamperOp } from './util/p2p-malicious.ts'
 import { Rng } from './util/rng.ts'
-import { FULL_KINDS, expectSynced, rejection, serverWith, settle, syncFull, until } from './util/sync-fixtures.ts'
+import { FULL_KINDS, isCurrent, expectSynced, rejection, serverWith, settle, syncFull, until } from './util/sync-fixtures.ts'
 import { LyingSource, MixedSource } from './util/sync-sources.ts'
 import type { FullKind, Server } from './util/sync-fixtures.ts'
 import type { Tamper, Verdict } from './util/sync-sources.ts'
@@ -122,7 +122,7 @@ const TAMPER_NAMES = Object.keys(TAMPERS)
 
 /** Pruned server (floor > 0, so boundaries and pins are exercised). */
 async function prunedServer (kind: FullKind, seed: number): Promise<Server> {
-  const server = await serverWith(kind, kind === 'current' ? 420 : 140, { seed })
+  const server = await serverWith(kind, isCurrent(kind) ? 420 : 140, { seed })
   await server.db.prune(server.db.syncBoundary)
   expect(server.target().range.start).to.be.greaterThan(0)
   return server

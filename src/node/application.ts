@@ -21,13 +21,16 @@ import { CurrentDb } from '../qmdb/current.ts'
 import { ImmutableDb } from '../qmdb/immutable.ts'
 import { KeylessDb } from '../qmdb/keyless.ts'
 import { AnyOpCodec, ImmutableOpCodec, KeylessOpCodec, fixedField } from '../qmdb/ops.ts'
+import { OrderedCurrentDb } from '../qmdb/ordered-current.ts'
+import { OrderedAnyDb } from '../qmdb/ordered.ts'
 import { compactTargetsEqual, compactToTarget, targetsEqual } from '../qmdb/target.ts'
 import { CompactSource } from '../sync/compact-source.ts'
-import { anySync, compactSync, currentSync, immutableSync, keylessSync } from '../sync/kinds.ts'
+import { anySync, compactSync, currentSync, immutableSync, keylessSync, orderedAnySync, orderedCurrentSync } from '../sync/kinds.ts'
 import { LocalSource } from '../sync/local-source.ts'
 import type { BlockCodec } from '../marshal/types.ts'
 import type { AnyDbOptions } from '../qmdb/any.ts'
 import type { CompactDb, CompactImmutableOptions, CompactKeylessOptions } from '../qmdb/compact.ts'
+import type { CurrentDbOptions } from '../qmdb/current.ts'
 import type { ImmutableDbOptions } from '../qmdb/immutable.ts'
 import type { KeylessDbOptions } from '../qmdb/keyless.ts'
 import type { DatabaseRecord, SyncTargetsOf, TargetOfDb } from '../qmdb/managed.ts'
@@ -100,14 +103,22 @@ function compact<DB extends CompactDb<{ type: string }>, O> (codec: OpCodec<unkn
   }
 }
 
-const anyCodec = (o: Storage<AnyDbOptions>): OpCodec<unknown> => new AnyOpCodec(o.key ?? fixedField(32), o.value ?? fixedField(32), o.encoding ?? 'fixed') as OpCodec<unknown>
+const anyCodec = (o: Storage<AnyDbOptions>, ordered = false): OpCodec<unknown> => new AnyOpCodec(o.key ?? fixedField(32), o.value ?? fixedField(32), o.encoding ?? 'fixed', ordered) as OpCodec<unknown>
 
 export function anyDatabase (options: Storage<AnyDbOptions> = {}): NodeDatabase<AnyDb> {
   return full(anyCodec(options), AnyDb.open, anySync, options)
 }
 
-export function currentDatabase (options: Storage<AnyDbOptions> = {}): NodeDatabase<CurrentDb> {
+export function currentDatabase (options: Storage<CurrentDbOptions> = {}): NodeDatabase<CurrentDb> {
   return full(anyCodec(options), CurrentDb.open, currentSync, options)
+}
+
+export function orderedAnyDatabase (options: Storage<AnyDbOptions> = {}): NodeDatabase<OrderedAnyDb> {
+  return full(anyCodec(options, true), OrderedAnyDb.open, orderedAnySync, options)
+}
+
+export function orderedCurrentDatabase (options: Storage<CurrentDbOptions> = {}): NodeDatabase<OrderedCurrentDb> {
+  return full(anyCodec(options, true), OrderedCurrentDb.open, orderedCurrentSync, options)
 }
 
 const immutableCodec = (o: Storage<ImmutableDbOptions>): OpCodec<unknown> => new ImmutableOpCodec(o.key ?? fixedField(32), o.value ?? fixedField(32), o.encoding ?? 'fixed') as OpCodec<unknown>

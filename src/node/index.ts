@@ -3,8 +3,8 @@
  */
 export { createNode, type QmdbNode, type NodeStatus, type NodeEvents, type NodeServices } from './node.ts'
 export {
-  type NodeApplication, type NodeDatabase, type DatabaseStorage, anyDatabase, currentDatabase, immutableDatabase, keylessDatabase,
-  compactImmutableDatabase, compactKeylessDatabase
+  type NodeApplication, type NodeDatabase, type DatabaseStorage, anyDatabase, currentDatabase, orderedAnyDatabase, orderedCurrentDatabase,
+  immutableDatabase, keylessDatabase, compactImmutableDatabase, compactKeylessDatabase
 } from './application.ts'
 export type { DatabaseStatus } from './status.ts'
 export { loadConfig, validateConfig, optionalInts, ConfigError, type NodeConfig, type ConsensusConfig, type SyncConfigFile, type PruneConfigFile } from './config.ts'

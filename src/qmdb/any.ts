@@ -1,14 +1,17 @@
 /**
  * `any`: an authenticated key-value store that can prove any historical value
- * of a key (qmdb.md §5), unordered key space, fixed or variable encoding.
+ * of a key (`storage/src/qmdb/any`), fixed or variable encoding. This class is
+ * the unordered variant and the shared machinery of the ordered one
+ * (`OrderedAnyDb`, `ordered.ts`), whose only difference is the user-operation
+ * phase of merkleize (`ordered-batch.ts`) and a key-ordered index.
  *
  * State: the operation log + MMR (`QmdbCore`), a snapshot `key → location of
  * its active Update`, and an activity bitmap (1 = latest update of an active
  * key, or the last commit; exact, so floor raising can skip zero bits).
  *
  * Merkleize (§5.3-§5.4, reproduced byte for byte — the conformance hashes
- * depend on it): updates and deletes of existing keys in order of their
- * current* location, then creates in key order, then the floor raise moves
+ * depend on it): unordered, updates and deletes of existing keys in order of
+ * their current* location, then creates in key order, then the floor raise moves
  * `userSteps + 1` active operations from the floor to the tip (never scanning
  * what it appended itself), then `CommitFloor(metadata, floor)`.
  *
@@ -22,6 +25,8 @@ import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { keyIndexFor } from './key-index.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
+import { emitOrderedUserOps } from './ordered-batch.ts'
+import { OrderedKeyIndex } from './ordered-index.ts'
 import { anyReader } from './readers.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
 import type { GraftOverlay } from './current.ts'
@@ -55,7 +60,8 @@ export interface AnyDbOptions extends DbOptions {
   encoding?: Encoding
 }
 
-interface Mutation {
+/** One pending write of a batch (`null` deletes). */
+export interface Mutation {
   key: Uint8Array
   value: Uint8Array | null
 }
@@ -66,10 +72,20 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
   protected readonly snapshot: KeyIndex
   protected readonly bitmap: Bitmap
 
-  protected constructor (options: AnyDbOptions, bitmapChunkBytes = 32) {
-    super(new AnyOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed'), options)
+  /** Ordered databases only: the same snapshot, in key order. */
+  private readonly ordered: OrderedKeyIndex | undefined
+
+  /** `ordered`: every update carries the next active key (ordered variants). */
+  protected constructor (options: AnyDbOptions, bitmapChunkBytes = 32, ordered = false) {
+    super(new AnyOpCodec(options.key ?? fixedField(32), options.value ?? fixedField(32), options.encoding ?? 'fixed', ordered), options)
     this.bitmap = new Bitmap(bitmapChunkBytes)
-    this.snapshot = keyIndexFor(this.codec.key.size)
+    this.ordered = ordered ? new OrderedKeyIndex(this.codec.key.size) : undefined
+    this.snapshot = this.ordered ?? keyIndexFor(this.codec.key.size)
+  }
+
+  /** The key-ordered snapshot of an ordered database (read-only use), undefined for unordered ones. */
+  get orderedIndex (): OrderedKeyIndex | undefined {
+    return this.ordered
   }
 
   /** Open (or create) an `any` database. */
@@ -374,7 +390,7 @@ function entryValue (db: AnyDb, e: DiffEntry): Uint8Array | undefined {
 }
 
 /** What merkleize works against: the parent state and how to read it. */
-interface Base {
+export interface Base {
   db: AnyDb
   /** unapplied ancestors, nearest first (their diffs shadow the database) */
   ancestors: MerkleizedAnyBatch[]
@@ -497,7 +513,9 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
   const baseToken = parent === undefined ? db.state : undefined
   const ops: Uint8Array[] = []
   const diff = new Map<string, DiffEntry>()
-  const { userSteps, delta } = emitUserOps(base, mutations, ops, diff)
+  const { userSteps, delta } = db.codec.ordered
+    ? await emitOrderedUserOps(base, mutations, ops, diff, async l => opIn(base, ops, l))
+    : emitUserOps(base, mutations, ops, diff)
   const totalActive = (parent?.activeKeys ?? db.activeKeys) + delta
   const floor = totalActive > 0
     ? await raiseFloor(base, parent?.floor ?? db.inactivityFloor, userSteps + 1, ops, diff)

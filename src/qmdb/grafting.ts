@@ -1,8 +1,8 @@
 /**
- * Grafting the activity bitmap onto the operations MMR (qmdb.md §8.2-§8.3).
+ * Grafting the activity bitmap onto the operations MMR (`storage/src/qmdb/current/grafting.rs`).
  *
- * The bitmap is cut into chunks of `8N` bits (N = 32 bytes: 256 bits, grafting
- * height `gh = 8`). Each complete chunk `c` becomes a leaf of the *grafted*
+ * The bitmap is cut into chunks of `8N` bits (N bytes, a power of two >= 32;
+ * the default N = 32 gives 256 bits and grafting height `gh = 8`). Each complete chunk `c` becomes a leaf of the *grafted*
  * tree: the ops node covering the chunk's operations (height `gh`), combined
  * with the chunk bytes unless they are all zero:
  *
@@ -20,29 +20,50 @@
 import { MerkleError, computeRoot, locToPos, peaks, posToHeight, posToLoc, sha256, defaultHasher, nodesToPin, trailingOnes } from '../merkle/index.ts'
 import type { Digest } from '../merkle/index.ts'
 
-/** Chunk size in bytes (N) and the grafting height log2(8N). */
+/** The default chunk size in bytes (N = 32: 256-bit chunks, grafting height 8). */
 export const CHUNK_BYTES = 32
 export const CHUNK_BITS = CHUNK_BYTES * 8
 export const GRAFT_HEIGHT = 8
 
+/** The chunk geometry of a `current` database: N bytes, 8N bits, grafting height log2(8N). */
+export interface GraftShape {
+  readonly chunkBytes: number
+  readonly chunkBits: number
+  readonly height: number
+}
+
+/**
+ * The shape for chunks of `chunkBytes` bytes: a power of two and a multiple
+ * of the digest size (`storage/src/qmdb/current/mod.rs` asserts the same), so
+ * every chunk lines up with one ops subtree.
+ */
+export function graftShape (chunkBytes: number = CHUNK_BYTES): GraftShape {
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 32 || chunkBytes > (1 << 20) || (chunkBytes & (chunkBytes - 1)) !== 0) {
+    throw new RangeError(`chunk size must be a power of two from 32 to 2^20 bytes, got ${chunkBytes}`)
+  }
+  return { chunkBytes, chunkBits: chunkBytes * 8, height: Math.log2(chunkBytes * 8) }
+}
+
+export const DEFAULT_GRAFT: GraftShape = graftShape(CHUNK_BYTES)
+
 /** Ops position of the height-`gh` node covering chunk `c`. */
-export function chunkOpsPosition (c: number): number {
-  return locToPos(c * CHUNK_BITS) + 2 ** (GRAFT_HEIGHT + 1) - 2
+export function chunkOpsPosition (c: number, g: GraftShape = DEFAULT_GRAFT): number {
+  return locToPos(c * g.chunkBits) + 2 ** (g.height + 1) - 2
 }
 
 /** Ops-space position of the grafted node at grafted position `q`. */
-export function opsPosition (q: number): number {
-  const g = posToHeight(q)
-  const leftmost = q - (2 ** (g + 1) - 2)
+export function opsPosition (q: number, g: GraftShape = DEFAULT_GRAFT): number {
+  const h = posToHeight(q)
+  const leftmost = q - (2 ** (h + 1) - 2)
   const c0 = posToLoc(leftmost)
   if (c0 === undefined) { throw new MerkleError('NonLeaf', `grafted position ${q}`) }
-  return locToPos(c0 * CHUNK_BITS) + 2 ** (g + GRAFT_HEIGHT + 1) - 2
+  return locToPos(c0 * g.chunkBits) + 2 ** (h + g.height + 1) - 2
 }
 
 /** Grafted position of the node covering the ops peak `(pos, height >= gh)` that starts at leaf `start`. */
-export function graftedPositionOfPeak (start: number, height: number): number {
-  const c0 = start / CHUNK_BITS
-  return locToPos(c0) + 2 ** (height - GRAFT_HEIGHT + 1) - 2
+export function graftedPositionOfPeak (start: number, height: number, g: GraftShape = DEFAULT_GRAFT): number {
+  const c0 = start / g.chunkBits
+  return locToPos(c0) + 2 ** (height - g.height + 1) - 2
 }
 
 export function isZero (bytes: Uint8Array): boolean {
@@ -58,9 +79,9 @@ export function graftedLeaf (chunk: Uint8Array, opsNode: Digest): Digest {
 }
 
 /** Hash a grafted internal node at grafted position `q`. */
-export function graftedNode (q: number, left: Digest, right: Digest): Digest {
+export function graftedNode (q: number, left: Digest, right: Digest, g: GraftShape = DEFAULT_GRAFT): Digest {
   const out = new Uint8Array(32)
-  defaultHasher.nodeInto(opsPosition(q), left, 0, right, 0, out, 0)
+  defaultHasher.nodeInto(opsPosition(q, g), left, 0, right, 0, out, 0)
   return out
 }
 
@@ -68,7 +89,7 @@ export function graftedNode (q: number, left: Digest, right: Digest): Digest {
  * Inactive peaks for the grafted root: the oldest ops peaks wholly below the
  * floor, cut back to the last one ending on a chunk boundary.
  */
-export function chunkAlignedInactivePeaks (leaves: number, floor: number): number {
+export function chunkAlignedInactivePeaks (leaves: number, floor: number, g: GraftShape = DEFAULT_GRAFT): number {
   let kc = 0
   let leafEnd = 0
   const ps = peaks(locToPos(leaves))
@@ -76,7 +97,7 @@ export function chunkAlignedInactivePeaks (leaves: number, floor: number): numbe
     const width = 2 ** ps[i].height
     if (leafEnd + width > floor) { break }
     leafEnd += width
-    if (leafEnd % CHUNK_BITS === 0) { kc = i + 1 }
+    if (leafEnd % g.chunkBits === 0) { kc = i + 1 }
   }
   return kc
 }
@@ -94,11 +115,16 @@ export interface GraftView {
  * (the peaks of the grafted MMR with `pruned` leaves).
  */
 export class GraftedTree implements GraftView {
+  readonly shape: GraftShape
   private _leaves = 0
   private _pruned = 0
   private base = 0 // grafted position of the first stored node
   private nodes: Digest[] = []
   private pins = new Map<number, Digest>()
+
+  constructor (shape: GraftShape = DEFAULT_GRAFT) {
+    this.shape = shape
+  }
 
   get leaves (): number { return this._leaves }
   get pruned (): number { return this._pruned }
@@ -139,7 +165,7 @@ export class GraftedTree implements GraftView {
 
   /** Append a leaf and its new parents. */
   appendLeaf (d: Digest): void {
-    appendGrafted(this, this._leaves, d, (q, x) => { this.set(q, x) })
+    appendGrafted(this, this._leaves, d, (q, x) => { this.set(q, x) }, this.shape)
     this._leaves++
   }
 
@@ -160,14 +186,14 @@ export class GraftedTree implements GraftView {
  * Append grafted leaf number `leaf` (digest `d`) on top of `view`, writing the
  * leaf and every new parent through `put`.
  */
-export function appendGrafted (view: GraftView, leaf: number, d: Digest, put: (q: number, d: Digest) => void): void {
+export function appendGrafted (view: GraftView, leaf: number, d: Digest, put: (q: number, d: Digest) => void, g: GraftShape = DEFAULT_GRAFT): void {
   let pos = locToPos(leaf)
   put(pos, d)
   let right = d
   for (let h = 1; h <= trailingOnes(leaf); h++) {
     pos++
     const left = view.node(pos - 2 ** h)
-    right = graftedNode(pos, left, right)
+    right = graftedNode(pos, left, right, g)
     put(pos, right)
   }
 }
@@ -196,24 +222,33 @@ export function pathToPeak (leaf: number, leaves: number): number[] {
  * The canonical root of a `current` state (§8.3): `H(opsRoot ‖ graftedRoot)`,
  * plus the partial chunk when the bitmap does not end on a chunk boundary.
  */
-export function canonicalRoot (opsRoot: Digest, graftedRoot: Digest, leaves: number, partialChunk: Uint8Array | undefined): Digest {
-  const nextBit = leaves % CHUNK_BITS
-  if (nextBit === 0) { return sha256(opsRoot, graftedRoot) }
+export function canonicalRoot (opsRoot: Digest, graftedRoot: Digest, leaves: number, partialChunk: Uint8Array | undefined, g: GraftShape = DEFAULT_GRAFT): Digest {
+  const nextBit = leaves % g.chunkBits
+  return combineRoots(opsRoot, graftedRoot, nextBit === 0 ? undefined : { nextBit, digest: sha256(partialChunk ?? new Uint8Array(g.chunkBytes)) })
+}
+
+/**
+ * `H(opsRoot ‖ graftedRoot [‖ u64be(nextBit) ‖ partialDigest])`: the canonical
+ * root from its parts (`combine_roots` in `storage/src/qmdb/current/db.rs`; MMR
+ * has no pending chunk).
+ */
+export function combineRoots (opsRoot: Digest, graftedRoot: Digest, partial: { nextBit: number, digest: Digest } | undefined): Digest {
+  if (partial === undefined) { return sha256(opsRoot, graftedRoot) }
   const bits = new Uint8Array(8)
-  new DataView(bits.buffer).setUint32(4, nextBit)
-  return sha256(opsRoot, graftedRoot, bits, sha256(partialChunk ?? new Uint8Array(CHUNK_BYTES)))
+  new DataView(bits.buffer).setBigUint64(0, BigInt(partial.nextBit))
+  return sha256(opsRoot, graftedRoot, bits, partial.digest)
 }
 
 /**
  * The grafted root: the ops peaks below `gh` as they are, the taller ones
  * replaced by their grafted twins, bagged backward with `kc` inactive peaks.
  */
-export function graftedRoot (leaves: number, floor: number, opsPeakDigests: readonly Digest[], view: GraftView): Digest {
+export function graftedRoot (leaves: number, floor: number, opsPeakDigests: readonly Digest[], view: GraftView, g: GraftShape = DEFAULT_GRAFT): Digest {
   let start = 0
   const virtual = peaks(locToPos(leaves)).map((p, i) => {
-    const d = p.height < GRAFT_HEIGHT ? opsPeakDigests[i] : view.node(graftedPositionOfPeak(start, p.height))
+    const d = p.height < g.height ? opsPeakDigests[i] : view.node(graftedPositionOfPeak(start, p.height, g))
     start += 2 ** p.height
     return d
   })
-  return computeRoot(leaves, chunkAlignedInactivePeaks(leaves, floor), virtual)
+  return computeRoot(leaves, chunkAlignedInactivePeaks(leaves, floor, g), virtual)
 }

@@ -1,6 +1,6 @@
 /**
  * QMDB databases: operations and codecs, the shared journal core, and the
- * `any`, `immutable`, `keyless`, `current` and compact databases.
+ * `any`, `immutable`, `keyless`, `current` (unordered and ordered) and compact databases.
  */
 export { QmdbError, type QmdbErrorCode } from './errors.ts'
 export {
@@ -22,19 +22,28 @@ export {
   type UnmerkleizedOf, type MerkleizedOf, type SyncTargetsOf, type ReaderOfDb, type ReadersOf, type Barrier, DatabaseSet, DatabaseSetError
 } from './managed.ts'
 export {
-  type LogReader, type AnyReader, type CurrentReader, type ImmutableReader, type KeylessReader, type CompactReader
+  type LogReader, type AnyReader, type CurrentReader, type ImmutableReader, type KeylessReader, type CompactReader,
+  type OrderedReads, type OrderedAnyReader, type OrderedCurrentReader
 } from './readers.ts'
-export { CurrentDb, type GraftOverlay } from './current.ts'
+export { CurrentDb, type CurrentDbOptions, type GraftOverlay } from './current.ts'
+export { OrderedKeyIndex, type IndexEntry } from './ordered-index.ts'
+export { OrderedAnyDb, type OrderedSpan, spanContains } from './ordered.ts'
+export { OrderedCurrentDb } from './ordered-current.ts'
+export {
+  type OrderedKeyValueProof, type ExclusionProof, verifyOrderedKeyValueProof, verifyExclusionProof, encodeOrderedKeyValueProof,
+  decodeOrderedKeyValueProof, encodeExclusionProof, decodeExclusionProof
+} from './ordered-proof.ts'
 export {
   CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,
-  chunkAlignedInactivePeaks, canonicalRoot, graftedRoot, type GraftView
+  chunkAlignedInactivePeaks, canonicalRoot, combineRoots, graftedRoot, graftShape, type GraftView, type GraftShape
 } from './grafting.ts'
 export {
   CompactDb, CompactBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
   type Witness, type CompactDbOptions, type CompactImmutableOptions, type CompactKeylessOptions, type CompactItem
 } from './compact.ts'
 export {
-  type CurrentRangeProof, type OperationProof, encodeCurrentRangeProof, decodeCurrentRangeProof, encodeOperationProof,
-  decodeOperationProof, verifyCurrentRange, verifyOperationProof
+  type CurrentRangeProof, type OperationProof, type OpsRootWitness, encodeCurrentRangeProof, decodeCurrentRangeProof, encodeOperationProof,
+  decodeOperationProof, readOperationProof, verifyCurrentRange, verifyOperationProof, encodeOpsRootWitness, decodeOpsRootWitness,
+  opsRootWitnessRoot, verifyOpsRootWitness
 } from './current-proof.ts'
 export { FullSyncJournal, type SyncJournal, type SyncRange } from './sync-journal.ts'

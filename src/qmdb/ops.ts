@@ -35,7 +35,8 @@ export function varField (max = 1 << 20): FieldCodec {
 
 export type Encoding = 'fixed' | 'variable'
 
-function writeField (w: Writer, f: FieldCodec, v: Uint8Array, what: string): void {
+/** Write one key or value field with its codec (raw if fixed-size, else length-prefixed). */
+export function writeField (w: Writer, f: FieldCodec, v: Uint8Array, what: string): void {
   if (f.size !== undefined) {
     if (v.length !== f.size) { throw new RangeError(`${what} must be ${f.size} bytes, got ${v.length}`) }
     w.raw(v)
@@ -45,7 +46,8 @@ function writeField (w: Writer, f: FieldCodec, v: Uint8Array, what: string): voi
   }
 }
 
-function readField (r: Reader, f: FieldCodec): Uint8Array {
+/** Read one key or value field (lengths capped by the field's `max`). */
+export function readField (r: Reader, f: FieldCodec): Uint8Array {
   return f.size !== undefined ? r.raw(f.size) : r.bytes(f.max)
 }
 

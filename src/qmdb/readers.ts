@@ -58,6 +58,26 @@ export interface CurrentReader<RangeProof, KeyValueProof> extends AnyReader {
   keyValueProof(key: Uint8Array): Promise<KeyValueProof>
 }
 
+/** What ordered databases add: next keys, spans and ranges in key order (`Span` is the database's span type). */
+export interface OrderedReads<Span> {
+  /** The active update of `key` (value and next key), or undefined. */
+  getAll(key: Uint8Array): Promise<Span | undefined>
+  /** The active update whose span contains `key`; undefined iff the database is empty. */
+  getSpan(key: Uint8Array): Promise<Span | undefined>
+  /** Active pairs with `from <= key < to` in key order. */
+  entries(from: Uint8Array, to?: Uint8Array): AsyncGenerator<{ key: Uint8Array, value: Uint8Array }>
+}
+
+/** An ordered `any` database. */
+export interface OrderedAnyReader<Span> extends AnyReader, OrderedReads<Span> {}
+
+/** An ordered `current` database: also proofs of a key's next key and of a key's absence. */
+export interface OrderedCurrentReader<RangeProof, KeyValueProof, Span, OrderedKeyValueProof, ExclusionProof>
+  extends CurrentReader<RangeProof, KeyValueProof>, OrderedReads<Span> {
+  orderedKeyValueProof(key: Uint8Array): Promise<OrderedKeyValueProof>
+  exclusionProof(key: Uint8Array): Promise<ExclusionProof>
+}
+
 /** An `immutable` database: values set once per key. */
 export interface ImmutableReader extends LogReader {
   get(key: Uint8Array): Promise<Uint8Array | undefined>
@@ -127,6 +147,34 @@ class CurrentFacade<R, K> extends AnyFacade implements CurrentReader<R, K> {
   async keyValueProof (key: Uint8Array): Promise<K> { return this.#db.keyValueProof(key) }
 }
 
+class OrderedAnyFacade<S> extends AnyFacade implements OrderedAnyReader<S> {
+  readonly #db: OrderedAnyReader<S>
+
+  constructor (db: OrderedAnyReader<S>) {
+    super(db)
+    this.#db = db
+  }
+
+  async getAll (key: Uint8Array): Promise<S | undefined> { return this.#db.getAll(key) }
+  async getSpan (key: Uint8Array): Promise<S | undefined> { return this.#db.getSpan(key) }
+  entries (from: Uint8Array, to?: Uint8Array): AsyncGenerator<{ key: Uint8Array, value: Uint8Array }> { return this.#db.entries(from, to) }
+}
+
+class OrderedCurrentFacade<R, K, S, OK, E> extends CurrentFacade<R, K> implements OrderedCurrentReader<R, K, S, OK, E> {
+  readonly #db: OrderedCurrentReader<R, K, S, OK, E>
+
+  constructor (db: OrderedCurrentReader<R, K, S, OK, E>) {
+    super(db)
+    this.#db = db
+  }
+
+  async getAll (key: Uint8Array): Promise<S | undefined> { return this.#db.getAll(key) }
+  async getSpan (key: Uint8Array): Promise<S | undefined> { return this.#db.getSpan(key) }
+  entries (from: Uint8Array, to?: Uint8Array): AsyncGenerator<{ key: Uint8Array, value: Uint8Array }> { return this.#db.entries(from, to) }
+  async orderedKeyValueProof (key: Uint8Array): Promise<OK> { return this.#db.orderedKeyValueProof(key) }
+  async exclusionProof (key: Uint8Array): Promise<E> { return this.#db.exclusionProof(key) }
+}
+
 class ImmutableFacade extends LogFacade implements ImmutableReader {
   readonly #db: ImmutableReader
 
@@ -172,6 +220,14 @@ export function anyReader (db: AnyReader): AnyReader {
 
 export function currentReader<R, K> (db: CurrentReader<R, K>): CurrentReader<R, K> {
   return Object.freeze(new CurrentFacade(db))
+}
+
+export function orderedAnyReader<S> (db: OrderedAnyReader<S>): OrderedAnyReader<S> {
+  return Object.freeze(new OrderedAnyFacade(db))
+}
+
+export function orderedCurrentReader<R, K, S, OK, E> (db: OrderedCurrentReader<R, K, S, OK, E>): OrderedCurrentReader<R, K, S, OK, E> {
+  return Object.freeze(new OrderedCurrentFacade(db))
 }
 
 export function immutableReader (db: ImmutableReader): ImmutableReader {

@@ -10,7 +10,7 @@ export { findNextGap, type Covered } from './gaps.ts'
 export { OutstandingRequests, type Outstanding } from './requests.ts'
 export { SyncError, type SyncErrorCode } from './errors.ts'
 export {
-  type SyncKind, type SyncBuilt, anySync, currentSync, immutableSync, keylessSync, compactSync, MemoryJournal
+  type SyncKind, type SyncBuilt, anySync, currentSync, orderedAnySync, orderedCurrentSync, immutableSync, keylessSync, compactSync, MemoryJournal
 } from './kinds.ts'
 export { syncDatabase, SyncEngine, type SyncEngineOptions, type SyncProgress } from './engine.ts'
 export {

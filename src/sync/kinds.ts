@@ -15,12 +15,15 @@ import { QmdbError } from '../qmdb/errors.ts'
 import { ImmutableDb } from '../qmdb/immutable.ts'
 import { KeylessDb } from '../qmdb/keyless.ts'
 import { AnyOpCodec, ImmutableOpCodec, KeylessOpCodec, fixedField } from '../qmdb/ops.ts'
+import { OrderedCurrentDb } from '../qmdb/ordered-current.ts'
+import { OrderedAnyDb } from '../qmdb/ordered.ts'
 import { FullSyncJournal } from '../qmdb/sync-journal.ts'
 import { joinKey } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
 import type { Digest } from '../merkle/index.ts'
 import type { AnyDbOptions } from '../qmdb/any.ts'
 import type { CompactDb } from '../qmdb/compact.ts'
+import type { CurrentDbOptions } from '../qmdb/current.ts'
 import type { ImmutableDbOptions } from '../qmdb/immutable.ts'
 import type { KeylessDbOptions } from '../qmdb/keyless.ts'
 import type { OpCodec } from '../qmdb/ops.ts'
@@ -88,7 +91,7 @@ function fullKind<DB extends SyncedDb, O extends AnyDbOptions | ImmutableDbOptio
   }
 }
 
-const anyCodec = (o: AnyDbOptions): OpCodec<unknown> => new AnyOpCodec(o.key ?? fixedField(32), o.value ?? fixedField(32), o.encoding ?? 'fixed') as OpCodec<unknown>
+const anyCodec = (o: AnyDbOptions, ordered = false): OpCodec<unknown> => new AnyOpCodec(o.key ?? fixedField(32), o.value ?? fixedField(32), o.encoding ?? 'fixed', ordered) as OpCodec<unknown>
 
 /** State sync into an `any` database stored with `options`. */
 export function anySync (options: AnyDbOptions = {}): SyncKind<AnyDb> {
@@ -96,8 +99,18 @@ export function anySync (options: AnyDbOptions = {}): SyncKind<AnyDb> {
 }
 
 /** State sync into a `current` database (the target root is its ops root). */
-export function currentSync (options: AnyDbOptions = {}): SyncKind<CurrentDb> {
+export function currentSync (options: CurrentDbOptions = {}): SyncKind<CurrentDb> {
   return fullKind('current', options, anyCodec(options), CurrentDb.fromSyncResult)
+}
+
+/** State sync into an ordered `any` database (operations carry next keys). */
+export function orderedAnySync (options: AnyDbOptions = {}): SyncKind<OrderedAnyDb> {
+  return fullKind('any-ordered', options, anyCodec(options, true), OrderedAnyDb.fromSyncResult)
+}
+
+/** State sync into an ordered `current` database (the target root is its ops root). */
+export function orderedCurrentSync (options: CurrentDbOptions = {}): SyncKind<OrderedCurrentDb> {
+  return fullKind('current-ordered', options, anyCodec(options, true), OrderedCurrentDb.fromSyncResult)
 }
 
 export function immutableSync (options: ImmutableDbOptions = {}): SyncKind<ImmutableDb> {

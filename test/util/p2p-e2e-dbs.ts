@@ -1,6 +1,6 @@
 /**
  * Database sets for end-to-end sync tests: one database of every kind that
- * state sync supports (`any`, `current`, `immutable`, `keyless`, and the
+ * state sync supports (`any`, `current`, both also ordered, `immutable`, `keyless`, and the
  * compact `immutable` and `keyless`), all fed one seeded workload, so that
  * several serving nodes created from the same seed hold identical databases.
  *
@@ -13,16 +13,16 @@
  * The compact databases get exactly the items of their full counterparts, so
  * their roots equal the full databases' ops roots (checked by the tests).
  */
-import { AnyDb, CompactImmutableDb, CompactKeylessDb, CurrentDb, ImmutableDb, KeylessDb } from '../../src/qmdb/index.ts'
+import { AnyDb, CompactImmutableDb, CompactKeylessDb, CurrentDb, ImmutableDb, KeylessDb, OrderedAnyDb, OrderedCurrentDb } from '../../src/qmdb/index.ts'
 import { requestKey } from '../../src/sync/messages.ts'
 import { Rng } from './rng.ts'
 import type { CompactTarget, OpCodec, Target } from '../../src/qmdb/index.ts'
 import type { Request } from '../../src/sync/messages.ts'
 import type { Served, ServeOptions, Source } from '../../src/sync/source.ts'
 
-export type FullKind = 'any' | 'current' | 'immutable' | 'keyless'
+export type FullKind = 'any' | 'current' | 'anyOrdered' | 'currentOrdered' | 'immutable' | 'keyless'
 export type CompactKind = 'immutable' | 'keyless'
-export const FULL_KINDS: FullKind[] = ['any', 'current', 'immutable', 'keyless']
+export const FULL_KINDS: FullKind[] = ['any', 'current', 'anyOrdered', 'currentOrdered', 'immutable', 'keyless']
 export const COMPACT_KINDS: CompactKind[] = ['immutable', 'keyless']
 
 /** Keys of the `any`/`current` workload: a small space, so keys are overwritten and the floor moves. */
@@ -38,6 +38,8 @@ export function keyOf (i: number): Uint8Array {
 export interface FullDbs {
   any: AnyDb
   current: CurrentDb
+  anyOrdered: OrderedAnyDb
+  currentOrdered: OrderedCurrentDb
   immutable: ImmutableDb
   keyless: KeylessDb
 }
@@ -65,7 +67,14 @@ export class DbSet {
 
   static async create (seed: number, batches: number, valueSeed = seed): Promise<DbSet> {
     const set = new DbSet(
-      { any: await AnyDb.open(), current: await CurrentDb.open(), immutable: await ImmutableDb.open(), keyless: await KeylessDb.open() },
+      {
+        any: await AnyDb.open(),
+        current: await CurrentDb.open(),
+        anyOrdered: await OrderedAnyDb.open(),
+        currentOrdered: await OrderedCurrentDb.open(),
+        immutable: await ImmutableDb.open(),
+        keyless: await KeylessDb.open()
+      },
       { immutable: await CompactImmutableDb.open(), keyless: await CompactKeylessDb.open() },
       seed, valueSeed)
     for (let i = 0; i < batches; i++) { await set.step() }
@@ -75,14 +84,14 @@ export class DbSet {
   /** Apply and commit one more batch to every database. */
   async step (): Promise<void> {
     const { shape, values } = this
-    // any / current: the same updates and deletes
+    // any / current, unordered and ordered: the same updates and deletes
     const writes: Array<[Uint8Array, Uint8Array | null]> = []
     const n = 4 + shape.int(16)
     for (let i = 0; i < n; i++) {
       const k = keyOf(shape.int(KEY_SPACE))
       writes.push([k, shape.int(6) === 0 ? null : values.bytes(32)])
     }
-    for (const db of [this.full.any, this.full.current]) {
+    for (const db of [this.full.any, this.full.current, this.full.anyOrdered, this.full.currentOrdered]) {
       const b = db.newBatch()
       for (const [k, v] of writes) { b.write(k, v) }
       await db.apply(await b.merkleize())

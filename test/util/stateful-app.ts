@@ -61,8 +61,9 @@ export async function execute (batches: UnmerkleizedOf<TestDbs>, height: number,
   return { accounts: await batches.accounts.merkleize(), receipts: await batches.receipts.merkleize() }
 }
 
-export function targetOf (m: { opsRoot: Uint8Array, floor: number, size: number }): Target {
-  return { root: m.opsRoot, range: { start: m.floor, end: m.size } }
+/** The sync target a batch's state has (`current` batches round their floor down to a chunk: `syncBoundary`). */
+export function targetOf (m: { opsRoot: Uint8Array, floor: number, size: number, syncBoundary?: number }): Target {
+  return { root: m.opsRoot, range: { start: m.syncBoundary ?? m.floor, end: m.size } }
 }
 
 export function targetsOf (m: MerkleizedOf<TestDbs>): SyncTargetsOf<TestDbs> {
@@ -83,8 +84,11 @@ export function contextFor (parent: TestBlock, view: number, leader = 'v0'): Con
   return { round: { epoch: 0, view }, leader, parent: { view: parent.context.round.view, digest: parent.digest } }
 }
 
-export async function openMemoryDbs (): Promise<DatabaseSet<TestDbs>> {
-  return new DatabaseSet<TestDbs>({ accounts: await AnyDb.open(), receipts: await KeylessDb.open() })
+/** Opens the `accounts` database (an `any`, by default unordered). */
+export type AccountsOpener = () => Promise<AnyDb>
+
+export async function openMemoryDbs (openAccounts: AccountsOpener = async () => AnyDb.open()): Promise<DatabaseSet<TestDbs>> {
+  return new DatabaseSet<TestDbs>({ accounts: await openAccounts(), receipts: await KeylessDb.open() })
 }
 
 /** Builds valid blocks (with correct targets) on a private in-memory database set. */
@@ -99,8 +103,8 @@ export class ChainBuilder {
     this.genesis = makeBlock(0, ctx, [], set.initialSyncTargets())
   }
 
-  static async create (): Promise<ChainBuilder> {
-    return new ChainBuilder(await openMemoryDbs())
+  static async create (openAccounts?: AccountsOpener): Promise<ChainBuilder> {
+    return new ChainBuilder(await openMemoryDbs(openAccounts))
   }
 
   /** A child of `parent` at `view` (default parent view + 1) with `writes` (default one write tagged by view). */

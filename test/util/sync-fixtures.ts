@@ -1,13 +1,13 @@
 /**
  * Fixtures for the sync engine tests: real "server" databases of every full
- * kind (`any`, `current`, `immutable`, `keyless`) fed seeded random batches,
+ * kind (`any`, `current`, their ordered variants, `immutable`, `keyless`) fed seeded random batches,
  * remembering every commit's target, roots and floor, plus helpers to sync
  * into a fresh or existing database and to compare a synced database with
  * its server (operation bytes, roots, floor, metadata, reads).
  */
 import { expect } from 'aegir/chai'
-import { AnyDb, CurrentDb, ImmutableDb, KeylessDb } from '../../src/qmdb/index.ts'
-import { anySync, currentSync, immutableSync, keylessSync, syncDatabase } from '../../src/sync/index.ts'
+import { AnyDb, CurrentDb, ImmutableDb, KeylessDb, OrderedAnyDb, OrderedCurrentDb } from '../../src/qmdb/index.ts'
+import { anySync, currentSync, immutableSync, keylessSync, orderedAnySync, orderedCurrentSync, syncDatabase } from '../../src/sync/index.ts'
 import { u64be } from './bytes.ts'
 import { Rng } from './rng.ts'
 import { sha } from './workloads.ts'
@@ -15,8 +15,10 @@ import type { Digest } from '../../src/merkle/index.ts'
 import type { DbOptions, Target } from '../../src/qmdb/index.ts'
 import type { Source, SyncEngineOptions, SyncKind } from '../../src/sync/index.ts'
 
-export type FullKind = 'any' | 'current' | 'immutable' | 'keyless'
-export const FULL_KINDS: FullKind[] = ['any', 'current', 'immutable', 'keyless']
+export type FullKind = 'any' | 'current' | 'any-ordered' | 'current-ordered' | 'immutable' | 'keyless'
+export const FULL_KINDS: FullKind[] = ['any', 'current', 'any-ordered', 'current-ordered', 'immutable', 'keyless']
+/** `current` kinds sync from a chunk-aligned boundary (256 operations). */
+export const isCurrent = (kind: FullKind): boolean => kind === 'current' || kind === 'current-ordered'
 export type FullDb = AnyDb | CurrentDb | ImmutableDb | KeylessDb
 
 /** How `immutable` / `keyless` servers move their floor: never, or to half their size. */
@@ -63,6 +65,8 @@ export async function openFull (kind: FullKind, options: DbOptions = {}): Promis
   switch (kind) {
     case 'any': return AnyDb.open(options)
     case 'current': return CurrentDb.open(options)
+    case 'any-ordered': return OrderedAnyDb.open(options)
+    case 'current-ordered': return OrderedCurrentDb.open(options)
     case 'immutable': return ImmutableDb.open(options)
     default: return KeylessDb.open(options)
   }
@@ -72,6 +76,8 @@ export function syncKindOf (kind: FullKind, options: DbOptions = {}): SyncKind<F
   switch (kind) {
     case 'any': return anySync(options)
     case 'current': return currentSync(options)
+    case 'any-ordered': return orderedAnySync(options)
+    case 'current-ordered': return orderedCurrentSync(options)
     case 'immutable': return immutableSync(options)
     default: return keylessSync(options)
   }
