@@ -2,7 +2,6 @@
  * libp2p-qmdb: verifiable application state (QMDB), speculative forks and
  * peer-to-peer state sync for chains built on js-libp2p.
  */
-import './polyfill.ts' // must stay first: libp2p v3 needs Promise.withResolvers on Node 20
 
 export * from './codec/index.ts'
 export * from './merkle/index.ts'
@@ -23,3 +22,4 @@ export {
 } from './marshal/index.ts'
 export * from './probe/index.ts'
 export * from './node/index.ts'
+export { installPolyfills } from './polyfill.ts'

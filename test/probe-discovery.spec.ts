@@ -3,7 +3,7 @@
  * request/response): node "d" discovers, the others serve what the test
  * tells them to.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { expect } from 'aegir/chai'
 import { Registry } from 'prom-client'
 import { PROBE_REQUEST, ProbeError, parseProbeResponse, probeProtocolId } from '../src/probe/index.ts'

@@ -20,7 +20,7 @@
  * and hands blocks above the anchor to normal processing, so a crash during
  * the hand-off is one of the last two rows.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { fork } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

@@ -209,8 +209,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true, heartbeatInterval: 300 }),
-      standard: standardResolver({ protocolPrefix: config.chainId, databases: served('standard') }),
-      compact: compactResolver({ protocolPrefix: config.chainId, databases: served('compact') }),
+      standard: standardResolver({ chain: config.chainId, databases: served('standard') }),
+      compact: compactResolver({ chain: config.chainId, databases: served('compact') }),
       marshal: marshalService<B, Finalization>({
         chain: config.chainId,
         codec: application.blockCodec,
@@ -278,7 +278,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     const members: Record<string, unknown> = {}
     for (const name of names) {
       const spec = application.databases[name]
-      members[name] = await spec.syncMember(storageOf(application, datastore, name), resolverOf(name).source(name, { codec: spec.codec }))
+      members[name] = await spec.syncMember(storageOf(application, datastore, name), resolverOf(name).source(name))
     }
     startup = stateSync<B, Dbs, Finalization, MemberRecord>({
       plan,

@@ -14,7 +14,9 @@ export { PeerBook, Notifier, type PeerBookOptions } from './peers.ts'
 export { ResolverMetrics, type ServeOutcome, type FetchOutcome } from './metrics.ts'
 export { ResolverServer, RateLimitedError, type ServerConfig } from './server.ts'
 export {
-  NetworkSource, type NetworkSourceOptions, type PeerSelection, type PeerProvider, type ClientContext, type ResolvedClientOptions
+  NetworkSource, type NetworkSourceOptions, type NetworkSourceEvents, type StallInfo, type StallReason, type PeerSelection, type PeerProvider,
+  type ClientContext, type ResolvedClientOptions
 } from './client.ts'
+export { DatabaseRegistry, type Servable } from './registry.ts'
 export { ConnectedPeers, StaticPeers, FunctionPeers, type ConnectedPeersComponents } from './providers.ts'
 export { QmdbResolver, standardResolver, compactResolver, type QmdbResolverInit, type QmdbResolverComponents } from './resolver.ts'

@@ -15,7 +15,7 @@
  * terminal for the sync.
  */
 
-import type { Request, Response } from './messages.ts'
+import type { OpBytesReader, Request, Response } from './messages.ts'
 
 export type ServeErrorCode =
   | 'RangeOutOfBounds' // the requested size (or start) is beyond the source's data
@@ -27,6 +27,7 @@ export type ServeErrorCode =
   | 'Database' // the database failed (see `cause`)
   | 'Unavailable' // the source is shut down or its database is unusable
   | 'Aborted' // the caller's signal aborted
+  | 'Stalled' // a network source made no progress for its stall timeout (the message says why)
 
 export class ServeError extends Error {
   static readonly name = 'ServeError'
@@ -50,6 +51,11 @@ export interface Served {
 
 export interface ServeOptions {
   signal?: AbortSignal
+  /**
+   * The operation codec of the database being synced (the sync engine passes
+   * its kind's), for sources that decode bytes from elsewhere.
+   */
+  codec?: OpBytesReader
 }
 
 export interface Source {

@@ -22,7 +22,7 @@
  * the roots it ended on.
  */
 
-import '../../src/polyfill.ts'
+import './polyfill.ts'
 import { LevelDatastore } from 'datastore-level'
 import { Reader } from '../../src/codec/index.ts'
 import { BlockStore, Marshal } from '../../src/marshal/index.ts'
