@@ -23,9 +23,10 @@
  * - The operation codec comes from the caller (the sync engine passes its
  * kind's), so it is given once. Until one response has verified with it, a
  * response that does not decode is not blamed on its peer: the codec may be
- * the local mistake. If every candidate peer's answer fails to decode, the
- * request fails with `ConfigurationError('CodecMismatch')`; once the codec is
- * proven, those peers are blocked after all.
+ * the local mistake. If every candidate peer's answer fails to decode (and no
+ * new peer appears within a poll interval), the request fails with
+ * `ConfigurationError('CodecMismatch')`; once the codec is proven, those
+ * peers are blocked after all.
  * - No progress (no response delivered while requests wait) is logged with its
  * likely cause every `stallInterval` and emitted as a `stall` event; after
  * `stallTimeout` the waiting requests fail with `ServeError('Stalled')`.
@@ -177,10 +178,10 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
   private readonly pending = new Map<string, Pending>()
   private closed = false
   private readonly onClose?: () => void
-  /** A response decoded with the codec in use verified: decode failures are the peer's from now on. */
-  private codecProven = false
-  /** Peers that sent undecodable bytes before the codec was proven (blocked once it is). */
-  private readonly suspects = new Map<string, { peer: PeerId, reason: string }>()
+  /** Codecs a verified response decoded with: decode failures under them are the peer's. */
+  private readonly proven = new WeakSet<OpBytesReader>()
+  /** Peers that sent bytes an unproven codec could not decode (blocked if that codec is proven). */
+  private readonly suspects = new Map<string, { peer: PeerId, codec: OpBytesReader, reason: string }>()
   /** When the source last delivered a response, or started waiting after being idle. */
   private progressAt = Date.now()
   /** Outcomes of the attempts since `progressAt`. */
@@ -362,7 +363,8 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
           return
         }
         if (result.type === 'aborted') { break }
-        if (result.type === 'undecodable' && this.allUndecodable(p)) {
+        // a codec mistake shows on every peer; one more poll lets a new peer tell the two apart
+        if (result.type === 'undecodable' && this.allUndecodable(p) && await this.stillAllUndecodable(p, signal)) {
           this.fail(p, new ConfigurationError('CodecMismatch', `every peer's answer for ${this.db} fails to decode with this codec (${result.reason ?? ''}): the sync kind's options (key, value, encoding, ordered) must match the serving database's; no peer was blamed`))
           return
         }
@@ -385,12 +387,21 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
     return candidates.every(peer => p.undecodable.has(peer.toString()))
   }
 
-  /** The codec decoded a response that verified: earlier decode failures were the peers'. */
-  private proveCodec (): void {
-    if (this.codecProven) { return }
-    this.codecProven = true
-    for (const { peer, reason } of this.suspects.values()) { this.ctx.block(peer, reason) }
-    this.suspects.clear()
+  /** After waiting up to a poll interval for the candidates to change: whether every candidate still sent undecodable bytes. */
+  private async stillAllUndecodable (p: Pending, signal: AbortSignal): Promise<boolean> {
+    await this.options.provider.changed(this.ctx.pollInterval, signal)
+    return !signal.aborted && this.allUndecodable(p)
+  }
+
+  /** `codec` decoded a response that verified: earlier failures to decode with it were the peers'. */
+  private proveCodec (codec: OpBytesReader): void {
+    if (this.proven.has(codec)) { return }
+    this.proven.add(codec)
+    for (const [id, suspect] of this.suspects) {
+      if (suspect.codec !== codec) { continue }
+      this.suspects.delete(id)
+      this.ctx.block(suspect.peer, suspect.reason)
+    }
   }
 
   private deliver (p: Pending, peer: PeerId, response: Response, latency: number): void {
@@ -410,7 +421,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
           this.ctx.block(peer, `its ${p.request.type} response for ${p.key} failed verification`)
           return
         }
-        this.proveCodec()
+        this.proveCodec(p.codec)
         if (!state.scored) {
           state.scored = true
           this.ctx.book.record(id, latency)
@@ -450,7 +461,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
     const id = peer.toString()
     try {
       const result = await this.exchange(peer, p, signal)
-      this.account(peer, result)
+      this.account(peer, p, result)
       return result
     } finally {
       this.ctx.outbound.release(id)
@@ -458,7 +469,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
     }
   }
 
-  private account (peer: PeerId, result: Attempt): void {
+  private account (peer: PeerId, p: Pending, result: Attempt): void {
     const { metrics, book, log } = this.ctx
     const id = peer.toString()
     if (result.type !== 'aborted') { this.since.attempts++ }
@@ -475,7 +486,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
         return
       case 'undecodable':
         metrics.fetch('invalid')
-        this.suspects.set(id, { peer, reason: result.reason ?? 'undecodable response' })
+        this.suspects.set(id, { peer, codec: p.codec, reason: result.reason ?? 'undecodable response' })
         log('%s on %s: %s (not blamed until the codec is proven)', id, this.db, result.reason ?? '')
         return
       default:
@@ -536,7 +547,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
       return frame.type === 'no-data' ? { type: 'no-data' } : { type: 'response', response: frame.response, latency }
     } catch (err) {
       const reason = err instanceof ProtocolViolation ? err.message : `unparseable response: ${(err as Error)?.message}`
-      if (!this.codecProven && err instanceof ProtocolViolation && err.cause instanceof CodecError) {
+      if (!this.proven.has(p.codec) && err instanceof ProtocolViolation && err.cause instanceof CodecError) {
         p.undecodable.add(peer.toString())
         return { type: 'undecodable', reason }
       }
