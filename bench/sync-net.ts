@@ -24,7 +24,6 @@
  * 8), `--server-level` (the server keeps its database in LevelDB instead of
  * memory).
  */
-import { installPolyfills } from '../src/polyfill.ts'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -41,6 +40,7 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { digestEquals } from '../src/merkle/index.ts'
 import { standardResolver } from '../src/p2p/index.ts'
+import { installPolyfills } from '../src/polyfill.ts'
 import { AnyDb } from '../src/qmdb/index.ts'
 import { anySync, syncDatabase } from '../src/sync/index.ts'
 import { SYNC_NET_DB, buildWorkload } from './sync-net-server.ts'

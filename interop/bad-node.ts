@@ -9,9 +9,9 @@
  * Usage: node dist/interop/bad-node.js node --config FILE [--status-interval MS] [--control]
  */
 
-import { installPolyfills } from '../src/polyfill.ts'
 import { parseArgs } from 'node:util'
 import { runNode } from '../src/cli/run-node.ts'
+import { installPolyfills } from '../src/polyfill.ts'
 import type { Request, Response } from '../src/sync/messages.ts'
 import type { Source } from '../src/sync/source.ts'
 

@@ -9,14 +9,14 @@ import { DatabaseRegistry } from '../src/p2p/registry.ts'
 import { AnyDb, CompactKeylessDb, KeylessDb } from '../src/qmdb/index.ts'
 import { fixedField } from '../src/qmdb/ops.ts'
 import { CompactSource } from '../src/sync/compact-source.ts'
+import { syncDatabase } from '../src/sync/engine.ts'
 import { ConfigurationError, SyncError } from '../src/sync/errors.ts'
 import { anySync } from '../src/sync/kinds.ts'
 import { LocalSource } from '../src/sync/local-source.ts'
 import { ServeError } from '../src/sync/source.ts'
-import { syncDatabase } from '../src/sync/engine.ts'
 import { createTestNode, stopAll } from './util/p2p-nodes.ts'
-import type { StallInfo } from '../src/p2p/index.ts'
 import type { TestNode } from './util/p2p-nodes.ts'
+import type { StallInfo } from '../src/p2p/index.ts'
 
 /**
  * Each local mistake a library user can make, made on purpose: it must fail

@@ -5,8 +5,8 @@
  * on stderr (the stack only with DEBUG set).
  */
 
-import { installPolyfills } from '../polyfill.ts'
 import { parseArgs } from 'node:util'
+import { installPolyfills } from '../polyfill.ts'
 import { formatReport, runDemo } from './demo.ts'
 import { initNetwork } from './init.ts'
 import { UsageError, info, intOption, toJson } from './output.ts'

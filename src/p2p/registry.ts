@@ -59,7 +59,14 @@ export class DatabaseRegistry {
    * (the compact resolver), or the given `Source` as it is.
    */
   serve (name: string, db: Servable): Source {
-    const source = isSource(db) ? db : isCompact(db) ? new CompactSource(db) : new LocalSource(db)
+    let source: Source
+    if (isSource(db)) {
+      source = db
+    } else if (isCompact(db)) {
+      source = new CompactSource(db)
+    } else {
+      source = new LocalSource(db)
+    }
     this.declare(name)
     this.entries.set(name, source)
     return source

@@ -22,6 +22,8 @@
  */
 
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
+import { CompactSource } from '../sync/compact-source.ts'
+import { ConfigurationError } from '../sync/errors.ts'
 import { PeerBlocker } from './blocking.ts'
 import { NetworkSource } from './client.ts'
 import { PeerLimiter } from './limits.ts'
@@ -31,12 +33,11 @@ import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PROTOCOL_PREFIX, checkDbName, proto
 import { ConnectedPeers, FunctionPeers, StaticPeers } from './providers.ts'
 import { DatabaseRegistry } from './registry.ts'
 import { ResolverServer } from './server.ts'
-import { CompactSource } from '../sync/compact-source.ts'
-import { ConfigurationError } from '../sync/errors.ts'
 import type { BlockHook } from './blocking.ts'
 import type { ClientContext, NetworkSourceOptions, PeerProvider } from './client.ts'
 import type { RateLimit } from './limits.ts'
 import type { ResolverKind } from './protocol.ts'
+import type { ServerConfig } from './server.ts'
 import type { Source } from '../sync/source.ts'
 import type { ComponentLogger, Logger, Metrics, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -120,6 +121,16 @@ const DEFAULTS = {
   chain: 'default'
 }
 
+function serverConfig (init: QmdbResolverInit, kind: ResolverKind): ServerConfig {
+  return {
+    kind,
+    maxServeOps: init.maxServeOps ?? DEFAULTS.maxServeOps,
+    maxResponseBytes: init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    readTimeout: init.readTimeout ?? DEFAULTS.readTimeout,
+    serveTimeout: init.serveTimeout ?? DEFAULTS.serveTimeout
+  }
+}
+
 /**
  * Whether libp2p was given a service with identify's capability, or
  * undefined when the components do not say (not libp2p's own container).
@@ -166,13 +177,7 @@ export class QmdbResolver implements Startable {
     this.log = components.logger.forComponent(`libp2p:qmdb:${kind}-resolver`)
     this.metrics = new ResolverMetrics(components.metrics, kind)
     const inbound = new PeerLimiter(init.inbound?.rate ?? DEFAULTS.inboundRate, init.inbound?.maxConcurrent ?? DEFAULTS.inboundConcurrent, init.inbound?.maxTotal ?? DEFAULTS.inboundTotal)
-    this.server = new ResolverServer({
-      kind,
-      maxServeOps: init.maxServeOps ?? DEFAULTS.maxServeOps,
-      maxResponseBytes: init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      readTimeout: init.readTimeout ?? DEFAULTS.readTimeout,
-      serveTimeout: init.serveTimeout ?? DEFAULTS.serveTimeout
-    }, db => this.servingSource(db), inbound, this.metrics, this.log)
+    this.server = new ResolverServer(serverConfig(init, kind), db => this.servingSource(db), inbound, this.metrics, this.log)
     this.book = new PeerBook({ initialLatency: init.initialLatency ?? DEFAULTS.initialLatency })
     this.blocker = new PeerBlocker({
       book: this.book,
@@ -290,7 +295,7 @@ export class QmdbResolver implements Startable {
   source (db: string, options: NetworkSourceOptions = {}): NetworkSource {
     this.databases.require(db)
     if ((options.peers ?? 'connected') === 'connected' && hasIdentify(this.components) === false) {
-      throw new ConfigurationError('MissingIdentify', `peers: 'connected' finds serving peers through identify: add identify() from @libp2p/identify to the node's services, or pass peers: [peerId, ...]`)
+      throw new ConfigurationError('MissingIdentify', 'peers: \'connected\' finds serving peers through identify: add identify() from @libp2p/identify to the node\'s services, or pass peers: [peerId, ...]')
     }
     const protocol = this.protocol(db)
     const source = new NetworkSource(db, this.ctx, {
