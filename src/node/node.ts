@@ -209,8 +209,9 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       identify: identify(),
       ping: ping(),
       pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true, heartbeatInterval: 300 }),
-      standard: standardResolver({ chain: config.chainId, databases: served('standard') }),
-      compact: compactResolver({ chain: config.chainId, databases: served('compact') }),
+      // a node's state sync waits for its peers however long it takes (logging why it stalls): no stall deadline
+      standard: standardResolver({ chain: config.chainId, databases: served('standard'), stallTimeout: Infinity }),
+      compact: compactResolver({ chain: config.chainId, databases: served('compact'), stallTimeout: Infinity }),
       marshal: marshalService<B, Finalization>({
         chain: config.chainId,
         codec: application.blockCodec,

@@ -3,10 +3,11 @@
  * operations: a local database, or peers over the network (sync-p2p.md §3).
  *
  * - `serve(request)` resolves with a `Response` of the request's variant, or
- * rejects with a `ServeError`. For the engine every rejection is fatal, so
- * a network source never rejects on a transient failure: it keeps retrying
- * until the caller's signal aborts (`Aborted`) or it is shut down
- * (`Unavailable`).
+ * rejects with a `ServeError` (or a `ConfigurationError` for a local
+ * mistake). For the engine every rejection is fatal, so a network source
+ * never rejects on a transient failure: it keeps retrying until the
+ * caller's signal aborts (`Aborted`), it is shut down (`Unavailable`) or it
+ * made no progress for its stall timeout (`Stalled`).
  * - `feedback` is present when the source wants the engine's verdict: the
  * engine calls it once with `true` (the response verified) or `false` (it
  * did not; the source blames whoever served it and the engine asks again).
