@@ -1,5 +1,5 @@
 /**
- * The probe over real libp2p nodes (stateful.md §16.8 ported to
+ * The probe over real libp2p nodes (commonware `glue/src/stateful/probe` ported to
  * request/response): node "d" discovers, the others serve what the test
  * tells them to.
  */

@@ -1,6 +1,6 @@
 /**
  * Speculative batches: forks, chains, read-through, staleness and floor
- * validation (qmdb.md §4.2, §12; the batch examples of commonware's `any` docs).
+ * validation (commonware `storage/src/qmdb/mod.rs`, `storage/src/qmdb/batch_chain.rs`; the batch examples of commonware's `any` docs).
  */
 import { expect } from 'aegir/chai'
 import { AnyDb, CurrentDb, ImmutableDb, KeylessDb, CompactImmutableDb, CompactKeylessDb, OrderedAnyDb, OrderedCurrentDb, QmdbError } from '../src/qmdb/index.ts'

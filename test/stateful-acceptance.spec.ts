@@ -1,11 +1,11 @@
 /**
  * Acceptance scenarios of the stateful manager not covered elsewhere:
- * - the processing-loop unit scenarios of stateful.md §17.5 (proposals as a
+ * - the processing-loop unit scenarios of commonware `glue/src/stateful/tests` (proposals as a
  * FIFO barrier around running verifications, deferred and skipped
  * finalizations, retained verifications answering before a competing
  * finalization, verifications retried after a prune behind the work queued
  * during it, parked verifications that never block later work);
- * - fatal conditions of §18.1 on the state-sync path, and that every fatal
+ * - fatal conditions on the state-sync path, and that every fatal
  * error is logged with its code, the block and the database it concerns.
  */
 
@@ -66,7 +66,7 @@ class PruneGatedDb<U, M, T> extends GatedDb<U, M, T> {
   }
 }
 
-describe('stateful acceptance: processing scenarios (§17.5)', () => {
+describe('stateful acceptance: processing scenarios', () => {
   let t: Harness | undefined
 
   afterEach(async () => {
@@ -329,7 +329,7 @@ async function expectSyncStoppedOn (n: SyncNode, code: StatefulFatalCode): Promi
   return err
 }
 
-describe('stateful acceptance: fatal conditions are typed, logged and name the block and database (§18.1)', function () {
+describe('stateful acceptance: fatal conditions are typed, logged and name the block and database', function () {
   this.timeout(30_000)
 
   it('fatal errors of the processing loop and of startup are logged with code, block and database', async () => {

@@ -1,5 +1,5 @@
 /**
- * Every fatal condition of stateful.md §18.1 that applies to the
+ * Every fatal condition of commonware `glue/src/stateful/mod.rs` that applies to the
  * marshal-sync manager is a typed `StatefulFatalError` naming the block and
  * the database member where relevant; it stops the manager, rejects waiting
  * callers, cancels unreleased acknowledgements and is reported through

@@ -1,5 +1,5 @@
 /**
- * The state-sync startup path (stateful.md §12.4-§12.9): a late joiner syncs
+ * The state-sync startup path (commonware `glue/src/stateful/actor/syncer`): a late joiner syncs
  * its databases from a floor while the chain keeps finalizing, hands off at
  * one anchor, and continues as a normal node.
  */

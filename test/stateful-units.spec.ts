@@ -1,7 +1,7 @@
 /**
  * Unit tests of the manager's building blocks: the execution state
- * (pending-map compatibility rules, §7.3, §7.6), the replay registry (§9.4),
- * the durability tracker (§10.2) and the metrics registration (§15).
+ * (pending-map compatibility rules), the replay registry,
+ * the durability tracker and the metrics registration.
  */
 
 import { expect } from 'aegir/chai'

@@ -1,6 +1,6 @@
 /**
  * The fetching half of a resolver: a `Source` for one database that asks
- * peers over libp2p (sync-p2p.md §5–§6, §8.2).
+ * peers over libp2p (commonware `resolver/src/p2p`, `glue/src/stateful/db/p2p`).
  *
  * - Identical in-flight requests (same `requestKey`) from several callers
  * share one network fetch; each caller gets the response with its own

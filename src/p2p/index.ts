@@ -2,7 +2,7 @@
  * libp2p resolvers for QMDB state sync: the standard resolver (operation
  * ranges and boundaries) and the compact resolver (database tips), each a
  * libp2p service that serves local databases and fetches from peers.
- * The wire protocol is described in `src/p2p/README.md`.
+ * The wire protocol is described in docs/PROTOCOLS.md.
  */
 export {
   type ResolverKind, DEFAULT_PROTOCOL_PREFIX, PROTOCOL_VERSION, STATUS_RESPONSE, STATUS_NO_DATA, MAX_REQUEST_FRAME,

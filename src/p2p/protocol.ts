@@ -1,6 +1,6 @@
 /**
  * The resolver wire protocol: protocol ids, request shapes per protocol, and
- * the response frame (`src/p2p/README.md` is the normative description).
+ * the response frame (docs/PROTOCOLS.md is the normative description).
  *
  * ```
  * /<prefix>/<chain>/<db>/sync/standard/1.0.0   body = Request (Operations or Boundary)

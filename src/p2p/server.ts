@@ -1,6 +1,6 @@
 /**
  * The serving half of a resolver: answers one request per inbound stream
- * from the `Source` attached for the stream's database (sync-p2p.md §8.1).
+ * from the `Source` attached for the stream's database (commonware `glue/src/stateful/db/p2p`).
  *
  * Per stream: admit the peer (concurrency slot + rate token, else reset),
  * read one frame of at most 64 bytes, decode the request strictly and check

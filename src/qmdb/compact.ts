@@ -1,5 +1,5 @@
 /**
- * Compact `immutable` and `keyless` databases (qmdb.md §9): the same batch
+ * Compact `immutable` and `keyless` databases (commonware `storage/src/qmdb/compact`): the same batch
  * API, operations and roots as the full variants, but no history — only the
  * MMR frontier (peaks) and a *witness* of the tip:
  *

@@ -1,5 +1,5 @@
 /**
- * Bounded durability and marshal acknowledgements (stateful.md §10.2).
+ * Bounded durability and marshal acknowledgements (commonware `glue/src/stateful/actor/durability.rs`).
  *
  * - at most one database flush is in flight; finalizations applied meanwhile
  * are flushed together by one successor flush (coalescing);

@@ -2,7 +2,7 @@
  * Errors of the stateful manager.
  *
  * `StatefulFatalError` is every invariant violation the reference treats as a
- * panic (stateful.md §18.1): the manager logs it, stops, cancels every
+ * panic (commonware `glue/src/stateful/mod.rs`): the manager logs it, stops, cancels every
  * unreleased marshal acknowledgement and rejects every waiting caller with
  * it. It is never swallowed: continuing after one would let this node's
  * state silently diverge from the chain. The error names the block (digest,
@@ -20,7 +20,7 @@ export type StatefulFatalCode =
   | 'REWIND_MISMATCH'
   | 'SYNC_METADATA_FAILED'
   | 'STATE_SYNC_IN_PROGRESS'
-  // state sync (§12.4-§12.9)
+  // state sync
   | 'STATE_SYNC_FAILED'
   | 'ACK_WINDOW_EXCEEDED'
   | 'HANDOFF_DIGEST_MISMATCH'

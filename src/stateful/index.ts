@@ -1,7 +1,7 @@
 /**
  * The stateful pending-tip manager: the `Application` interface, the block
  * store (marshal) contract, the `Stateful` manager and its startup
- * strategies (stateful.md, DESIGN.md §6).
+ * strategies (commonware `glue/src/stateful`, docs/ARCHITECTURE.md).
  */
 export { Stateful, type StatefulInit } from './stateful.ts'
 export {

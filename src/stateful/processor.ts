@@ -1,5 +1,5 @@
 /**
- * The processor (stateful.md §7.4, §8.2, §9, §10.1): forks batches for a
+ * The processor (commonware `glue/src/stateful/actor/processor/mod.rs`, `glue/src/stateful/actor/processor/verifier.rs`, `glue/src/stateful/actor/durability.rs`): forks batches for a
  * block from its parent's state, runs the application, caches the results
  * in the pending map, recovers missing ancestor states by walking back and
  * replaying, and applies finalized blocks to the databases.
@@ -107,7 +107,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     this.metrics.pendingBlocks.set(this.state.pending.size)
   }
 
-  // ---- preparing a parent state (§9.1-§9.4) -------------------------------------
+  // ---- preparing a parent state -------------------------------------
 
   /**
    * Batches forked from `parent`'s state, recovering it first if needed.
@@ -124,7 +124,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return fork.ok ? { ok: true, batches: fork.batches } : { ok: false, reason: 'invalid' }
   }
 
-  /** Walk back from `target` to a known state, then replay forward oldest first (§9.2). */
+  /** Walk back from `target` to a known state, then replay forward oldest first. */
   async rebuildPending (target: B, signal: AbortSignal, progress?: ProgressHandle): Promise<StepOutcome> {
     const start = performance.now()
     const path: B[] = []
@@ -156,7 +156,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return 'ok'
   }
 
-  /** Replay one block on its parent's state and cache it (§9.3). */
+  /** Replay one block on its parent's state and cache it. */
   async replayBlock (block: B, signal: AbortSignal): Promise<StepOutcome> {
     const parent = hexOf(block.parent)
     const fork = this.state.forkBatches(parent)
@@ -179,7 +179,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return 'ok'
   }
 
-  /** `replayBlock` with one flight per digest shared between verifications (§9.4). */
+  /** `replayBlock` with one flight per digest shared between verifications. */
   async replayBlockShared (block: B, signal: AbortSignal, progress: ProgressHandle): Promise<StepOutcome> {
     const key = hexOf(block.digest)
     const parent = hexOf(block.parent)
@@ -206,7 +206,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     }
   }
 
-  // ---- proposal (§7.4) --------------------------------------------------------------
+  // ---- proposal --------------------------------------------------------------
 
   /**
    * Build a block on `ctx.parent`. The digest, or `undefined` if no block can
@@ -253,7 +253,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return block.digest
   }
 
-  // ---- verification (§8.2) ------------------------------------------------------------
+  // ---- verification ------------------------------------------------------------
 
   private accepted (start: number): true {
     this.metrics.verifyDuration.observe(secondsSince(start))
@@ -301,7 +301,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
   }
 
   /**
-   * Candidates at or below the processed height (§8.2 step 3): true iff it is
+   * Candidates at or below the processed height (step 3): true iff it is
    * the canonical block there; `undefined` = park then no verdict.
    */
   private async processedVerdict (candidate: B, signal: AbortSignal): Promise<boolean | 'above' | undefined> {
@@ -342,7 +342,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return this.accepted(start)
   }
 
-  // ---- finalization (§8.4, §10.1) -------------------------------------------------------
+  // ---- finalization -------------------------------------------------------
 
   /** The snapshot deciding what happens to running verifications when `block` is finalized. */
   finalizationBoundary (block: B): FinalizationBoundary {

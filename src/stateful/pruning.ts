@@ -1,5 +1,5 @@
 /**
- * Periodic pruning schedule (stateful.md §11.1-§11.2).
+ * Periodic pruning schedule (commonware `glue/src/stateful/actor/core/processing.rs`).
  *
  * The manager remembers the `(height, syncTargets)` of the finalized blocks it
  * applied in this process. Every `maintenanceInterval` heights (at a phase

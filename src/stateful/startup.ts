@@ -1,16 +1,16 @@
 /**
  * Startup strategies: how the manager brings its databases to a finalized
- * anchor before processing (stateful.md §12).
+ * anchor before processing (commonware `glue/src/stateful/actor/syncer`).
  *
  * A strategy runs once at `start()`; it returns the anchor the databases
  * reflect (the processed block) and how far redelivered finalized blocks are
- * only reported, not re-applied (`skipFinalizedUntil`, §10.4). While it
+ * only reported, not re-applied (`skipFinalizedUntil`). While it
  * runs, the manager queues verifications (they run once processing starts)
  * and either queues proposals or, if the strategy says so, answers them
  * `undefined` at once; finalized deliveries are queued unless the strategy
  * takes them (`onFinalized`, for state sync, which absorbs blocks into its
- * targets). The state-sync path (§12.4-§12.9) plugs in here as another
- * strategy; this module provides the marshal-sync path (§12.3).
+ * targets). The state-sync path plugs in here as another
+ * strategy; this module provides the marshal-sync path.
  */
 
 import { StatefulFatalError } from './errors.ts'
@@ -20,7 +20,7 @@ import type { Anchor, Application, Block } from './types.ts'
 import type { DatabaseRecord, DatabaseSet } from '../qmdb/index.ts'
 import type { Logger } from '@libp2p/interface'
 
-/** The durable state-sync record (§12.2), as far as the marshal-sync path needs it (`SyncPlan.metadata`). */
+/** The durable state-sync record, as far as the marshal-sync path needs it (`SyncPlan.metadata`). */
 export interface SyncMetadata {
   /** Height recorded by a completed state sync (or a marshal-sync start), if any. */
   syncHeight(): number | undefined
@@ -68,7 +68,7 @@ export interface StartupStrategy<B extends Block, Dbs extends DatabaseRecord> {
 
 /**
  * Whether a redelivered finalized block at `height` is only reported (not
- * re-applied) given the skip window `until` (§10.4), and the window after it.
+ * re-applied) given the skip window `until`, and the window after it.
  */
 export function skipFinalizedBlock (until: number | undefined, height: number): { skip: boolean, until: number | undefined } {
   if (until === undefined) { return { skip: false, until } }
@@ -91,7 +91,7 @@ export async function processedAnchor<B extends Block> (marshal: Marshal<B>, hei
 }
 
 /**
- * Make the databases reflect `block` (§12.3 step 7): rewind them to its
+ * Make the databases reflect `block` (step 7): rewind them to its
  * targets if they differ (the databases may be ahead of marshal after a
  * crash between a flush and marshal persisting the ack). Fatal if the
  * rewind cannot make them equal.
@@ -116,7 +116,7 @@ export async function reconcileToBlock<B extends Block, Dbs extends DatabaseReco
 }
 
 /**
- * The marshal-sync path (§12.3): fresh genesis start, or any restart after a
+ * The marshal-sync path: fresh genesis start, or any restart after a
  * completed sync. Reconciles the databases to the block at
  * `max(stored sync height, marshal processed height)`.
  */

@@ -1,10 +1,10 @@
 /**
- * The state-sync startup path (stateful.md §12.4-§12.9): build every database
+ * The state-sync startup path (commonware `glue/src/stateful/actor/syncer`): build every database
  * from untrusted peers up to a finalized floor, follow the chain while it
  * keeps finalizing, and hand off to normal processing at one anchor block.
  *
  * 1. The in-progress floor is recorded durably before any database mutation.
- * 2. The floor is resolved to a block (§12.5): marshal's durable processed
+ * 2. The floor is resolved to a block: marshal's durable processed
  * position wins when it is at or past the selected floor, because marshal
  * never redelivers acknowledged blocks.
  * 3. The multi-database coordinator syncs every member to the floor block's
@@ -14,7 +14,7 @@
  * is absorbed into the recorded target (the `finalized` hook is not called
  * for them; applications read synced state from the databases).
  * 4. When every database has converged on an anchor `A`, held deliveries are
- * classified (§12.8): below `A` covered, at `A` reflected (the digest must
+ * classified: below `A` covered, at `A` reflected (the digest must
  * match), above `A` applied in consecutive order by normal processing.
  * Completion at `A` is recorded durably (the synced databases are already
  * durable), then covered/reflected blocks are acknowledged.
@@ -57,7 +57,7 @@ export interface StateSyncInit<F, M extends MemberRecord> {
   onAnchor?(anchor: Anchor): void
 }
 
-/** Where a held finalized delivery goes at hand-off (§12.8). */
+/** Where a held finalized delivery goes at hand-off. */
 export type Handoff = 'covered' | 'reflected' | 'apply'
 
 /**
@@ -215,7 +215,7 @@ async function writeMetadata (what: string, height: number | undefined, write: (
   }
 }
 
-/** §12.5: the block the sync targets, covering marshal's durable progress. */
+/** the block the sync targets, covering marshal's durable progress. */
 async function resolveFloor<B extends Block, Dbs extends DatabaseRecord, F, M extends MemberRecord> (env: StartupEnv<B, Dbs>, init: StateSyncInit<F, M>, floor: F): Promise<B> {
   const { marshal } = env
   const mf = init.marshalFloor

@@ -1,6 +1,6 @@
 /**
  * `Stateful`: the pending-tip manager between a consensus engine, the block
- * store (marshal) and the application (stateful.md §4-§6, §10.3, §11.3).
+ * store (marshal) and the application (commonware `glue/src/stateful/actor/core/mod.rs`, `glue/src/stateful/actor/core/processing.rs`, `glue/src/stateful/actor/durability.rs`).
  *
  * Consensus calls `propose(ctx)` and `verify(ctx, digest)`; marshal calls
  * `finalized(block, ack)`. Requests go through one FIFO mailbox drained by a
@@ -11,7 +11,7 @@
  * behind it together with everything after it (FIFO barrier);
  * - verifications run as concurrent jobs and keep running while a
  * finalization waits or runs, unless the finalization's boundary says they
- * must be retried or rejected (§8.4);
+ * must be retried or rejected;
  * - at most one durability flush in flight; finalized blocks are
  * acknowledged to marshal only once a flush covering them is durable;
  * - a due prune runs at a mutation boundary after a full quiesce.
@@ -345,7 +345,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     }
   }
 
-  // ---- the processing loop (§6) ---------------------------------------------------------
+  // ---- the processing loop ---------------------------------------------------------
 
   private get halted (): boolean {
     return this.stopController.signal.aborted
@@ -373,7 +373,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     }
   }
 
-  /** Start a successor flush for any applied but uncovered suffix (§10.2). */
+  /** Start a successor flush for any applied but uncovered suffix. */
   private startSync (): void {
     const durability = this.durability as Durability
     if (!durability.needsSync()) { return }
@@ -497,7 +497,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     if (requests.length > 0) { this.notifier.notify() }
   }
 
-  /** §11.3: prune at a mutation boundary, after a full quiesce and a flush covering the target. */
+  /** prune at a mutation boundary, after a full quiesce and a flush covering the target. */
   private async pruneStep (): Promise<void> {
     const task = this.pendingPrune as PruneTask<SyncTargetsOf<Dbs>>
     this.pendingPrune = undefined

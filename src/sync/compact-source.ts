@@ -1,6 +1,6 @@
 /**
  * A `Source` serving the single state a compact database retains: its tip
- * (qmdb.md §9, "Serving compact sync"). Requests must be for exactly the
+ * (commonware `storage/src/qmdb/compact`, "Serving compact sync"). Requests must be for exactly the
  * current size (larger → `RangeOutOfBounds`, smaller → `ItemPruned`) and start
  * at `size - 1` (below → `ItemPruned`). No feedback: local data is final.
  */

@@ -1,5 +1,5 @@
 /**
- * The state sync engine (qmdb.md §13.6): fetch the operations `[start, end)`
+ * The state sync engine (commonware `storage/src/qmdb/sync`): fetch the operations `[start, end)`
  * of a remote log from an untrusted `Source`, verify every response against a
  * trusted target, follow target updates, and rebuild the database.
  *

@@ -1,5 +1,5 @@
 /**
- * Errors of the state sync engine (qmdb.md §13.11). Every one is terminal
+ * Errors of the state sync engine (commonware `storage/src/qmdb/sync`). Every one is terminal
  * for the sync it ends; tolerated events (responses for aborted requests,
  * non-advancing target updates, stale roots) never surface as errors.
  */

@@ -1,7 +1,7 @@
 /**
  * A `Source` serving from a full QMDB database (`AnyDb`, `ImmutableDb`,
  * `KeylessDb`, anything built on `QmdbCore`), the server side of state sync
- * (sync-p2p.md §3.5, qmdb.md §13.3).
+ * (commonware `storage/src/qmdb/sync/source.rs`, commonware `storage/src/qmdb/sync`).
  *
  * - Operations → `db.historicalProof(size, start, maxOps)`: ops
  * `[start, min(size, start + maxOps))` proven against the root the database

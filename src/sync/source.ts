@@ -1,6 +1,6 @@
 /**
  * The `Source` contract between the sync engine and whatever supplies
- * operations: a local database, or peers over the network (sync-p2p.md §3).
+ * operations: a local database, or peers over the network (commonware `storage/src/qmdb/sync/source.rs`).
  *
  * - `serve(request)` resolves with a `Response` of the request's variant, or
  * rejects with a `ServeError` (or a `ConfigurationError` for a local
