@@ -44,7 +44,7 @@ describe('node: lifecycle and status', function () {
     expect(code, stderr).to.equal(1)
     const fatal = events.find(e => e.event === 'fatal')
     expect(fatal, JSON.stringify(events)).to.not.equal(undefined)
-    expect(fatal?.code).to.equal('APPLICATION_FAILED')
+    expect(fatal?.code).to.equal('ApplicationFailed')
     expect(fatal?.phase).to.equal('propose')
     expect(fatal?.digest).to.match(/^[0-9a-f]{64}$/)
     expect(fatal?.height).to.be.a('number')

@@ -58,7 +58,7 @@ describe('stateful: pruning schedule', () => {
   it('rejects less marshal retention than database retention, and offsets outside the interval', () => {
     const bad = [config(1, 0, 1), config(3, 1, 1, 3), config(0, 1, 1)]
     for (const c of bad) {
-      expect(() => new Pruning<string>(c, 1)).to.throw(StatefulFatalError).with.property('code', 'PRUNE_CONFIG_INVALID')
+      expect(() => new Pruning<string>(c, 1)).to.throw(StatefulFatalError).with.property('code', 'PruneConfigInvalid')
     }
   })
 

@@ -145,8 +145,8 @@ describe('stateful: state-sync path', function () {
     const A = anchorOf(chain[3]) // height 4
     expect(classifyHandoffs(A, [chain[2], chain[3], chain[4], chain[5]])).to.deep.equal(['covered', 'reflected', 'apply', 'apply'])
     expect(classifyHandoffs(A, [])).to.deep.equal([])
-    expect(() => classifyHandoffs(A, [chain[5]])).to.throw(StatefulFatalError).with.property('code', 'HANDOFF_NOT_CONSECUTIVE')
+    expect(() => classifyHandoffs(A, [chain[5]])).to.throw(StatefulFatalError).with.property('code', 'HandoffNotConsecutive')
     const fork = await builder.child(chain[2], { view: 99 })
-    expect(() => classifyHandoffs(A, [fork])).to.throw(StatefulFatalError).with.property('code', 'HANDOFF_DIGEST_MISMATCH')
+    expect(() => classifyHandoffs(A, [fork])).to.throw(StatefulFatalError).with.property('code', 'HandoffDigestMismatch')
   })
 })

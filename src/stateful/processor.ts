@@ -80,7 +80,7 @@ function hexOf (d: Uint8Array): string {
  */
 function applicationFailed (phase: ApplicationPhase, block: Block, err: unknown): StatefulFatalError {
   const what = { propose: 'building on', verify: 'executing', replay: 'executing', reconstruct: 'executing', finalized: 'observing' }[phase]
-  return new StatefulFatalError('APPLICATION_FAILED', `the application threw while ${what} the block: ${(err as Error)?.message ?? String(err)}`, { phase, digest: hexOf(block.digest), height: block.height, cause: err })
+  return new StatefulFatalError('ApplicationFailed', `the application threw while ${what} the block: ${(err as Error)?.message ?? String(err)}`, { phase, digest: hexOf(block.digest), height: block.height, cause: err })
 }
 
 export class Processor<B extends Block, Dbs extends DatabaseRecord> {
@@ -234,14 +234,14 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const { block, merkleized } = proposed
     const key = hexOf(block.digest)
     if (!isParentOf(parent, block) || !contextsEqual(block.context, ctx) || !bytesEqual(block.parent, ctx.parent.digest)) {
-      throw new StatefulFatalError('PROPOSAL_INCONSISTENT', 'proposed block must extend the requested parent in the requested context', { digest: key, height: block.height })
+      throw new StatefulFatalError('ProposalInconsistent', 'proposed block must extend the requested parent in the requested context', { digest: key, height: block.height })
     }
     const mismatch = this.databases.mismatchedTarget(merkleized, this.app.syncTargets(block))
     if (mismatch !== undefined) {
-      throw new StatefulFatalError('PROPOSED_STATE_MISMATCH', 'proposed state must match block commitments', { digest: key, height: block.height, database: mismatch })
+      throw new StatefulFatalError('ProposedStateMismatch', 'proposed state must match block commitments', { digest: key, height: block.height, database: mismatch })
     }
     if (!this.state.cachePending(key, hexOf(parent.digest), block.height, ctx.round, merkleized)) {
-      throw new StatefulFatalError('PROPOSAL_PARENT_INCOMPATIBLE', 'proposal parent must remain compatible until the proposal completes', { digest: key, height: block.height })
+      throw new StatefulFatalError('ProposalParentIncompatible', 'proposal parent must remain compatible until the proposal completes', { digest: key, height: block.height })
     }
     this.updatePendingGauge()
     try {
@@ -366,11 +366,11 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const f = anchorOf(block)
     const lp = this.state.lastProcessed
     if (f.height < lp.height) {
-      throw new StatefulFatalError('FINALIZED_BELOW_PROCESSED', `received finalized block below processed height ${lp.height}`, { digest: f.key, height: f.height })
+      throw new StatefulFatalError('FinalizedBelowProcessed', `received finalized block below processed height ${lp.height}`, { digest: f.key, height: f.height })
     }
     if (f.height === lp.height) {
       if (f.key !== lp.key) {
-        throw new StatefulFatalError('CONFLICTING_FINALIZED_BLOCK', 'received conflicting finalized block at processed height', { digest: f.key, height: f.height })
+        throw new StatefulFatalError('ConflictingFinalizedBlock', 'received conflicting finalized block at processed height', { digest: f.key, height: f.height })
       }
       return null
     }
@@ -378,7 +378,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const targets = this.app.syncTargets(block)
     const state = this.state
     if (state.finalizing !== undefined || state.finalizingBatch !== undefined || state.finalizingCompatible.size > 0) {
-      throw new StatefulFatalError('INVARIANT_VIOLATED', 'finalization must be serialized', { digest: f.key, height: f.height })
+      throw new StatefulFatalError('InvariantViolated', 'finalization must be serialized', { digest: f.key, height: f.height })
     }
     state.finalizing = f
     state.finalizingCompatible = state.compatiblePending(f.key, f.round)
@@ -388,7 +388,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const entry = state.pending.get(f.key)
     const batch = entry?.merkleized ?? reconstructed
     if (batch === undefined) {
-      throw new StatefulFatalError('INVARIANT_VIOLATED', 'finalization must have a cached or reconstructed batch', { digest: f.key, height: f.height })
+      throw new StatefulFatalError('InvariantViolated', 'finalization must have a cached or reconstructed batch', { digest: f.key, height: f.height })
     }
     state.pending.delete(f.key)
     state.finalizingBatch = batch
@@ -406,7 +406,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     try {
       await this.databases.apply(batch)
     } catch (err) {
-      throw new StatefulFatalError('DATABASE_APPLY_FAILED', `database apply failed: ${(err as Error)?.message}`, { digest: f.key, height: f.height, database: (err as { database?: string }).database, cause: err })
+      throw new StatefulFatalError('DatabaseApplyFailed', `database apply failed: ${(err as Error)?.message}`, { digest: f.key, height: f.height, database: (err as { database?: string }).database, cause: err })
     }
     const barrier = startSync ? this.databases.finalize() : undefined
     await this.runFinalizedHook(block)
@@ -446,7 +446,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const mismatch = this.databases.mismatchedTarget(merkleized, targets)
     if (mismatch !== undefined) {
       this.replays.finish(owner, undefined)
-      throw new StatefulFatalError('FINALIZE_RECONSTRUCTION_MISMATCH', 'finalize reconstruction must match block commitments', { digest: key, height: block.height, database: mismatch })
+      throw new StatefulFatalError('FinalizeReconstructionMismatch', 'finalize reconstruction must match block commitments', { digest: key, height: block.height, database: mismatch })
     }
     return merkleized
   }
@@ -459,7 +459,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
 
 /**
  * Call the application's `finalized` observer with read-only facades of the
- * databases; its failure is fatal (`APPLICATION_FAILED` in phase `finalized`).
+ * databases; its failure is fatal (`ApplicationFailed` in phase `finalized`).
  */
 export async function reportFinalized<B extends Block, Dbs extends DatabaseRecord> (app: Application<B, Dbs>, block: B, databases: DatabaseSet<Dbs>): Promise<void> {
   if (app.finalized === undefined) { return }

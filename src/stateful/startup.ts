@@ -85,7 +85,7 @@ export function skipFinalizedBlock (until: number | undefined, height: number): 
 export async function processedAnchor<B extends Block> (marshal: Marshal<B>, height: number): Promise<B> {
   const block = await marshal.getFinalizedBlock(height) ?? await marshal.getFinalizedBlock(height + 1)
   if (block === undefined) {
-    throw new StatefulFatalError('FLOOR_ANCHOR_MISSING', 'marshal must return floor anchor after processed height', { height })
+    throw new StatefulFatalError('FloorAnchorMissing', 'marshal must return floor anchor after processed height', { height })
   }
   return block
 }
@@ -98,7 +98,7 @@ export async function processedAnchor<B extends Block> (marshal: Marshal<B>, hei
  */
 export async function reconcileToBlock<B extends Block, Dbs extends DatabaseRecord> (env: StartupEnv<B, Dbs>, block: B): Promise<void> {
   const { databases, application } = env
-  if (databases === undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'the marshal-sync path needs opened databases', { height: block.height }) }
+  if (databases === undefined) { throw new StatefulFatalError('InvariantViolated', 'the marshal-sync path needs opened databases', { height: block.height }) }
   const target = application.syncTargets(block)
   if (databases.targetsEqual(databases.committedTargets(), target)) { return }
   const details = { digest: digestKey(block.digest), height: block.height }
@@ -106,12 +106,12 @@ export async function reconcileToBlock<B extends Block, Dbs extends DatabaseReco
   try {
     await databases.rewindToTargets(target)
   } catch (err) {
-    throw new StatefulFatalError('DATABASE_REWIND_FAILED', `rewinding to the processed block failed: ${(err as Error)?.message}`, { ...details, database: (err as { database?: string }).database, cause: err })
+    throw new StatefulFatalError('DatabaseRewindFailed', `rewinding to the processed block failed: ${(err as Error)?.message}`, { ...details, database: (err as { database?: string }).database, cause: err })
   }
   const committed = databases.committedTargets()
   const member = databases.members.find(n => !databases.dbs[n].targetsEqual(committed[n], target[n]))
   if (member !== undefined) {
-    throw new StatefulFatalError('REWIND_MISMATCH', 'databases must be consistent with marshal floor after rewind', { ...details, database: member })
+    throw new StatefulFatalError('RewindMismatch', 'databases must be consistent with marshal floor after rewind', { ...details, database: member })
   }
 }
 
@@ -127,7 +127,7 @@ export function marshalSync<B extends Block, Dbs extends DatabaseRecord> (): Sta
       const { marshal, metadata } = env
       if (metadata?.inProgress() === true) {
         // marking it complete here would make the node skip the sync for good, on partial databases
-        throw new StatefulFatalError('STATE_SYNC_IN_PROGRESS', 'the sync plan records an interrupted state sync: start with the state-sync strategy (the plan\'s floor) to resume it, not with marshal sync')
+        throw new StatefulFatalError('StateSyncInProgress', 'the sync plan records an interrupted state sync: start with the state-sync strategy (the plan\'s floor) to resume it, not with marshal sync')
       }
       const syncHeight = metadata?.syncHeight()
       const processed = await marshal.getProcessedHeight()
@@ -139,7 +139,7 @@ export function marshalSync<B extends Block, Dbs extends DatabaseRecord> (): Sta
       } else {
         const b = await marshal.getFinalizedBlock(floor)
         if (b === undefined) {
-          throw new StatefulFatalError('SYNC_BLOCK_MISSING', 'marshal must return completed state sync block', { height: floor })
+          throw new StatefulFatalError('SyncBlockMissing', 'marshal must return completed state sync block', { height: floor })
         }
         block = b
       }
@@ -149,7 +149,7 @@ export function marshalSync<B extends Block, Dbs extends DatabaseRecord> (): Sta
         try {
           await metadata.setComplete(block.height)
         } catch (err) {
-          throw new StatefulFatalError('SYNC_METADATA_FAILED', `failed to set state sync state to complete: ${(err as Error)?.message}`, { height: block.height, cause: err })
+          throw new StatefulFatalError('SyncMetadataFailed', `failed to set state sync state to complete: ${(err as Error)?.message}`, { height: block.height, cause: err })
         }
       }
       env.log('starting from the finalized block at height %d', block.height)

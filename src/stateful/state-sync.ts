@@ -71,12 +71,12 @@ export function classifyHandoffs<B extends Block> (anchor: Anchor, blocks: reado
     if (block.height < anchor.height) { return 'covered' }
     if (block.height === anchor.height) {
       if (!bytesEqual(block.digest, anchor.digest)) {
-        throw new StatefulFatalError('HANDOFF_DIGEST_MISMATCH', 'finalized block at sync anchor height must match sync anchor digest', { height: block.height, digest: digestKey(block.digest) })
+        throw new StatefulFatalError('HandoffDigestMismatch', 'finalized block at sync anchor height must match sync anchor digest', { height: block.height, digest: digestKey(block.digest) })
       }
       return 'reflected'
     }
     if (block.height !== previous + 1) {
-      throw new StatefulFatalError('HANDOFF_NOT_CONSECUTIVE', 'finalized blocks must ascend consecutively from the sync anchor', { height: block.height, digest: digestKey(block.digest) })
+      throw new StatefulFatalError('HandoffNotConsecutive', 'finalized blocks must ascend consecutively from the sync anchor', { height: block.height, digest: digestKey(block.digest) })
     }
     previous = block.height
     return 'apply'
@@ -129,7 +129,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       if (handedOff) { return false }
       if (held.length >= maxPendingAcks) {
         // the caller cancels this delivery's ack; the held ones go with `cancel`
-        throw new StatefulFatalError('ACK_WINDOW_EXCEEDED', 'marshal exceeded its configured pending acknowledgement window', { height: block.height, digest: digestKey(block.digest) })
+        throw new StatefulFatalError('AckWindowExceeded', 'marshal exceeded its configured pending acknowledgement window', { height: block.height, digest: digestKey(block.digest) })
       }
       held.push({ block, ack })
       retarget()
@@ -146,7 +146,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       env = e
       maxPendingAcks = e.marshal.maxPendingAcks
       const floor = init.plan.floor()
-      if (floor === undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'state sync needs a floor') }
+      if (floor === undefined) { throw new StatefulFatalError('InvariantViolated', 'state sync needs a floor') }
       await writeMetadata('record the in-progress floor', undefined, async () => { await init.plan.metadata.beginSync(floor) })
       const block = await resolveFloor(e, init, floor)
       const anchor = anchorOf(block)
@@ -170,7 +170,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
         })
       } catch (err) {
         if (e.signal.aborted) { throw err }
-        throw new StatefulFatalError('STATE_SYNC_FAILED', `state sync task failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, database: err instanceof SyncError ? err.database : undefined })
+        throw new StatefulFatalError('StateSyncFailed', `state sync task failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, database: err instanceof SyncError ? err.database : undefined })
       } finally {
         converged = true
         tips.close()
@@ -179,7 +179,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       const A = result.anchor
       const committed = databases.committedTargets()
       if (!databases.targetsEqual(committed, result.targets as unknown as SyncTargetsOf<Dbs>)) {
-        throw new StatefulFatalError('STATE_SYNC_FAILED', 'state sync database targets do not match the coordinator target set', { height: A.height })
+        throw new StatefulFatalError('StateSyncFailed', 'state sync database targets do not match the coordinator target set', { height: A.height })
       }
       // everything still held (never absorbed into a recorded target) is handed off
       const unobserved = pendingTips.filter(t => !t.isObserved()).flatMap(t => t.batch)
@@ -206,12 +206,12 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
   }
 }
 
-/** A durable sync-metadata write; its failure is `SYNC_METADATA_FAILED` (as on the marshal-sync path). */
+/** A durable sync-metadata write; its failure is `SyncMetadataFailed` (as on the marshal-sync path). */
 async function writeMetadata (what: string, height: number | undefined, write: () => Promise<void>): Promise<void> {
   try {
     await write()
   } catch (err) {
-    throw new StatefulFatalError('SYNC_METADATA_FAILED', `failed to ${what}: ${(err as Error)?.message ?? String(err)}`, { height, cause: err })
+    throw new StatefulFatalError('SyncMetadataFailed', `failed to ${what}: ${(err as Error)?.message ?? String(err)}`, { height, cause: err })
   }
 }
 
@@ -224,7 +224,7 @@ async function resolveFloor<B extends Block, Dbs extends DatabaseRecord, F, M ex
   }
   const block = await marshal.subscribeBlock(init.scheme.payload(floor), { signal: env.signal })
   if (block === undefined) {
-    throw new StatefulFatalError('FLOOR_ANCHOR_MISSING', 'marshal must yield floor block', { digest: digestKey(init.scheme.payload(floor)) })
+    throw new StatefulFatalError('FloorAnchorMissing', 'marshal must yield floor block', { digest: digestKey(init.scheme.payload(floor)) })
   }
   const processed = await marshal.getProcessedHeight()
   if (processed !== undefined && processed > block.height) { return processedAnchor(marshal, processed) }

@@ -142,7 +142,7 @@ export class Verifications {
   /** Start a job for `request` (dropped silently if the caller is gone). */
   schedule (request: VerifyRequest): void {
     if (request.obsolete) { return }
-    if (this.nextId >= Number.MAX_SAFE_INTEGER) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'verification request ID overflowed') }
+    if (this.nextId >= Number.MAX_SAFE_INTEGER) { throw new StatefulFatalError('InvariantViolated', 'verification request ID overflowed') }
     const id = ++this.nextId
     const controller = new AbortController()
     // disposed when the job ends: the stop signal lives as long as the manager
