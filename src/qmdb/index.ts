@@ -39,7 +39,7 @@ export {
   chunkAlignedInactivePeaks, canonicalRoot, combineRoots, graftedRoot, graftShape, type GraftView, type GraftShape, type GraftOverlay
 } from './grafting.ts'
 export {
-  CompactDb, CompactBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
+  CompactDb, CompactBatch, CompactImmutableBatch, CompactKeylessBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
   type Witness, type CompactDbOptions, type CompactImmutableOptions, type CompactKeylessOptions, type CompactItem
 } from './compact.ts'
 export {
