@@ -24,9 +24,12 @@ import { StorageError } from '../src/storage/index.ts'
 import { ItemLog } from '../src/storage/items.ts'
 import { hex, u64be } from './util/bytes.ts'
 import { FastRng, fuzz, mutate } from './util/codec-fuzz.ts'
+import { codeOfSync as codeOfAny } from './util/common.ts'
 import { key, val } from './util/workloads.ts'
 import type { OpCodec } from '../src/qmdb/index.ts'
 import type { Kv } from '../src/storage/index.ts'
+
+const codeOfSync = (fn: () => unknown): string => codeOfAny(fn, CodecError)
 
 const N = 100_000
 
@@ -37,16 +40,6 @@ function concat (...parts: Array<Uint8Array | number[]>): Uint8Array {
 }
 const zeros = (n: number): Uint8Array => new Uint8Array(n)
 const fill = (n: number, b: number): Uint8Array => new Uint8Array(n).fill(b)
-
-function codeOf (fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).to.be.instanceOf(CodecError)
-    return (err as CodecError).code
-  }
-  return 'ok'
-}
 
 /** Re-encoding what was decoded must give back the input (strict, canonical decoders). */
 function canonical<T> (encode: (v: T) => Uint8Array): (input: Uint8Array, v: T) => void {
@@ -175,48 +168,48 @@ describe('op codecs: spec encodings and typed errors', () => {
     const any = cases[0].codec
     const commit = concat([0xd3, 0x00], zeros(32), u64be(7), zeros(23))
     const set = (b: Uint8Array, i: number, v: number): Uint8Array => { const c = b.slice(); c[i] = v; return c }
-    expect(codeOf(() => any.decode(set(commit, 0, 0xd4)))).to.equal('InvalidEnum')
-    expect(codeOf(() => any.decode(set(commit, 0, 0x00)))).to.equal('InvalidEnum')
-    expect(codeOf(() => any.decode(set(commit, 64, 1)))).to.equal('NonZeroPadding') // trailing padding
-    expect(codeOf(() => any.decode(set(commit, 10, 1)))).to.equal('NonZeroPadding') // absent metadata must be zeros
-    expect(codeOf(() => any.decode(set(commit, 1, 2)))).to.equal('InvalidBool')
-    expect(codeOf(() => any.decode(commit.subarray(0, 64)))).to.be.oneOf(['EndOfBuffer', 'InvalidLength'])
-    expect(codeOf(() => any.decode(concat(commit, [0])))).to.be.oneOf(['ExtraData', 'InvalidLength'])
-    expect(codeOf(() => any.decode(concat([0xd3, 0x00], zeros(32), u64be(MAX_LEAVES + 1), zeros(23))))).to.equal('Overflow')
-    expect(codeOf(() => any.decode(concat([0xd3, 0x00], zeros(32), fill(8, 0xff), zeros(23))))).to.equal('Overflow')
-    expect(codeOf(() => any.decode(concat([0xd1], K, zeros(31), [1])))).to.equal('NonZeroPadding')
-    expect(codeOf(() => any.decode(new Uint8Array(0)))).to.equal('EndOfBuffer')
+    expect(codeOfSync(() => any.decode(set(commit, 0, 0xd4)))).to.equal('InvalidEnum')
+    expect(codeOfSync(() => any.decode(set(commit, 0, 0x00)))).to.equal('InvalidEnum')
+    expect(codeOfSync(() => any.decode(set(commit, 64, 1)))).to.equal('NonZeroPadding') // trailing padding
+    expect(codeOfSync(() => any.decode(set(commit, 10, 1)))).to.equal('NonZeroPadding') // absent metadata must be zeros
+    expect(codeOfSync(() => any.decode(set(commit, 1, 2)))).to.equal('InvalidBool')
+    expect(codeOfSync(() => any.decode(commit.subarray(0, 64)))).to.be.oneOf(['EndOfBuffer', 'InvalidLength'])
+    expect(codeOfSync(() => any.decode(concat(commit, [0])))).to.be.oneOf(['ExtraData', 'InvalidLength'])
+    expect(codeOfSync(() => any.decode(concat([0xd3, 0x00], zeros(32), u64be(MAX_LEAVES + 1), zeros(23))))).to.equal('Overflow')
+    expect(codeOfSync(() => any.decode(concat([0xd3, 0x00], zeros(32), fill(8, 0xff), zeros(23))))).to.equal('Overflow')
+    expect(codeOfSync(() => any.decode(concat([0xd1], K, zeros(31), [1])))).to.equal('NonZeroPadding')
+    expect(codeOfSync(() => any.decode(new Uint8Array(0)))).to.equal('EndOfBuffer')
 
     const imm = cases[4].codec
-    expect(codeOf(() => imm.decode(concat([0x02], K, V)))).to.equal('InvalidEnum')
-    expect(codeOf(() => imm.decode(concat([0x01, 0x00], zeros(32), u64be(1), zeros(22), [1])))).to.equal('NonZeroPadding')
-    expect(codeOf(() => imm.decode(concat([0x01, 0x03], zeros(32), u64be(1), zeros(23))))).to.equal('InvalidBool')
+    expect(codeOfSync(() => imm.decode(concat([0x02], K, V)))).to.equal('InvalidEnum')
+    expect(codeOfSync(() => imm.decode(concat([0x01, 0x00], zeros(32), u64be(1), zeros(22), [1])))).to.equal('NonZeroPadding')
+    expect(codeOfSync(() => imm.decode(concat([0x01, 0x03], zeros(32), u64be(1), zeros(23))))).to.equal('InvalidBool')
     const kl = cases[6].codec
-    expect(codeOf(() => kl.decode(concat([0x02], zeros(17))))).to.equal('InvalidEnum')
-    expect(codeOf(() => kl.decode(concat([0x01], u64be(1), zeros(8), [1])))).to.equal('NonZeroPadding')
-    expect(codeOf(() => kl.decode(concat([0x00, 0x00], zeros(8), u64be(MAX_LEAVES + 1))))).to.equal('Overflow')
-    expect(codeOf(() => kl.decode(concat([0x01], u64be(1), zeros(8))))).to.be.oneOf(['EndOfBuffer', 'InvalidLength'])
+    expect(codeOfSync(() => kl.decode(concat([0x02], zeros(17))))).to.equal('InvalidEnum')
+    expect(codeOfSync(() => kl.decode(concat([0x01], u64be(1), zeros(8), [1])))).to.equal('NonZeroPadding')
+    expect(codeOfSync(() => kl.decode(concat([0x00, 0x00], zeros(8), u64be(MAX_LEAVES + 1))))).to.equal('Overflow')
+    expect(codeOfSync(() => kl.decode(concat([0x01], u64be(1), zeros(8))))).to.be.oneOf(['EndOfBuffer', 'InvalidLength'])
   })
 
   it('variable encodings: trailing bytes, over-long fields, non-canonical varints, truncation', () => {
     const any = cases[3].codec
-    expect(codeOf(() => any.decode(concat([0xd1, 0x03, 1, 2, 3, 0])))).to.equal('ExtraData')
-    expect(codeOf(() => any.decode(concat([0xd1, 0x11], zeros(17))))).to.equal('InvalidLength') // key cap 16
-    expect(codeOf(() => any.decode(concat([0xd1, 0xff, 0xff, 0xff, 0xff, 0x0f])))).to.equal('InvalidLength') // cap before allocation
-    expect(codeOf(() => any.decode(concat([0xd1, 0x05, 1, 2])))).to.equal('EndOfBuffer')
-    expect(codeOf(() => any.decode(concat([0xd3, 0x00, 0x80, 0x00])))).to.equal('InvalidVarint')
-    expect(codeOf(() => any.decode(concat([0xd3, 0x02, 0x00])))).to.equal('InvalidBool')
+    expect(codeOfSync(() => any.decode(concat([0xd1, 0x03, 1, 2, 3, 0])))).to.equal('ExtraData')
+    expect(codeOfSync(() => any.decode(concat([0xd1, 0x11], zeros(17))))).to.equal('InvalidLength') // key cap 16
+    expect(codeOfSync(() => any.decode(concat([0xd1, 0xff, 0xff, 0xff, 0xff, 0x0f])))).to.equal('InvalidLength') // cap before allocation
+    expect(codeOfSync(() => any.decode(concat([0xd1, 0x05, 1, 2])))).to.equal('EndOfBuffer')
+    expect(codeOfSync(() => any.decode(concat([0xd3, 0x00, 0x80, 0x00])))).to.equal('InvalidVarint')
+    expect(codeOfSync(() => any.decode(concat([0xd3, 0x02, 0x00])))).to.equal('InvalidBool')
     // a floor above MAX_LEAVES (2^52 + 1) in a canonical varint
     const big = new Writer().u8(0xd3).u8(0).varint(MAX_LEAVES + 1).finish()
-    expect(codeOf(() => any.decode(big))).to.equal('Overflow')
+    expect(codeOfSync(() => any.decode(big))).to.equal('Overflow')
     const imm = cases[5].codec
-    expect(codeOf(() => imm.decode(concat([0x00, 0x01, 7, 0x82, 0x02], zeros(258))))).to.equal('InvalidLength') // value cap 256
-    expect(codeOf(() => imm.decode(concat([0x01, 0x00, 0x05, 0x00])))).to.equal('ExtraData')
+    expect(codeOfSync(() => imm.decode(concat([0x00, 0x01, 7, 0x82, 0x02], zeros(258))))).to.equal('InvalidLength') // value cap 256
+    expect(codeOfSync(() => imm.decode(concat([0x01, 0x00, 0x05, 0x00])))).to.equal('ExtraData')
     const kl = cases[7].codec
-    expect(codeOf(() => kl.decode(concat([0x01, 0x81, 0x08], zeros(1025))))).to.equal('InvalidLength')
-    expect(codeOf(() => kl.decode(concat([0x00, 0x00])))).to.equal('EndOfBuffer')
+    expect(codeOfSync(() => kl.decode(concat([0x01, 0x81, 0x08], zeros(1025))))).to.equal('InvalidLength')
+    expect(codeOfSync(() => kl.decode(concat([0x00, 0x00])))).to.equal('EndOfBuffer')
     // the stream reader rejects a truncated last operation instead of returning short bytes
-    expect(codeOf(() => kl.readBytes(new Reader(concat([0x01, 0x08], u64be(5)).subarray(0, 7))))).to.equal('EndOfBuffer')
+    expect(codeOfSync(() => kl.readBytes(new Reader(concat([0x01, 0x08], u64be(5)).subarray(0, 7))))).to.equal('EndOfBuffer')
   })
 })
 
@@ -279,16 +272,16 @@ describe('decoder fuzzing (100k inputs per decoder)', function () {
     })
     expect(res.ok).to.be.greaterThan(N / 100)
     // the decoder's semantic rules
-    expect(codeOf(() => decodeExact(concat(key(1), [5, 5]), decodeTarget))).to.equal('Invalid')
-    expect(codeOf(() => decodeExact(concat(key(1), [6, 5]), decodeTarget))).to.equal('Invalid')
-    expect(codeOf(() => decodeExact(new Writer().raw(key(1)).varint(0).varint(MAX_LEAVES + 1).finish(), decodeTarget))).to.equal('Overflow')
+    expect(codeOfSync(() => decodeExact(concat(key(1), [5, 5]), decodeTarget))).to.equal('Invalid')
+    expect(codeOfSync(() => decodeExact(concat(key(1), [6, 5]), decodeTarget))).to.equal('Invalid')
+    expect(codeOfSync(() => decodeExact(new Writer().raw(key(1)).varint(0).varint(MAX_LEAVES + 1).finish(), decodeTarget))).to.equal('Overflow')
 
     const c = encodeCompactTarget({ root: key(3), size: 77 }).finish()
     const rc = fuzz(b => decodeExact(b, decodeCompactTarget), [c], N, 302, {
       check: canonical(v => encodeCompactTarget(v).finish())
     })
     expect(rc.ok).to.be.greaterThan(N / 100)
-    expect(codeOf(() => decodeExact(concat(key(1), [0]), decodeCompactTarget))).to.equal('Invalid')
+    expect(codeOfSync(() => decodeExact(concat(key(1), [0]), decodeCompactTarget))).to.equal('Invalid')
   })
 
   it('compact witnesses', () => {
@@ -298,9 +291,9 @@ describe('decoder fuzzing (100k inputs per decoder)', function () {
     const res = fuzz(b => decodeWitness(b, 128), [w1, w2], N, 303, { check: canonical(encodeWitness) })
     expect(res.ok).to.be.greaterThan(N / 100)
     // pin count capped (64) before allocation; op length capped
-    expect(codeOf(() => decodeWitness(new Writer().bytes(op).varint(11).varint(65).finish()))).to.equal('InvalidLength')
-    expect(codeOf(() => decodeWitness(new Writer().bytes(op).varint(11).varint(0xffffffff).finish()))).to.equal('InvalidLength')
-    expect(codeOf(() => decodeWitness(w1, 10))).to.equal('InvalidLength')
+    expect(codeOfSync(() => decodeWitness(new Writer().bytes(op).varint(11).varint(65).finish()))).to.equal('InvalidLength')
+    expect(codeOfSync(() => decodeWitness(new Writer().bytes(op).varint(11).varint(0xffffffff).finish()))).to.equal('InvalidLength')
+    expect(codeOfSync(() => decodeWitness(w1, 10))).to.equal('InvalidLength')
   })
 
   it('current operation proofs and range proofs', async () => {
@@ -328,7 +321,7 @@ describe('decoder fuzzing (100k inputs per decoder)', function () {
     const valid = [proofToBytes({ leaves: 45, inactivePeaks: 1, digests: mmr.peakDigests() }), proofToBytes({ leaves: 0, inactivePeaks: 0, digests: [] })]
     const res = fuzz(b => proofFromBytes(b, 20), valid, N, 306, { check: canonical(proofToBytes) })
     expect(res.ok).to.be.greaterThan(N / 100)
-    expect(codeOf(() => proofFromBytes(new Writer().varint(MAX_LEAVES + 1).varint(0).varint(0).finish(), 20))).to.equal('Overflow')
+    expect(codeOfSync(() => proofFromBytes(new Writer().varint(MAX_LEAVES + 1).varint(0).varint(0).finish(), 20))).to.equal('Overflow')
   })
 })
 

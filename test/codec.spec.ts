@@ -1,16 +1,14 @@
 import { expect } from 'aegir/chai'
 import { CodecError, Reader, Writer, decodeExact } from '../src/codec/index.ts'
 import { fromHex, hex } from './util/bytes.ts'
+import { codeOfSync } from './util/common.ts'
 import { fuzzDecoder } from './util/fuzz.ts'
 
+/** The CodecError code `fn` throws (it must throw one). */
 function codeOf (fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    expect(err).to.be.instanceOf(CodecError)
-    return (err as CodecError).code
-  }
-  throw new Error('expected a CodecError')
+  const code = codeOfSync(fn, CodecError)
+  if (code === 'ok') { throw new Error('expected a CodecError') }
+  return code
 }
 
 /** The CodecError code of decoding hex `h` (whole buffer) with `read`. */

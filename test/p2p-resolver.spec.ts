@@ -10,29 +10,11 @@ import { DB_KINDS, makeFixture } from './util/p2p-fixtures.ts'
 import { connectAll, createTestNode, stopAll, waitUntil } from './util/p2p-nodes.ts'
 import { fetchVerified, verifies } from './util/p2p-verify.ts'
 import { Rng } from './util/rng.ts'
+import { CountingSource } from './util/sync-sources.ts'
 import type { DbKind, Fixture } from './util/p2p-fixtures.ts'
 import type { TestNode } from './util/p2p-nodes.ts'
 import type { Request } from '../src/sync/messages.ts'
-import type { Served, ServeOptions, Source } from '../src/sync/source.ts'
 import type { PeerId } from '@libp2p/interface'
-
-/** A source that counts what it serves, per request key. */
-class CountingSource implements Source {
-  readonly inner: Source
-  readonly calls = new Map<string, number>()
-  total = 0
-
-  constructor (inner: Source) {
-    this.inner = inner
-  }
-
-  async serve (request: Request, options: ServeOptions): Promise<Served> {
-    this.total++
-    const k = requestKey(request)
-    this.calls.set(k, (this.calls.get(k) ?? 0) + 1)
-    return this.inner.serve(request, options)
-  }
-}
 
 interface Server {
   node: TestNode

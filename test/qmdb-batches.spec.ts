@@ -5,20 +5,13 @@
 import { expect } from 'aegir/chai'
 import { AnyDb, CurrentDb, ImmutableDb, KeylessDb, CompactImmutableDb, CompactKeylessDb, OrderedAnyDb, OrderedCurrentDb, QmdbError } from '../src/qmdb/index.ts'
 import { hex } from './util/bytes.ts'
+import { codeOf as codeOfAny } from './util/common.ts'
 import { key, val } from './util/workloads.ts'
 import type { AnyBatch, CompactBatch, CompactDb, MerkleizedAnyBatch } from '../src/qmdb/index.ts'
 
-type KeyedDb = AnyDb | CurrentDb
+const codeOf = async (p: Promise<unknown> | (() => unknown)): Promise<string> => codeOfAny(p, QmdbError)
 
-async function codeOf (p: Promise<unknown> | (() => unknown)): Promise<string> {
-  try {
-    await (typeof p === 'function' ? p() : p)
-  } catch (err) {
-    expect(err).to.be.instanceOf(QmdbError)
-    return (err as QmdbError).code
-  }
-  return 'ok'
-}
+type KeyedDb = AnyDb | CurrentDb
 
 /** Build a chain of `n` merkleized batches; batch i writes key(base + i) → val(i, tag). */
 async function chain (db: KeyedDb, n: number, base: number, tag: number, from?: MerkleizedAnyBatch): Promise<MerkleizedAnyBatch[]> {

@@ -28,6 +28,7 @@ import {
   targetAdvances, InvalidTargetError, currentSync, anySync, syncDatabaseSet, targetsEqual
 } from '../src/sync/index.ts'
 import { u64be } from './util/bytes.ts'
+import { codeOf } from './util/common.ts'
 import {
   FULL_KINDS, isCurrent, expectSynced, keyOf, makeServer, openFull, rejection, serverWith, settle, syncFull, syncKindOf, targetOf, until
 } from './util/sync-fixtures.ts'
@@ -634,15 +635,6 @@ describe('sync engine: reference scenarios shared by any / current / immutable /
     })
   }
 })
-
-async function codeOf (p: Promise<unknown>): Promise<string> {
-  try {
-    await p
-  } catch (err) {
-    return (err as { code?: string }).code ?? String(err)
-  }
-  return 'ok'
-}
 
 describe('sync engine: reference scenarios specific to any / current / immutable / keyless', function () {
   this.timeout(60_000)

@@ -14,11 +14,14 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { marshalService } from '../../src/marshal/index.ts'
 import { probeService } from '../../src/probe/index.ts'
+import { delay } from './common.ts'
 import type { TestBlock, TestFinalization, Validators } from './marshal-fixtures.ts'
 import type { Acknowledgement, BlockStore, FinalizationScheme, FinalizedReporter, MarshalService, MarshalServiceInit } from '../../src/marshal/index.ts'
 import type { Probe, ProbeInit } from '../../src/probe/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, Stream } from '@libp2p/interface'
+
+export { connectAll, stopAll, waitUntil, delay } from './common.ts'
 
 export type TestMarshalService = MarshalService<TestBlock, TestFinalization>
 export type TestProbe = Probe<TestFinalization>
@@ -71,26 +74,6 @@ export async function createBareNode (): Promise<BareNode> {
 }
 
 /** Connect `a` to every node in `others`. */
-export async function connectAll (a: Libp2p<any>, others: Array<Libp2p<any>>): Promise<void> {
-  for (const b of others) { await a.dial(b.getMultiaddrs()[0]) }
-}
-
-export async function stopAll (nodes: Array<Libp2p<any> | undefined>): Promise<void> {
-  await Promise.all(nodes.map(async n => { await n?.stop() }))
-}
-
-export async function waitUntil (cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > deadline) { throw new Error(`timed out waiting for ${what}`) }
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
-
-export async function delay (ms: number): Promise<void> {
-  await new Promise(resolve => setTimeout(resolve, ms))
-}
-
 /**
  * Store `chain[0..upTo]` as finalized in `store`, with a certificate (view =
  * height) for every height in `certified` (default: all).

@@ -14,11 +14,11 @@
  * their roots equal the full databases' ops roots (checked by the tests).
  */
 import { AnyDb, CompactImmutableDb, CompactKeylessDb, CurrentDb, ImmutableDb, KeylessDb, OrderedAnyDb, OrderedCurrentDb } from '../../src/qmdb/index.ts'
-import { requestKey } from '../../src/sync/messages.ts'
 import { Rng } from './rng.ts'
+import { CountingSource } from './sync-sources.ts'
 import type { CompactTarget, OpCodec, Target } from '../../src/qmdb/index.ts'
-import type { Request } from '../../src/sync/messages.ts'
-import type { Served, ServeOptions, Source } from '../../src/sync/source.ts'
+
+export { CountingSource }
 
 export type FullKind = 'any' | 'current' | 'anyOrdered' | 'currentOrdered' | 'immutable' | 'keyless'
 export type CompactKind = 'immutable' | 'keyless'
@@ -146,24 +146,6 @@ export class DbSet {
 
   async close (): Promise<void> {
     for (const db of [...Object.values(this.full), ...Object.values(this.compact)]) { await db.close() }
-  }
-}
-
-/** A source wrapper that counts what it serves (per request key and in total). */
-export class CountingSource implements Source {
-  readonly inner: Source
-  readonly calls = new Map<string, number>()
-  total = 0
-
-  constructor (inner: Source) {
-    this.inner = inner
-  }
-
-  async serve (request: Request, options: ServeOptions): Promise<Served> {
-    this.total++
-    const k = requestKey(request)
-    this.calls.set(k, (this.calls.get(k) ?? 0) + 1)
-    return this.inner.serve(request, options)
   }
 }
 

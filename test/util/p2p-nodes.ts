@@ -13,6 +13,8 @@ import type { QmdbResolver, QmdbResolverInit } from '../../src/p2p/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, Metrics } from '@libp2p/interface'
 
+export { connectAll, stopAll, waitUntil } from './common.ts'
+
 export type ResolverServices = {
   identify: Identify
   standard: QmdbResolver
@@ -51,18 +53,3 @@ export async function createTestNode (options: TestNodeOptions = {}): Promise<Te
 }
 
 /** Connect `a` to every node in `others` (so `a` can ask them by peer id). */
-export async function connectAll (a: Libp2p<any>, others: Array<Libp2p<any>>): Promise<void> {
-  for (const b of others) { await a.dial(b.getMultiaddrs()[0]) }
-}
-
-export async function stopAll (nodes: Array<Libp2p<any> | undefined>): Promise<void> {
-  await Promise.all(nodes.map(async n => { await Promise.resolve(n?.stop()) }))
-}
-
-export async function waitUntil (cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await cond())) {
-    if (Date.now() > deadline) { throw new Error(`timed out waiting for ${what}`) }
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}

@@ -4,17 +4,19 @@
  * it (to interleave responses with target updates), and a lying source that
  * tampers the responses of an honest one and records the engine's verdicts.
  */
-import { ServeError } from '../../src/sync/index.ts'
+import { ServeError, requestKey } from '../../src/sync/index.ts'
 import type { Request, Response, Served, ServeOptions, Source } from '../../src/sync/index.ts'
 
 export function opsOf (r: Response): number {
   return r.type === 'operations' ? r.ops.length : 1
 }
 
-/** Records every request and counts the operations served. */
+/** Records every request and counts what it serves: operations, calls per request key, calls in total. */
 export class CountingSource implements Source {
   readonly inner: Source
   readonly requests: Request[] = []
+  readonly calls = new Map<string, number>()
+  total = 0
   opsServed = 0
 
   constructor (inner: Source) {
@@ -23,6 +25,9 @@ export class CountingSource implements Source {
 
   async serve (request: Request, options: ServeOptions): Promise<Served> {
     this.requests.push(request)
+    this.total++
+    const k = requestKey(request)
+    this.calls.set(k, (this.calls.get(k) ?? 0) + 1)
     const served = await this.inner.serve(request, options)
     this.opsServed += opsOf(served.response)
     return served
