@@ -4,3 +4,4 @@
 export { CodecError, type CodecErrorCode } from './errors.ts'
 export { Writer, varintSize } from './writer.ts'
 export { Reader, decodeExact } from './reader.ts'
+export { hex } from './hex.ts'

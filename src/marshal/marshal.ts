@@ -19,6 +19,7 @@
  * already at or past it.
  */
 
+import { hex } from '../codec/index.ts'
 import { linked } from '../p2p/signals.ts'
 import { MarshalError, compareRounds } from './types.ts'
 import type { BlockStore } from './store.ts'
@@ -64,10 +65,6 @@ export interface MarshalOptions<B extends MarshalBlock, F> {
 
 interface Waiter<B> {
   resolve(b: B | undefined): void
-}
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
 }
 
 export class Marshal<B extends MarshalBlock, F> {

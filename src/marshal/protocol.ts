@@ -27,7 +27,7 @@
  * certified tip is for `Marshal` to judge (it reports through `feedback`).
  */
 
-import { CodecError, Reader, Writer, varintSize } from '../codec/index.ts'
+import { CodecError, Reader, Writer, varintSize, hex } from '../codec/index.ts'
 import { ProtocolViolation, STATUS_NO_DATA, STATUS_RESPONSE, checkPrefix } from '../p2p/protocol.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock } from './types.ts'
 
@@ -154,10 +154,6 @@ export function payloadOf (body: Uint8Array): Parsed<Uint8Array> {
   }
   if (body[0] !== STATUS_RESPONSE) { throw new ProtocolViolation(`unknown status 0x${body[0].toString(16)}`) }
   return { type: 'data', value: body.subarray(1) }
-}
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
 }
 
 function violation (what: string, err: unknown): ProtocolViolation {

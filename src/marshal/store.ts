@@ -14,7 +14,7 @@
  * at a missing block.
  */
 
-import { Reader, Writer } from '../codec/index.ts'
+import { Reader, Writer, hex } from '../codec/index.ts'
 import { hex16, joinKey, parseHex16 } from '../storage/keys.ts'
 import { MarshalError } from './types.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock, Round } from './types.ts'
@@ -25,10 +25,6 @@ const META_VERSION = 1
 export interface ProcessedState {
   height: number | undefined
   round: Round
-}
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
 }
 
 export class BlockStore<B extends MarshalBlock, F> {

@@ -32,6 +32,7 @@ import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { Counter, Histogram, Registry } from 'prom-client'
+import { hex } from '../codec/index.ts'
 import { ConsensusNetwork, SimplexEngine, ValidatorSet, finalizationScheme } from '../consensus/index.ts'
 import { marshalService } from '../marshal/index.ts'
 import { compactResolver, standardResolver } from '../p2p/index.ts'
@@ -150,10 +151,6 @@ export interface QmdbNode<B extends Block = Block> {
   /** Keep connected to these peers too (multiaddrs with `/p2p/<id>`; a new address replaces a peer's old one). */
   addPeers(addrs: string[]): Promise<void>
   stop(): Promise<void>
-}
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
 }
 
 /** The initial targets of `application`'s databases (opened empty, in memory). */

@@ -5,6 +5,7 @@
  * how far back the node can still serve.
  */
 
+import { hex } from '../codec/index.ts'
 import type { CompactReader, LogReader } from '../qmdb/readers.ts'
 
 export interface DatabaseStatus {
@@ -20,10 +21,6 @@ export interface DatabaseStatus {
   target: { root: string, start: number, end: number } | { root: string, size: number }
   /** The smallest target size this node can still serve (a compact database: only its tip). */
   oldestServableSize: number
-}
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
 }
 
 function isLog (reader: LogReader | CompactReader<unknown>): reader is LogReader {

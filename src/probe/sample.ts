@@ -20,6 +20,7 @@
  * keep the reply of the smallest peer id (deterministic).
  */
 
+import { hex } from '../codec/index.ts'
 import { compareRounds } from '../marshal/types.ts'
 import type { FinalizationScheme } from '../marshal/types.ts'
 
@@ -28,10 +29,6 @@ export type FloorPolicy = 'agreement' | 'highest'
 /** `f` for a committee of `n`: the most faulty members a `3f + 1` committee tolerates. */
 export function maxFaults (n: number): number {
   return n <= 0 ? 0 : Math.floor((n - 1) / 3)
-}
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
 }
 
 export class Sample<F> {

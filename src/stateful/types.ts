@@ -14,7 +14,7 @@
  * computed it.
  */
 
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { hex } from '../codec/index.ts'
 import type { DatabaseRecord, MerkleizedOf, ReadersOf, SyncTargetsOf, UnmerkleizedOf } from '../qmdb/index.ts'
 
 /** A consensus round; compared lexicographically (epoch first). */
@@ -111,7 +111,7 @@ export interface Application<B extends Block, Dbs extends DatabaseRecord> {
 
 /** Hex of a digest (the key of every digest-keyed map here). */
 export function digestKey (digest: Uint8Array): string {
-  return uint8ArrayToString(digest, 'base16')
+  return hex(digest)
 }
 
 export function compareRounds (a: Round, b: Round): number {

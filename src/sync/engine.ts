@@ -20,6 +20,7 @@
  * requires its root to be the target's.
  */
 
+import { hex } from '../codec/index.ts'
 import { MAX_LEAVES, digestEquals, verifyProofAndPinnedNodes, verifyRangeProof } from '../merkle/index.ts'
 import { compactToTarget, targetAdvances } from '../qmdb/target.ts'
 import { Channel, ChannelClosedError } from './channel.ts'
@@ -364,7 +365,7 @@ export class SyncEngine<DB> {
       throw new SyncError('Database', `${this.name}: rebuilding the database failed: ${(err as Error).message}`, { cause: err })
     }
     if (!digestEquals(built.root, this.target.root)) {
-      throw new SyncError('RootMismatch', `${this.name}: rebuilt root ${hex(built.root)} is not the target root ${hex(this.target.root)}`)
+      throw new SyncError('RootMismatch', `${this.name}: rebuilt root ${shortHex(built.root)} is not the target root ${shortHex(this.target.root)}`)
     }
     try {
       return await built.commit()
@@ -383,6 +384,6 @@ function describe (r: Request): string {
   return r.type === 'operations' ? `operations(size ${r.size}, start ${r.start}, max ${r.maxOps})` : `boundary(size ${r.size}, start ${r.start})`
 }
 
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex').slice(0, 16)
+function shortHex (d: Uint8Array): string {
+  return hex(d).slice(0, 16)
 }

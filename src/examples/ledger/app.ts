@@ -16,6 +16,7 @@
  * accounts (nonces read from the parent state, so they are always valid).
  */
 
+import { hex } from '../../codec/index.ts'
 import { sha256 } from '../../merkle/index.ts'
 import { DatabaseSet } from '../../qmdb/managed.ts'
 import { makeBlock, transferId } from './block.ts'
@@ -75,10 +76,6 @@ export interface LedgerOptions {
   autoTransfers?: number
   /** Accounts the generated transfers move tokens between (default 1000). */
   accountSpace?: number
-}
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
 }
 
 async function first<T> (it: AsyncIterable<T>): Promise<T | undefined> {

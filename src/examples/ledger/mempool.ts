@@ -4,12 +4,9 @@
  * from the front; finalized blocks remove what they included.
  */
 
+import { hex } from '../../codec/index.ts'
 import { transferId } from './block.ts'
 import type { Transfer } from './block.ts'
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
-}
 
 export class Mempool {
   private readonly pending = new Map<string, Transfer>()
