@@ -28,16 +28,11 @@ import {
 } from './types.ts'
 import type { Certificate, Finalization, Notarization, Nullification, Proposal, Subject, Vote } from './types.ts'
 import type { ValidatorSet } from './validators.ts'
+import type { Context } from '../chain/index.ts'
 import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
-/** Consensus metadata handed to the automaton with every proposal. */
-export interface Context {
-  round: { epoch: number, view: number }
-  /** Peer id of the view's leader. */
-  leader: string
-  parent: { view: number, digest: Uint8Array }
-}
+export type { Context } from '../chain/index.ts'
 
 /** What consensus drives (the stateful manager implements it). */
 export interface Automaton {

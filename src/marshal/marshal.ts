@@ -24,18 +24,10 @@ import { linked } from '../p2p/signals.ts'
 import { MarshalError, compareRounds } from './types.ts'
 import type { BlockStore } from './store.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock, Round } from './types.ts'
+import type { FinalizedReporter } from '../chain/index.ts'
 import type { Logger } from '@libp2p/interface'
 
-/** The release handle of one delivered block (structurally the stateful manager's `Acknowledgement`). */
-export interface Acknowledgement {
-  acknowledge(): void
-  cancel(reason?: Error): void
-}
-
-/** Receives finalized blocks in order. */
-export interface FinalizedReporter<B> {
-  finalized(block: B, ack: Acknowledgement): void
-}
+export type { Acknowledgement, FinalizedReporter } from '../chain/index.ts'
 
 /** Fetches data from peers. Results carry a `feedback` so bad peers can be blamed. */
 export interface BlockFetcher {

@@ -10,15 +10,9 @@
  * parent links.
  */
 
-/** A consensus round (epoch, view), ordered lexicographically. */
-export interface Round {
-  epoch: number
-  view: number
-}
+import type { Round } from '../chain/index.ts'
 
-export function compareRounds (a: Round, b: Round): number {
-  return a.epoch !== b.epoch ? a.epoch - b.epoch : a.view - b.view
-}
+export { type Round, compareRounds } from '../chain/index.ts'
 
 /** The block fields marshal relies on. */
 export interface MarshalBlock {

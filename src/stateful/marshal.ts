@@ -38,21 +38,7 @@ export interface BlockProvider<B extends Block> {
   getFinalizedBlock(height: number): Promise<B | undefined>
 }
 
-/** The release handle of one delivered finalized block. */
-export interface Acknowledgement {
-  /** The block's state is durable: marshal may advance its processed height past it. */
-  acknowledge(): void
-  /**
-   * The manager stopped without processing the block (marshal stops;
-   * redelivers after restart). A no-op after `acknowledge` or `cancel`.
-   */
-  cancel(reason?: Error): void
-}
-
-/** Receives finalized blocks from marshal (the manager implements it). */
-export interface FinalizedReporter<B extends Block> {
-  finalized(block: B, ack: Acknowledgement): void
-}
+export type { Acknowledgement, FinalizedReporter } from '../chain/index.ts'
 
 /** Everything the manager consumes from marshal. */
 export interface Marshal<B extends Block> extends BlockProvider<B> {

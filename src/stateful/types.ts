@@ -14,23 +14,12 @@
  * computed it.
  */
 
+import { roundsEqual } from '../chain/index.ts'
 import { hex } from '../codec/index.ts'
+import type { Context, Round } from '../chain/index.ts'
 import type { DatabaseRecord, MerkleizedOf, ReadersOf, SyncTargetsOf, UnmerkleizedOf } from '../qmdb/index.ts'
 
-/** A consensus round; compared lexicographically (epoch first). */
-export interface Round {
-  epoch: number
-  view: number
-}
-
-/** The consensus context of a proposal (simplex): what the engine hands to propose/verify. */
-export interface Context {
-  round: Round
-  /** The leader of the round (an engine-specific identity, e.g. a peer id string). */
-  leader: string
-  /** The parent the proposal builds on: its view and its block digest. */
-  parent: { view: number, digest: Uint8Array }
-}
+export { type Round, type Context, compareRounds, roundsEqual } from '../chain/index.ts'
 
 /** An application block as the manager sees it ("certifiable block"). */
 export interface Block {
@@ -112,16 +101,6 @@ export interface Application<B extends Block, Dbs extends DatabaseRecord> {
 /** Hex of a digest (the key of every digest-keyed map here). */
 export function digestKey (digest: Uint8Array): string {
   return hex(digest)
-}
-
-export function compareRounds (a: Round, b: Round): number {
-  if (a.epoch !== b.epoch) { return a.epoch < b.epoch ? -1 : 1 }
-  if (a.view !== b.view) { return a.view < b.view ? -1 : 1 }
-  return 0
-}
-
-export function roundsEqual (a: Round, b: Round): boolean {
-  return a.epoch === b.epoch && a.view === b.view
 }
 
 export function bytesEqual (a: Uint8Array, b: Uint8Array): boolean {
