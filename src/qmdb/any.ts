@@ -449,7 +449,9 @@ export class OpWriter {
   keyed (key: Uint8Array, value: Uint8Array | null, nextKey?: Uint8Array): void {
     const size = this.codec.fixedSize
     if (size === undefined || this.arena === undefined || this.used + size > this.arena.length) {
-      this.ops.push(this.codec.encode(value === null ? { type: 'delete', key } : nextKey === undefined ? { type: 'update', key, value } : { type: 'update', key, value, nextKey }))
+      let op: AnyOp = { type: 'delete', key }
+      if (value !== null) { op = nextKey === undefined ? { type: 'update', key, value } : { type: 'update', key, value, nextKey } }
+      this.ops.push(this.codec.encode(op))
       return
     }
     const off = this.used
