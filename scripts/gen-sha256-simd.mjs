@@ -6,10 +6,12 @@
 // each level of new nodes), so four lanes turn into ~4x fewer rounds.
 //
 // Export `hash(groups, outPtr, scratchPtr)`: for g < groups, reads the 32
-// message words of four messages at `g * 512` (word t of lane j at byte
-// `g*512 + t*16 + j*4`, already big-endian-decoded, padding included) and
-// writes the 8 digest words of each lane at `outPtr + g*128` (word i of lane j
-// at `+ i*16 + j*4`); `scratchPtr` is 1 KiB for the message schedule.
+// message words of four messages at `g * 512` (the 4 message bytes of word t
+// of lane j, in message order, at byte `g*512 + t*16 + j*4`; padding included)
+// and writes the 32 digest bytes of each lane at `outPtr + g*128` (digest
+// bytes 4i..4i+4 of lane j at `+ i*16 + j*4`); `scratchPtr` is 1 KiB for the
+// message schedule. Words are byte-swapped inside (i8x16.swizzle), so callers
+// copy whole 32-bit words without converting them.
 // Memory: 16 pages (1 MiB), exported as `memory`; the caller owns the layout.
 // The rounds are fully unrolled with the working variables renamed per round,
 // as in scripts/gen-sha256.mjs.
@@ -42,6 +44,9 @@ const store = (offset) => [...SIMD(0x0b), 4, ...uleb(offset)]
 const splat = (v) => [...i32(v), ...SIMD(0x11)]
 const and = SIMD(0x4e); const or = SIMD(0x50); const xor = SIMD(0x51); const bitselect = SIMD(0x52)
 const shl = SIMD(0xab); const shrU = SIMD(0xad); const add = SIMD(0xae)
+const swizzle = SIMD(0x0e)
+// i8x16.swizzle mask reversing the bytes of each 32-bit lane (big-endian words <-> memory order)
+const bswap = [...SIMD(0x0c), 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12, ...swizzle]
 
 // locals: 0 groups, 1 outPtr, 2 scratchPtr (params), 3 inPtr, then v128s
 const P_GROUPS = 0; const P_OUT = 1; const P_SCRATCH = 2; const L_IN = 3
@@ -64,7 +69,7 @@ const smallSigma = (x, a, b, c) => [...rotr(x, a), ...rotr(x, b), ...xor, ...get
  */
 function block (base) {
   const code = []
-  for (let t = 0; t < 16; t++) { code.push(...get(P_SCRATCH), ...get(L_IN), ...load(base + t * 16), ...store(t * 16)) }
+  for (let t = 0; t < 16; t++) { code.push(...get(P_SCRATCH), ...get(L_IN), ...load(base + t * 16), ...bswap, ...store(t * 16)) }
   for (let t = 16; t < 64; t++) {
     // w[t] = σ1(w[t-2]) + w[t-7] + σ0(w[t-15]) + w[t-16]
     code.push(...get(P_SCRATCH))
@@ -96,7 +101,7 @@ body.push(0x02, 0x40, 0x03, 0x40)
 body.push(...get(P_GROUPS), 0x45, 0x0d, 1)
 for (let i = 0; i < 8; i++) { body.push(...splat(IV[i]), ...set(H0[i])) }
 body.push(...block(0), ...block(256))
-for (let i = 0; i < 8; i++) { body.push(...get(P_OUT), ...get(H0[i]), ...store(i * 16)) }
+for (let i = 0; i < 8; i++) { body.push(...get(P_OUT), ...get(H0[i]), ...bswap, ...store(i * 16)) }
 body.push(...get(L_IN), ...i32(512), 0x6a, ...set(L_IN))
 body.push(...get(P_OUT), ...i32(128), 0x6a, ...set(P_OUT))
 body.push(...get(P_GROUPS), ...i32(1), 0x6b, ...set(P_GROUPS))

@@ -31,6 +31,8 @@ interface Simd {
 }
 
 function instantiate (): Simd | undefined {
+  // words are copied through Int32Arrays, whose byte order is the platform's; wasm memory is little-endian
+  if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) { return undefined }
   try {
     const bytes = Uint8Array.from(atob(SHA256_SIMD_WASM), c => c.charCodeAt(0))
     if (!WebAssembly.validate(bytes)) { return undefined }
@@ -44,10 +46,35 @@ function instantiate (): Simd | undefined {
 }
 
 const MSG = new Uint8Array(128)
+const MSG32 = new Int32Array(MSG.buffer)
 
-function readWord (b: Uint8Array, o: number): number {
-  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]
+/** Byte-swap a 32-bit word (a big-endian word as its bytes sit in memory, read little-endian). */
+function bswap (v: number): number {
+  return (v << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)
 }
+
+/** The 4 bytes at `b[o..o+4)` as one little-endian read (what an aligned Int32Array load gives). */
+function readLe (b: Uint8Array, o: number): number {
+  return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
+}
+
+/** 32-bit views of byte arrays, remembered for the buffer last seen (MMR batches hash from and into one arena). */
+let viewBuffer: ArrayBufferLike | undefined
+const NO_VIEW: Int32Array<ArrayBufferLike> = new Int32Array(0)
+let view32 = NO_VIEW
+
+/** An Int32Array over `b.buffer` if `b[o]` is 4-byte aligned in it, else undefined. */
+function words (b: Uint8Array, o: number): Int32Array | undefined {
+  if (((b.byteOffset + o) & 3) !== 0) { return undefined }
+  if (b.buffer !== viewBuffer) {
+    viewBuffer = b.buffer
+    view32 = new Int32Array(b.buffer, 0, b.buffer.byteLength >>> 2)
+  }
+  return view32
+}
+
+const PAD_NODE = 0x80 // byte 72 = 0x80 (word 18 in memory order)
+const LEN_NODE = bswap(72 * 8)
 
 export class Sha256Lanes {
   private readonly simd: Simd | undefined
@@ -83,14 +110,26 @@ export class Sha256Lanes {
     }
     const w = simd.words
     let i = this.slot(out, oo)
-    w[i] = Math.floor(pos / 0x100000000) | 0
-    w[i + 4] = pos | 0
+    w[i] = bswap(Math.floor(pos / 0x100000000) | 0)
+    w[i + 4] = bswap(pos | 0)
     i += 8
-    for (let j = 0; j < 32; j += 4, i += 4) { w[i] = readWord(l, lo + j) }
-    for (let j = 0; j < 32; j += 4, i += 4) { w[i] = readWord(r, ro + j) }
-    w[i] = 0x80000000 | 0
+    i = this.child(l, lo, w, i)
+    i = this.child(r, ro, w, i)
+    w[i] = PAD_NODE
     for (let j = 0; j < 12; j++) { i += 4; w[i] = 0 }
-    w[i + 4] = 72 * 8
+    w[i + 4] = LEN_NODE
+  }
+
+  /** Copy the 8 words of a 32-byte child into the lanes at word index `i`; returns the next index. */
+  private child (b: Uint8Array, o: number, w: Int32Array, i: number): number {
+    const v = words(b, o)
+    if (v !== undefined) {
+      let k = (b.byteOffset + o) >>> 2
+      for (let j = 0; j < 8; j++, i += 4) { w[i] = v[k++] }
+    } else {
+      for (let j = 0; j < 32; j += 4, i += 4) { w[i] = readLe(b, o + j) }
+    }
+    return i
   }
 
   /** Queue `SHA256(u64be(pos) ‖ element[eo..eo+elen))` into `out[oo..oo+32)`. */
@@ -107,10 +146,10 @@ export class Sha256Lanes {
     for (let j = len + 1; j < 124; j++) { m[j] = 0 }
     const w = simd.words
     let i = this.slot(out, oo)
-    w[i] = Math.floor(pos / 0x100000000) | 0
-    w[i + 4] = pos | 0
-    for (let o = 8; o < 124; o += 4) { i += 4; w[i + 4] = readWord(m, o) }
-    w[i + 8] = len * 8
+    w[i] = bswap(Math.floor(pos / 0x100000000) | 0)
+    w[i + 4] = bswap(pos | 0)
+    for (let t = 2; t < 31; t++) { i += 4; w[i + 4] = MSG32[t] }
+    w[i + 8] = bswap(len * 8)
   }
 
   /** Hash everything queued and write the digests. */
@@ -124,17 +163,26 @@ export class Sha256Lanes {
     const outBase = OUT_PTR >>> 2
     for (let k = 0; k < n; k++) {
       const out = this.dst[k]
-      let o = this.dstOff[k]
+      const o = this.dstOff[k]
       let i = outBase + ((k >>> 2) << 5) + (k & 3)
-      for (let j = 0; j < 8; j++, i += 4, o += 4) {
-        const v = w[i]
-        out[o] = v >>> 24
-        out[o + 1] = v >>> 16
-        out[o + 2] = v >>> 8
-        out[o + 3] = v
+      const v = words(out, o)
+      if (v !== undefined) {
+        let q = (out.byteOffset + o) >>> 2
+        for (let j = 0; j < 8; j++, i += 4) { v[q++] = w[i] }
+      } else {
+        for (let j = 0; j < 32; j += 4, i += 4) {
+          const x = w[i]
+          out[o + j] = x
+          out[o + j + 1] = x >>> 8
+          out[o + j + 2] = x >>> 16
+          out[o + j + 3] = x >>> 24
+        }
       }
       this.dst[k] = EMPTY
     }
+    // do not keep the last batch's buffer alive through the view cache
+    viewBuffer = undefined
+    view32 = NO_VIEW
   }
 }
 
