@@ -457,7 +457,7 @@ export class OpWriter {
     const off = this.used
     this.codec.encodeKeyedInto(key, value, nextKey, this.arena, off)
     this.used += size
-    this.ops.push(this.arena.subarray(off, off + size))
+    this.ops.push(new Uint8Array(this.arena.buffer, off, size))
   }
 }
 
@@ -494,14 +494,14 @@ function emitUserOps (base: Base, mutations: Map<string, Mutation>, out: OpWrite
     const at = base.size + ops.length
     out.keyed(m.key, m.value)
     if (m.value !== null) {
-      diff.set(m.key, at, m.value, locs[order[j]])
+      diff.add(m.key, at, m.value, locs[order[j]])
     } else {
-      diff.set(m.key, -1, undefined, locs[order[j]])
+      diff.add(m.key, -1, undefined, locs[order[j]])
       delta--
     }
   }
   for (const m of creates) {
-    diff.set(m.key, base.size + ops.length, m.value as Uint8Array, -1)
+    diff.add(m.key, base.size + ops.length, m.value as Uint8Array, -1)
     out.keyed(m.key, m.value)
     delta++
   }
@@ -535,7 +535,7 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
     if (key !== undefined) {
       const slot = diff.slotOf(key)
       if ((slot >= 0 ? diff.locs[slot] : base.loc(key)) === loc) {
-        diff.set(key, base.size + ops.length, undefined, slot >= 0 ? diff.prevs[slot] : loc, bytes)
+        if (slot >= 0) { diff.relocate(slot, base.size + ops.length, bytes) } else { diff.add(key, base.size + ops.length, undefined, loc, bytes) }
         ops.push(bytes)
         moved++
       }

@@ -10,8 +10,8 @@
  * bytes to a slot, and the fields live in parallel arrays, so recording or
  * looking up a change builds no string id and no per-key object.
  *
- * Invariants: slots are dense and in first-touch order; a key has one slot;
- * a later `set` of the same key overwrites its fields in place.
+ * Invariants: slots are dense and in first-touch order; a key has one slot
+ * (`add` only for keys not in the diff; a key moved again is `relocate`d).
  */
 
 import { keyIndexFor } from './key-index.ts'
@@ -47,23 +47,21 @@ export class BatchDiff {
     return this.index.get(key)
   }
 
-  /** Record `key`'s change (overwriting an earlier one of the same key). */
-  set (key: Uint8Array, loc: number, value: Uint8Array | undefined, prev: number, op?: Uint8Array): void {
-    let s = this.index.get(key)
-    if (s < 0) {
-      s = this.keys.length
-      this.index.set(key, s)
-      this.keys.push(key)
-      this.locs.push(loc)
-      this.prevs.push(prev)
-      this.values.push(value)
-      this.moved.push(op)
-      return
-    }
-    this.locs[s] = loc
-    this.prevs[s] = prev
-    this.values[s] = value
-    this.moved[s] = op
+  /** Record the change of a key not in the diff yet (the caller knows: each user mutation is of a distinct key). */
+  add (key: Uint8Array, loc: number, value: Uint8Array | undefined, prev: number, op?: Uint8Array): void {
+    this.index.set(key, this.keys.length)
+    this.keys.push(key)
+    this.locs.push(loc)
+    this.prevs.push(prev)
+    this.values.push(value)
+    this.moved.push(op)
+  }
+
+  /** The key in `slot` moved again, to `loc`, as the operation `op` (its parent-state location is unchanged). */
+  relocate (slot: number, loc: number, op: Uint8Array): void {
+    this.locs[slot] = loc
+    this.values[slot] = undefined
+    this.moved[slot] = op
   }
 
   /** The change in `slot` as an object (cold paths only). */

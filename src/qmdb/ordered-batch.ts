@@ -153,17 +153,17 @@ export async function emitOrderedUserOps (
   let delta = 0
   for (const d of deleted) {
     out.keyed(d.key, null)
-    diff.set(d.key, -1, undefined, d.loc)
+    diff.add(d.key, -1, undefined, d.loc)
     delta--
     userSteps++
   }
   for (const u of updated) {
-    diff.set(u.key, base.size + ops.length, u.value, u.loc)
+    diff.add(u.key, base.size + ops.length, u.value, u.loc)
     out.keyed(u.key, u.value, successor(u.key))
     userSteps++
   }
   for (const c of created) {
-    diff.set(c.key, base.size + ops.length, c.value, -1)
+    diff.add(c.key, base.size + ops.length, c.value, -1)
     out.keyed(c.key, c.value, successor(c.key))
     delta++
   }
@@ -187,7 +187,7 @@ export async function emitOrderedUserOps (
   rewrites.forEach((r, i) => {
     const op = codec.decode(current[i])
     if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `active key at ${r.loc} is not an update`) }
-    diff.set(r.key, base.size + ops.length, op.value, r.loc)
+    diff.add(r.key, base.size + ops.length, op.value, r.loc)
     out.keyed(r.key, op.value, successor(r.key))
     userSteps++
   })
