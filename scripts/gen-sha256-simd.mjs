@@ -12,9 +12,8 @@
 // bytes 4i..4i+4 of lane j at `+ i*16 + j*4`); `scratchPtr` is 1 KiB for the
 // message schedule. Words are byte-swapped inside (i8x16.swizzle), so callers
 // copy whole 32-bit words without converting them.
-// Memory: 16 pages (1 MiB), exported as `memory`; the caller owns the layout.
-// The rounds are fully unrolled with the working variables renamed per round,
-// as in scripts/gen-sha256.mjs.
+// Memory: 16 pages (1 MiB), exported as `memory`; the caller owns the layout
+// below its top KiB (the round constants).
 // Run: node scripts/gen-sha256-simd.mjs > src/merkle/sha256-simd-wasm.ts
 const K = [
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -37,6 +36,7 @@ const name = (s) => vec([...Buffer.from(s)].map(b => [b]))
 // instructions
 const SIMD = (op) => [0xfd, ...uleb(op)]
 const get = (l) => [0x20, ...uleb(l)]
+const tee = (l) => [0x22, ...uleb(l)]
 const set = (l) => [0x21, ...uleb(l)]
 const i32 = (v) => [0x41, ...sleb(v | 0)]
 const load = (offset) => [...SIMD(0x00), 4, ...uleb(offset)]
@@ -48,49 +48,61 @@ const swizzle = SIMD(0x0e)
 // i8x16.swizzle mask reversing the bytes of each 32-bit lane (big-endian words <-> memory order)
 const bswap = [...SIMD(0x0c), 3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12, ...swizzle]
 
-// locals: 0 groups, 1 outPtr, 2 scratchPtr (params), 3 inPtr, then v128s
-const P_GROUPS = 0; const P_OUT = 1; const P_SCRATCH = 2; const L_IN = 3
-let next = 4
+// locals: 0 groups, 1 outPtr, 2 scratchPtr (params), 3 inPtr, 4 loop offset, then v128s
+const P_GROUPS = 0; const P_OUT = 1; const P_SCRATCH = 2; const L_IN = 3; const L_Q = 4
+let next = 5
 const S = Array.from({ length: 8 }, () => next++) // working variables a..h
 const H0 = Array.from({ length: 8 }, () => next++) // chaining state
 const W = Array.from({ length: 2 }, () => next++) // schedule temporaries
 const T1 = next++; const T2 = next++
-const V128_LOCALS = next - 4
+const V128_LOCALS = next - 5
 
 const rotr = (x, n) => [...get(x), ...i32(n), ...shrU, ...get(x), ...i32(32 - n), ...shl, ...or]
 const bigSigma = (x, a, b, c) => [...rotr(x, a), ...rotr(x, b), ...xor, ...rotr(x, c), ...xor]
 const smallSigma = (x, a, b, c) => [...rotr(x, a), ...rotr(x, b), ...xor, ...get(x), ...i32(c), ...shrU, ...xor]
 
+/** Where the data segment puts the round constants, each splatted to 4 lanes (top 1 KiB of memory). */
+const K_PTR = 16 * 65536 - 1024
+
 /**
- * One block at `base` (byte offset from inPtr): the message schedule is
- * expanded into the scratch area first (keeping only the 8 working variables
- * live during the rounds, which fit the 16 vector registers of x64), then 64
- * rounds, then the feed-forward into H0.
+ * One block at `base` (byte offset from inPtr). The code is small loops, not
+ * 128 unrolled rounds: unrolled, the module's machine code outgrows the
+ * instruction cache and runs slower. The message schedule is expanded into
+ * the scratch area (one word per iteration), then the rounds run 8 per
+ * iteration (after 8 rounds the renamed working variables are back in
+ * place), reading w[t] and K[t] from memory; only the 8 working variables
+ * and two temporaries stay live, which fits the 16 vector registers of x64.
  */
 function block (base) {
   const code = []
   for (let t = 0; t < 16; t++) { code.push(...get(P_SCRATCH), ...get(L_IN), ...load(base + t * 16), ...bswap, ...store(t * 16)) }
-  for (let t = 16; t < 64; t++) {
-    // w[t] = σ1(w[t-2]) + w[t-7] + σ0(w[t-15]) + w[t-16]
-    code.push(...get(P_SCRATCH))
-    code.push(...get(P_SCRATCH), ...load((t - 15) * 16), ...set(W[0]), ...smallSigma(W[0], 7, 18, 3))
-    code.push(...get(P_SCRATCH), ...load((t - 2) * 16), ...set(W[1]), ...smallSigma(W[1], 17, 19, 10), ...add)
-    code.push(...get(P_SCRATCH), ...load((t - 7) * 16), ...add, ...get(P_SCRATCH), ...load((t - 16) * 16), ...add)
-    code.push(...store(t * 16))
-  }
+  // q = scratch; do { w[q+16] = σ1(w[q+14]) + w[q+9] + σ0(w[q+1]) + w[q] } while ((q += 16) != scratch + 48*16)
+  code.push(...get(P_SCRATCH), ...set(L_Q))
+  code.push(0x03, 0x40)
+  code.push(...get(L_Q))
+  code.push(...get(L_Q), ...load(1 * 16), ...set(W[0]), ...smallSigma(W[0], 7, 18, 3))
+  code.push(...get(L_Q), ...load(14 * 16), ...set(W[1]), ...smallSigma(W[1], 17, 19, 10), ...add)
+  code.push(...get(L_Q), ...load(9 * 16), ...add, ...get(L_Q), ...load(0), ...add)
+  code.push(...store(16 * 16))
+  code.push(...get(L_Q), ...i32(16), 0x6a, ...tee(L_Q), ...get(P_SCRATCH), ...i32(48 * 16), 0x6a, 0x47, 0x0d, 0)
+  code.push(0x0b)
   for (let i = 0; i < 8; i++) { code.push(...get(H0[i]), ...set(S[i])) }
-  for (let i = 0; i < 64; i++) {
-    const r = (j) => S[(j - (i % 8) + 8) % 8]
+  // t = 0; do { 8 rounds at w[t..t+8), K[t..t+8) } while ((t += 8*16) != 64*16)
+  code.push(...i32(0), ...set(L_Q))
+  code.push(0x03, 0x40)
+  for (let i = 0; i < 8; i++) {
+    const r = (j) => S[(j - i + 8) % 8]
     const [A, B, C, D, E, F, G, Hh] = [0, 1, 2, 3, 4, 5, 6, 7].map(r)
-    // t1 = h + Σ1(e) + ch(e, f, g) + K[i] + w[i]; ch = bitselect(f, g, e)
+    // t1 = h + Σ1(e) + ch(e, f, g) + K[t] + w[t]; ch = bitselect(f, g, e)
     code.push(...get(Hh), ...bigSigma(E, 6, 11, 25), ...add, ...get(F), ...get(G), ...get(E), ...bitselect, ...add,
-      ...splat(K[i]), ...add, ...get(P_SCRATCH), ...load(i * 16), ...add, ...set(T1))
+      ...get(L_Q), ...load(K_PTR + i * 16), ...add, ...get(L_Q), ...get(P_SCRATCH), 0x6a, ...load(i * 16), ...add, ...set(T1))
     // t2 = Σ0(a) + maj(a, b, c); maj = bitselect(c, a, a ^ b)
     code.push(...bigSigma(A, 2, 13, 22), ...get(C), ...get(A), ...get(A), ...get(B), ...xor, ...bitselect, ...add, ...set(T2))
     code.push(...get(D), ...get(T1), ...add, ...set(D))
     code.push(...get(T1), ...get(T2), ...add, ...set(Hh))
   }
-  // after 64 rounds the renaming is back at the identity
+  code.push(...get(L_Q), ...i32(8 * 16), 0x6a, ...tee(L_Q), ...i32(64 * 16), 0x47, 0x0d, 0)
+  code.push(0x0b)
   for (let i = 0; i < 8; i++) { code.push(...get(H0[i]), ...get(S[i]), ...add, ...set(H0[i])) }
   return code
 }
@@ -107,7 +119,7 @@ body.push(...get(P_OUT), ...i32(128), 0x6a, ...set(P_OUT))
 body.push(...get(P_GROUPS), ...i32(1), 0x6b, ...set(P_GROUPS))
 body.push(0x0c, 0) // br $next
 body.push(0x0b, 0x0b, 0x0b) // end loop, end block, end func
-const locals = [...vec([[1, 0x7f], [...uleb(V128_LOCALS), 0x7b]])]
+const locals = [...vec([[2, 0x7f], [...uleb(V128_LOCALS), 0x7b]])]
 const func = [...locals, ...body]
 
 const bytes = [
@@ -116,7 +128,9 @@ const bytes = [
   ...section(3, vec([[0]])),
   ...section(5, vec([[0x00, 16]])),
   ...section(7, vec([[...name('memory'), 0x02, 0], [...name('hash'), 0x00, 0]])),
-  ...section(10, vec([[...uleb(func.length), ...func]]))
+  ...section(10, vec([[...uleb(func.length), ...func]])),
+  // data: K splatted to 4 lanes, little-endian, at K_PTR
+  ...section(11, vec([[0x00, ...i32(K_PTR), 0x0b, ...vec(K.flatMap(k => [0, 1, 2, 3].flatMap(() => [k & 0xff, (k >>> 8) & 0xff, (k >>> 16) & 0xff, k >>> 24]).map(b => [b])))]]))
 ]
 const b64 = Buffer.from(bytes).toString('base64')
 const out = []

@@ -19,7 +19,7 @@
 import { SHA256_SIMD_WASM } from './sha256-simd-wasm.ts'
 import { hashLeafInto, hashNodeInto } from './sha256.ts'
 
-/** Messages per wasm call (memory layout below). */
+/** Messages per wasm call. Layout: messages, digests, 1 KiB of schedule scratch (the module's round constants sit in its top KiB). */
 const CAP = 4096
 const IN_BYTES = CAP * 128
 const OUT_PTR = IN_BYTES
