@@ -18,9 +18,10 @@
  */
 
 import { MerkleError } from './errors.ts'
-import { computeRoot, defaultHasher } from './hasher.ts'
+import { computeRoot } from './hasher.ts'
 import { locToPos, peaks, trailingOnes } from './math.ts'
 import { assembleProof, blueprint, blueprintPositions } from './proof.ts'
+import { sha256Lanes } from './sha256-lanes.ts'
 import type { ChainLink } from './chain.ts'
 import type { Bagging, Digest } from './hasher.ts'
 import type { Proof } from './proof.ts'
@@ -106,7 +107,12 @@ export class MmrBatch {
     return d
   }
 
-  /** Hash the appended leaves and their new parents. */
+  /**
+   * Hash the appended leaves and their new parents. The leaves are
+   * independent, and so are the new nodes of one height, so they are hashed
+   * together (`sha256-lanes.ts`): all leaves, then the nodes level by level
+   * from height 1 (each level needs only the one below or the parent's peaks).
+   */
   merkleize (): MerkleizedMmrBatch {
     const parent = this.parent
     const baseSize = parent.size
@@ -114,26 +120,39 @@ export class MmrBatch {
     const newLeaves = baseLeaves + this.items.length
     const size = locToPos(newLeaves)
     const arena = new Uint8Array((size - baseSize) * 32)
-    const hasher = defaultHasher
+    const lanes = sha256Lanes
+    /** new node positions by height (index h - 1) */
+    const levels: number[][] = []
     let pos = baseSize
     for (let i = 0; i < this.items.length; i++) {
       const item = this.items[i]
       const off = (pos - baseSize) * 32
-      if (this.isDigest[i]) { arena.set(item, off) } else { hasher.leafInto(pos, item, 0, item.length, arena, off) }
+      if (this.isDigest[i]) { arena.set(item, off) } else { lanes.leaf(pos, item, 0, item.length, arena, off) }
       pos++
       const parents = trailingOnes(baseLeaves + i)
       for (let h = 1; h <= parents; h++) {
-        // the right child (pos - 1) was just written; the left child is new or one of the parent's peaks
-        const left = pos - 2 ** h
-        const ro = (pos - 1 - baseSize) * 32
-        const oo = (pos - baseSize) * 32
-        if (left >= baseSize) {
-          hasher.nodeInto(pos, arena, (left - baseSize) * 32, arena, ro, arena, oo)
-        } else {
-          hasher.nodeInto(pos, this.parentNode(left), 0, arena, ro, arena, oo)
-        }
+        if (levels.length < h) { levels.push([]) }
+        levels[h - 1].push(pos)
         pos++
       }
+    }
+    lanes.flush()
+    for (let h = 1; h <= levels.length; h++) {
+      const level = levels[h - 1]
+      const span = 2 ** h
+      for (let j = 0; j < level.length; j++) {
+        const p = level[j]
+        // the right child is p - 1 (new); the left child is new or one of the parent's peaks
+        const left = p - span
+        const ro = (p - 1 - baseSize) * 32
+        const oo = (p - baseSize) * 32
+        if (left >= baseSize) {
+          lanes.node(p, arena, (left - baseSize) * 32, arena, ro, arena, oo)
+        } else {
+          lanes.node(p, this.parentNode(left), 0, arena, ro, arena, oo)
+        }
+      }
+      lanes.flush()
     }
     const peakDigests = peaks(size).map(p => p.pos >= baseSize
       ? arena.slice((p.pos - baseSize) * 32, (p.pos - baseSize) * 32 + 32)

@@ -20,6 +20,8 @@
  */
 
 import { inactivePeaks } from '../merkle/index.ts'
+import { BatchDiff } from './batch-diff.ts'
+import { OpWriter } from './batch-ops.ts'
 import { Bitmap } from './bitmap.ts'
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
@@ -28,8 +30,8 @@ import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
 import { emitOrderedUserOps } from './ordered-batch.ts'
 import { OrderedKeyIndex } from './ordered-index.ts'
 import { anyReader } from './readers.ts'
+import type { Mutation } from './batch-ops.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
-import type { DiffEntry, Mutation } from './diff.ts'
 import type { GraftOverlay } from './grafting.ts'
 import type { KeyIndex } from './key-index.ts'
 import type { ManagedDb } from './managed.ts'
@@ -142,13 +144,16 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
   protected applyIndex (batch: MerkleizedAnyBatch): void {
     this.bitmap.extend(batch.size)
     if (this.lastCommitBit >= 0) { this.bitmap.set(this.lastCommitBit, false) }
-    for (const e of batch.diff.values()) {
-      if (e.prev >= 0) { this.bitmap.set(e.prev, false) }
-      if (e.loc >= 0) {
-        this.snapshot.set(e.key, e.loc)
-        this.bitmap.set(e.loc)
+    const { keys, locs, prevs } = batch.diff
+    for (let s = 0; s < keys.length; s++) {
+      const prev = prevs[s]
+      const loc = locs[s]
+      if (prev >= 0) { this.bitmap.set(prev, false) }
+      if (loc >= 0) {
+        this.snapshot.set(keys[s], loc)
+        this.bitmap.set(loc)
       } else {
-        this.snapshot.delete(e.key)
+        this.snapshot.delete(keys[s])
       }
     }
     this.lastCommitBit = batch.size - 1
@@ -305,7 +310,7 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
   readonly metadata: Uint8Array | undefined
   readonly opsRoot: Digest
   readonly activeKeys: number
-  readonly diff: Map<string, DiffEntry>
+  readonly diff: BatchDiff
   /** `current` only: the grafted bitmap state after this batch. */
   graft: GraftOverlay | undefined = undefined
 
@@ -319,7 +324,7 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
     floor: number
     metadata: Uint8Array | undefined
     activeKeys: number
-    diff: Map<string, DiffEntry>
+    diff: BatchDiff
   }) {
     this.owner = init.owner
     this.parent = init.parent
@@ -343,10 +348,9 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
 
   /** The value of `key` after this batch. */
   async get (key: Uint8Array): Promise<Uint8Array | undefined> {
-    const id = keyId(key)
     for (let b: MerkleizedAnyBatch | undefined = this; b !== undefined; b = b.parent) {
-      const e = b.diff.get(id)
-      if (e !== undefined) { return entryValue(this.owner, e) }
+      const slot = b.diff.slotOf(key)
+      if (slot >= 0) { return entryValue(this.owner, b.diff, slot) }
     }
     return this.owner.get(key)
   }
@@ -362,13 +366,14 @@ export class MerkleizedAnyBatch implements MerkleizedCore {
 }
 
 /** The value a diff entry stands for (decoding a moved operation lazily). */
-function entryValue (db: AnyDb, e: DiffEntry): Uint8Array | undefined {
-  if (e.loc < 0) { return undefined }
-  if (e.value === undefined && e.op !== undefined) {
-    const op = db.codec.decode(e.op)
-    if (op.type === 'update') { e.value = op.value }
+function entryValue (db: AnyDb, diff: BatchDiff, slot: number): Uint8Array | undefined {
+  if (diff.locs[slot] < 0) { return undefined }
+  const moved = diff.moved[slot]
+  if (diff.values[slot] === undefined && moved !== undefined) {
+    const op = db.codec.decode(moved)
+    if (op.type === 'update') { diff.values[slot] = op.value }
   }
-  return e.value
+  return diff.values[slot]
 }
 
 /** What merkleize works against: the parent state and how to read it. */
@@ -380,8 +385,8 @@ export interface Base {
   size: number
   /** size of the applied database (locations below are read from the log) */
   committed: number
-  /** location of the key (map id `id`) in the parent state, or -1 */
-  loc(id: string, key: Uint8Array): number
+  /** location of `key` in the parent state, or -1 */
+  loc(key: Uint8Array): number
 }
 
 function baseOf (db: AnyDb, parent: MerkleizedAnyBatch | undefined): Base {
@@ -391,18 +396,18 @@ function baseOf (db: AnyDb, parent: MerkleizedAnyBatch | undefined): Base {
     ancestors,
     size: parent?.size ?? db.size,
     committed: db.size,
-    loc (id: string, key: Uint8Array): number {
-      for (const a of ancestors) {
-        const e = a.diff.get(id)
-        if (e !== undefined) { return e.loc }
+    loc (key: Uint8Array): number {
+      for (let i = 0; i < ancestors.length; i++) {
+        const s = ancestors[i].diff.slotOf(key)
+        if (s >= 0) { return ancestors[i].diff.locs[s] }
       }
       return db.locationOf(key)
     }
   }
 }
 
-/** The encoded operation at `l` in the state being built (`ops` = this batch's so far). */
-async function opIn (base: Base, ops: Uint8Array[], l: number): Promise<Uint8Array> {
+/** The encoded operation at `l` in the state being built (`ops` = this batch's so far) if it is in memory. */
+function opInSync (base: Base, ops: Uint8Array[], l: number): Uint8Array | undefined {
   if (l >= base.size) { return ops[l - base.size] }
   if (l >= base.committed) {
     for (const a of base.ancestors) {
@@ -410,50 +415,68 @@ async function opIn (base: Base, ops: Uint8Array[], l: number): Promise<Uint8Arr
     }
     throw new QmdbError('DataCorrupted', `location ${l} not in any ancestor`)
   }
-  return base.db.opAtSync(l) ?? await base.db.opAt(l)
+  return base.db.opAtSync(l)
+}
+
+/** `opInSync`, loading from storage when needed. */
+async function opIn (base: Base, ops: Uint8Array[], l: number): Promise<Uint8Array> {
+  return opInSync(base, ops, l) ?? await base.db.opAt(l)
 }
 
 /**
  * updates/deletes of existing keys in current-location order, then
  * creates in key order. Returns the user steps and the change in active keys.
  */
-function emitUserOps (base: Base, mutations: Map<string, Mutation>, ops: Uint8Array[], diff: Map<string, DiffEntry>): { userSteps: number, delta: number } {
-  const codec = base.db.codec
-  const existing: Array<{ loc: number, id: string, m: Mutation }> = []
-  const creates: Array<{ id: string, m: Mutation }> = []
-  for (const [id, m] of mutations) {
-    const loc = base.loc(id, m.key)
-    if (loc >= 0) { existing.push({ loc, id, m }) } else if (m.value !== null) { creates.push({ id, m }) }
+function emitUserOps (base: Base, mutations: Map<string, Mutation>, out: OpWriter, diff: BatchDiff): { userSteps: number, delta: number } {
+  const n = mutations.size
+  const muts = new Array<Mutation>(n)
+  const locs = new Float64Array(n)
+  let existing = 0
+  let i = 0
+  for (const m of mutations.values()) {
+    muts[i] = m
+    const loc = base.loc(m.key)
+    locs[i] = loc
+    if (loc >= 0) { existing++ }
+    i++
   }
-  existing.sort((a, b) => a.loc - b.loc)
-  creates.sort((a, b) => compareBytes(a.m.key, b.m.key))
+  // existing keys in location order (locations are distinct), then creates in key order
+  const order = new Uint32Array(existing)
+  const creates: Mutation[] = []
+  let e = 0
+  for (let j = 0; j < n; j++) {
+    if (locs[j] >= 0) { order[e++] = j } else if (muts[j].value !== null) { creates.push(muts[j]) }
+  }
+  order.sort((a, b) => locs[a] - locs[b])
+  creates.sort((a, b) => compareBytes(a.key, b.key))
+  const ops = out.ops
   let delta = 0
-  for (const { loc, id, m } of existing) {
+  for (let j = 0; j < existing; j++) {
+    const m = muts[order[j]]
     const at = base.size + ops.length
+    out.keyed(m.key, m.value)
     if (m.value !== null) {
-      ops.push(codec.encode({ type: 'update', key: m.key, value: m.value }))
-      diff.set(id, { key: m.key, loc: at, value: m.value, prev: loc })
+      diff.add(m.key, at, m.value, locs[order[j]])
     } else {
-      ops.push(codec.encode({ type: 'delete', key: m.key }))
-      diff.set(id, { key: m.key, loc: -1, value: undefined, prev: loc })
+      diff.add(m.key, -1, undefined, locs[order[j]])
       delta--
     }
   }
-  for (const { id, m } of creates) {
-    const value = m.value as Uint8Array
-    diff.set(id, { key: m.key, loc: base.size + ops.length, value, prev: -1 })
-    ops.push(codec.encode({ type: 'update', key: m.key, value }))
+  for (const m of creates) {
+    diff.add(m.key, base.size + ops.length, m.value as Uint8Array, -1)
+    out.keyed(m.key, m.value)
     delta++
   }
-  return { userSteps: existing.length, delta }
+  return { userSteps: existing, delta }
 }
 
 /**
  * move `steps` active operations from the floor to the tip. Locations
  * the applied bitmap marks inactive are skipped without advancing the floor;
- * the scan never reaches operations appended by the raise itself.
+ * the scan never reaches operations appended by the raise itself. Operations
+ * are immutable once encoded, so a move appends a view of the old bytes.
  */
-async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8Array[], diff: Map<string, DiffEntry>): Promise<number> {
+async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8Array[], diff: BatchDiff): Promise<number> {
   const codec = base.db.codec
   const tip = base.size + ops.length
   let moved = 0
@@ -469,14 +492,12 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
       loc = next
     }
     floor = loc + 1
-    const bytes = await opIn(base, ops, loc)
+    const bytes = opInSync(base, ops, loc) ?? await base.db.opAt(loc)
     const key = codec.peekKey(bytes)
     if (key !== undefined) {
-      const id = keyId(key)
-      const mine = diff.get(id)
-      if ((mine !== undefined ? mine.loc : base.loc(id, key)) === loc) {
-        // operations are immutable once encoded: keep views, decode the value only on read
-        diff.set(id, { key, loc: base.size + ops.length, value: undefined, prev: mine !== undefined ? mine.prev : loc, op: bytes })
+      const slot = diff.slotOf(key)
+      if ((slot >= 0 ? diff.locs[slot] : base.loc(key)) === loc) {
+        if (slot >= 0) { diff.relocate(slot, base.size + ops.length, bytes) } else { diff.add(key, base.size + ops.length, undefined, loc, bytes) }
         ops.push(bytes)
         moved++
       }
@@ -493,11 +514,14 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
 async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Map<string, Mutation>, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {
   const base = baseOf(db, parent)
   const baseToken = parent === undefined ? db.state : undefined
-  const ops: Uint8Array[] = []
-  const diff = new Map<string, DiffEntry>()
+  // the user operations (ordered: plus at most one rewrite per create or delete)
+  const out = new OpWriter(db.codec, db.codec.ordered ? 2 * mutations.size : mutations.size)
+  const ops = out.ops
+  // every mutation and about as many moves
+  const diff = new BatchDiff(db.codec.key.size, 2 * mutations.size + 16)
   const { userSteps, delta } = db.codec.ordered
-    ? await emitOrderedUserOps(base, mutations, ops, diff, async l => opIn(base, ops, l))
-    : emitUserOps(base, mutations, ops, diff)
+    ? await emitOrderedUserOps(base, mutations, out, diff, async l => opIn(base, ops, l))
+    : emitUserOps(base, mutations, out, diff)
   const totalActive = (parent?.activeKeys ?? db.activeKeys) + delta
   const floor = totalActive > 0
     ? await raiseFloor(base, parent?.floor ?? db.inactivityFloor, userSteps + 1, ops, diff)
@@ -505,7 +529,7 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
   ops.push(db.codec.encode(metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }))
 
   const mmrBatch = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
-  for (const op of ops) { mmrBatch.add(op) }
+  for (let i = 0; i < ops.length; i++) { mmrBatch.add(ops[i]) }
   return new MerkleizedAnyBatch({
     owner: db,
     parent,

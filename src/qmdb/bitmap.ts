@@ -98,8 +98,9 @@ export class Bitmap {
         i += 8 - (o & 7)
         continue
       }
-      if ((byte & 1) !== 0) { return i }
-      i++
+      // lowest set bit of the rest of this byte
+      i += 31 - Math.clz32(byte & -byte)
+      return i < end ? i : -1
     }
     return -1
   }

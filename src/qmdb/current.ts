@@ -291,9 +291,10 @@ export class CurrentDb extends AnyDb {
     // bit changes relative to the parent state: clears (all < B) then sets (all >= B)
     const clears: number[] = [B - 1]
     const sets: number[] = [S - 1]
-    for (const e of m.diff.values()) {
-      if (e.prev >= 0) { clears.push(e.prev) }
-      if (e.loc >= 0) { sets.push(e.loc) }
+    const { locs, prevs } = m.diff
+    for (let s = 0; s < locs.length; s++) {
+      if (prevs[s] >= 0) { clears.push(prevs[s]) }
+      if (locs[s] >= 0) { sets.push(locs[s]) }
     }
     const chunks = new Map<number, Uint8Array>()
     const touch = (bit: number, value: boolean): void => {

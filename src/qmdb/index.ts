@@ -10,7 +10,7 @@ export {
 export { Bitmap } from './bitmap.ts'
 export { QmdbCore, type DbOptions, type MerkleizedCore, type ProvenOps } from './core.ts'
 export { AnyDb, AnyBatch, MerkleizedAnyBatch, type AnyDbOptions } from './any.ts'
-export type { DiffEntry } from './diff.ts'
+export type { DiffEntry } from './batch-diff.ts'
 export { SimpleMerkleized } from './simple.ts'
 export { ImmutableDb, ImmutableBatch, MerkleizedImmutableBatch, type ImmutableDbOptions } from './immutable.ts'
 export { KeylessDb, KeylessBatch, MerkleizedKeylessBatch, type KeylessDbOptions } from './keyless.ts'

@@ -179,6 +179,7 @@ export class MapKeyIndex implements KeyIndex {
   }
 }
 
-export function keyIndexFor (keySize: number | undefined): KeyIndex {
-  return keySize === undefined ? new MapKeyIndex() : new FixedKeyIndex(keySize)
+/** `initialCapacity`: entries to size a fixed-key table for (it grows beyond). */
+export function keyIndexFor (keySize: number | undefined, initialCapacity?: number): KeyIndex {
+  return keySize === undefined ? new MapKeyIndex() : new FixedKeyIndex(keySize, initialCapacity)
 }

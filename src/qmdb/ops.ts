@@ -185,23 +185,34 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
 
   /** Hot path: updates and deletes in the fixed encoding, written straight into the padded buffer. */
   private encodeFixedKeyed (op: Exclude<AnyOp, CommitOp>): Uint8Array {
-    const k = this.key.size as number
-    if (op.key.length !== k) { throw new RangeError(`key must be ${k} bytes, got ${op.key.length}`) }
     const out = new Uint8Array(this.fixedSize as number)
-    out.set(op.key, 1)
-    if (op.type === 'delete') {
-      out[0] = ANY_DELETE
-      return out
+    this.encodeKeyedInto(op.key, op.type === 'delete' ? null : op.value, op.type === 'update' ? op.nextKey : undefined, out, 0)
+    return out
+  }
+
+  /**
+   * Fixed encoding only: write an update (`value` non-null) or a delete of
+   * `key` at `out[off..off + fixedSize)`, which must already be zero (the
+   * padding is not written: merkleize encodes into one fresh zeroed arena per
+   * batch instead of allocating a buffer per operation).
+   */
+  encodeKeyedInto (key: Uint8Array, value: Uint8Array | null, nextKey: Uint8Array | undefined, out: Uint8Array, off: number): void {
+    if (this.fixedSize === undefined) { throw new RangeError('encodeKeyedInto needs the fixed encoding') }
+    const k = this.key.size as number
+    if (key.length !== k) { throw new RangeError(`key must be ${k} bytes, got ${key.length}`) }
+    copyInto(key, out, off + 1)
+    if (value === null) {
+      out[off] = ANY_DELETE
+      return
     }
     const v = this.value.size as number
-    if (op.value.length !== v) { throw new RangeError(`value must be ${v} bytes, got ${op.value.length}`) }
-    out[0] = ANY_UPDATE
-    out.set(op.value, 1 + k)
+    if (value.length !== v) { throw new RangeError(`value must be ${v} bytes, got ${value.length}`) }
+    out[off] = ANY_UPDATE
+    copyInto(value, out, off + 1 + k)
     if (this.ordered) {
-      if (op.nextKey?.length !== k) { throw new RangeError('ordered update needs a nextKey of the key size') }
-      out.set(op.nextKey, 1 + k + v)
+      if (nextKey?.length !== k) { throw new RangeError('ordered update needs a nextKey of the key size') }
+      copyInto(nextKey, out, off + 1 + k + v)
     }
-    return out
   }
 
   decode (bytes: Uint8Array): AnyOp {
@@ -402,6 +413,15 @@ export class KeylessOpCodec implements OpCodec<KeylessOp> {
   floorOf (op: KeylessOp): number | undefined {
     return op.type === 'commit' ? op.floor : undefined
   }
+}
+
+/** `out.set(src, off)` without its per-call cost for the short fields of an operation. */
+function copyInto (src: Uint8Array, out: Uint8Array, off: number): void {
+  if (src.length > 64) {
+    out.set(src, off)
+    return
+  }
+  for (let i = 0; i < src.length; i++) { out[off + i] = src[i] }
 }
 
 /** Map key for byte-array keys (exact, one character per byte). */

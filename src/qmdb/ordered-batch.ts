@@ -19,7 +19,8 @@
 
 import { QmdbError } from './errors.ts'
 import { compareBytes, keyId } from './ops.ts'
-import type { DiffEntry, Mutation } from './diff.ts'
+import type { BatchDiff } from './batch-diff.ts'
+import type { Mutation, OpWriter } from './batch-ops.ts'
 import type { AnyOpCodec } from './ops.ts'
 import type { OrderedKeyIndex } from './ordered-index.ts'
 
@@ -27,11 +28,11 @@ import type { OrderedKeyIndex } from './ordered-index.ts'
 export interface OrderedBase {
   db: { readonly codec: AnyOpCodec, readonly orderedIndex: OrderedKeyIndex | undefined }
   /** unapplied ancestors, nearest first */
-  ancestors: ReadonlyArray<{ diff: Map<string, DiffEntry> }>
+  ancestors: ReadonlyArray<{ diff: BatchDiff }>
   /** size of the parent state (first location of this batch) */
   size: number
   /** location of the key in the parent state, or -1 */
-  loc(id: string, key: Uint8Array): number
+  loc(key: Uint8Array): number
 }
 
 type Skip = (key: Uint8Array) => boolean
@@ -78,14 +79,15 @@ class ParentOrder {
   /** keys the ancestors made active, sorted */
   private readonly added: Uint8Array[] = []
 
-  constructor (index: OrderedKeyIndex, ancestors: ReadonlyArray<{ diff: Map<string, DiffEntry> }>) {
+  constructor (index: OrderedKeyIndex, ancestors: ReadonlyArray<{ diff: BatchDiff }>) {
     this.index = index
     const seen = new Set<string>()
-    for (const a of ancestors) {
-      for (const [id, e] of a.diff) {
+    for (const { diff } of ancestors) {
+      for (let s = 0; s < diff.size; s++) {
+        const id = keyId(diff.keys[s])
         if (seen.has(id)) { continue }
         seen.add(id)
-        if (e.loc < 0) { this.gone.add(id) } else { this.added.push(e.key) }
+        if (diff.locs[s] < 0) { this.gone.add(id) } else { this.added.push(diff.keys[s]) }
       }
     }
     this.added.sort(compareBytes)
@@ -120,12 +122,13 @@ interface Existing { id: string, key: Uint8Array, loc: number }
 export async function emitOrderedUserOps (
   base: OrderedBase,
   mutations: Map<string, Mutation>,
-  ops: Uint8Array[],
-  diff: Map<string, DiffEntry>,
+  out: OpWriter,
+  diff: BatchDiff,
   read: (loc: number) => Promise<Uint8Array>
 ): Promise<{ userSteps: number, delta: number }> {
   const db = base.db
   const codec = db.codec
+  const ops = out.ops
   const index = db.orderedIndex
   if (index === undefined) { throw new QmdbError('UnexpectedData', 'ordered merkleize on an unordered database') }
   const parent = new ParentOrder(index, base.ancestors)
@@ -134,7 +137,7 @@ export async function emitOrderedUserOps (
   const updated: Array<Existing & { value: Uint8Array }> = []
   const created: Array<{ id: string, key: Uint8Array, value: Uint8Array }> = []
   for (const [id, m] of mutations) {
-    const loc = base.loc(id, m.key)
+    const loc = base.loc(m.key)
     if (loc >= 0) {
       if (m.value === null) { deleted.push({ id, key: m.key, loc }) } else { updated.push({ id, key: m.key, loc, value: m.value }) }
     } else if (m.value !== null) {
@@ -161,19 +164,19 @@ export async function emitOrderedUserOps (
   let userSteps = 0
   let delta = 0
   for (const d of deleted) {
-    ops.push(codec.encode({ type: 'delete', key: d.key }))
-    diff.set(d.id, { key: d.key, loc: -1, value: undefined, prev: d.loc })
+    out.keyed(d.key, null)
+    diff.add(d.key, -1, undefined, d.loc)
     delta--
     userSteps++
   }
   for (const u of updated) {
-    diff.set(u.id, { key: u.key, loc: base.size + ops.length, value: u.value, prev: u.loc })
-    ops.push(codec.encode({ type: 'update', key: u.key, value: u.value, nextKey: successor(u.key) }))
+    diff.add(u.key, base.size + ops.length, u.value, u.loc)
+    out.keyed(u.key, u.value, successor(u.key))
     userSteps++
   }
   for (const c of created) {
-    diff.set(c.id, { key: c.key, loc: base.size + ops.length, value: c.value, prev: -1 })
-    ops.push(codec.encode({ type: 'update', key: c.key, value: c.value, nextKey: successor(c.key) }))
+    diff.add(c.key, base.size + ops.length, c.value, -1)
+    out.keyed(c.key, c.value, successor(c.key))
     delta++
   }
 
@@ -188,7 +191,7 @@ export async function emitOrderedUserOps (
       if (mutations.has(id) || rewritten.has(id)) { continue }
       rewritten.add(id)
       const key = found.slice() // index keys are views: keep a copy
-      rewrites.push({ id, key, loc: base.loc(id, key) })
+      rewrites.push({ id, key, loc: base.loc(key) })
     }
   }
   // their current values: read together (a large batch would otherwise wait on each read in turn)
@@ -196,8 +199,8 @@ export async function emitOrderedUserOps (
   rewrites.forEach((r, i) => {
     const op = codec.decode(current[i])
     if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `active key at ${r.loc} is not an update`) }
-    diff.set(r.id, { key: r.key, loc: base.size + ops.length, value: op.value, prev: r.loc })
-    ops.push(codec.encode({ type: 'update', key: r.key, value: op.value, nextKey: successor(r.key) }))
+    diff.add(r.key, base.size + ops.length, op.value, r.loc)
+    out.keyed(r.key, op.value, successor(r.key))
     userSteps++
   })
   return { userSteps, delta }

@@ -92,6 +92,11 @@ export class ItemLog {
     }
   }
 
+  /**
+   * The items of a stored chunk, as views of `bytes` (a fresh value from the
+   * store that nothing else holds): one allocation per chunk instead of one
+   * buffer per item keeps the resident cost of a cached item near its size.
+   */
   private decodeChunk (idx: number, bytes: Uint8Array): Uint8Array[] {
     const expected = Math.min(this.chunkItems, this._length - idx * this.chunkItems)
     try {
@@ -99,7 +104,7 @@ export class ItemLog {
       const items: Uint8Array[] = []
       while (r.remaining > 0) {
         if (items.length >= this.chunkItems) { throw new Error('too many items') }
-        items.push(r.bytes(this.maxItemBytes))
+        items.push(r.view(r.length(this.maxItemBytes)))
       }
       if (items.length < expected) { throw new Error(`${items.length} items, expected ${expected}`) }
       return items
@@ -164,16 +169,30 @@ export class ItemLog {
     return out
   }
 
-  /** Load every chunk overlapping `[start, end)` concurrently (a read-ahead for sequential scans). */
+  /**
+   * Load every chunk overlapping `[start, end)` (a read-ahead for sequential
+   * scans such as the floor raise): one `getMany` for all missing chunks, not
+   * one read each.
+   */
   async prefetch (start: number, end: number): Promise<void> {
     start = Math.max(start, this._base)
     end = Math.min(end, this._length)
     if (start >= end || this.kv === undefined) { return }
-    const loads: Array<Promise<ItemChunk>> = []
+    const missing: number[] = []
     for (let idx = this.chunkOf(start); idx <= this.chunkOf(end - 1); idx++) {
-      if (!this.chunks.has(idx)) { loads.push(this.loadChunk(idx)) }
+      if (!this.chunks.has(idx) && this.holdsReadable(idx)) { missing.push(idx) }
     }
-    await Promise.all(loads)
+    if (missing.length === 0) { return }
+    const stored = await this.kv.getMany(missing.map(idx => this.key(idx)))
+    for (let j = 0; j < missing.length; j++) {
+      const idx = missing[j]
+      // appended or loaded while the read was in flight: what is resident is newer
+      if (this.chunks.has(idx) || !this.holdsReadable(idx)) { continue }
+      const bytes = stored[j]
+      if (bytes === undefined) { throw new StorageError('MissingItem', `item chunk ${idx} under ${this.prefix} is missing`) }
+      this.chunks.set(idx, { items: this.decodeChunk(idx, bytes), dirty: false, version: 0 })
+    }
+    this.evict()
   }
 
   /** Make sure the chunk holding item `i` is resident (so `getSync(i)` succeeds). */
