@@ -32,13 +32,15 @@ import { LevelDatastore } from 'datastore-level'
 import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { Counter, Histogram, Registry } from 'prom-client'
-import { ConsensusNetwork, SimplexEngine, ValidatorSet, finalizationScheme } from '../consensus/index.ts'
+import { ConsensusNetwork, SimplexEngine, ValidatorSet, consensusNames, finalizationScheme } from '../consensus/index.ts'
 import { marshalService } from '../marshal/index.ts'
+import { topicResult } from '../p2p/admission.ts'
 import { compactResolver, standardResolver } from '../p2p/index.ts'
 import { sleep } from '../p2p/signals.ts'
 import { probeService } from '../probe/index.ts'
 import { DatabaseSet } from '../qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
+import { gossipScoring } from './gossip.ts'
 import { loadOrCreateKey } from './identity.ts'
 import { startMetricsServer } from './metrics-server.ts'
 import { PeerKeeper } from './peer-keeper.ts'
@@ -96,7 +98,7 @@ export interface NodeStatus {
   databases: Record<string, DatabaseStatus> | undefined
   /** The fatal error that stopped processing, if any. */
   failure: string | undefined
-  /** Peers blocked for serving state-sync data that failed verification, and why. */
+  /** Peers blocked for protocol violations or data that failed verification (state sync, marshal, backfill), and why. */
   blockedPeers: Record<string, string>
   peers: number
   addresses: string[]
@@ -191,6 +193,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const served = (protocol: 'standard' | 'compact'): string[] => names.filter(n => application.databases[n].protocol === protocol)
   const blocked = new Set<string>()
   const isBlocked = (p: { toString(): string }): boolean => blocked.has(p.toString())
+  const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
+  const consensusTopics = consensusNames(config.chainId)
   const libp2p = await createLibp2p({
     privateKey: key,
     addresses: { listen: config.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
@@ -208,7 +212,12 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true, heartbeatInterval: 300 }),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictNoSign,
+        allowPublishToZeroTopicPeers: true,
+        heartbeatInterval: 300,
+        ...gossipScoring([blocksTopic, consensusTopics.votesTopic, consensusTopics.certsTopic])
+      }),
       standard: standardResolver({ protocolPrefix: config.chainId, databases: served('standard') }),
       compact: compactResolver({ protocolPrefix: config.chainId, databases: served('compact') }),
       marshal: marshalService<B, Finalization>({
@@ -235,8 +244,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   }
   const resolverOf = (name: keyof Dbs & string): QmdbResolver => application.databases[name].protocol === 'standard' ? libp2p.services.standard : libp2p.services.compact
 
-  // blocks: gossip for dissemination, the marshal protocol for fetching
-  const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
+  // blocks: gossip for dissemination (validated before relaying), the marshal protocol for fetching
   const pubsub = libp2p.services.pubsub
   const marshalSvc = libp2p.services.marshal
   const marshal = marshalSvc.marshal
@@ -244,6 +252,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const onBlock = (evt: CustomEvent<Message>): void => {
     if (evt.detail.topic === blocksTopic) { void marshalSvc.onBlock(evt.detail.data).catch(() => {}) }
   }
+  pubsub.topicValidators.set(blocksTopic, (_peer, msg) => topicResult(marshalSvc.admitBlock(msg.data)))
   pubsub.addEventListener('message', onBlock)
   pubsub.subscribe(blocksTopic)
 
@@ -333,7 +342,14 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     registers: [registry]
   })
   const finalizedViews = new Counter({ name: 'qmdb_consensus_finalized_views_total', help: 'views finalized', registers: [registry] })
-  const consensusNet = new ConsensusNetwork({ libp2p, pubsub, chainId: config.chainId, log })
+  const consensusNet = new ConsensusNetwork({
+    libp2p,
+    pubsub,
+    chainId: config.chainId,
+    log,
+    // backfill violations block the peer for marshal too: one list of misbehaving peers
+    blocker: { block: (peer, reason) => { marshalSvc.block(peer, reason) }, isBlocked: peer => marshalSvc.isBlocked(peer) }
+  })
   const engine = new SimplexEngine({
     validators: set,
     automaton: {
@@ -407,7 +423,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       digest,
       databases: dbs,
       failure: failure?.message,
-      blockedPeers: Object.fromEntries([...libp2p.services.standard.blockedPeers(), ...libp2p.services.compact.blockedPeers()]),
+      blockedPeers: Object.fromEntries([...libp2p.services.standard.blockedPeers(), ...libp2p.services.compact.blockedPeers(), ...marshalSvc.blockedPeers()]),
       peers: libp2p.getPeers().length,
       addresses: libp2p.getMultiaddrs().map(String)
     }

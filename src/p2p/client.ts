@@ -22,9 +22,10 @@
  * admit.
  */
 
-import { InvalidDataLengthError, InvalidDataLengthLengthError, lpStream } from '@libp2p/utils'
+import { InvalidDataLengthError, InvalidDataLengthLengthError } from '@libp2p/utils'
 import { encodeRequest, requestKey, requestProblem } from '../sync/messages.ts'
 import { ServeError } from '../sync/source.ts'
+import { frameStream, varintLength } from './frames.ts'
 import { ProtocolViolation, parseResponseFrame, requestShapeProblem } from './protocol.ts'
 import { linked, sleep } from './signals.ts'
 import { openStream } from './streams.ts'
@@ -358,13 +359,13 @@ export class NetworkSource implements Source {
     }
     let body: Uint8Array
     try {
-      const lp = lpStream(stream, { maxDataLength: this.options.maxResponseBytes, maxBufferSize: this.options.maxResponseBytes + 16 })
+      const lp = frameStream(stream, { maxDataLength: this.options.maxResponseBytes })
       await lp.write(p.bytes, { signal: both })
       this.ctx.metrics.bytesOut(p.bytes.length + 1)
       await stream.close({ signal: both })
       const frame = await lp.read({ signal: both })
-      body = frame.subarray()
-      this.ctx.metrics.bytesIn(body.length + (body.length < 0x80 ? 1 : Math.ceil(Math.log2(body.length + 1) / 7)))
+      body = frame
+      this.ctx.metrics.bytesIn(body.length + varintLength(body.length))
       await stream.closeRead()
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))

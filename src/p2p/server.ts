@@ -16,8 +16,8 @@
  * ends that one stream and the node keeps serving everyone else.
  */
 
-import { lpStream } from '@libp2p/utils'
 import { decodeRequest, requestMaxOps } from '../sync/messages.ts'
+import { frameStream, varintLength } from './frames.ts'
 import { MAX_REQUEST_FRAME, NO_DATA_BODY, ProtocolViolation, requestShapeProblem, responseBody } from './protocol.ts'
 import { linked } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
@@ -52,14 +52,6 @@ async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise
   }
 }
 
-function varintLength (n: number): number {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    len++
-  }
-  return len
-}
 
 export class ResolverServer {
   private readonly sources = new Map<string, Source>()
@@ -110,12 +102,12 @@ export class ResolverServer {
   }
 
   private async answer (db: string, stream: Stream, peer: string, started: number): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_FRAME, maxBufferSize: 4 * MAX_REQUEST_FRAME })
+    const lp = frameStream(stream, { maxDataLength: MAX_REQUEST_FRAME, maxBufferSize: 4 * MAX_REQUEST_FRAME })
     let request: Request
     try {
       const frame = await withDeadline(this.config.readTimeout, async signal => lp.read({ signal }))
       this.metrics.bytesIn(frame.byteLength + varintLength(frame.byteLength))
-      request = decodeRequest(frame.subarray())
+      request = decodeRequest(frame)
       const problem = requestShapeProblem(this.config.kind, request)
       if (problem !== undefined) { throw new ProtocolViolation(problem) }
       // one request per stream: anything more the peer sends is discarded
