@@ -37,6 +37,13 @@ export class BackfillViolation extends Error {
   readonly name = 'BackfillViolation'
 }
 
+/** Errors that only bytes breaking the protocol cause (never a timeout, a reset or a closed connection). */
+const VIOLATIONS = new Set(['BackfillViolation', 'CodecError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError', 'StreamBufferError'])
+
+function isViolation (err: unknown): boolean {
+  return VIOLATIONS.has((err as Error)?.name)
+}
+
 export interface ConsensusNetworkInit {
   libp2p: Libp2p
   pubsub: GossipSub
@@ -185,7 +192,8 @@ export class ConsensusNetwork implements ConsensusTransport {
         r.finish()
         if (to < from || to - from >= MAX_BACKFILL_VIEWS) { throw new BackfillViolation(`bad range [${from}, ${to}]`) }
       } catch (err) {
-        if (!link.timedOut()) { this.violation(peer, `malformed backfill request: ${(err as Error).message}`) }
+        // a reset or a slow peer is not a violation (its own deadline may have passed); bytes that break the protocol are
+        if (isViolation(err)) { this.violation(peer, `malformed backfill request: ${(err as Error).message}`) }
         throw err
       }
       const certs: Uint8Array[] = []
@@ -213,7 +221,13 @@ export class ConsensusNetwork implements ConsensusTransport {
       const lp = frameStream(stream, { maxDataLength: MAX_FRAME })
       await lp.write(new Writer(20).varint(from).varint(to).finish(), { signal: link.signal })
       await stream.close({ signal: link.signal })
-      const res = await lp.read({ signal: link.signal })
+      let res: Uint8Array
+      try {
+        res = await lp.read({ signal: link.signal })
+      } catch (err) {
+        if (isViolation(err)) { this.violation(peer, `oversized backfill response: ${(err as Error).message}`) }
+        throw err
+      }
       try {
         const r = new Reader(res)
         const out = r.vec(MAX_BACKFILL_VIEWS * 3, r => r.bytes(MAX_FRAME))
