@@ -15,10 +15,10 @@ import { makeBlock } from '../src/examples/ledger/block.ts'
 import { GRAYLIST_THRESHOLD } from '../src/node/gossip.ts'
 import { createOutsider, record, startNetwork } from './util/attack-net.ts'
 import { waitUntil } from './util/p2p-nodes.ts'
+import type { Outsider, TestNetwork } from './util/attack-net.ts'
 import type { Certificate, Vote } from '../src/consensus/index.ts'
 import type { LedgerBlock } from '../src/examples/ledger/block.ts'
 import type { QmdbNode } from '../src/node/node.ts'
-import type { Outsider, TestNetwork } from './util/attack-net.ts'
 
 const CHAIN = 'qmdb-attack'
 const BLOCKS = `/qmdb/${CHAIN}/blocks/1`
@@ -38,6 +38,38 @@ let seq = 0
 /** The consensus topics' envelope: varint(seq) ‖ body. */
 function envelope (body: Uint8Array): Uint8Array {
   return new Writer(body.length + 10).varint(1_000_000 + seq++).raw(body).finish()
+}
+
+const FLOOD_LIMIT = 2 * 1024 * 1024
+
+/**
+ * Send 0xff (a length prefix that never ends) on a new `protocol` stream
+ * until the node resets it or FLOOD_LIMIT bytes went out, in lock-step: the
+ * next 16 KiB only once the node took the last in and had a few turns to act
+ * on it (a tight loop would queue megabytes before any reset could come
+ * back). `status` is the node's `status()` asked while the prefix arrives.
+ */
+async function endlessPrefix (node: QmdbNode, attacker: Outsider, protocol: string): Promise<{ received: number, sent: number, status: unknown }> {
+  const stream = await attacker.dialProtocol(node.libp2p.getMultiaddrs()[0], protocol, { signal: AbortSignal.timeout(10_000) })
+  // what the node's side of the stream takes in (its handler is waiting for the request frame)
+  const inbound = node.libp2p.getConnections(attacker.peerId).flatMap(c => c.streams).find(s => s.protocol === protocol && s.direction === 'inbound' && s.status === 'open')
+  const counts = { received: 0, sent: 0 }
+  inbound?.addEventListener('message', evt => { counts.received += evt.data.byteLength })
+  const chunk = new Uint8Array(16 * 1024).fill(0xff)
+  let status: Promise<unknown> | undefined
+  while (counts.sent < FLOOD_LIMIT && stream.status === 'open' && stream.writeStatus === 'writable') {
+    try {
+      if (!stream.send(chunk)) { await stream.onDrain({ signal: AbortSignal.timeout(10_000) }) }
+    } catch {
+      break
+    }
+    counts.sent += chunk.length
+    await waitUntil(() => counts.received >= counts.sent || inbound?.status !== 'open', 10_000, 'the node takes the chunk in')
+    await new Promise(resolve => setTimeout(resolve, 5))
+    status ??= node.status()
+  }
+  await waitUntil(() => stream.status !== 'open', 10_000, `${protocol}: the node resets the stream`)
+  return { ...counts, status: await status }
 }
 
 describe('node: gossip and protocols under attack (issue 18)', function () {
@@ -77,35 +109,12 @@ describe('node: gossip and protocols under attack (issue 18)', function () {
     const protocols = node.libp2p.getProtocols().filter(p => p.includes(CHAIN))
     expect(protocols.some(p => p.includes('/consensus/backfill/'))).to.equal(true)
     expect(protocols.length).to.be.at.least(4)
-    const chunk = new Uint8Array(16 * 1024).fill(0xff)
-    const limit = 2 * 1024 * 1024
     for (const protocol of protocols) {
-      const stream = await attacker.dialProtocol(node.libp2p.getMultiaddrs()[0], protocol, { signal: AbortSignal.timeout(10_000) })
-      // what the node's side of the stream takes in before it resets (the handler is waiting for its request frame)
-      const inbound = node.libp2p.getConnections(attacker.peerId).flatMap(c => c.streams).find(s => s.protocol === protocol && s.direction === 'inbound' && s.status === 'open')
-      let received = 0
-      inbound?.addEventListener('message', evt => { received += evt.data.byteLength })
-      let sent = 0
-      let status: Promise<unknown> | undefined
-      while (sent < limit && stream.status === 'open' && stream.writeStatus === 'writable') {
-        try {
-          if (!stream.send(chunk)) { await stream.onDrain({ signal: AbortSignal.timeout(10_000) }) }
-        } catch {
-          break
-        }
-        sent += chunk.length
-        // lock-step: the next chunk only once the node took this one in and had a few turns to act on it
-        // (a tight loop would queue megabytes before any reset could come back)
-        await waitUntil(() => received >= sent || inbound?.status !== 'open', 10_000, 'the node takes the chunk in')
-        await new Promise(resolve => setTimeout(resolve, 5))
-        // asked while the prefix is still arriving
-        status ??= node.status()
-      }
-      await waitUntil(() => stream.status !== 'open', 10_000, `${protocol}: the node resets the stream`)
-      // the old backfill reader took in megabytes one byte and one await at a time before its timeout reset it
+      const { received, sent, status } = await endlessPrefix(node, attacker, protocol)
+      // the old backfill reader took in hundreds of KiB one byte and one await at a time until its timeout reset it
       expect(received, `${protocol}: bytes taken in before the reset`).to.be.below(64 * 1024)
-      expect(sent, `${protocol}: bytes sent before the reset`).to.be.below(limit)
-      expect(await status).to.have.property('peerId', node.peerId)
+      expect(sent, `${protocol}: bytes sent before the reset`).to.be.below(FLOOD_LIMIT)
+      expect(status).to.have.property('peerId', node.peerId)
     }
     const blocked = (await node.status()).blockedPeers
     expect(Object.keys(blocked)).to.include(attacker.peerId.toString())

@@ -26,9 +26,9 @@ import { Kv } from '../storage/kv.ts'
 import {
   decodeCertificate, encodeCertificate, encodeVote, isFinalization, isNotarization, isNullification, signedMessage, subjectKey, subjectView
 } from './types.ts'
-import type { Admission } from '../p2p/admission.ts'
 import type { Certificate, Finalization, Notarization, Nullification, Proposal, Subject, Vote } from './types.ts'
 import type { ValidatorSet } from './validators.ts'
+import type { Admission } from '../p2p/admission.ts'
 import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 

@@ -50,9 +50,11 @@ export class BlockStore<B extends MarshalBlock, F> {
   /**
    * The decoded-block cache holds at most `cacheSize` blocks and
    * `cacheBytes` of encoded block bytes (a decoded block takes a small
-   * multiple of its encoding), whichever is reached first.
+   * multiple of its encoding), whichever is reached first. The defaults
+   * cover the blocks the stateful manager and serving peers read again (the
+   * recent tip), not the whole retained history.
    */
-  constructor (kv: Kv, prefix: string, codec: BlockCodec<B>, scheme: FinalizationScheme<F>, cacheSize = 1024, cacheBytes = 32 * 1024 * 1024) {
+  constructor (kv: Kv, prefix: string, codec: BlockCodec<B>, scheme: FinalizationScheme<F>, cacheSize = 256, cacheBytes = 16 * 1024 * 1024) {
     this.kv = kv
     this.prefix = prefix
     this.codec = codec

@@ -102,6 +102,8 @@ export interface NodeStatus {
   blockedPeers: Record<string, string>
   peers: number
   addresses: string[]
+  /** Memory of this process in bytes (resident set, V8 heap in use, buffers outside the heap). */
+  memory: { rss: number, heapUsed: number, external: number }
 }
 
 export interface NodeEvents {
@@ -152,6 +154,10 @@ export interface QmdbNode<B extends Block = Block> {
   /** Keep connected to these peers too (multiaddrs with `/p2p/<id>`; a new address replaces a peer's old one). */
   addPeers(addrs: string[]): Promise<void>
   stop(): Promise<void>
+}
+
+function memoryOf (m: NodeJS.MemoryUsage): NodeStatus['memory'] {
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external }
 }
 
 function hex (d: Uint8Array): string {
@@ -425,7 +431,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       failure: failure?.message,
       blockedPeers: Object.fromEntries([...libp2p.services.standard.blockedPeers(), ...libp2p.services.compact.blockedPeers(), ...marshalSvc.blockedPeers()]),
       peers: libp2p.getPeers().length,
-      addresses: libp2p.getMultiaddrs().map(String)
+      addresses: libp2p.getMultiaddrs().map(String),
+      memory: memoryOf(process.memoryUsage())
     }
   }
   if (config.metricsPort !== undefined) { metrics = await startMetricsServer(registry, config.metricsPort, status) }

@@ -11,6 +11,12 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 
 export type Admission = 'accept' | 'ignore' | 'reject'
 
+const RESULTS: Record<Admission, TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  ignore: TopicValidatorResult.Ignore,
+  reject: TopicValidatorResult.Reject
+}
+
 export function topicResult (a: Admission): TopicValidatorResult {
-  return a === 'accept' ? TopicValidatorResult.Accept : a === 'ignore' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+  return RESULTS[a]
 }

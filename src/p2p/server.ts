@@ -52,7 +52,6 @@ async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise
   }
 }
 
-
 export class ResolverServer {
   private readonly sources = new Map<string, Source>()
   private readonly config: ServerConfig
