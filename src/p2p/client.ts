@@ -23,9 +23,10 @@
  */
 
 import { InvalidDataLengthError, InvalidDataLengthLengthError } from '@libp2p/utils'
+import { varintSize } from '../codec/writer.ts'
 import { encodeRequest, requestKey, requestProblem } from '../sync/messages.ts'
 import { ServeError } from '../sync/source.ts'
-import { frameStream, varintLength } from './frames.ts'
+import { frameStream } from './frames.ts'
 import { ProtocolViolation, parseResponseFrame, requestShapeProblem } from './protocol.ts'
 import { linked, sleep } from './signals.ts'
 import { openStream } from './streams.ts'
@@ -365,7 +366,7 @@ export class NetworkSource implements Source {
       await stream.close({ signal: both })
       const frame = await lp.read({ signal: both })
       body = frame
-      this.ctx.metrics.bytesIn(body.length + varintLength(body.length))
+      this.ctx.metrics.bytesIn(body.length + varintSize(body.length))
       await stream.closeRead()
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))

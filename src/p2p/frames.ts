@@ -16,6 +16,7 @@
  */
 
 import { InvalidDataLengthLengthError, lpStream } from '@libp2p/utils'
+import { varintSize } from '../codec/writer.ts'
 import { linked } from './signals.ts'
 import type { Linked } from './signals.ts'
 import type { Stream } from '@libp2p/interface'
@@ -31,16 +32,6 @@ export interface FrameStream {
   /** The next frame's body; throws on a limit, EOF or abort. */
   read(options: { signal: AbortSignal }): Promise<Uint8Array>
   write(body: Uint8Array, options: { signal: AbortSignal }): Promise<void>
-}
-
-/** Bytes of the uvarint encoding of `n`. */
-export function varintLength (n: number): number {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    len++
-  }
-  return len
 }
 
 /** A uvarint decoder refusing prefixes longer than `maxLength` bytes (RangeError = needs more bytes). */
@@ -64,7 +55,7 @@ function lengthDecoder (maxLength: number): (data: { byteLength: number, get(i: 
 
 /** Read and write length-prefixed frames on `stream` within `limits`. */
 export function frameStream (stream: Stream, limits: FrameLimits): FrameStream {
-  const maxLengthLength = varintLength(limits.maxDataLength)
+  const maxLengthLength = varintSize(limits.maxDataLength)
   const lp = lpStream(stream, {
     maxDataLength: limits.maxDataLength,
     maxLengthLength,

@@ -16,8 +16,9 @@
  * ends that one stream and the node keeps serving everyone else.
  */
 
+import { varintSize } from '../codec/writer.ts'
 import { decodeRequest, requestMaxOps } from '../sync/messages.ts'
-import { frameStream, varintLength } from './frames.ts'
+import { frameStream } from './frames.ts'
 import { MAX_REQUEST_FRAME, NO_DATA_BODY, ProtocolViolation, requestShapeProblem, responseBody } from './protocol.ts'
 import { linked } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
@@ -105,7 +106,7 @@ export class ResolverServer {
     let request: Request
     try {
       const frame = await withDeadline(this.config.readTimeout, async signal => lp.read({ signal }))
-      this.metrics.bytesIn(frame.byteLength + varintLength(frame.byteLength))
+      this.metrics.bytesIn(frame.byteLength + varintSize(frame.byteLength))
       request = decodeRequest(frame)
       const problem = requestShapeProblem(this.config.kind, request)
       if (problem !== undefined) { throw new ProtocolViolation(problem) }
@@ -124,7 +125,7 @@ export class ResolverServer {
       await stream.close({ signal })
       return body
     })
-    this.metrics.bytesOut(body.length + varintLength(body.length))
+    this.metrics.bytesOut(body.length + varintSize(body.length))
     this.metrics.serve(body === NO_DATA_BODY ? 'no_data' : 'response', (performance.now() - started) / 1000)
   }
 

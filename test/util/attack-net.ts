@@ -20,7 +20,7 @@ import { createNode } from '../../src/node/node.ts'
 import type { QmdbNode } from '../../src/node/node.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 export type Outsider = Libp2p<{ identify: Identify, pubsub: GossipSub }>
 
@@ -60,8 +60,9 @@ export async function startNetwork (opts: TestNetworkOptions): Promise<TestNetwo
 }
 
 /** A plain gossipsub peer subscribed to `topics` (validates and scores nothing). */
-export async function createOutsider (topics: string[]): Promise<Outsider> {
+export async function createOutsider (topics: string[], privateKey?: PrivateKey): Promise<Outsider> {
   const node = await createLibp2p({
+    privateKey,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
