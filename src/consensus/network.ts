@@ -3,12 +3,16 @@
  * - gossipsub topics `/<prefix>/<chain>/consensus/votes/1` and `.../certs/1`;
  * each message is `varint(seq) ‖ vote-or-certificate`, the sequence number
  * making re-broadcasts (e.g. a repeated nullify) distinct gossip messages;
- * messages that do not decode are rejected at the topic validator, so the
- * sender's gossip score drops; signatures are checked by the engine;
+ * the topic validator decodes, signature-checks and age-checks every message
+ * (the engine's `admitVote` / `admitCertificate`) before gossipsub relays
+ * it, so an invalid one stops at the first honest node and lowers its
+ * sender's score (README "Gossip validation and peer scoring");
  * - a request/response protocol `/<prefix>/<chain>/consensus/backfill/1.0.0`:
  * request `varint(from) ‖ varint(to)` (at most `MAX_BACKFILL_VIEWS` views),
  * response `Vec<certificate>` (capped), one uvarint-length-prefixed frame
- * each way, to catch up on views missed while offline or partitioned.
+ * each way (`src/p2p/frames.ts`, under a deadline), to catch up on views
+ * missed while offline or partitioned; a peer whose bytes break the
+ * protocol goes to the `blocker`.
  */
 
 import { TopicValidatorResult } from '@libp2p/gossipsub'
