@@ -24,6 +24,8 @@
  * Gossip is optional and not a dependency: feed blocks and certificates
  * received on any channel to `onBlock` / `onFinalization`, and give
  * `setBroadcast` the function that publishes blocks this node disseminates.
+ * On gossipsub, `admitBlock` is the blocks topic's validator: nothing
+ * undecodable or outside the plausible height window is relayed or stored.
  *
  * The service owns what is per peer: latency scores, the block list, and
  * the inbound and outbound limits.
