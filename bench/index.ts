@@ -3,12 +3,15 @@
  * same run (bare SHA-256 per call, the native SHA-256 rate, and for the
  * databases `@ethereumjs/mpt`), so ratios are comparable across machines.
  */
-import '../src/polyfill.ts'
+import { installPolyfills } from '../src/polyfill.ts'
 import { benchMerkle } from './merkle.ts'
 import { benchNetwork } from './network.ts'
 import { benchOrderedIndex } from './ordered-index.ts'
 import { benchQmdb } from './qmdb.ts'
 import { DEFAULT_SYNC_NET_OPS, benchSyncNet } from './sync-net.ts'
+
+// libp2p v3 calls Promise.withResolvers, which Node 20 lacks
+installPolyfills()
 
 process.stdout.write(`libp2p-qmdb bench — node ${process.version}, ${new Date().toISOString()}\n`)
 const only = process.argv[2]

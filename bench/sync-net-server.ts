@@ -15,7 +15,6 @@
  * `--level` stores the database in a temporary LevelDB (removed on exit)
  * instead of memory.
  */
-import '../src/polyfill.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,10 +27,14 @@ import { LevelDatastore } from 'datastore-level'
 import { createLibp2p } from 'libp2p'
 import { sha256 } from '../src/merkle/index.ts'
 import { standardResolver } from '../src/p2p/index.ts'
+import { installPolyfills } from '../src/polyfill.ts'
 import { AnyDb } from '../src/qmdb/index.ts'
 import { LocalSource } from '../src/sync/local-source.ts'
 import type { Request } from '../src/sync/messages.ts'
 import type { Served, ServeOptions, Source } from '../src/sync/source.ts'
+
+// libp2p v3 calls Promise.withResolvers, which Node 20 lacks
+installPolyfills()
 
 export const SYNC_NET_DB = 'any'
 /** Updates per batch of the workload. */

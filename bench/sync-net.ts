@@ -24,7 +24,6 @@
  * 8), `--server-level` (the server keeps its database in LevelDB instead of
  * memory).
  */
-import '../src/polyfill.ts'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -41,12 +40,16 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { digestEquals } from '../src/merkle/index.ts'
 import { standardResolver } from '../src/p2p/index.ts'
+import { installPolyfills } from '../src/polyfill.ts'
 import { AnyDb } from '../src/qmdb/index.ts'
 import { anySync, syncDatabase } from '../src/sync/index.ts'
 import { SYNC_NET_DB, buildWorkload } from './sync-net-server.ts'
 import { fmt, header, line, now } from './util.ts'
 import type { Target } from '../src/qmdb/index.ts'
 import type { Interface } from 'node:readline'
+
+// libp2p v3 calls Promise.withResolvers, which Node 20 lacks
+installPolyfills()
 
 export const DEFAULT_SYNC_NET_OPS = 1_000_000
 
@@ -180,6 +183,7 @@ export async function benchSyncNet (opts: SyncNetOptions): Promise<SyncNetResult
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     services: {
       standard: standardResolver({
+        databases: [SYNC_NET_DB],
         timeout: 60_000,
         maxResponseBytes: 16 * 1024 * 1024,
         outbound: { maxConcurrent: Math.max(8, outstanding), rate: { perSecond: 1e6, burst: 1e6 } }

@@ -9,11 +9,14 @@
  * Usage: node dist/interop/bad-node.js node --config FILE [--status-interval MS] [--control]
  */
 
-import '../src/polyfill.ts'
 import { parseArgs } from 'node:util'
 import { runNode } from '../src/cli/run-node.ts'
+import { installPolyfills } from '../src/polyfill.ts'
 import type { Request, Response } from '../src/sync/messages.ts'
 import type { Source } from '../src/sync/source.ts'
+
+// libp2p v3 calls Promise.withResolvers, which Node 20 lacks
+installPolyfills()
 
 function flip (b: Uint8Array): Uint8Array {
   const c = b.slice()

@@ -3,7 +3,7 @@
  * the codec/merkle/storage/qmdb layers (acceptance point 5, and the op-codec
  * half of point 11):
  * - every operation codec (any unordered/ordered, immutable, keyless; fixed
- * and variable) against hand-built encodings from qmdb.md §5.1, §6, §7, and
+ * and variable) against hand-built encodings from commonware `storage/src/qmdb/any`, `storage/src/qmdb/immutable`, `storage/src/qmdb/keyless`, and
  * the typed error of each kind of malformed encoding;
  * - 100k random and mutated inputs per decoder (op codecs, their stream
  * readers, targets, witnesses, `current` operation proofs, Merkle proofs):
@@ -59,7 +59,7 @@ function canonical<T> (encode: (v: T) => Uint8Array): (input: Uint8Array, v: T) 
 interface CodecCase {
   name: string
   codec: OpCodec<any>
-  /** [spec bytes, op] pairs built by hand from qmdb.md. */
+  /** [spec bytes, op] pairs built by hand from commonware `storage/src/qmdb`. */
   vectors: Array<[Uint8Array, unknown]>
   tags: number[]
 }

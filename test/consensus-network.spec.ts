@@ -3,7 +3,7 @@
  * 4 validators finalize and agree; an observer follows the certificates;
  * a restarted validator catches up through gossip and backfill.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'

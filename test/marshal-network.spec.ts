@@ -1,4 +1,4 @@
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

@@ -1,4 +1,4 @@
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { expect } from 'aegir/chai'
 import { Registry } from 'prom-client'
 import { CodecError, Writer } from '../src/codec/index.ts'

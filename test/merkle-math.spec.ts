@@ -4,7 +4,7 @@ import {
 } from '../src/merkle/index.ts'
 
 describe('merkle: MMR arithmetic', () => {
-  it('maps locations to positions (qmdb.md §2.2 table)', () => {
+  it('maps locations to positions (commonware `storage/src/mmr` table)', () => {
     const table = [0, 1, 3, 4, 7, 8, 10, 11, 15, 16, 18, 19, 22, 23, 25, 26]
     table.forEach((pos, loc) => {
       expect(locToPos(loc)).to.equal(pos)

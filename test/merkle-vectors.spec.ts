@@ -1,5 +1,5 @@
 /**
- * External vectors: qmdb.md §16.1 (computed by an independent model that
+ * External vectors: commonware `storage/src/mmr` (computed by an independent model that
  * reproduced commonware's stored conformance hashes) and commonware's
  * `MmrRootStability` conformance hash.
  */
@@ -40,7 +40,7 @@ describe('merkle: test vectors', () => {
     expect(hex(mmr.root(2, 'backward'))).to.equal('4e0ec5293a86407d75de2ba11b6934750988af2fe983b90ee7b500fddc1efa74')
   })
 
-  // n: [F0, B0, B1, B2, B3] (8-byte prefixes), qmdb.md §16.1
+  // n: [F0, B0, B1, B2, B3] (8-byte prefixes), commonware `storage/src/mmr`
   const table: Record<number, string[]> = {
     1: ['e51d0594515d6c38', 'e51d0594515d6c38', 'c5a1d611fb9255fa'],
     2: ['84d6db028f31c76e', '84d6db028f31c76e', 'a9df72392931d6a2'],

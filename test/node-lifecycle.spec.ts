@@ -5,7 +5,7 @@
  * target, how far back the node serves), enough to sync a database from a
  * plain libp2p node without decoding any block.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,7 +16,6 @@ import { expect } from 'aegir/chai'
 import { initNetwork } from '../src/cli/init.ts'
 import { ledgerApplication } from '../src/cli/ledger.ts'
 import { createNode } from '../src/node/node.ts'
-import { AnyOpCodec, fixedField } from '../src/qmdb/ops.ts'
 import { syncDatabase } from '../src/sync/engine.ts'
 import { anySync } from '../src/sync/kinds.ts'
 import { fromHex } from './util/bytes.ts'
@@ -45,7 +44,7 @@ describe('node: lifecycle and status', function () {
     expect(code, stderr).to.equal(1)
     const fatal = events.find(e => e.event === 'fatal')
     expect(fatal, JSON.stringify(events)).to.not.equal(undefined)
-    expect(fatal?.code).to.equal('APPLICATION_FAILED')
+    expect(fatal?.code).to.equal('ApplicationFailed')
     expect(fatal?.phase).to.equal('propose')
     expect(fatal?.digest).to.match(/^[0-9a-f]{64}$/)
     expect(fatal?.height).to.be.a('number')
@@ -58,7 +57,7 @@ describe('node: lifecycle and status', function () {
   it('/status gives each database its protocol, sync target and oldest servable size; a client syncs from that alone', async () => {
     const [n] = await initNetwork({ dir, validators: 1, joiners: 0, chainId: 'qmdb-status', host: '127.0.0.1', autoTransfers: 20 })
     let node: QmdbNode | undefined
-    const client = await createTestNode({ standard: { protocolPrefix: 'qmdb-status' } })
+    const client = await createTestNode({ standard: { chain: 'qmdb-status', databases: ['accounts'] } })
     try {
       node = await createNode({ ...n.config, consensus: { blockIntervalMs: 20 } }, ledgerApplication({ autoTransfers: 20 }))
       const running = node
@@ -68,9 +67,9 @@ describe('node: lifecycle and status', function () {
       const accounts = status.databases?.accounts
       const receipts = status.databases?.receipts
       expect(accounts?.kind).to.equal('any')
-      expect(accounts?.protocol).to.equal('/qmdb-status/accounts/sync/standard/1.0.0')
+      expect(accounts?.protocol).to.equal('/qmdb/qmdb-status/accounts/sync/standard/1.0.0')
       expect(receipts?.kind).to.equal('keyless-compact')
-      expect(receipts?.protocol).to.equal('/qmdb-status/receipts/sync/compact/1.0.0')
+      expect(receipts?.protocol).to.equal('/qmdb/qmdb-status/receipts/sync/compact/1.0.0')
       if (accounts === undefined || !('start' in accounts.target)) { throw new Error('no accounts range') }
       expect(accounts.target.root).to.equal(status.roots?.accounts)
       expect(accounts.target.end).to.be.greaterThan(accounts.target.start)
@@ -82,7 +81,7 @@ describe('node: lifecycle and status', function () {
 
       // a plain libp2p node syncs `accounts` knowing only the status JSON
       await client.dial(node.libp2p.getMultiaddrs()[0])
-      const source = client.services.standard.source('accounts', { codec: new AnyOpCodec(fixedField(32), fixedField(32), 'fixed'), peers: [node.libp2p.peerId] })
+      const source = client.services.standard.source('accounts', { peers: [node.libp2p.peerId] }) // the codec comes from the kind
       const target = { root: fromHex(accounts.target.root), range: { start: accounts.target.start, end: accounts.target.end } }
       const synced = await syncDatabase({ kind: anySync(), target, source, signal: AbortSignal.timeout(60_000) })
       expect(Buffer.from(synced.opsRoot).toString('hex')).to.equal(accounts.target.root)

@@ -4,7 +4,7 @@
  * and completes from there, instead of waiting forever for history nobody
  * serves any more.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

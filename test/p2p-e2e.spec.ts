@@ -24,7 +24,7 @@
  * root and operations equal the serving databases' own, and the compact
  * databases' roots equal their full counterparts' roots.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { expect } from 'aegir/chai'
 import { Registry } from 'prom-client'

@@ -5,7 +5,7 @@
  * requests right after dialling keeps its connection (yamux's early-stream
  * limit is not hit by the resolver's own fan-out).
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { expect } from 'aegir/chai'
 import { LocalSource } from '../src/sync/local-source.ts'
 import { makeFixture } from './util/p2p-fixtures.ts'

@@ -1,4 +1,4 @@
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { expect } from 'aegir/chai'
 import { LocalSource } from '../src/sync/local-source.ts'
 import { makeFixture } from './util/p2p-fixtures.ts'

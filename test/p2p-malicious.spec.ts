@@ -1,4 +1,4 @@
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { expect } from 'aegir/chai'
 import { Registry } from 'prom-client'

@@ -29,14 +29,15 @@ function violation (fn: () => unknown): string {
 }
 
 describe('p2p: protocol ids and request shapes', () => {
-  it('builds one namespace per database under a configurable prefix', () => {
-    expect(protocolId('qmdb', 'accounts', 'standard')).to.equal('/qmdb/accounts/sync/standard/1.0.0')
-    expect(protocolId('mychain/v2', 'receipts', 'compact')).to.equal('/mychain/v2/receipts/sync/compact/1.0.0')
+  it('builds one namespace per chain and database under a configurable prefix', () => {
+    expect(protocolId('qmdb', 'main', 'accounts', 'standard')).to.equal('/qmdb/main/accounts/sync/standard/1.0.0')
+    expect(protocolId('mychain/v2', 'main', 'receipts', 'compact')).to.equal('/mychain/v2/main/receipts/sync/compact/1.0.0')
     for (const bad of ['', 'a/b', 'a b', 'x'.repeat(65), '/x']) {
-      expect(() => protocolId('qmdb', bad, 'standard')).to.throw(RangeError)
+      expect(() => protocolId('qmdb', 'main', bad, 'standard')).to.throw(RangeError)
+      expect(() => protocolId('qmdb', bad, 'db', 'standard')).to.throw(RangeError)
     }
-    expect(() => protocolId('', 'db', 'standard')).to.throw(RangeError)
-    expect(() => protocolId('/qmdb', 'db', 'standard')).to.throw(RangeError)
+    expect(() => protocolId('', 'main', 'db', 'standard')).to.throw(RangeError)
+    expect(() => protocolId('/qmdb', 'main', 'db', 'standard')).to.throw(RangeError)
   })
 
   it('standard takes every valid request; compact only tips (and the genesis operations request)', () => {

@@ -1,9 +1,9 @@
 /**
- * The probe over real libp2p nodes (stateful.md §16.8 ported to
+ * The probe over real libp2p nodes (commonware `glue/src/stateful/probe` ported to
  * request/response): node "d" discovers, the others serve what the test
  * tells them to.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { expect } from 'aegir/chai'
 import { Registry } from 'prom-client'
 import { PROBE_REQUEST, ProbeError, parseProbeResponse, probeProtocolId } from '../src/probe/index.ts'

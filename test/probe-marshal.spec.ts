@@ -3,7 +3,7 @@
  * them: discover a floor vouched for by f + 1 peers, record it in the sync
  * plan, start marshal from it (its block fetched from peers), then serve.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { expect } from 'aegir/chai'
 import { MemoryDatastore } from 'datastore-core'
 import { SyncPlan } from '../src/stateful/sync-plan.ts'

@@ -1,6 +1,6 @@
 /**
  * Speculative batches: forks, chains, read-through, staleness and floor
- * validation (qmdb.md §4.2, §12; the batch examples of commonware's `any` docs).
+ * validation (commonware `storage/src/qmdb/mod.rs`, `storage/src/qmdb/batch_chain.rs`; the batch examples of commonware's `any` docs).
  */
 import { expect } from 'aegir/chai'
 import { AnyDb, CurrentDb, ImmutableDb, KeylessDb, CompactImmutableDb, CompactKeylessDb, OrderedAnyDb, OrderedCurrentDb, QmdbError } from '../src/qmdb/index.ts'
@@ -173,8 +173,19 @@ describe('qmdb: floors chosen by the application', () => {
     expect(await imm.get(key(3))).to.deep.equal(val(3, 1))
   })
 
+  it('a compact batch offers only its variant\'s operation (misuse does not compile)', async () => {
+    const imm = (await CompactImmutableDb.open()).newBatch()
+    const kl = (await CompactKeylessDb.open()).newBatch()
+    // @ts-expect-error an immutable batch sets keys; it has no append()
+    expect(imm.append).to.equal(undefined)
+    // @ts-expect-error a keyless batch appends values; it has no set()
+    expect(kl.set).to.equal(undefined)
+    expect(imm.set).to.be.a('function')
+    expect(kl.append).to.be.a('function')
+  })
+
   it('compact databases follow the same chain rules', async () => {
-    const check = async <Op extends { type: string }>(db: CompactDb<Op>, mk: (b: CompactBatch<Op>, i: number) => CompactBatch<Op>): Promise<void> => {
+    const check = async <Op extends { type: string }, B extends CompactBatch<Op>>(db: CompactDb<Op, B>, mk: (b: B, i: number) => B): Promise<void> => {
       const a1 = await mk(db.newBatch(), 1).merkleize()
       const a2 = await mk(a1.newBatch(), 2).merkleize()
       const b1 = await mk(db.newBatch(), 3).merkleize()
@@ -189,7 +200,7 @@ describe('qmdb: floors chosen by the application', () => {
 })
 
 describe('qmdb: compact rewind checkpoints without a datastore', () => {
-  const check = async <Op extends { type: string }>(db: CompactDb<Op>, write: (b: CompactBatch<Op>, i: number) => CompactBatch<Op>): Promise<void> => {
+  const check = async <Op extends { type: string }, B extends CompactBatch<Op>>(db: CompactDb<Op, B>, write: (b: B, i: number) => B): Promise<void> => {
     const genesis = db.syncTarget()
     await db.apply(await write(db.newBatch(), 1).merkleize())
     await db.commit()

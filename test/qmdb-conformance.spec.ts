@@ -1,6 +1,6 @@
 /**
- * External vectors for the databases: the §16.2 `any`/`current` scenario
- * (op by op, root by root) and commonware's conformance hashes (§16.3,
+ * External vectors for the databases: an `any`/`current` scenario computed by an independent model of commonware's Rust
+ * (op by op, root by root) and commonware's conformance hashes (
  * `storage/conformance.toml`). None of these values comes from this code.
  */
 import { expect } from 'aegir/chai'
@@ -52,7 +52,7 @@ async function run<B extends { merkleize(): Promise<unknown> }> (db: Applies<B>,
 describe('qmdb: conformance', function () {
   this.timeout(120_000)
 
-  describe('§16.2 any/current scenario', () => {
+  describe('independent any/current scenario', () => {
     it('reproduces every operation, ops root and canonical root', async () => {
       const db = await CurrentDb.open()
       const any = await AnyDb.open()

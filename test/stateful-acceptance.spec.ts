@@ -1,11 +1,11 @@
 /**
  * Acceptance scenarios of the stateful manager not covered elsewhere:
- * - the processing-loop unit scenarios of stateful.md §17.5 (proposals as a
+ * - the processing-loop unit scenarios of commonware `glue/src/stateful/tests` (proposals as a
  * FIFO barrier around running verifications, deferred and skipped
  * finalizations, retained verifications answering before a competing
  * finalization, verifications retried after a prune behind the work queued
  * during it, parked verifications that never block later work);
- * - fatal conditions of §18.1 on the state-sync path, and that every fatal
+ * - fatal conditions on the state-sync path, and that every fatal
  * error is logged with its code, the block and the database it concerns.
  */
 
@@ -66,7 +66,7 @@ class PruneGatedDb<U, M, T> extends GatedDb<U, M, T> {
   }
 }
 
-describe('stateful acceptance: processing scenarios (§17.5)', () => {
+describe('stateful acceptance: processing scenarios', () => {
   let t: Harness | undefined
 
   afterEach(async () => {
@@ -329,7 +329,7 @@ async function expectSyncStoppedOn (n: SyncNode, code: StatefulFatalCode): Promi
   return err
 }
 
-describe('stateful acceptance: fatal conditions are typed, logged and name the block and database (§18.1)', function () {
+describe('stateful acceptance: fatal conditions are typed, logged and name the block and database', function () {
   this.timeout(30_000)
 
   it('fatal errors of the processing loop and of startup are logged with code, block and database', async () => {
@@ -342,7 +342,7 @@ describe('stateful acceptance: fatal conditions are typed, logged and name the b
     t.app.corruptApply.add(digestKey(a1.digest))
     t.marshal.finalize(a1)
     await eventually(() => t.fatal.length > 0, 'a fatal error')
-    const err = expectFatal(t.fatal[0], 'FINALIZE_RECONSTRUCTION_MISMATCH')
+    const err = expectFatal(t.fatal[0], 'FinalizeReconstructionMismatch')
     expect(err.digest).to.equal(digestKey(a1.digest))
     expect(err.database).to.equal('accounts')
     expectLogged(lines, err)
@@ -355,24 +355,24 @@ describe('stateful acceptance: fatal conditions are typed, logged and name the b
     control.failNext = new Error('disk full')
     t2.marshal.finalize(b1)
     await eventually(() => t2.fatal.length > 0, 'a fatal error')
-    expectLogged(second.lines, expectFatal(t2.fatal[0], 'DATABASE_SYNC_FAILED'))
+    expectLogged(second.lines, expectFatal(t2.fatal[0], 'DatabaseSyncFailed'))
     await t2.stop()
 
     // a startup failure: the floor block is missing in marshal
     const third = recordingLogger()
     const t3 = await harness({ noStart: true, marshal: new MockMarshal<TestBlock>({ processed: 4 }), init: { logger: third.logger } })
-    const startErr = expectFatal(await t3.stateful.start().catch(e => e), 'FLOOR_ANCHOR_MISSING')
+    const startErr = expectFatal(await t3.stateful.start().catch(e => e), 'FloorAnchorMissing')
     expect(startErr.height).to.equal(4)
     expectLogged(third.lines, startErr)
     await t3.stop()
   })
 
-  it('a finalized block at the sync anchor height with another digest (HANDOFF_DIGEST_MISMATCH)', async () => {
+  it('a finalized block at the sync anchor height with another digest (HandoffDigestMismatch)', async () => {
     const other = await ChainBuilder.create()
     const fork = (await other.chain(other.genesis, 10, { tag: 'fork' }))[9] // height 10 of another chain
     // delivered as soon as the manager starts: held until the hand-off
     const n = await syncNode({ floor: 10, maxPendingAcks: 3, prepare: ({ marshal }) => { marshal.finalize(fork) } })
-    const err = await expectSyncStoppedOn(n, 'HANDOFF_DIGEST_MISMATCH')
+    const err = await expectSyncStoppedOn(n, 'HandoffDigestMismatch')
     expect(err.digest).to.equal(digestKey(fork.digest))
     expect(err.height).to.equal(10)
   })
@@ -394,18 +394,18 @@ describe('stateful acceptance: fatal conditions are typed, logged and name the b
     const other = await ChainBuilder.create()
     const fork = (await other.chain(other.genesis, 10, { tag: 'fork' }))[9]
     const m = await syncNode({ floor: 10, maxPendingAcks: 3, prepare: ({ marshal }) => { marshal.finalize(fork) } })
-    await expectSyncStoppedOn(m, 'HANDOFF_DIGEST_MISMATCH')
+    await expectSyncStoppedOn(m, 'HandoffDigestMismatch')
     expect(m.marshal.acks.get(10)).to.equal('cancelled')
   })
 
-  it('finalized blocks above the sync anchor with a gap (HANDOFF_NOT_CONSECUTIVE)', async () => {
+  it('finalized blocks above the sync anchor with a gap (HandoffNotConsecutive)', async () => {
     const n = await syncNode({ floor: 10, maxPendingAcks: 3, prepare: ({ marshal, chain }) => { marshal.finalize(chain[11], chain[13]) } })
-    const err = await expectSyncStoppedOn(n, 'HANDOFF_NOT_CONSECUTIVE')
+    const err = await expectSyncStoppedOn(n, 'HandoffNotConsecutive')
     expect(err.digest).to.equal(digestKey(n.chain[13].digest))
     expect(err.height).to.equal(13)
   })
 
-  it('peers serving state that does not verify end the sync (STATE_SYNC_FAILED) naming the database', async () => {
+  it('peers serving state that does not verify end the sync (StateSyncFailed) naming the database', async () => {
     // the serving node holds another chain: its accounts state differs, its receipts (one per height) do not
     const n = await syncNode({
       floor: 10,
@@ -417,12 +417,12 @@ describe('stateful acceptance: fatal conditions are typed, logged and name the b
         return other
       }
     })
-    const err = await expectSyncStoppedOn(n, 'STATE_SYNC_FAILED')
+    const err = await expectSyncStoppedOn(n, 'StateSyncFailed')
     expect(err.message).to.include('accounts')
     expect(err.database).to.equal('accounts')
   })
 
-  it('the floor block cannot be obtained (FLOOR_ANCHOR_MISSING) naming it', async () => {
+  it('the floor block cannot be obtained (FloorAnchorMissing) naming it', async () => {
     let floorKey = ''
     const n = await syncNode({
       floor: 10,
@@ -433,11 +433,11 @@ describe('stateful acceptance: fatal conditions are typed, logged and name the b
         marshal.unavailable.add(floorKey)
       }
     })
-    const err = await expectSyncStoppedOn(n, 'FLOOR_ANCHOR_MISSING')
+    const err = await expectSyncStoppedOn(n, 'FloorAnchorMissing')
     expect(err.digest).to.equal(floorKey)
   })
 
-  it('marshal delivering more than its acknowledgement window while syncing (ACK_WINDOW_EXCEEDED) stops the manager', async () => {
+  it('marshal delivering more than its acknowledgement window while syncing (AckWindowExceeded) stops the manager', async () => {
     let floorKey = ''
     // the floor block is not there yet: floor resolution waits and deliveries pile up
     const n = await syncNode({
@@ -456,12 +456,12 @@ describe('stateful acceptance: fatal conditions are typed, logged and name the b
       thrownToMarshal = err
     }
     expect(thrownToMarshal, 'the fatal error was thrown into marshal instead of stopping the manager').to.equal(undefined)
-    const err = await expectSyncStoppedOn(n, 'ACK_WINDOW_EXCEEDED')
+    const err = await expectSyncStoppedOn(n, 'AckWindowExceeded')
     expect(err.height).to.equal(13)
     expect([n.marshal.acks.get(11), n.marshal.acks.get(12), n.marshal.acks.get(13)]).to.deep.equal(['cancelled', 'cancelled', 'cancelled'])
   })
 
-  it('the in-progress record cannot be written (SYNC_METADATA_FAILED)', async () => {
+  it('the in-progress record cannot be written (SyncMetadataFailed)', async () => {
     const n = await syncNode({
       floor: 10,
       maxPendingAcks: 2,
@@ -469,6 +469,6 @@ describe('stateful acceptance: fatal conditions are typed, logged and name the b
         datastore.batch = () => { throw new Error('read-only datastore') }
       }
     })
-    await expectSyncStoppedOn(n, 'SYNC_METADATA_FAILED')
+    await expectSyncStoppedOn(n, 'SyncMetadataFailed')
   })
 })

@@ -1,5 +1,5 @@
 /**
- * Every fatal condition of stateful.md §18.1 that applies to the
+ * Every fatal condition of commonware `glue/src/stateful/mod.rs` that applies to the
  * marshal-sync manager is a typed `StatefulFatalError` naming the block and
  * the database member where relevant; it stops the manager, rejects waiting
  * callers, cancels unreleased acknowledgements and is reported through
@@ -79,63 +79,63 @@ describe('stateful: fatal conditions', () => {
     await t?.stop()
   })
 
-  it('a proposal whose state mismatches its block (PROPOSED_STATE_MISMATCH)', async () => {
+  it('a proposal whose state mismatches its block (ProposedStateMismatch)', async () => {
     t = await harness()
     t.app.corruptPropose = true
     const pending = verifyCall(t.stateful, (await t.builder.chain(t.genesis, 1))[0]) // never available: waits
     const err = await t.stateful.propose({ round: { epoch: 0, view: 1 }, leader: 'v0', parent: { view: 0, digest: t.genesis.digest } }).catch(e => e)
-    expectFatal(err, 'PROPOSED_STATE_MISMATCH', { database: 'receipts', height: 1 })
+    expectFatal(err, 'ProposedStateMismatch', { database: 'receipts', height: 1 })
     expect((err as StatefulFatalError).digest).to.have.length(64)
-    await expectStoppedOn(t, 'PROPOSED_STATE_MISMATCH')
+    await expectStoppedOn(t, 'ProposedStateMismatch')
     await expect(pending.promise).to.eventually.be.rejectedWith(StatefulFatalError)
   })
 
-  it('a proposal that does not extend the requested parent (PROPOSAL_INCONSISTENT)', async () => {
+  it('a proposal that does not extend the requested parent (ProposalInconsistent)', async () => {
     t = await harness()
     t.app.inconsistentPropose = true
     const err = await t.stateful.propose({ round: { epoch: 0, view: 1 }, leader: 'v0', parent: { view: 0, digest: t.genesis.digest } }).catch(e => e)
-    expectFatal(err, 'PROPOSAL_INCONSISTENT', { height: 2 })
-    await expectStoppedOn(t, 'PROPOSAL_INCONSISTENT')
+    expectFatal(err, 'ProposalInconsistent', { height: 2 })
+    await expectStoppedOn(t, 'ProposalInconsistent')
   })
 
-  it('a finalized block whose re-execution mismatches its commitments (FINALIZE_RECONSTRUCTION_MISMATCH)', async () => {
+  it('a finalized block whose re-execution mismatches its commitments (FinalizeReconstructionMismatch)', async () => {
     t = await harness()
     const [a1] = await t.builder.chain(t.genesis, 1)
     t.app.corruptApply.add(digestKey(a1.digest))
     t.marshal.finalize(a1)
-    await expectStoppedOn(t, 'FINALIZE_RECONSTRUCTION_MISMATCH', { database: 'accounts', block: a1 })
+    await expectStoppedOn(t, 'FinalizeReconstructionMismatch', { database: 'accounts', block: a1 })
     expect(t.marshal.acks.get(1)).to.equal('cancelled')
     expect(t.stateful.lastProcessed?.height).to.equal(0)
   })
 
-  it('re-executing a finalized block throws (APPLICATION_FAILED in reconstruct)', async () => {
+  it('re-executing a finalized block throws (ApplicationFailed in reconstruct)', async () => {
     t = await harness()
     const [a1] = await t.builder.chain(t.genesis, 1)
     t.app.applyHook = async () => { throw new Error('corrupted input') }
     t.marshal.finalize(a1)
-    const err = await expectStoppedOn(t, 'APPLICATION_FAILED', { block: a1 })
+    const err = await expectStoppedOn(t, 'ApplicationFailed', { block: a1 })
     expect(err.phase).to.equal('reconstruct')
     expect(err.message).to.include('corrupted input')
   })
 
-  it('a replay that throws during verification is fatal (APPLICATION_FAILED in replay), not an invalid verdict', async () => {
+  it('a replay that throws during verification is fatal (ApplicationFailed in replay), not an invalid verdict', async () => {
     t = await harness()
     const [a1, a2] = await t.builder.chain(t.genesis, 2)
     t.marshal.put(a1, a2)
     t.app.applyHook = async () => { throw new Error('cannot execute') }
     const verdict = verifyCall(t.stateful, a2).promise
-    const err = await expectStoppedOn(t, 'APPLICATION_FAILED', { block: a1 })
+    const err = await expectStoppedOn(t, 'ApplicationFailed', { block: a1 })
     expect(err.phase).to.equal('replay')
     await expect(verdict, 'consensus gets no verdict').to.eventually.be.rejectedWith(StatefulFatalError)
   })
 
-  it('verify that throws is fatal (APPLICATION_FAILED in verify): the verification does not resolve false', async () => {
+  it('verify that throws is fatal (ApplicationFailed in verify): the verification does not resolve false', async () => {
     t = await harness()
     const [a1] = await t.builder.chain(t.genesis, 1)
     t.marshal.put(a1)
     t.app.verifyHook = async () => { throw new Error('verifier bug') }
     const verdict = verifyCall(t.stateful, a1).promise
-    const err = await expectStoppedOn(t, 'APPLICATION_FAILED', { block: a1 })
+    const err = await expectStoppedOn(t, 'ApplicationFailed', { block: a1 })
     expect(err.phase).to.equal('verify')
     await expect(verdict).to.eventually.be.rejectedWith(StatefulFatalError)
   })
@@ -149,16 +149,16 @@ describe('stateful: fatal conditions', () => {
     expect(t.stateful.failure).to.equal(undefined)
   })
 
-  it('propose that throws is fatal (APPLICATION_FAILED in propose, naming the parent): no undefined answer', async () => {
+  it('propose that throws is fatal (ApplicationFailed in propose, naming the parent): no undefined answer', async () => {
     t = await harness()
     t.app.proposeHook = async () => { throw new Error('mempool exploded') }
     const err = await t.stateful.propose({ round: { epoch: 0, view: 1 }, leader: 'v0', parent: { view: 0, digest: t.genesis.digest } }).catch(e => e)
-    expectFatal(err, 'APPLICATION_FAILED', { block: t.genesis })
+    expectFatal(err, 'ApplicationFailed', { block: t.genesis })
     expect((err as StatefulFatalError).phase).to.equal('propose')
-    await expectStoppedOn(t, 'APPLICATION_FAILED')
+    await expectStoppedOn(t, 'ApplicationFailed')
   })
 
-  it('a finalized block conflicting with the processed block (CONFLICTING_FINALIZED_BLOCK)', async () => {
+  it('a finalized block conflicting with the processed block (ConflictingFinalizedBlock)', async () => {
     t = await harness()
     const [a1] = await t.builder.chain(t.genesis, 1, { tag: 'a' })
     const [b1] = await t.builder.chain(t.genesis, 1, { tag: 'b', firstView: 2 })
@@ -166,58 +166,58 @@ describe('stateful: fatal conditions', () => {
     expect(await t.marshal.ackOutcome(1)).to.equal('acked')
     let cancelled = false
     t.stateful.finalized(b1, { acknowledge: () => {}, cancel: () => { cancelled = true } })
-    await expectStoppedOn(t, 'CONFLICTING_FINALIZED_BLOCK', { block: b1 })
+    await expectStoppedOn(t, 'ConflictingFinalizedBlock', { block: b1 })
     expect(cancelled).to.be.true()
   })
 
-  it('a finalized block below the processed height (FINALIZED_BELOW_PROCESSED)', async () => {
+  it('a finalized block below the processed height (FinalizedBelowProcessed)', async () => {
     t = await harness({ maxPendingAcks: 2 })
     const [a1, a2] = await t.builder.chain(t.genesis, 2)
     t.marshal.finalize(a1, a2)
     expect(await t.marshal.ackOutcome(2)).to.equal('acked')
     t.stateful.finalized(a1, { acknowledge: () => {}, cancel: () => {} })
-    await expectStoppedOn(t, 'FINALIZED_BELOW_PROCESSED', { block: a1 })
+    await expectStoppedOn(t, 'FinalizedBelowProcessed', { block: a1 })
   })
 
-  it('a durability flush that fails (DATABASE_SYNC_FAILED) names the database and cancels the ack', async () => {
+  it('a durability flush that fails (DatabaseSyncFailed) names the database and cancels the ack', async () => {
     const dbs = await openGatedDbs(control)
     t = await harness({ set: dbs.set })
     const [a1] = await t.builder.chain(t.genesis, 1)
     control.failNext = new Error('disk full')
     t.marshal.finalize(a1)
-    await expectStoppedOn(t, 'DATABASE_SYNC_FAILED', { database: 'accounts', height: 1 })
+    await expectStoppedOn(t, 'DatabaseSyncFailed', { database: 'accounts', height: 1 })
     expect(t.marshal.acks.get(1)).to.equal('cancelled')
   })
 
-  it('a database apply that fails (DATABASE_APPLY_FAILED) names the database', async () => {
+  it('a database apply that fails (DatabaseApplyFailed) names the database', async () => {
     const dbs = await openGatedDbs(control)
     t = await harness({ set: dbs.set })
     const [a1] = await t.builder.chain(t.genesis, 1)
     dbs.gatedReceipts.applyError = new Error('io error')
     t.marshal.finalize(a1)
-    await expectStoppedOn(t, 'DATABASE_APPLY_FAILED', { database: 'receipts', block: a1 })
+    await expectStoppedOn(t, 'DatabaseApplyFailed', { database: 'receipts', block: a1 })
   })
 
-  it('a database prune that fails (DATABASE_PRUNE_FAILED) names the database', async () => {
+  it('a database prune that fails (DatabasePruneFailed) names the database', async () => {
     const dbs = await openGatedDbs(control)
     t = await harness({ set: dbs.set, prune: { maintenanceInterval: 1, retainedMarshalBlocks: 0, retainedQmdbBlocks: 0, offset: 0 } })
     const chain = await t.builder.chain(t.genesis, 2)
     dbs.gatedAccounts.pruneError = new Error('io error')
     t.marshal.finalize(...chain)
-    await expectStoppedOn(t, 'DATABASE_PRUNE_FAILED', { database: 'accounts', height: 1 })
+    await expectStoppedOn(t, 'DatabasePruneFailed', { database: 'accounts', height: 1 })
   })
 
-  it('the finalized hook throws (APPLICATION_FAILED in finalized)', async () => {
+  it('the finalized hook throws (ApplicationFailed in finalized)', async () => {
     t = await harness()
     const [a1] = await t.builder.chain(t.genesis, 1)
     t.app.finalizedHook = async () => { throw new Error('observer failed') }
     t.marshal.finalize(a1)
-    const err = await expectStoppedOn(t, 'APPLICATION_FAILED', { block: a1 })
+    const err = await expectStoppedOn(t, 'ApplicationFailed', { block: a1 })
     expect(err.phase).to.equal('finalized')
     expect(t.marshal.acks.get(1)).to.equal('cancelled')
   })
 
-  it('an invalid prune configuration is rejected at construction (PRUNE_CONFIG_INVALID)', async () => {
+  it('an invalid prune configuration is rejected at construction (PruneConfigInvalid)', async () => {
     const builder = await ChainBuilder.create()
     const make = async (): Promise<unknown> => new Stateful<TestBlock, TestDbs>({
       application: new TestApp(builder.genesis),
@@ -226,60 +226,60 @@ describe('stateful: fatal conditions', () => {
       prune: { maintenanceInterval: 5, retainedMarshalBlocks: 1, retainedQmdbBlocks: 2 }
     })
     const err = await make().catch(e => e)
-    expectFatal(err, 'PRUNE_CONFIG_INVALID')
+    expectFatal(err, 'PruneConfigInvalid')
   })
 })
 
 describe('stateful: fatal startup conditions', () => {
-  it('a genesis block whose targets the databases cannot be rewound to (DATABASE_REWIND_FAILED)', async () => {
+  it('a genesis block whose targets the databases cannot be rewound to (DatabaseRewindFailed)', async () => {
     const builder = await ChainBuilder.create()
     const genesis = forgedGenesis(builder, t => ({ ...t, accounts: { ...t.accounts, range: { start: 0, end: 5 } } }))
     const { started, fatal, stateful } = await startWith({ genesis })
     const err = await started.catch(e => e)
-    expectFatal(err, 'DATABASE_REWIND_FAILED', { database: 'accounts', block: genesis })
+    expectFatal(err, 'DatabaseRewindFailed', { database: 'accounts', block: genesis })
     expect(fatal).to.have.length(1)
     expect(stateful.isStarted()).to.be.false()
   })
 
-  it('databases that do not reach the floor block after a rewind (REWIND_MISMATCH)', async () => {
+  it('databases that do not reach the floor block after a rewind (RewindMismatch)', async () => {
     const builder = await ChainBuilder.create()
     const genesis = forgedGenesis(builder, t => ({ ...t, receipts: { ...t.receipts, root: h('elsewhere') } }))
     const control = new FlushControl()
     const dbs = await openGatedDbs(control)
     dbs.gatedReceipts.rewindNoop = true
     const { started } = await startWith({ genesis, set: dbs.set })
-    expectFatal(await started.catch(e => e), 'REWIND_MISMATCH', { database: 'receipts', block: genesis })
+    expectFatal(await started.catch(e => e), 'RewindMismatch', { database: 'receipts', block: genesis })
   })
 
-  it('marshal without the block at (or after) its processed height (FLOOR_ANCHOR_MISSING)', async () => {
+  it('marshal without the block at (or after) its processed height (FloorAnchorMissing)', async () => {
     const marshal = new MockMarshal<TestBlock>({ processed: 5 })
     const { started } = await startWith({ marshal })
-    expectFatal(await started.catch(e => e), 'FLOOR_ANCHOR_MISSING', { height: 5 })
+    expectFatal(await started.catch(e => e), 'FloorAnchorMissing', { height: 5 })
   })
 
-  it('a completed sync height whose block marshal lacks (SYNC_BLOCK_MISSING)', async () => {
+  it('a completed sync height whose block marshal lacks (SyncBlockMissing)', async () => {
     const builder = await ChainBuilder.create()
     const marshal = new MockMarshal<TestBlock>({ genesis: builder.genesis, processed: 0 })
     const metadata: SyncMetadata = { syncHeight: () => 7, inProgress: () => false, setComplete: async () => {} }
     const { started } = await startWith({ marshal, metadata, genesis: builder.genesis })
-    expectFatal(await started.catch(e => e), 'SYNC_BLOCK_MISSING', { height: 7 })
+    expectFatal(await started.catch(e => e), 'SyncBlockMissing', { height: 7 })
   })
 
-  it('a marshal-sync start over a plan with an interrupted state sync is refused (STATE_SYNC_IN_PROGRESS); the record is kept', async () => {
+  it('a marshal-sync start over a plan with an interrupted state sync is refused (StateSyncInProgress); the record is kept', async () => {
     const ds = new MemoryDatastore()
     const plan = await SyncPlan.init(ds, '/n', testScheme)
     await plan.metadata.beginSync({ round: { epoch: 0, view: 3 }, payload: new Uint8Array(32).fill(3) })
     const { started } = await startWith({ metadata: plan.metadata })
-    expectFatal(await started.catch(e => e), 'STATE_SYNC_IN_PROGRESS')
+    expectFatal(await started.catch(e => e), 'StateSyncInProgress')
     const reopened = await SyncPlan.init(ds, '/n', testScheme)
     expect(reopened.requiresStateSyncFloor(), 'the interrupted sync still resumes at the next start').to.equal(true)
     expect(reopened.syncHeight()).to.equal(undefined)
   })
 
-  it('a metadata write that fails (SYNC_METADATA_FAILED)', async () => {
+  it('a metadata write that fails (SyncMetadataFailed)', async () => {
     const metadata: SyncMetadata = { syncHeight: () => undefined, inProgress: () => false, setComplete: async () => { throw new Error('read-only') } }
     const { started } = await startWith({ metadata })
-    expectFatal(await started.catch(e => e), 'SYNC_METADATA_FAILED', { height: 0 })
+    expectFatal(await started.catch(e => e), 'SyncMetadataFailed', { height: 0 })
   })
 
   it('calls on a manager that stopped cleanly fail with StatefulStoppedError', async () => {

@@ -1,5 +1,5 @@
 /**
- * Finalization (stateful.md §8.4, §10): which running verifications survive
+ * Finalization (commonware `glue/src/stateful/actor/processor/verifier.rs`, `glue/src/stateful/actor/durability.rs`): which running verifications survive
  * a finalization, reuse of in-flight replays, the FIFO barrier behind a
  * proposal, and bounded durability with acknowledgements released only
  * once durable (one flush in flight, later blocks coalesced).

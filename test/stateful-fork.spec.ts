@@ -1,5 +1,5 @@
 /**
- * Competing forks above the finalized tip (stateful.md §7.5-§7.7): isolation
+ * Competing forks above the finalized tip (commonware `glue/src/stateful/actor/processor/mod.rs`): isolation
  * of sibling states, pruning of losing forks by ancestry from the winner,
  * and verdicts on blocks built on pruned branches.
  */

@@ -1,7 +1,7 @@
 /**
- * Pruning (stateful.md §11): the schedule math and its configuration
- * invariants, the finalization-disposition table (§8.4), the skip window
- * (§10.4), and pruning real QMDB databases at a quiesced mutation boundary.
+ * Pruning (commonware `glue/src/stateful/actor/core/processing.rs`): the schedule math and its configuration
+ * invariants, the finalization-disposition table, the skip window
+ *, and pruning real QMDB databases at a quiesced mutation boundary.
  */
 
 import { expect } from 'aegir/chai'
@@ -58,7 +58,7 @@ describe('stateful: pruning schedule', () => {
   it('rejects less marshal retention than database retention, and offsets outside the interval', () => {
     const bad = [config(1, 0, 1), config(3, 1, 1, 3), config(0, 1, 1)]
     for (const c of bad) {
-      expect(() => new Pruning<string>(c, 1)).to.throw(StatefulFatalError).with.property('code', 'PRUNE_CONFIG_INVALID')
+      expect(() => new Pruning<string>(c, 1)).to.throw(StatefulFatalError).with.property('code', 'PruneConfigInvalid')
     }
   })
 
@@ -70,7 +70,7 @@ describe('stateful: pruning schedule', () => {
 })
 
 describe('stateful: finalization dispositions and skip window', () => {
-  it('preserves winner and descendant work (§8.4 table)', () => {
+  it('preserves winner and descendant work (table)', () => {
     const r = (view: number): { epoch: number, view: number } => ({ epoch: 0, view })
     const boundary: FinalizationBoundary = { digest: '10', round: r(10), processedDigest: '9', processedRound: r(9), compatible: new Set(['10', '11']) }
     const cases: Array<[Progress, string]> = [

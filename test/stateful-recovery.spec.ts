@@ -1,5 +1,5 @@
 /**
- * Lazy recovery (stateful.md §9): walking back to a known state, replaying
+ * Lazy recovery (commonware `glue/src/stateful/actor/processor/mod.rs`): walking back to a known state, replaying
  * oldest first with `Application.apply`, caching each replayed block at
  * once, and sharing replays between concurrent verifications.
  */

@@ -1,5 +1,5 @@
 /**
- * Startup and restart on LevelDB (stateful.md §12.3): recovery of pending
+ * Startup and restart on LevelDB (commonware `glue/src/stateful/actor/syncer`): recovery of pending
  * states by replay after a restart, reconciliation when the databases are
  * durable ahead of marshal, the skip window after a recorded sync height, and
  * requests that arrive while startup is still running.

@@ -1,5 +1,5 @@
 /**
- * The state-sync startup path (stateful.md §12.4-§12.9): a late joiner syncs
+ * The state-sync startup path (commonware `glue/src/stateful/actor/syncer`): a late joiner syncs
  * its databases from a floor while the chain keeps finalizing, hands off at
  * one anchor, and continues as a normal node.
  */
@@ -145,8 +145,8 @@ describe('stateful: state-sync path', function () {
     const A = anchorOf(chain[3]) // height 4
     expect(classifyHandoffs(A, [chain[2], chain[3], chain[4], chain[5]])).to.deep.equal(['covered', 'reflected', 'apply', 'apply'])
     expect(classifyHandoffs(A, [])).to.deep.equal([])
-    expect(() => classifyHandoffs(A, [chain[5]])).to.throw(StatefulFatalError).with.property('code', 'HANDOFF_NOT_CONSECUTIVE')
+    expect(() => classifyHandoffs(A, [chain[5]])).to.throw(StatefulFatalError).with.property('code', 'HandoffNotConsecutive')
     const fork = await builder.child(chain[2], { view: 99 })
-    expect(() => classifyHandoffs(A, [fork])).to.throw(StatefulFatalError).with.property('code', 'HANDOFF_DIGEST_MISMATCH')
+    expect(() => classifyHandoffs(A, [fork])).to.throw(StatefulFatalError).with.property('code', 'HandoffDigestMismatch')
   })
 })

@@ -1,5 +1,5 @@
 /**
- * SyncPlan and the durable state-sync metadata (stateful.md §12.1-§12.2,
+ * SyncPlan and the durable state-sync metadata (commonware `glue/src/stateful/actor/syncer/plan.rs`,
  * the reference's `plan.rs` tests).
  */
 import { expect } from 'aegir/chai'

@@ -1,7 +1,7 @@
 /**
  * Unit tests of the manager's building blocks: the execution state
- * (pending-map compatibility rules, §7.3, §7.6), the replay registry (§9.4),
- * the durability tracker (§10.2) and the metrics registration (§15).
+ * (pending-map compatibility rules), the replay registry,
+ * the durability tracker and the metrics registration.
  */
 
 import { expect } from 'aegir/chai'
@@ -136,24 +136,24 @@ describe('stateful: durability tracker', () => {
     expect(log).to.deep.equal(['ack 1', 'done', 'ack 2', 'ack 3'])
   })
 
-  it('refuses non-increasing finalized heights (FINALIZED_HEIGHTS_NOT_INCREASING) and cancels held acks on close', () => {
+  it('refuses non-increasing finalized heights (FinalizedHeightsNotIncreasing) and cancels held acks on close', () => {
     const log: string[] = []
     const d = new Durability(4)
-    expect(() => { d.applied(4, fakeAck(log, '4')) }).to.throw(StatefulFatalError).with.property('code', 'FINALIZED_HEIGHTS_NOT_INCREASING')
+    expect(() => { d.applied(4, fakeAck(log, '4')) }).to.throw(StatefulFatalError).with.property('code', 'FinalizedHeightsNotIncreasing')
     d.applied(5, fakeAck(log, '5'))
     d.close(new Error('stop'))
     d.applied(6, fakeAck(log, '6'))
     expect(log).to.deep.equal(['cancel 5', 'cancel 6'])
   })
 
-  it('reports a failed flush as DATABASE_SYNC_FAILED naming the member', async () => {
+  it('reports a failed flush as DatabaseSyncFailed naming the member', async () => {
     const d = new Durability(0)
     d.applied(1, fakeAck([], '1'))
     const errors: StatefulFatalError[] = []
     const failure = Object.assign(new Error('eio'), { database: 'receipts' })
     d.started(1, { durable: async () => { throw failure } }, () => {}, err => { errors.push(err) })
     await d.syncActive?.promise
-    expect(errors[0].code).to.equal('DATABASE_SYNC_FAILED')
+    expect(errors[0].code).to.equal('DatabaseSyncFailed')
     expect(errors[0].database).to.equal('receipts')
   })
 })

@@ -1,5 +1,5 @@
 /**
- * The state-sync crash-recovery matrix (stateful.md §12.10) with real
+ * The state-sync crash-recovery matrix (commonware `glue/src/stateful/actor/syncer`) with real
  * processes: a node (test/util/statesync-crash-child.ts) on a LevelDB folder
  * with the real marshal, the sync plan and both test databases, syncing from
  * a simulated network that keeps finalizing. Each test stops the node at one
@@ -7,7 +7,7 @@
  * folder and checks that the restart takes the path the matrix prescribes
  * and ends with the same roots as the network (the targets the network's
  * blocks commit to). Also covers a late joiner handing off and processing
- * past its sync height (§17.2 `LateJoinerStateSyncHandoff`) and that a node
+ * past its sync height (`LateJoinerStateSyncHandoff`) and that a node
  * whose sync completed never syncs from peers again.
  *
  * Matrix rows → tests: before `beginSync` → "before the floor is chosen";
@@ -20,7 +20,7 @@
  * and hands blocks above the anchor to normal processing, so a crash during
  * the hand-off is one of the last two rows.
  */
-import '../src/polyfill.ts'
+import './util/polyfill.ts'
 import { fork } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'

@@ -7,9 +7,9 @@
  * compact databases sync from full and compact servers;
  * 2. several target updates while syncing, one moving the floor past
  * requests still in flight, end at the last target's root;
- * 5. ports of the reference's sync test scenarios (qmdb.md §14, named after
+ * 5. ports of the reference's sync test scenarios (commonware `storage/src/qmdb/{any,current,immutable,keyless}/sync/tests.rs`, named after
  * the Rust tests), including the engine, request, gap, target, journal
- * and local-pins unit tests of §14.5.
+ * and local-pins unit tests of commonware `storage/src/qmdb/sync`.
  *
  * Expected values never come from the engine: a synced database is compared
  * with the server it was synced from (roots, floor, metadata, the exact
@@ -20,7 +20,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { Reader, Writer } from '../src/codec/index.ts'
 import { MAX_LEAVES, Mmr, inactivePeaks, verifyProofAndPinnedNodes, verifyRangeProof } from '../src/merkle/index.ts'
 import {
-  AnyDb, CompactImmutableDb, CompactKeylessDb, CurrentDb, FullSyncJournal, ImmutableDb, KeylessDb, varField
+  AnyDb, CompactImmutableBatch, CompactImmutableDb, CompactKeylessBatch, CompactKeylessDb, CurrentDb, FullSyncJournal, ImmutableDb, KeylessDb, varField
 } from '../src/qmdb/index.ts'
 import {
   Channel, CompactSource, LocalSource, MemoryJournal, OutstandingRequests, ServeError, SyncError, compactSync, compactToTarget,
@@ -161,7 +161,7 @@ describe('sync engine: every kind reaches the target root', function () {
       // the same next batch on both gives the same root
       const next = async (d: CompactDb<any>): Promise<Digest> => {
         const b = d.newBatch().withInactivityFloor(d.inactivityFloor)
-        if (full === 'immutable') { b.set(keyOf(999), fill(9)) } else { b.append(fill(9)) }
+        if (b instanceof CompactImmutableBatch) { b.set(keyOf(999), fill(9)) } else if (b instanceof CompactKeylessBatch) { b.append(fill(9)) }
         await d.apply(await b.merkleize())
         return d.root
       }
@@ -274,12 +274,12 @@ describe('sync engine: target updates while syncing', function () {
 })
 
 // ---------------------------------------------------------------------------
-// 5. the reference's scenarios (qmdb.md §14.1-§14.4), shared ones run for every kind
+// 5. the reference's scenarios (commonware `storage/src/qmdb/{any,current,immutable,keyless}/sync/tests.rs`), shared ones run for every kind
 
 const SYNC_CASES: Array<[number, number]> = [[10, 1], [10, 20], [1000, 1], [1000, 3], [1000, 999], [1000, 100], [1000, 1000], [1000, 1001]]
 const UPDATE_CASES: Array<[number, number]> = [[1, 1], [1, 2], [1, 100], [2, 1], [2, 2], [2, 100], [20, 10], [100, 1], [100, 2], [100, 100], [100, 1000]]
 
-describe('sync engine: reference scenarios shared by any / current / immutable / keyless (qmdb.md §14.1-§14.4)', function () {
+describe('sync engine: reference scenarios shared by any / current / immutable / keyless (commonware `storage/src/qmdb/{any,current,immutable,keyless}/sync/tests.rs`)', function () {
   this.timeout(60_000)
 
   for (const kind of FULL_KINDS) {
@@ -817,7 +817,7 @@ describe('sync engine: reference scenarios specific to any / current / immutable
 })
 
 // ---------------------------------------------------------------------------
-// compact sync scenarios (qmdb.md §14.3 41-50, §14.4 55-59)
+// compact sync scenarios (commonware `storage/src/qmdb/{any,current,immutable,keyless}/sync/tests.rs`)
 
 type CompactKind = 'immutable' | 'keyless'
 const openCompact = async (kind: CompactKind, o: DbOptions = {}): Promise<CompactDb<any>> => kind === 'immutable' ? CompactImmutableDb.open(o) : CompactKeylessDb.open(o)
@@ -1011,7 +1011,7 @@ describe('sync engine: reference compact sync scenarios', function () {
 })
 
 // ---------------------------------------------------------------------------
-// §14.5 unit tests: engine, requests, gaps, target, source, database, journal
+// unit tests: engine, requests, gaps, target, source, database, journal
 
 /** A kind that counts its local-pins probes. */
 function probing<DB> (kind: SyncKind<DB>): { kind: SyncKind<DB>, probes(): number } {
@@ -1022,7 +1022,7 @@ function probing<DB> (kind: SyncKind<DB>): { kind: SyncKind<DB>, probes(): numbe
   }
 }
 
-describe('sync engine: reference unit tests (qmdb.md §14.5)', function () {
+describe('sync engine: reference unit tests (commonware `storage/src/qmdb/sync`)', function () {
   this.timeout(30_000)
 
   it('engine new_probes_local_pinned_nodes_when_journal_reaches_target', async () => {

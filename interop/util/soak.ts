@@ -4,7 +4,7 @@
  * sampled every `sampleMs` for each node's applied height, resident set,
  * V8 heap in use and on-disk store size. `growth` compares a sample taken
  * after warm-up with the last one, per block, which is what "flat memory"
- * is judged on (README "Memory").
+ * is judged on (docs/PROTOCOLS.md "Storage and memory bounds").
  */
 
 import { readFile, readdir, stat } from 'node:fs/promises'

@@ -5,13 +5,16 @@
  * on stderr (the stack only with DEBUG set).
  */
 
-import '../polyfill.ts' // must stay first: libp2p v3 needs Promise.withResolvers on Node 20
 import { parseArgs } from 'node:util'
+import { installPolyfills } from '../polyfill.ts'
 import { formatReport, runDemo } from './demo.ts'
 import { initNetwork } from './init.ts'
 import { UsageError, info, intOption, toJson } from './output.ts'
 import { runNode } from './run-node.ts'
 import { fetchStatus } from './status.ts'
+
+// libp2p v3 calls Promise.withResolvers, which Node 20 lacks
+installPolyfills()
 
 const USAGE = `usage: libp2p-qmdb <command> [options]
 

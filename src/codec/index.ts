@@ -1,5 +1,5 @@
 /**
- * Canonical binary codec compatible with commonware-codec (qmdb.md §1).
+ * Canonical binary codec compatible with commonware-codec (commonware `codec/src`).
  */
 export { CodecError, type CodecErrorCode } from './errors.ts'
 export { Writer, varintSize } from './writer.ts'

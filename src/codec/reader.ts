@@ -1,5 +1,5 @@
 /**
- * Bounds-checked reader for commonware's canonical encodings (qmdb.md §1).
+ * Bounds-checked reader for commonware's canonical encodings (commonware `codec/src`).
  *
  * Invariants:
  * - every read checks the remaining length first and throws `CodecError`

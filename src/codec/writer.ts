@@ -1,5 +1,5 @@
 /**
- * Canonical binary writer for commonware's encodings (qmdb.md §1).
+ * Canonical binary writer for commonware's encodings (commonware `codec/src`).
  *
  * Big-endian fixed integers, unsigned LEB128 varints, `u32`-bounded lengths.
  * Numbers are JS numbers guarded to the safe-integer range; a value the codec

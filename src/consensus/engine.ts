@@ -1,5 +1,5 @@
 /**
- * The reference simplex-style BFT engine (DESIGN.md §6): views with
+ * The reference simplex-style BFT engine (docs/ARCHITECTURE.md): views with
  * round-robin leaders; the leader proposes a payload (a block digest) built
  * on the latest notarized view whose successors up to its own view are all
  * nullified; validators verify and notarize; a notarization moves everyone to

@@ -6,7 +6,7 @@
  * the topic validator decodes, signature-checks and age-checks every message
  * (the engine's `admitVote` / `admitCertificate`) before gossipsub relays
  * it, so an invalid one stops at the first honest node and lowers its
- * sender's score (README "Gossip validation and peer scoring");
+ * sender's score (docs/PROTOCOLS.md "Gossip validation and peer scoring");
  * - a request/response protocol `/<prefix>/<chain>/consensus/backfill/1.0.0`:
  * request `varint(from) ‖ varint(to)` (at most `MAX_BACKFILL_VIEWS` views),
  * response `Vec<certificate>` (capped), one uvarint-length-prefixed frame
@@ -37,7 +37,7 @@ export interface BackfillBlocker {
   isBlocked(peer: PeerId): boolean
 }
 
-export class BackfillViolation extends Error {
+class BackfillViolation extends Error {
   readonly name = 'BackfillViolation'
 }
 

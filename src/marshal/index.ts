@@ -1,5 +1,5 @@
 /**
- * The finalized block store ("marshal", stateful.md §13) and its network
+ * The finalized block store ("marshal", commonware `consensus/src/marshal`) and its network
  * layer: the core (`Marshal`, `BlockStore`, types) delivers finalized blocks
  * in order with acknowledgements; the libp2p service (`marshalService`)
  * serves blocks and finalizations on `/<prefix>/<chain>/marshal/1.0.0` and

@@ -1,5 +1,5 @@
 /**
- * The finalized block store ("marshal", stateful.md §13): it turns
+ * The finalized block store ("marshal", commonware `consensus/src/marshal`): it turns
  * finalization certificates into an ordered stream of finalized blocks for
  * the stateful manager, and serves blocks by digest.
  *

@@ -1,7 +1,7 @@
 /**
  * Types of the block store ("marshal"): what it needs to know about blocks
  * and finalization certificates, which belong to the application and the
- * consensus engine respectively (stateful.md §13).
+ * consensus engine respectively (commonware `consensus/src/marshal`).
  *
  * A block's identity is its digest, computed from its bytes by the codec, so
  * a block fetched by digest is self-authenticating; a finalization

@@ -1,5 +1,5 @@
 /**
- * Speculative MMR batches (qmdb.md §2.5).
+ * Speculative MMR batches (commonware `storage/src/mmr`).
  *
  * An `MmrBatch` collects appended leaves on top of a parent (the committed
  * `Mmr` or another merkleized batch); `merkleize()` hashes them into a

@@ -1,5 +1,5 @@
 /**
- * Typed errors of the Merkle layer (qmdb.md §2.10).
+ * Typed errors of the Merkle layer (commonware `storage/src/mmr`).
  *
  * Proof reconstruction failures (`MissingDigests`, `ExtraDigests`, ...) are
  * distinguished so a sync engine can tell a malformed proof from a wrong root,

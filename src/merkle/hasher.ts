@@ -1,5 +1,5 @@
 /**
- * SHA-256 Merkle hashing with commonware's exact byte layouts (qmdb.md §2.3).
+ * SHA-256 Merkle hashing with commonware's exact byte layouts (commonware `storage/src/mmr`).
  *
  * - leaf  = SHA256(u64be(pos) || element)
  * - node  = SHA256(u64be(pos) || left || right)
@@ -130,7 +130,7 @@ export type Bagging = 'forward' | 'backward'
  *
  * `root(L, k, peaks)` is `rootWithFolded(L, k, k, peaks)`; proof verification
  * uses a different `toFold` when its first entry already stands for several
- * folded peaks (qmdb.md §2.8).
+ * folded peaks (commonware `storage/src/mmr`).
  */
 export function rootWithFolded (leaves: number, toFold: number, committed: number, peakDigests: readonly Digest[], bagging: Bagging = 'backward'): Digest {
   const m = peakDigests.length

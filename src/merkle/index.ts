@@ -1,5 +1,5 @@
 /**
- * Merkle Mountain Range compatible with commonware's QMDB (qmdb.md §2):
+ * Merkle Mountain Range compatible with commonware's QMDB (commonware `storage/src/mmr`):
  * arithmetic, SHA-256 hashing and roots, speculative batches, pruning with
  * pinned nodes, range proofs and their verification, persistence.
  */

@@ -1,5 +1,5 @@
 /**
- * Merkle Mountain Range arithmetic (qmdb.md §2.2, §2.4, §2.6).
+ * Merkle Mountain Range arithmetic (commonware `storage/src/mmr`).
  *
  * Vocabulary: a *location* is a 0-based leaf index (or a leaf count); a
  * position* is a 0-based node index in post-order (or a node count, the
@@ -154,7 +154,7 @@ export function nodesToPin (loc: number): number[] {
 
 /**
  * Number of oldest peaks of an MMR with `leaves` leaves whose leaves all lie
- * strictly below `floor` (qmdb.md §2.4).
+ * strictly below `floor` (commonware `storage/src/mmr`).
  */
 export function inactivePeaks (leaves: number, floor: number): number {
   let count = 0

@@ -1,6 +1,6 @@
 /**
  * The committed Merkle Mountain Range: in memory, or persisted on a datastore
- * (qmdb.md §2.6-§2.7, §17.4).
+ * (commonware `storage/src/mmr`, `storage/src/qmdb`).
  *
  * Layout under `prefix` (persisted):
  * - `<prefix>/meta`: version u8 ‖ varint leaves ‖ varint prunedLoc
@@ -11,7 +11,7 @@
  * - the current peaks are always in memory (appending and roots never load);
  * - nodes below `locToPos(prunedLoc)` are gone except the pins, which are
  * exactly the peaks of the MMR with `prunedLoc` leaves; every range starting
- * at or after `prunedLoc` stays provable (qmdb.md §2.6);
+ * at or after `prunedLoc` stays provable (commonware `storage/src/mmr`);
  * - `stage()` puts every change since the last durable write (nodes, pins,
  * meta) into one `WriteBatch`; committing that batch atomically is what
  * makes the structure durable, so a crash reopens at the last commit;

@@ -1,6 +1,6 @@
 /**
  * MMR range proofs: blueprint, building, byte format and verification
- * (qmdb.md §2.8), byte-compatible with commonware's `Proof`.
+ * (commonware `storage/src/mmr`), byte-compatible with commonware's `Proof`.
  *
  * A proof for the contiguous range `[start, end)` of an MMR with `leaves`
  * leaves and `k` inactive peaks carries, in order: the forward-folded

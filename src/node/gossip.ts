@@ -12,7 +12,7 @@
  * topic weight 1, three rejected messages (-90) cross the graylist
  * threshold (-80). The counter decays by 0.99 a second, so a peer that
  * stops misbehaving recovers in minutes; a persistent one never does.
- * See README "Gossip validation and peer scoring".
+ * See docs/PROTOCOLS.md "Gossip validation and peer scoring".
  */
 
 import type { GossipsubOpts } from '@libp2p/gossipsub'

@@ -224,8 +224,9 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
         heartbeatInterval: 300,
         ...gossipScoring([blocksTopic, consensusTopics.votesTopic, consensusTopics.certsTopic])
       }),
-      standard: standardResolver({ protocolPrefix: config.chainId, databases: served('standard') }),
-      compact: compactResolver({ protocolPrefix: config.chainId, databases: served('compact') }),
+      // a node's state sync waits for its peers however long it takes (logging why it stalls): no stall deadline
+      standard: standardResolver({ chain: config.chainId, databases: served('standard'), stallTimeout: Infinity }),
+      compact: compactResolver({ chain: config.chainId, databases: served('compact'), stallTimeout: Infinity }),
       marshal: marshalService<B, Finalization>({
         chain: config.chainId,
         codec: application.blockCodec,
@@ -293,7 +294,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     const members: Record<string, unknown> = {}
     for (const name of names) {
       const spec = application.databases[name]
-      members[name] = await spec.syncMember(storageOf(application, datastore, name), resolverOf(name).source(name, { codec: spec.codec }))
+      members[name] = await spec.syncMember(storageOf(application, datastore, name), resolverOf(name).source(name))
     }
     startup = stateSync<B, Dbs, Finalization, MemberRecord>({
       plan,

@@ -4,7 +4,7 @@
  * ('ignore': stale, duplicate, outside the window this node acts on) or drop
  * and penalise the peer that sent it ('reject': undecodable, oversized,
  * badly signed, from outside the validator set). Only 'reject' lowers the
- * sender's gossipsub score (see README "Gossip validation and peer scoring").
+ * sender's gossipsub score (see docs/PROTOCOLS.md "Gossip validation and peer scoring").
  */
 
 import { TopicValidatorResult } from '@libp2p/gossipsub'

@@ -68,6 +68,10 @@ export function frameStream (stream: Stream, limits: FrameLimits): FrameStream {
   }
 }
 
+class DeadlineError extends Error {
+  readonly name = 'DeadlineError'
+}
+
 /**
  * A signal aborted by `parents` or after `ms`; when the time is up the
  * stream is aborted too, so nothing pending on it outlives the deadline.
@@ -87,8 +91,4 @@ export function deadline (stream: Stream, ms: number, parents: AbortSignal[] = [
       link.dispose()
     }
   }
-}
-
-export class DeadlineError extends Error {
-  readonly name = 'DeadlineError'
 }

@@ -2,7 +2,7 @@
  * libp2p resolvers for QMDB state sync: the standard resolver (operation
  * ranges and boundaries) and the compact resolver (database tips), each a
  * libp2p service that serves local databases and fetches from peers.
- * The wire protocol is described in `src/p2p/README.md`.
+ * The wire protocol is described in docs/PROTOCOLS.md.
  */
 export {
   type ResolverKind, DEFAULT_PROTOCOL_PREFIX, PROTOCOL_VERSION, STATUS_RESPONSE, STATUS_NO_DATA, MAX_REQUEST_FRAME,
@@ -14,7 +14,9 @@ export { PeerBook, Notifier, type PeerBookOptions } from './peers.ts'
 export { ResolverMetrics, type ServeOutcome, type FetchOutcome } from './metrics.ts'
 export { ResolverServer, RateLimitedError, type ServerConfig } from './server.ts'
 export {
-  NetworkSource, type NetworkSourceOptions, type PeerSelection, type PeerProvider, type ClientContext, type ResolvedClientOptions
+  NetworkSource, type NetworkSourceOptions, type NetworkSourceEvents, type StallInfo, type StallReason, type PeerSelection, type PeerProvider,
+  type ClientContext, type ResolvedClientOptions
 } from './client.ts'
+export { DatabaseRegistry, type Servable } from './registry.ts'
 export { ConnectedPeers, StaticPeers, FunctionPeers, type ConnectedPeersComponents } from './providers.ts'
 export { QmdbResolver, standardResolver, compactResolver, type QmdbResolverInit, type QmdbResolverComponents } from './resolver.ts'

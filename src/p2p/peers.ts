@@ -2,7 +2,7 @@
  * What a resolver knows about the peers it fetches from: a latency score per
  * peer (moving average, lower is better), the set of peers blocked for
  * serving data that failed verification, and the ordering used to pick a
- * peer for a request (sync-p2p.md §5.5–§5.6).
+ * peer for a request (commonware `resolver/src/p2p`).
  *
  * Invariants: a blocked peer stays blocked for the book's lifetime (the
  * reference's exclusion is permanent); fresh requests try peers best score

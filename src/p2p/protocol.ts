@@ -1,10 +1,10 @@
 /**
  * The resolver wire protocol: protocol ids, request shapes per protocol, and
- * the response frame (`src/p2p/README.md` is the normative description).
+ * the response frame (docs/PROTOCOLS.md is the normative description).
  *
  * ```
- * /<prefix>/<db>/sync/standard/1.0.0   body = Request (Operations or Boundary)
- * /<prefix>/<db>/sync/compact/1.0.0    body = Boundary{size, size-1}, or Operations{1, 0, 1}
+ * /<prefix>/<chain>/<db>/sync/standard/1.0.0   body = Request (Operations or Boundary)
+ * /<prefix>/<chain>/<db>/sync/compact/1.0.0    body = Boundary{size, size-1}, or Operations{1, 0, 1}
  * request frame  = uvarint(len ≤ 64) ‖ Request bytes
  * response frame = uvarint(len ≤ limit) ‖ status ‖ payload
  *                  status 0x01: payload = Response bytes; 0x02: no data, empty payload
@@ -55,11 +55,16 @@ export function checkPrefix (prefix: string): void {
   if (!PREFIX.test(prefix)) { throw new RangeError(`invalid protocol prefix ${JSON.stringify(prefix)}`) }
 }
 
-/** `/<prefix>/<db>/sync/<kind>/1.0.0`. */
-export function protocolId (prefix: string, db: string, kind: ResolverKind): string {
+/**
+ * `/<prefix>/<chain>/<db>/sync/<kind>/1.0.0`: the same `/<prefix>/<chain>/…`
+ * namespace as the marshal and probe protocols, so one chain's protocols
+ * share one prefix.
+ */
+export function protocolId (prefix: string, chain: string, db: string, kind: ResolverKind): string {
   checkPrefix(prefix)
+  if (!DB_NAME.test(chain)) { throw new RangeError(`invalid chain name ${JSON.stringify(chain)}: use 1-64 of [A-Za-z0-9._-]`) }
   checkDbName(db)
-  return `/${prefix}/${db}/sync/${kind}/${PROTOCOL_VERSION}`
+  return `/${prefix}/${chain}/${db}/sync/${kind}/${PROTOCOL_VERSION}`
 }
 
 /**
@@ -121,7 +126,7 @@ export function parseResponseFrame (body: Uint8Array, req: Request, codec: OpByt
   try {
     response = decodeResponse(body.subarray(1), req, codec)
   } catch (err) {
-    if (err instanceof CodecError) { throw new ProtocolViolation(`undecodable response: ${err.message}`) }
+    if (err instanceof CodecError) { throw new ProtocolViolation(`undecodable response: ${err.message}`, { cause: err }) }
     throw err
   }
   const problem = responseShapeProblem(req, response)

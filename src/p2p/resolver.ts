@@ -1,42 +1,43 @@
 /**
  * The libp2p resolver services (following @libp2p/ping and @libp2p/fetch):
  * `standardResolver()` serves and fetches operation ranges and boundaries on
- * `/<prefix>/<db>/sync/standard/1.0.0`; `compactResolver()` serves and
- * fetches database tips on `/<prefix>/<db>/sync/compact/1.0.0`. One protocol
- * namespace per database name.
+ * `/<prefix>/<chain>/<db>/sync/standard/1.0.0`; `compactResolver()` serves
+ * and fetches database tips on `/<prefix>/<chain>/<db>/sync/compact/1.0.0`.
+ * One protocol namespace per database name (`examples/serve-and-sync.ts`
+ * shows a complete program).
  *
- * ```ts
- * const node = await createLibp2p({ ..., services: {
- *   identify: identify(),
- *   qmdbStandard: standardResolver({ databases: ['accounts'] }),
- *   qmdbCompact: compactResolver({ databases: ['accounts', 'receipts'] })
- * } })
- * await node.services.qmdbStandard.attach('accounts', new LocalSource(accountsDb)) // serve
- * const source = node.services.qmdbStandard.source('accounts', { codec: accountsDb.codec }) // fetch
- * ```
+ * Serving: a handler is registered for every database declared in
+ * `databases` (a name list, or a `DatabaseRegistry` shared by both
+ * resolvers) so identify advertises it from the start, and for every
+ * `attach`; until a source is attached, every request gets no-data.
+ * Fetching: `source(db)` returns a `NetworkSource` (a sync `Source`) for a
+ * declared database; `syncDatabase` gives it the kind's codec.
  *
- * Serving: a handler is registered for every database named in `databases`
- * (so identify advertises it from the start) and for every `attach`; until a
- * source is attached, every request gets no-data. Fetching: `source()`
- * returns a `NetworkSource` (a sync `Source`) for one database.
+ * Local mistakes throw `ConfigurationError` at once, naming the fix: an
+ * undeclared database, a source that cannot serve the resolver's protocol,
+ * `peers: 'connected'` without identify.
  *
  * The service owns what is per peer rather than per database: latency
  * scores, the block list, and the inbound and outbound limits.
  */
 
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
+import { CompactSource } from '../sync/compact-source.ts'
+import { ConfigurationError } from '../sync/errors.ts'
 import { PeerBlocker } from './blocking.ts'
 import { NetworkSource } from './client.ts'
 import { PeerLimiter } from './limits.ts'
 import { ResolverMetrics } from './metrics.ts'
 import { Notifier, PeerBook } from './peers.ts'
-import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PROTOCOL_PREFIX, checkDbName, checkPrefix, protocolId } from './protocol.ts'
+import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PROTOCOL_PREFIX, checkDbName, protocolId } from './protocol.ts'
 import { ConnectedPeers, FunctionPeers, StaticPeers } from './providers.ts'
+import { DatabaseRegistry } from './registry.ts'
 import { ResolverServer } from './server.ts'
 import type { BlockHook } from './blocking.ts'
 import type { ClientContext, NetworkSourceOptions, PeerProvider } from './client.ts'
 import type { RateLimit } from './limits.ts'
 import type { ResolverKind } from './protocol.ts'
+import type { ServerConfig } from './server.ts'
 import type { Source } from '../sync/source.ts'
 import type { ComponentLogger, Logger, Metrics, PeerId, PeerStore, Startable } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -53,9 +54,15 @@ export interface QmdbResolverComponents {
 export interface QmdbResolverInit {
   /** First protocol-id segment(s). Default `qmdb`. */
   protocolPrefix?: string
-  /** Databases to serve from start (no-data until a source is attached). */
-  databases?: string[]
-  /** Largest `maxOps` served; larger operations requests get no-data (never truncated). Default 1024. */
+  /** Chain name, the segment after the prefix (as in the marshal and probe protocols). Default `default`. */
+  chain?: string
+  /**
+   * The databases served and fetched: names, or a registry shared with the
+   * other resolver. Serving starts with no-data until a source is attached;
+   * `source(db)` refuses a name not declared here.
+   */
+  databases?: string[] | DatabaseRegistry
+  /** Largest `maxOps` served; larger operations requests are answered with this many. Default 1024. */
   maxServeOps?: number
   /** Largest response frame, sent or accepted. Default 4 MiB. */
   maxResponseBytes?: number
@@ -80,6 +87,10 @@ export interface QmdbResolverInit {
   initialLatency?: number
   /** How often a waiting fetch re-checks for peers (ms). Default 1000. */
   pollInterval?: number
+  /** How often a source without progress logs why and emits `stall` (ms). Default 3000. */
+  stallInterval?: number
+  /** A source's waiting requests fail (`ServeError('Stalled')`) after this long without progress (ms). Default 120000. */
+  stallTimeout?: number
   /** libp2p stream limits per connection for each protocol. Defaults 64 / 64. */
   maxInboundStreams?: number
   maxOutboundStreams?: number
@@ -104,12 +115,42 @@ const DEFAULTS = {
   maxRetryDelay: 2000,
   initialLatency: 1000,
   pollInterval: 1000,
-  maxStreams: 64
+  stallInterval: 3000,
+  stallTimeout: 120_000,
+  maxStreams: 64,
+  chain: 'default'
+}
+
+function serverConfig (init: QmdbResolverInit, kind: ResolverKind): ServerConfig {
+  return {
+    kind,
+    maxServeOps: init.maxServeOps ?? DEFAULTS.maxServeOps,
+    maxResponseBytes: init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+    readTimeout: init.readTimeout ?? DEFAULTS.readTimeout,
+    serveTimeout: init.serveTimeout ?? DEFAULTS.serveTimeout
+  }
+}
+
+/**
+ * Whether libp2p was given a service with identify's capability, or
+ * undefined when the components do not say (not libp2p's own container).
+ */
+function hasIdentify (components: QmdbResolverComponents): boolean | undefined {
+  const all = (components as unknown as { components?: unknown }).components
+  if (all === null || typeof all !== 'object') { return undefined }
+  return Object.values(all).some(service => {
+    const caps = (service as Record<symbol, unknown> | undefined)?.[serviceCapabilities]
+    return Array.isArray(caps) && caps.includes('@libp2p/identify')
+  })
 }
 
 export class QmdbResolver implements Startable {
   readonly kind: ResolverKind
   readonly prefix: string
+  readonly chain: string
+  /** The databases this resolver serves and fetches (shared when given as a registry). */
+  readonly databases: DatabaseRegistry
+  private unsubscribe: (() => void) | undefined
   private readonly components: QmdbResolverComponents
   private readonly init: QmdbResolverInit
   private readonly log: Logger
@@ -129,19 +170,14 @@ export class QmdbResolver implements Startable {
     this.init = init
     this.kind = kind
     this.prefix = init.protocolPrefix ?? DEFAULT_PROTOCOL_PREFIX
-    checkPrefix(this.prefix)
-    for (const db of init.databases ?? []) { checkDbName(db) }
+    this.chain = init.chain ?? DEFAULTS.chain
+    protocolId(this.prefix, this.chain, 'db', kind) // validates prefix and chain at construction
+    this.databases = init.databases instanceof DatabaseRegistry ? init.databases : new DatabaseRegistry(init.databases ?? [])
     this[serviceCapabilities] = [`@libp2p-qmdb/${kind}-resolver`]
     this.log = components.logger.forComponent(`libp2p:qmdb:${kind}-resolver`)
     this.metrics = new ResolverMetrics(components.metrics, kind)
     const inbound = new PeerLimiter(init.inbound?.rate ?? DEFAULTS.inboundRate, init.inbound?.maxConcurrent ?? DEFAULTS.inboundConcurrent, init.inbound?.maxTotal ?? DEFAULTS.inboundTotal)
-    this.server = new ResolverServer({
-      kind,
-      maxServeOps: init.maxServeOps ?? DEFAULTS.maxServeOps,
-      maxResponseBytes: init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
-      readTimeout: init.readTimeout ?? DEFAULTS.readTimeout,
-      serveTimeout: init.serveTimeout ?? DEFAULTS.serveTimeout
-    }, inbound, this.metrics, this.log)
+    this.server = new ResolverServer(serverConfig(init, kind), db => this.servingSource(db), inbound, this.metrics, this.log)
     this.book = new PeerBook({ initialLatency: init.initialLatency ?? DEFAULTS.initialLatency })
     this.blocker = new PeerBlocker({
       book: this.book,
@@ -173,7 +209,13 @@ export class QmdbResolver implements Startable {
 
   /** The protocol id for database `db`. */
   protocol (db: string): string {
-    return protocolId(this.prefix, db, this.kind)
+    return protocolId(this.prefix, this.chain, db, this.kind)
+  }
+
+  /** The source answering `db` here: the standard protocol cannot be answered by a compact database's tip. */
+  private servingSource (db: string): Source | undefined {
+    const source = this.databases.source(db)
+    return this.kind === 'standard' && source instanceof CompactSource ? undefined : source
   }
 
   isStarted (): boolean {
@@ -184,13 +226,18 @@ export class QmdbResolver implements Startable {
     if (this.controller !== undefined) { return }
     this.controller = new AbortController()
     setMaxListeners(Infinity, this.controller.signal)
-    for (const db of this.init.databases ?? []) { await this.register(db) }
+    this.unsubscribe = this.databases.onDeclare(db => {
+      this.register(db).catch(err => { this.log.error('cannot register %s: %s', db, (err as Error)?.message) })
+    })
+    for (const db of this.databases.names()) { await this.register(db) }
   }
 
   async stop (): Promise<void> {
     const controller = this.controller
     if (controller === undefined) { return }
     this.controller = undefined
+    this.unsubscribe?.()
+    this.unsubscribe = undefined
     controller.abort()
     this.slots.notify()
     for (const source of [...this.sources]) { source.close() }
@@ -216,22 +263,26 @@ export class QmdbResolver implements Startable {
   // ---- serving ------------------------------------------------------------
 
   /**
-   * Serve database `db` from `source` (replacing any previous source). Also
-   * registers the protocol handler if `db` was not declared in `databases`.
+   * Serve database `db` from `source` (replacing any previous source),
+   * declaring it if needed. With a shared registry, every resolver sharing it
+   * serves the source. A `CompactSource` is refused by the standard resolver.
    */
   async attach (db: string, source: Source): Promise<void> {
     checkDbName(db)
-    this.server.attach(db, source)
+    if (this.kind === 'standard' && source instanceof CompactSource) {
+      throw new ConfigurationError('WrongSource', `the standard resolver serves full databases; attach ${db}'s CompactSource to the compact resolver`)
+    }
+    this.databases.serve(db, source)
     if (this.controller !== undefined) { await this.register(db) }
   }
 
   /** Stop serving `db`: requests get no-data until the next `attach`. */
   detach (db: string): void {
-    this.server.detach(db)
+    this.databases.stopServing(db)
   }
 
   isAttached (db: string): boolean {
-    return this.server.attached(db)
+    return this.servingSource(db) !== undefined
   }
 
   // ---- fetching -----------------------------------------------------------
@@ -241,7 +292,11 @@ export class QmdbResolver implements Startable {
    * resolver must have the compact shape (`Boundary{size, size-1}` or, for
    * size 1, `Operations{1, 0, 1}`).
    */
-  source (db: string, options: NetworkSourceOptions): NetworkSource {
+  source (db: string, options: NetworkSourceOptions = {}): NetworkSource {
+    this.databases.require(db)
+    if ((options.peers ?? 'connected') === 'connected' && hasIdentify(this.components) === false) {
+      throw new ConfigurationError('MissingIdentify', 'peers: \'connected\' finds serving peers through identify: add identify() from @libp2p/identify to the node\'s services, or pass peers: [peerId, ...]')
+    }
     const protocol = this.protocol(db)
     const source = new NetworkSource(db, this.ctx, {
       protocol,
@@ -250,7 +305,9 @@ export class QmdbResolver implements Startable {
       timeout: options.timeout ?? this.init.timeout ?? DEFAULTS.timeout,
       retryDelay: options.retryDelay ?? this.init.retryDelay ?? DEFAULTS.retryDelay,
       maxRetryDelay: options.maxRetryDelay ?? this.init.maxRetryDelay ?? DEFAULTS.maxRetryDelay,
-      maxResponseBytes: options.maxResponseBytes ?? this.init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES
+      maxResponseBytes: options.maxResponseBytes ?? this.init.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
+      stallInterval: options.stallInterval ?? this.init.stallInterval ?? DEFAULTS.stallInterval,
+      stallTimeout: options.stallTimeout ?? this.init.stallTimeout ?? DEFAULTS.stallTimeout
     }, () => { this.sources.delete(source) })
     this.sources.add(source)
     return source

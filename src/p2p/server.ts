@@ -1,16 +1,19 @@
 /**
  * The serving half of a resolver: answers one request per inbound stream
- * from the `Source` attached for the stream's database (sync-p2p.md §8.1).
+ * from the `Source` attached for the stream's database (commonware `glue/src/stateful/db/p2p`).
  *
  * Per stream: admit the peer (concurrency slot + rate token, else reset),
  * read one frame of at most 64 bytes, decode the request strictly and check
  * its shape for the protocol (else reset, no reply), then answer with one
  * frame: `0x01 ‖ Response` or `0x02` (no data) and close.
  *
- * No data when: no source is attached for the database; an operations
- * request asks for more than `maxServeOps` (never truncated); the source
- * fails (out of range, pruned, missing, ...); the encoded response would
- * exceed `maxResponseBytes`.
+ * An operations request for more than `maxServeOps` is served capped at
+ * `maxServeOps` (as commonware's sources cap `max_ops`): fewer operations are
+ * a valid answer, and the client asks for the rest.
+ *
+ * No data when: no source is attached for the database; the source fails
+ * (out of range, pruned, missing, ...); the encoded response would exceed
+ * `maxResponseBytes`.
  *
  * Invariant: nothing a peer sends can throw out of `handle`; every failure
  * ends that one stream and the node keeps serving everyone else.
@@ -54,29 +57,19 @@ async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise
 }
 
 export class ResolverServer {
-  private readonly sources = new Map<string, Source>()
+  private readonly sources: (db: string) => Source | undefined
   private readonly config: ServerConfig
   private readonly limiter: PeerLimiter
   private readonly metrics: ResolverMetrics
   private readonly log: Logger
 
-  constructor (config: ServerConfig, limiter: PeerLimiter, metrics: ResolverMetrics, log: Logger) {
+  /** `sources` gives the source attached for a database, looked up per request. */
+  constructor (config: ServerConfig, sources: (db: string) => Source | undefined, limiter: PeerLimiter, metrics: ResolverMetrics, log: Logger) {
+    this.sources = sources
     this.config = config
     this.limiter = limiter
     this.metrics = metrics
     this.log = log
-  }
-
-  attach (db: string, source: Source): void {
-    this.sources.set(db, source)
-  }
-
-  detach (db: string): void {
-    this.sources.delete(db)
-  }
-
-  attached (db: string): boolean {
-    return this.sources.has(db)
   }
 
   /** Handle one inbound stream for database `db`. Never throws. */
@@ -131,18 +124,17 @@ export class ResolverServer {
 
   /** The frame body answering `request`: a response or no-data. */
   private async produce (db: string, request: Request, peer: string, signal: AbortSignal): Promise<Uint8Array> {
-    const source = this.sources.get(db)
+    const source = this.sources(db)
     if (source === undefined) {
       this.log.trace('no-data for %s: %s is not attached', peer, db)
       return NO_DATA_BODY
     }
-    if (request.type === 'operations' && requestMaxOps(request) > this.config.maxServeOps) {
-      this.log.trace('no-data for %s: maxOps %d above %d', peer, request.maxOps, this.config.maxServeOps)
-      return NO_DATA_BODY
-    }
+    const capped: Request = request.type === 'operations' && requestMaxOps(request) > this.config.maxServeOps
+      ? { ...request, maxOps: this.config.maxServeOps }
+      : request
     let body: Uint8Array
     try {
-      const { response } = await source.serve(request, { signal })
+      const { response } = await source.serve(capped, { signal })
       if (response.type !== request.type) {
         this.log.error('source for %s answered a %s request with %s', db, request.type, response.type)
         return NO_DATA_BODY

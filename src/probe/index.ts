@@ -1,5 +1,5 @@
 /**
- * The probe (stateful.md §16): discovers a state-sync floor — a verified
+ * The probe (commonware `glue/src/stateful/probe`): discovers a state-sync floor — a verified
  * finalization vouched for by `f + 1` distinct committee peers — over
  * `/<prefix>/<chain>/probe/1.0.0`, then serves the local marshal's latest
  * finalization to others.

@@ -1,5 +1,5 @@
 /**
- * The probe (stateful.md §16): floor discovery for state sync, then serving.
+ * The probe (commonware `glue/src/stateful/probe`): floor discovery for state sync, then serving.
  *
  * Discovery: while someone waits in `subscribe` and no floor is selected,
  * the probe runs request rounds. A round clears the sample, asks every

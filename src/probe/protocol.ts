@@ -1,5 +1,5 @@
 /**
- * The probe wire protocol (stateful.md §16.4 over libp2p request/response):
+ * The probe wire protocol (commonware `glue/src/stateful/probe/wire.rs` over libp2p request/response):
  *
  * ```
  * /<prefix>/<chain>/probe/1.0.0

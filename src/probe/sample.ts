@@ -1,5 +1,5 @@
 /**
- * The probe's sample (stateful.md §16.7): one verified finalization per
+ * The probe's sample (commonware `glue/src/stateful/probe/sample.rs`): one verified finalization per
  * peer per request round, and the rule that turns enough of them into a
  * floor.
  *

@@ -9,7 +9,7 @@
  * its active Update`, and an activity bitmap (1 = latest update of an active
  * key, or the last commit; exact, so floor raising can skip zero bits).
  *
- * Merkleize (§5.3-§5.4, reproduced byte for byte — the conformance hashes
+ * Merkleize (reproduced byte for byte — the conformance hashes
  * depend on it): unordered, updates and deletes of existing keys in order of
  * their current* location, then creates in key order, then the floor raise moves
  * `userSteps + 1` active operations from the floor to the tip (never scanning
@@ -29,7 +29,8 @@ import { emitOrderedUserOps } from './ordered-batch.ts'
 import { OrderedKeyIndex } from './ordered-index.ts'
 import { anyReader } from './readers.ts'
 import type { DbOptions, MerkleizedCore } from './core.ts'
-import type { GraftOverlay } from './current.ts'
+import type { DiffEntry, Mutation } from './diff.ts'
+import type { GraftOverlay } from './grafting.ts'
 import type { KeyIndex } from './key-index.ts'
 import type { ManagedDb } from './managed.ts'
 import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
@@ -38,19 +39,6 @@ import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { Digest, MerkleizedMmrBatch } from '../merkle/index.ts'
 
-/**
- * One key's change in a batch: `loc === -1` means deleted; `prev === -1` means
- * absent before. A moved operation keeps its encoded bytes in `op` and its
- * value is decoded only if someone reads it (moves are the bulk of a batch).
- */
-export interface DiffEntry {
-  key: Uint8Array
-  loc: number
-  value: Uint8Array | undefined
-  prev: number
-  op?: Uint8Array
-}
-
 export interface AnyDbOptions extends DbOptions {
   /** Key field (default: 32-byte fixed keys). */
   key?: FieldCodec
@@ -58,12 +46,6 @@ export interface AnyDbOptions extends DbOptions {
   value?: FieldCodec
   /** Operation encoding (default `fixed`). */
   encoding?: Encoding
-}
-
-/** One pending write of a batch (`null` deletes). */
-export interface Mutation {
-  key: Uint8Array
-  value: Uint8Array | null
 }
 
 export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements ManagedDb<AnyBatch, MerkleizedAnyBatch, Target> {
@@ -432,7 +414,7 @@ async function opIn (base: Base, ops: Uint8Array[], l: number): Promise<Uint8Arr
 }
 
 /**
- * §5.3: updates/deletes of existing keys in current-location order, then
+ * updates/deletes of existing keys in current-location order, then
  * creates in key order. Returns the user steps and the change in active keys.
  */
 function emitUserOps (base: Base, mutations: Map<string, Mutation>, ops: Uint8Array[], diff: Map<string, DiffEntry>): { userSteps: number, delta: number } {
@@ -467,7 +449,7 @@ function emitUserOps (base: Base, mutations: Map<string, Mutation>, ops: Uint8Ar
 }
 
 /**
- * §5.4: move `steps` active operations from the floor to the tip. Locations
+ * move `steps` active operations from the floor to the tip. Locations
  * the applied bitmap marks inactive are skipped without advancing the floor;
  * the scan never reaches operations appended by the raise itself.
  */
@@ -505,7 +487,7 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
 }
 
 /**
- * The §5.3-§5.4 algorithm. `parent` undefined = on the applied database
+ * The merkleize algorithm. `parent` undefined = on the applied database
  * state as it is now (an unmerkleized batch holds no snapshot).
  */
 async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Map<string, Mutation>, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {

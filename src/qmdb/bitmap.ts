@@ -1,5 +1,5 @@
 /**
- * Activity bitmap: one bit per operation (qmdb.md §5.2, §8.1).
+ * Activity bitmap: one bit per operation (commonware `storage/src/qmdb/any`, `storage/src/qmdb/current`).
  *
  * Bit `i` lives in byte `i / 8`, mask `1 << (i % 8)` (LSB first), chunk
  * `i / chunkBits`. Bits below `prunedBits` (a multiple of the chunk size) are

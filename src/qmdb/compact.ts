@@ -1,5 +1,5 @@
 /**
- * Compact `immutable` and `keyless` databases (qmdb.md §9): the same batch
+ * Compact `immutable` and `keyless` databases (commonware `storage/src/qmdb/compact`): the same batch
  * API, operations and roots as the full variants, but no history — only the
  * MMR frontier (peaks) and a *witness* of the tip:
  *
@@ -76,9 +76,9 @@ export interface CompactDbOptions {
 interface CompactOp { type: string, metadata?: Uint8Array, floor?: number }
 
 /** A sealed compact batch. */
-export class MerkleizedCompactBatch<Op extends CompactOp> implements ChainLink {
-  readonly owner: CompactDb<Op>
-  parent: MerkleizedCompactBatch<Op> | undefined
+export class MerkleizedCompactBatch<Op extends CompactOp, B extends CompactBatch<Op> = CompactBatch<Op>> implements ChainLink {
+  readonly owner: CompactDb<Op, B>
+  parent: MerkleizedCompactBatch<Op, B> | undefined
   baseToken: object | undefined
   appliedToken: object | undefined = undefined
   readonly mmr: MerkleizedMmrBatch
@@ -90,7 +90,7 @@ export class MerkleizedCompactBatch<Op extends CompactOp> implements ChainLink {
   /** The encoded commit (last operation). */
   readonly commitBytes: Uint8Array
 
-  constructor (init: { owner: CompactDb<Op>, parent: MerkleizedCompactBatch<Op> | undefined, baseToken: object | undefined, mmr: MerkleizedMmrBatch, baseSize: number, floor: number, metadata: Uint8Array | undefined, commitBytes: Uint8Array }) {
+  constructor (init: { owner: CompactDb<Op, B>, parent: MerkleizedCompactBatch<Op, B> | undefined, baseToken: object | undefined, mmr: MerkleizedMmrBatch, baseSize: number, floor: number, metadata: Uint8Array | undefined, commitBytes: Uint8Array }) {
     this.owner = init.owner
     this.parent = init.parent
     this.baseToken = init.baseToken
@@ -104,7 +104,7 @@ export class MerkleizedCompactBatch<Op extends CompactOp> implements ChainLink {
   }
 
   /** A child batch building on this one. */
-  newBatch (): CompactBatch<Op> {
+  newBatch (): B {
     return this.owner.forkBatch(this)
   }
 }
@@ -113,7 +113,7 @@ export class MerkleizedCompactBatch<Op extends CompactOp> implements ChainLink {
  * The shared compact database. `Op` is the operation type of the full
  * variant whose roots it reproduces.
  */
-export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<CompactBatch<Op>, MerkleizedCompactBatch<Op>, CompactTarget> {
+export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op> = CompactBatch<Op>> implements ManagedDb<B, MerkleizedCompactBatch<Op, B>, CompactTarget> {
   abstract readonly kind: string
   readonly codec: OpCodec<Op>
   private readonly kv: Kv
@@ -214,20 +214,23 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
 
   // ---- batches ----------------------------------------------------------------
 
-  newBatch (): CompactBatch<Op> {
+  newBatch (): B {
     this.check()
-    return new CompactBatch(this, undefined)
+    return this.createBatch(undefined)
   }
 
-  forkBatch (parent: MerkleizedCompactBatch<Op>): CompactBatch<Op> {
-    return new CompactBatch(this, parent)
+  forkBatch (parent: MerkleizedCompactBatch<Op, B>): B {
+    return this.createBatch(parent)
   }
 
-  async merkleize (batch: CompactBatch<Op>): Promise<MerkleizedCompactBatch<Op>> {
+  /** The variant's batch type: `set` for immutable, `append` for keyless. */
+  protected abstract createBatch (parent: MerkleizedCompactBatch<Op, B> | undefined): B
+
+  async merkleize (batch: B): Promise<MerkleizedCompactBatch<Op, B>> {
     return batch.merkleize()
   }
 
-  batchRoot (batch: MerkleizedCompactBatch<Op>): Digest {
+  batchRoot (batch: MerkleizedCompactBatch<Op, B>): Digest {
     return batch.root
   }
 
@@ -235,14 +238,14 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
   get merkle (): Mmr { return this.tip.mmr }
 
   /** @returns the unapplied chain, oldest first (StaleBatch if not built on the current state) */
-  chainOf (tip: MerkleizedCompactBatch<Op>): Array<MerkleizedCompactBatch<Op>> {
+  chainOf (tip: MerkleizedCompactBatch<Op, B>): Array<MerkleizedCompactBatch<Op, B>> {
     if (tip.owner !== this) { throw new QmdbError('StaleBatch', 'batch belongs to another database') }
     const chain = unappliedChain(tip, this._state)
     if (chain === undefined) { throw new QmdbError('StaleBatch', `batch is not built on the current state (size ${this.size})`) }
     return chain
   }
 
-  validateBatch (tip: MerkleizedCompactBatch<Op>): void {
+  validateBatch (tip: MerkleizedCompactBatch<Op, B>): void {
     this.check()
     let prev = this.tip.floor
     for (const b of this.chainOf(tip)) {
@@ -253,7 +256,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
   }
 
   /** Apply `tip` and its unapplied ancestors; each becomes a (not yet durable) rewind checkpoint. */
-  async apply (tip: MerkleizedCompactBatch<Op>): Promise<{ start: number, end: number }> {
+  async apply (tip: MerkleizedCompactBatch<Op, B>): Promise<{ start: number, end: number }> {
     this.validateBatch(tip)
     const start = this.size
     try {
@@ -277,7 +280,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
     return { start, end: this.size }
   }
 
-  private async pinsOf (b: MerkleizedCompactBatch<Op>): Promise<Digest[]> {
+  private async pinsOf (b: MerkleizedCompactBatch<Op, B>): Promise<Digest[]> {
     return decodeWitness(this.pending.get(b.size) as Uint8Array).pinnedNodes
   }
 
@@ -403,7 +406,7 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
     return { root: this.tip.root, size: this.size }
   }
 
-  matchesSyncTarget (batch: MerkleizedCompactBatch<Op>, target: CompactTarget): boolean {
+  matchesSyncTarget (batch: MerkleizedCompactBatch<Op, B>, target: CompactTarget): boolean {
     return target.size === batch.size && compactTargetsEqual({ root: batch.root, size: batch.size }, target)
   }
 
@@ -447,30 +450,23 @@ export abstract class CompactDb<Op extends CompactOp> implements ManagedDb<Compa
 
 export type CompactItem = { key: Uint8Array, value: Uint8Array } | { value: Uint8Array, key?: undefined }
 
-/** A batch on a compact database: items (sets or appends), metadata, floor. */
-export class CompactBatch<Op extends CompactOp> {
-  readonly db: CompactDb<Op>
-  readonly parent: MerkleizedCompactBatch<Op> | undefined
-  private readonly items: CompactItem[] = []
-  private readonly keyed = new Map<string, CompactItem>()
+/**
+ * A batch on a compact database: items, metadata, floor. The base holds what
+ * both variants share; `CompactImmutableBatch` only sets keys and
+ * `CompactKeylessBatch` only appends values, so using the wrong operation is a
+ * type error rather than a run-time one.
+ */
+export abstract class CompactBatch<Op extends CompactOp> {
+  readonly db: CompactDb<Op, CompactBatch<Op>>
+  readonly parent: MerkleizedCompactBatch<Op, CompactBatch<Op>> | undefined
+  protected readonly items: CompactItem[] = []
+  protected readonly keyed = new Map<string, CompactItem>()
   private meta: Uint8Array | undefined
   private floor = 0
 
-  constructor (db: CompactDb<Op>, parent: MerkleizedCompactBatch<Op> | undefined) {
+  constructor (db: CompactDb<Op, CompactBatch<Op>>, parent: MerkleizedCompactBatch<Op, CompactBatch<Op>> | undefined) {
     this.db = db
     this.parent = parent
-  }
-
-  /** `immutable`: set a key that has never been set. */
-  set (key: Uint8Array, value: Uint8Array): this {
-    this.keyed.set(keyId(key), { key, value })
-    return this
-  }
-
-  /** `keyless`: append a value. */
-  append (value: Uint8Array): this {
-    this.items.push({ value })
-    return this
   }
 
   withMetadata (metadata: Uint8Array | undefined): this {
@@ -483,7 +479,7 @@ export class CompactBatch<Op extends CompactOp> {
     return this
   }
 
-  async merkleize (): Promise<MerkleizedCompactBatch<Op>> {
+  async merkleize (): Promise<MerkleizedCompactBatch<Op, this>> {
     const db = this.db
     const parent = this.parent
     if (parent !== undefined) { db.chainOf(parent) }
@@ -493,7 +489,7 @@ export class CompactBatch<Op extends CompactOp> {
     ops.push(commitBytes)
     const mmr = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
     for (const op of ops) { mmr.add(op) }
-    return new MerkleizedCompactBatch({
+    const sealed = new MerkleizedCompactBatch({
       owner: db,
       parent,
       baseToken: parent === undefined ? db.state : undefined,
@@ -503,6 +499,26 @@ export class CompactBatch<Op extends CompactOp> {
       metadata: this.meta,
       commitBytes
     })
+    // sound: `db` created this batch through its own `createBatch`, so its batch type is this one's
+    return sealed as unknown as MerkleizedCompactBatch<Op, this>
+  }
+}
+
+/** A batch on a compact `immutable` database: keys are set once. */
+export class CompactImmutableBatch extends CompactBatch<ImmutableOp> {
+  /** Set a key that has never been set. */
+  set (key: Uint8Array, value: Uint8Array): this {
+    this.keyed.set(keyId(key), { key, value })
+    return this
+  }
+}
+
+/** A batch on a compact `keyless` database: values are appended. */
+export class CompactKeylessBatch extends CompactBatch<KeylessOp> {
+  /** Append a value. */
+  append (value: Uint8Array): this {
+    this.items.push({ value })
+    return this
   }
 }
 
@@ -513,7 +529,7 @@ export interface CompactImmutableOptions extends CompactDbOptions {
 }
 
 /** Compact `immutable`: same roots as `ImmutableDb`, only the tip witness. */
-export class CompactImmutableDb extends CompactDb<ImmutableOp> {
+export class CompactImmutableDb extends CompactDb<ImmutableOp, CompactImmutableBatch> {
   readonly kind = 'immutable-compact'
 
   private constructor (options: CompactImmutableOptions) {
@@ -524,6 +540,10 @@ export class CompactImmutableDb extends CompactDb<ImmutableOp> {
     const db = new CompactImmutableDb(options)
     await db.openCompact()
     return db
+  }
+
+  protected createBatch (parent: MerkleizedCompactBatch<ImmutableOp, CompactImmutableBatch> | undefined): CompactImmutableBatch {
+    return new CompactImmutableBatch(this, parent)
   }
 
   protected commitOp (metadata: Uint8Array | undefined, floor: number): ImmutableOp {
@@ -542,7 +562,7 @@ export interface CompactKeylessOptions extends CompactDbOptions {
 }
 
 /** Compact `keyless`: same roots as `KeylessDb`, only the tip witness. */
-export class CompactKeylessDb extends CompactDb<KeylessOp> {
+export class CompactKeylessDb extends CompactDb<KeylessOp, CompactKeylessBatch> {
   readonly kind = 'keyless-compact'
 
   private constructor (options: CompactKeylessOptions) {
@@ -553,6 +573,10 @@ export class CompactKeylessDb extends CompactDb<KeylessOp> {
     const db = new CompactKeylessDb(options)
     await db.openCompact()
     return db
+  }
+
+  protected createBatch (parent: MerkleizedCompactBatch<KeylessOp, CompactKeylessBatch> | undefined): CompactKeylessBatch {
+    return new CompactKeylessBatch(this, parent)
   }
 
   protected commitOp (metadata: Uint8Array | undefined, floor: number): KeylessOp {

@@ -1,7 +1,7 @@
 /**
  * The part every QMDB database shares: the authenticated journal (operation
  * log + MMR, item `i` ↔ leaf `i`), the batch chain rules, durability,
- * historical proofs, pruning, rewinding and poisoning (qmdb.md §3, §4, §12).
+ * historical proofs, pruning, rewinding and poisoning (commonware `storage/src/journal/authenticated.rs`, `storage/src/qmdb/mod.rs`, `storage/src/qmdb/batch_chain.rs`).
  *
  * Persistence layout under `prefix` (one atomic write batch per commit):
  * - `<prefix>/meta`: version u8 ‖ varint size ‖ varint logStart
@@ -28,24 +28,15 @@ import { Kv } from '../storage/kv.ts'
 import { QmdbError } from './errors.ts'
 import { targetsEqual } from './target.ts'
 import type { OpCodec } from './ops.ts'
+import type { DbOptions } from './options.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
 import type { ChainLink, Digest, MerkleizedMmrBatch, Proof } from '../merkle/index.ts'
 import type { WriteBatch, WriteOptions } from '../storage/kv.ts'
-import type { Datastore } from 'interface-datastore'
 
 const META_VERSION = 1
 
-export interface DbOptions {
-  /** Where the database lives. Omit for a purely in-memory database. */
-  datastore?: Datastore
-  /** Key prefix inside the datastore (one namespace per database). Default `/qmdb`. */
-  prefix?: string
-  /** Clean operation chunks (64 ops) kept in memory. Default 1024 (64k operations: at 4096 a busy node took thousands of blocks to fill it, which looked like a leak). */
-  opCacheChunks?: number
-  /** Clean MMR node chunks (256 nodes) kept in memory. Default 256 (appends and recent proofs read only the newest nodes). */
-  nodeCacheChunks?: number
-}
+export type { DbOptions } from './options.ts'
 
 /** What every merkleized batch carries, whatever the database. */
 export interface MerkleizedCore extends ChainLink {
@@ -176,7 +167,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
   private pendingDeletes: string[] = []
 
   /**
-   * Turn a completed sync journal into this database (qmdb.md §13.9): the MMR
+   * Turn a completed sync journal into this database (commonware `storage/src/qmdb/sync`): the MMR
    * is rebuilt from the pinned nodes at `range.start` plus the journal's
    * operations (reusing a compatible MMR already on disk, falling back to a
    * fresh one if that does not reproduce `expectedRoot`), then the index is
@@ -334,7 +325,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
     await this.log.ensure(loc)
   }
 
-  /** The inactivity floor declared by the commit at `size - 1` (qmdb.md §4.3). */
+  /** The inactivity floor declared by the commit at `size - 1` (commonware `storage/src/qmdb/mod.rs`). */
   async floorAt (size: number): Promise<number> {
     this.check()
     if (size === 0 || size > this.size) { throw new QmdbError('HistoricalFloorPruned', `no commit governs size ${size}`) }

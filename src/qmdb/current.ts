@@ -38,20 +38,6 @@ import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Digest } from '../merkle/index.ts'
 import type { WriteBatch } from '../storage/kv.ts'
 
-/** The grafted bitmap state a `current` batch adds on top of its parent state. */
-export interface GraftOverlay {
-  readonly chunkBits: number
-  /** Chunk index → chunk bytes after this batch (only chunks whose bits changed). */
-  readonly chunks: Map<number, Uint8Array>
-  /** Grafted position → digest (changed or appended nodes). */
-  readonly nodes: Map<number, Digest>
-  /** Ops node digest of every chunk completed by this batch. */
-  readonly chunkOps: Map<number, Digest>
-  /** Complete chunks after this batch. */
-  readonly leaves: number
-  readonly canonical: Digest
-}
-
 export interface CurrentDbOptions extends AnyDbOptions {
   /**
    * Bitmap chunk size N in bytes: a power of two, at least 32 (default 32).

@@ -1,5 +1,5 @@
 /**
- * Typed errors of the QMDB databases (qmdb.md §4.3, §13.11).
+ * Typed errors of the QMDB databases (commonware `storage/src/qmdb/mod.rs`, `storage/src/qmdb/sync`).
  *
  * `Poisoned` is thrown by every call on a handle after a mutating call
  * failed: the in-memory state may be ahead of or behind what is durable, so

@@ -219,7 +219,7 @@ export function pathToPeak (leaf: number, leaves: number): number[] {
 }
 
 /**
- * The canonical root of a `current` state (§8.3): `H(opsRoot ‖ graftedRoot)`,
+ * The canonical root of a `current` state: `H(opsRoot ‖ graftedRoot)`,
  * plus the partial chunk when the bitmap does not end on a chunk boundary.
  */
 export function canonicalRoot (opsRoot: Digest, graftedRoot: Digest, leaves: number, partialChunk: Uint8Array | undefined, g: GraftShape = DEFAULT_GRAFT): Digest {
@@ -251,4 +251,18 @@ export function graftedRoot (leaves: number, floor: number, opsPeakDigests: read
     return d
   })
   return computeRoot(leaves, chunkAlignedInactivePeaks(leaves, floor, g), virtual)
+}
+
+/** The grafted bitmap state a `current` batch adds on top of its parent state. */
+export interface GraftOverlay {
+  readonly chunkBits: number
+  /** Chunk index → chunk bytes after this batch (only chunks whose bits changed). */
+  readonly chunks: Map<number, Uint8Array>
+  /** Grafted position → digest (changed or appended nodes). */
+  readonly nodes: Map<number, Digest>
+  /** Ops node digest of every chunk completed by this batch. */
+  readonly chunkOps: Map<number, Digest>
+  /** Complete chunks after this batch. */
+  readonly leaves: number
+  readonly canonical: Digest
 }

@@ -1,5 +1,5 @@
 /**
- * `immutable`: a write-once authenticated key-value store (qmdb.md §6).
+ * `immutable`: a write-once authenticated key-value store (commonware `storage/src/qmdb/immutable`).
  *
  * A key is set at most once (the application's promise; if broken, reads may
  * return any of its values). Batches emit `Set` operations in ascending key

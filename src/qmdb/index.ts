@@ -9,7 +9,8 @@ export {
 } from './ops.ts'
 export { Bitmap } from './bitmap.ts'
 export { QmdbCore, type DbOptions, type MerkleizedCore, type ProvenOps } from './core.ts'
-export { AnyDb, AnyBatch, MerkleizedAnyBatch, type AnyDbOptions, type DiffEntry } from './any.ts'
+export { AnyDb, AnyBatch, MerkleizedAnyBatch, type AnyDbOptions } from './any.ts'
+export type { DiffEntry } from './diff.ts'
 export { SimpleMerkleized } from './simple.ts'
 export { ImmutableDb, ImmutableBatch, MerkleizedImmutableBatch, type ImmutableDbOptions } from './immutable.ts'
 export { KeylessDb, KeylessBatch, MerkleizedKeylessBatch, type KeylessDbOptions } from './keyless.ts'
@@ -25,7 +26,7 @@ export {
   type LogReader, type AnyReader, type CurrentReader, type ImmutableReader, type KeylessReader, type CompactReader,
   type OrderedReads, type OrderedAnyReader, type OrderedCurrentReader
 } from './readers.ts'
-export { CurrentDb, type CurrentDbOptions, type GraftOverlay } from './current.ts'
+export { CurrentDb, type CurrentDbOptions } from './current.ts'
 export { OrderedKeyIndex, type IndexEntry } from './ordered-index.ts'
 export { OrderedAnyDb, type OrderedSpan, spanContains } from './ordered.ts'
 export { OrderedCurrentDb } from './ordered-current.ts'
@@ -35,10 +36,10 @@ export {
 } from './ordered-proof.ts'
 export {
   CHUNK_BYTES, CHUNK_BITS, GRAFT_HEIGHT, GraftedTree, chunkOpsPosition, opsPosition, graftedLeaf, graftedNode,
-  chunkAlignedInactivePeaks, canonicalRoot, combineRoots, graftedRoot, graftShape, type GraftView, type GraftShape
+  chunkAlignedInactivePeaks, canonicalRoot, combineRoots, graftedRoot, graftShape, type GraftView, type GraftShape, type GraftOverlay
 } from './grafting.ts'
 export {
-  CompactDb, CompactBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
+  CompactDb, CompactBatch, CompactImmutableBatch, CompactKeylessBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
   type Witness, type CompactDbOptions, type CompactImmutableOptions, type CompactKeylessOptions, type CompactItem
 } from './compact.ts'
 export {

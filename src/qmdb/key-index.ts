@@ -1,5 +1,5 @@
 /**
- * The snapshot index `key → location` of keyed databases (qmdb.md §4.4).
+ * The snapshot index `key → location` of keyed databases (commonware `storage/src/qmdb/mod.rs`).
  *
  * For fixed-size keys it is an open-addressing hash table in three typed
  * arrays (keys, locations, tags): no per-key heap object, so a database with

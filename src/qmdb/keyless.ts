@@ -1,5 +1,5 @@
 /**
- * `keyless`: an authenticated append-only log of values (qmdb.md §7).
+ * `keyless`: an authenticated append-only log of values (commonware `storage/src/qmdb/keyless`).
  *
  * `get(loc)` returns the value of an `Append` or the metadata of a `Commit`.
  * The floor is chosen by the application, as for `immutable`.

@@ -1,6 +1,5 @@
 /**
- * The contract between the stateful manager and a database (sync-p2p.md §9,
- * stateful.md §3), and `DatabaseSet`, a named record of databases operated
+ * The contract between the stateful manager and a database (commonware `glue/src/stateful/db/mod.rs`), and `DatabaseSet`, a named record of databases operated
  * as one.
  *
  * `ManagedDb` semantics:

@@ -1,6 +1,6 @@
 /**
  * Operations of the QMDB databases and their exact commonware encodings
- * (qmdb.md §5.1, §6, §7).
+ * (commonware `storage/src/qmdb/any`, `storage/src/qmdb/immutable`, `storage/src/qmdb/keyless`).
  *
  * Two encodings per database:
  * - `fixed`: every operation is padded with zeros to one size (`TOTAL`);

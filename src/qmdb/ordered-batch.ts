@@ -19,8 +19,20 @@
 
 import { QmdbError } from './errors.ts'
 import { compareBytes, keyId } from './ops.ts'
-import type { Base, DiffEntry, Mutation } from './any.ts'
+import type { DiffEntry, Mutation } from './diff.ts'
+import type { AnyOpCodec } from './ops.ts'
 import type { OrderedKeyIndex } from './ordered-index.ts'
+
+/** What the ordered phase reads of the batch's parent state (`any.ts` supplies it). */
+export interface OrderedBase {
+  db: { readonly codec: AnyOpCodec, readonly orderedIndex: OrderedKeyIndex | undefined }
+  /** unapplied ancestors, nearest first */
+  ancestors: ReadonlyArray<{ diff: Map<string, DiffEntry> }>
+  /** size of the parent state (first location of this batch) */
+  size: number
+  /** location of the key in the parent state, or -1 */
+  loc(id: string, key: Uint8Array): number
+}
 
 type Skip = (key: Uint8Array) => boolean
 
@@ -106,7 +118,7 @@ interface Existing { id: string, key: Uint8Array, loc: number }
  * parent state. Returns the user steps and the change in active keys.
  */
 export async function emitOrderedUserOps (
-  base: Base,
+  base: OrderedBase,
   mutations: Map<string, Mutation>,
   ops: Uint8Array[],
   diff: Map<string, DiffEntry>,

@@ -1,7 +1,7 @@
 /**
  * The merkleized batch shared by `immutable` and `keyless` (and their compact
  * variants): a list of operations ending with a commit whose floor is chosen
- * by the application (qmdb.md §6, §7). No floor raising, no moves.
+ * by the application (commonware `storage/src/qmdb/immutable`, `storage/src/qmdb/keyless`). No floor raising, no moves.
  */
 
 import { inactivePeaks } from '../merkle/index.ts'

@@ -1,5 +1,5 @@
 /**
- * The operation log a state sync writes into (qmdb.md §13.8).
+ * The operation log a state sync writes into (commonware `storage/src/qmdb/sync`).
  *
  * A full database syncs *in place*: verified operations go straight into the
  * database's own operation log (`<prefix>/ops/...`), and progress is recorded
@@ -23,7 +23,7 @@ import { ItemLog } from '../storage/items.ts'
 import { joinKey } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
 import { QmdbError } from './errors.ts'
-import type { DbOptions } from './core.ts'
+import type { DbOptions } from './options.ts'
 
 const SYNC_META_VERSION = 1
 

@@ -1,5 +1,5 @@
 /**
- * State-sync targets (qmdb.md §13.2): the trusted description of a database
+ * State-sync targets (commonware `storage/src/qmdb/sync`): the trusted description of a database
  * state, taken from a finalized block.
  *
  * - `Target { root, range: [start, end) }`: the operations `[start, end)` of a

@@ -1,5 +1,5 @@
 /**
- * Bounded durability and marshal acknowledgements (stateful.md §10.2).
+ * Bounded durability and marshal acknowledgements (commonware `glue/src/stateful/actor/durability.rs`).
  *
  * - at most one database flush is in flight; finalizations applied meanwhile
  * are flushed together by one successor flush (coalescing);
@@ -45,7 +45,7 @@ export class Durability {
       return
     }
     if (height <= this.latestApplied()) {
-      throw new StatefulFatalError('FINALIZED_HEIGHTS_NOT_INCREASING', `finalized heights must increase (latest applied ${this.latestApplied()})`, { height })
+      throw new StatefulFatalError('FinalizedHeightsNotIncreasing', `finalized heights must increase (latest applied ${this.latestApplied()})`, { height })
     }
     this.acks.push({ height, ack })
   }
@@ -69,9 +69,9 @@ export class Durability {
    * flush failed.
    */
   started (height: number, barrier: Barrier, onDone: () => void, onError: (err: StatefulFatalError) => void): void {
-    if (this.active !== undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'sync already active', { height }) }
+    if (this.active !== undefined) { throw new StatefulFatalError('InvariantViolated', 'sync already active', { height }) }
     if (!(this.durable < height && height <= this.latestApplied())) {
-      throw new StatefulFatalError('INVARIANT_VIOLATED', `flush height ${height} outside (${this.durable}, ${this.latestApplied()}]`, { height })
+      throw new StatefulFatalError('InvariantViolated', `flush height ${height} outside (${this.durable}, ${this.latestApplied()}]`, { height })
     }
     const active: ActiveSync = {
       height,
@@ -82,7 +82,7 @@ export class Durability {
         },
         (err: unknown) => {
           const database = (err as { database?: string }).database
-          onError(new StatefulFatalError('DATABASE_SYNC_FAILED', `database sync failed: ${(err as Error)?.message ?? String(err)}`, { height, database, cause: err }))
+          onError(new StatefulFatalError('DatabaseSyncFailed', `database sync failed: ${(err as Error)?.message ?? String(err)}`, { height, database, cause: err }))
         }
       )
     }

@@ -2,7 +2,7 @@
  * Errors of the stateful manager.
  *
  * `StatefulFatalError` is every invariant violation the reference treats as a
- * panic (stateful.md §18.1): the manager logs it, stops, cancels every
+ * panic (commonware `glue/src/stateful/mod.rs`): the manager logs it, stops, cancels every
  * unreleased marshal acknowledgement and rejects every waiting caller with
  * it. It is never swallowed: continuing after one would let this node's
  * state silently diverge from the chain. The error names the block (digest,
@@ -14,34 +14,34 @@
 
 export type StatefulFatalCode =
   // configuration / startup
-  | 'PRUNE_CONFIG_INVALID'
-  | 'FLOOR_ANCHOR_MISSING'
-  | 'SYNC_BLOCK_MISSING'
-  | 'REWIND_MISMATCH'
-  | 'SYNC_METADATA_FAILED'
-  | 'STATE_SYNC_IN_PROGRESS'
-  // state sync (§12.4-§12.9)
-  | 'STATE_SYNC_FAILED'
-  | 'ACK_WINDOW_EXCEEDED'
-  | 'HANDOFF_DIGEST_MISMATCH'
-  | 'HANDOFF_NOT_CONSECUTIVE'
+  | 'PruneConfigInvalid'
+  | 'FloorAnchorMissing'
+  | 'SyncBlockMissing'
+  | 'RewindMismatch'
+  | 'SyncMetadataFailed'
+  | 'StateSyncInProgress'
+  // state sync
+  | 'StateSyncFailed'
+  | 'AckWindowExceeded'
+  | 'HandoffDigestMismatch'
+  | 'HandoffNotConsecutive'
   // database layer (the member is named in `database`)
-  | 'DATABASE_APPLY_FAILED'
-  | 'DATABASE_SYNC_FAILED'
-  | 'DATABASE_PRUNE_FAILED'
-  | 'DATABASE_REWIND_FAILED'
+  | 'DatabaseApplyFailed'
+  | 'DatabaseSyncFailed'
+  | 'DatabasePruneFailed'
+  | 'DatabaseRewindFailed'
   // consensus-input invariants
-  | 'FINALIZED_BELOW_PROCESSED'
-  | 'CONFLICTING_FINALIZED_BLOCK'
-  | 'FINALIZED_HEIGHTS_NOT_INCREASING'
-  | 'FINALIZE_RECONSTRUCTION_MISMATCH'
-  | 'PROPOSED_STATE_MISMATCH'
-  | 'PROPOSAL_INCONSISTENT'
-  | 'PROPOSAL_PARENT_INCOMPATIBLE'
+  | 'FinalizedBelowProcessed'
+  | 'ConflictingFinalizedBlock'
+  | 'FinalizedHeightsNotIncreasing'
+  | 'FinalizeReconstructionMismatch'
+  | 'ProposedStateMismatch'
+  | 'ProposalInconsistent'
+  | 'ProposalParentIncompatible'
   // the application threw (in `phase`); only a returned verdict is "invalid"
-  | 'APPLICATION_FAILED'
+  | 'ApplicationFailed'
   // internal invariants (a bug in this module)
-  | 'INVARIANT_VIOLATED'
+  | 'InvariantViolated'
 
 /**
  * Where the application failed: building a block (`propose`, on the named
@@ -57,7 +57,7 @@ export interface StatefulFatalDetails {
   height?: number
   /** The database member concerned. */
   database?: string
-  /** For `APPLICATION_FAILED`: the application call that threw. */
+  /** For `ApplicationFailed`: the application call that threw. */
   phase?: ApplicationPhase
   cause?: unknown
 }
@@ -89,19 +89,9 @@ export class StatefulFatalError extends Error {
 /** The manager stopped (or never started) while the caller was waiting. */
 export class StatefulStoppedError extends Error {
   readonly name = 'StatefulStoppedError'
-  readonly code = 'STOPPED'
+  readonly code = 'Stopped'
 
   constructor (message = 'the stateful manager is stopped') {
-    super(message)
-  }
-}
-
-/** The caller's signal aborted. */
-export class AbortError extends Error {
-  readonly name = 'AbortError'
-  readonly code = 'ABORT_ERR'
-
-  constructor (message = 'the operation was aborted') {
     super(message)
   }
 }
@@ -109,5 +99,5 @@ export class AbortError extends Error {
 /** Ancestry blocks that are not a contiguous parent chain (a misbehaving block provider). */
 export class AncestryError extends Error {
   readonly name = 'AncestryError'
-  readonly code = 'ANCESTRY_NOT_CONTIGUOUS'
+  readonly code = 'AncestryNotContiguous'
 }

@@ -1,7 +1,7 @@
 /**
  * The stateful pending-tip manager: the `Application` interface, the block
  * store (marshal) contract, the `Stateful` manager and its startup
- * strategies (stateful.md, DESIGN.md §6).
+ * strategies (commonware `glue/src/stateful`, docs/ARCHITECTURE.md).
  */
 export { Stateful, type StatefulInit } from './stateful.ts'
 export {
@@ -14,7 +14,7 @@ export {
   type StartupStrategy, type StartupEnv, type StartupResult, type SyncMetadata
 } from './startup.ts'
 export { Pruning, type PruneConfig, type PruneTask } from './pruning.ts'
-export { StatefulFatalError, StatefulStoppedError, AbortError, AncestryError, type StatefulFatalCode, type StatefulFatalDetails, type ApplicationPhase } from './errors.ts'
+export { StatefulFatalError, StatefulStoppedError, AncestryError, type StatefulFatalCode, type StatefulFatalDetails, type ApplicationPhase } from './errors.ts'
 export { ancestry, isParentOf } from './ancestry.ts'
 export { disposition, type Disposition, type Progress, type FinalizationBoundary } from './verification.ts'
 export { DURATION_BUCKETS, type StatefulMetrics, type MetricsOptions } from './metrics.ts'

@@ -1,6 +1,6 @@
 /**
  * What the stateful manager needs from the block store ("marshal",
- * stateful.md §13). Types only: the real marshal lives in `src/marshal/`.
+ * commonware `consensus/src/marshal`). Types only: the real marshal lives in `src/marshal/`.
  *
  * Contract the manager relies on:
  * - `subscribeBlock` finds a block by digest locally, else fetches it from

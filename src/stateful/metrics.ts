@@ -1,5 +1,5 @@
 /**
- * The manager's metrics (stateful.md §15), registered either through a
+ * The manager's metrics (commonware `glue/src/stateful/actor/metrics.rs`), registered either through a
  * libp2p `Metrics` implementation or directly on a prom-client `Registry`
  * (or nowhere: every update is then a no-op). Names are
  * `<prefix>_<metric>`, prefix default `libp2p_qmdb_stateful`.

@@ -1,6 +1,6 @@
 /**
  * The execution state shared by the manager loop and every verification job
- * (stateful.md §7): the pending-tip map of speculative block states above
+ * (commonware `glue/src/stateful/actor/processor/mod.rs`): the pending-tip map of speculative block states above
  * the processed anchor, the processed anchor itself and the block currently
  * being finalized.
  *
@@ -12,9 +12,9 @@
  * targets (the callers check before `cachePending`);
  * - when inserted, an entry's parent is the processed anchor or another
  * entry, and its round is above the processed round — or, during a
- * finalization of W, it is W itself or a descendant of W (§7.3);
+ * finalization of W, it is W itself or a descendant of W;
  * - after a finalization of W the map holds only descendants of W with a
- * round above W's (§7.6).
+ * round above W's.
  */
 
 import { compareRounds, roundsEqual } from './types.ts'
@@ -44,12 +44,12 @@ export class ExecutionState<Dbs extends DatabaseRecord> {
     this.lastProcessed = lastProcessed
   }
 
-  /** The parent state is available without replay (§9.1: `finalizing` not consulted). */
+  /** The parent state is available without replay (`finalizing` is not consulted). */
   isKnown (key: string): boolean {
     return key === this.lastProcessed.key || this.pending.has(key)
   }
 
-  /** The state is available to fork from or already reflected (replay `Ready`, §9.4). */
+  /** The state is available to fork from or already reflected (replay `Ready`). */
   isReady (key: string): boolean {
     return this.isKnown(key) || (this.finalizingBatch !== undefined && this.finalizing?.key === key)
   }
@@ -60,7 +60,7 @@ export class ExecutionState<Dbs extends DatabaseRecord> {
   }
 
   /**
-   * Batches forked from the state after block `parent` (§7.2): a pending
+   * Batches forked from the state after block `parent`: a pending
    * entry, the finalizing winner, or the committed state if `parent` is the
    * processed anchor; otherwise the parent is unknown.
    */
@@ -76,7 +76,7 @@ export class ExecutionState<Dbs extends DatabaseRecord> {
   }
 
   /**
-   * Insert a computed state (§7.3). True if it is now (or already was)
+   * Insert a computed state. True if it is now (or already was)
    * represented; false if it is no longer compatible with finalized history.
    */
   cachePending (key: string, parent: string, height: number, round: Round, merkleized: MerkleizedOf<Dbs>): boolean {
@@ -99,7 +99,7 @@ export class ExecutionState<Dbs extends DatabaseRecord> {
     return true
   }
 
-  /** `{W} ∪` the pending descendants of W with a round above W's (§7.6). */
+  /** `{W} ∪` the pending descendants of W with a round above W's. */
   compatiblePending (winner: string, round: Round): Set<string> {
     const children = new Map<string, string[]>()
     for (const [key, e] of this.pending) {

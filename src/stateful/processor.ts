@@ -1,5 +1,5 @@
 /**
- * The processor (stateful.md §7.4, §8.2, §9, §10.1): forks batches for a
+ * The processor (commonware `glue/src/stateful/actor/processor/mod.rs`, `glue/src/stateful/actor/processor/verifier.rs`, `glue/src/stateful/actor/durability.rs`): forks batches for a
  * block from its parent's state, runs the application, caches the results
  * in the pending map, recovers missing ancestor states by walking back and
  * replaying, and applies finalized blocks to the databases.
@@ -80,7 +80,7 @@ function hexOf (d: Uint8Array): string {
  */
 function applicationFailed (phase: ApplicationPhase, block: Block, err: unknown): StatefulFatalError {
   const what = { propose: 'building on', verify: 'executing', replay: 'executing', reconstruct: 'executing', finalized: 'observing' }[phase]
-  return new StatefulFatalError('APPLICATION_FAILED', `the application threw while ${what} the block: ${(err as Error)?.message ?? String(err)}`, { phase, digest: hexOf(block.digest), height: block.height, cause: err })
+  return new StatefulFatalError('ApplicationFailed', `the application threw while ${what} the block: ${(err as Error)?.message ?? String(err)}`, { phase, digest: hexOf(block.digest), height: block.height, cause: err })
 }
 
 export class Processor<B extends Block, Dbs extends DatabaseRecord> {
@@ -107,7 +107,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     this.metrics.pendingBlocks.set(this.state.pending.size)
   }
 
-  // ---- preparing a parent state (§9.1-§9.4) -------------------------------------
+  // ---- preparing a parent state -------------------------------------
 
   /**
    * Batches forked from `parent`'s state, recovering it first if needed.
@@ -124,7 +124,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return fork.ok ? { ok: true, batches: fork.batches } : { ok: false, reason: 'invalid' }
   }
 
-  /** Walk back from `target` to a known state, then replay forward oldest first (§9.2). */
+  /** Walk back from `target` to a known state, then replay forward oldest first. */
   async rebuildPending (target: B, signal: AbortSignal, progress?: ProgressHandle): Promise<StepOutcome> {
     const start = performance.now()
     const path: B[] = []
@@ -156,7 +156,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return 'ok'
   }
 
-  /** Replay one block on its parent's state and cache it (§9.3). */
+  /** Replay one block on its parent's state and cache it. */
   async replayBlock (block: B, signal: AbortSignal): Promise<StepOutcome> {
     const parent = hexOf(block.parent)
     const fork = this.state.forkBatches(parent)
@@ -179,7 +179,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return 'ok'
   }
 
-  /** `replayBlock` with one flight per digest shared between verifications (§9.4). */
+  /** `replayBlock` with one flight per digest shared between verifications. */
   async replayBlockShared (block: B, signal: AbortSignal, progress: ProgressHandle): Promise<StepOutcome> {
     const key = hexOf(block.digest)
     const parent = hexOf(block.parent)
@@ -206,7 +206,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     }
   }
 
-  // ---- proposal (§7.4) --------------------------------------------------------------
+  // ---- proposal --------------------------------------------------------------
 
   /**
    * Build a block on `ctx.parent`. The digest, or `undefined` if no block can
@@ -234,14 +234,14 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const { block, merkleized } = proposed
     const key = hexOf(block.digest)
     if (!isParentOf(parent, block) || !contextsEqual(block.context, ctx) || !bytesEqual(block.parent, ctx.parent.digest)) {
-      throw new StatefulFatalError('PROPOSAL_INCONSISTENT', 'proposed block must extend the requested parent in the requested context', { digest: key, height: block.height })
+      throw new StatefulFatalError('ProposalInconsistent', 'proposed block must extend the requested parent in the requested context', { digest: key, height: block.height })
     }
     const mismatch = this.databases.mismatchedTarget(merkleized, this.app.syncTargets(block))
     if (mismatch !== undefined) {
-      throw new StatefulFatalError('PROPOSED_STATE_MISMATCH', 'proposed state must match block commitments', { digest: key, height: block.height, database: mismatch })
+      throw new StatefulFatalError('ProposedStateMismatch', 'proposed state must match block commitments', { digest: key, height: block.height, database: mismatch })
     }
     if (!this.state.cachePending(key, hexOf(parent.digest), block.height, ctx.round, merkleized)) {
-      throw new StatefulFatalError('PROPOSAL_PARENT_INCOMPATIBLE', 'proposal parent must remain compatible until the proposal completes', { digest: key, height: block.height })
+      throw new StatefulFatalError('ProposalParentIncompatible', 'proposal parent must remain compatible until the proposal completes', { digest: key, height: block.height })
     }
     this.updatePendingGauge()
     try {
@@ -253,7 +253,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return block.digest
   }
 
-  // ---- verification (§8.2) ------------------------------------------------------------
+  // ---- verification ------------------------------------------------------------
 
   private accepted (start: number): true {
     this.metrics.verifyDuration.observe(secondsSince(start))
@@ -301,7 +301,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
   }
 
   /**
-   * Candidates at or below the processed height (§8.2 step 3): true iff it is
+   * Candidates at or below the processed height (step 3): true iff it is
    * the canonical block there; `undefined` = park then no verdict.
    */
   private async processedVerdict (candidate: B, signal: AbortSignal): Promise<boolean | 'above' | undefined> {
@@ -342,7 +342,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     return this.accepted(start)
   }
 
-  // ---- finalization (§8.4, §10.1) -------------------------------------------------------
+  // ---- finalization -------------------------------------------------------
 
   /** The snapshot deciding what happens to running verifications when `block` is finalized. */
   finalizationBoundary (block: B): FinalizationBoundary {
@@ -366,11 +366,11 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const f = anchorOf(block)
     const lp = this.state.lastProcessed
     if (f.height < lp.height) {
-      throw new StatefulFatalError('FINALIZED_BELOW_PROCESSED', `received finalized block below processed height ${lp.height}`, { digest: f.key, height: f.height })
+      throw new StatefulFatalError('FinalizedBelowProcessed', `received finalized block below processed height ${lp.height}`, { digest: f.key, height: f.height })
     }
     if (f.height === lp.height) {
       if (f.key !== lp.key) {
-        throw new StatefulFatalError('CONFLICTING_FINALIZED_BLOCK', 'received conflicting finalized block at processed height', { digest: f.key, height: f.height })
+        throw new StatefulFatalError('ConflictingFinalizedBlock', 'received conflicting finalized block at processed height', { digest: f.key, height: f.height })
       }
       return null
     }
@@ -378,7 +378,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const targets = this.app.syncTargets(block)
     const state = this.state
     if (state.finalizing !== undefined || state.finalizingBatch !== undefined || state.finalizingCompatible.size > 0) {
-      throw new StatefulFatalError('INVARIANT_VIOLATED', 'finalization must be serialized', { digest: f.key, height: f.height })
+      throw new StatefulFatalError('InvariantViolated', 'finalization must be serialized', { digest: f.key, height: f.height })
     }
     state.finalizing = f
     state.finalizingCompatible = state.compatiblePending(f.key, f.round)
@@ -388,7 +388,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const entry = state.pending.get(f.key)
     const batch = entry?.merkleized ?? reconstructed
     if (batch === undefined) {
-      throw new StatefulFatalError('INVARIANT_VIOLATED', 'finalization must have a cached or reconstructed batch', { digest: f.key, height: f.height })
+      throw new StatefulFatalError('InvariantViolated', 'finalization must have a cached or reconstructed batch', { digest: f.key, height: f.height })
     }
     state.pending.delete(f.key)
     state.finalizingBatch = batch
@@ -406,7 +406,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     try {
       await this.databases.apply(batch)
     } catch (err) {
-      throw new StatefulFatalError('DATABASE_APPLY_FAILED', `database apply failed: ${(err as Error)?.message}`, { digest: f.key, height: f.height, database: (err as { database?: string }).database, cause: err })
+      throw new StatefulFatalError('DatabaseApplyFailed', `database apply failed: ${(err as Error)?.message}`, { digest: f.key, height: f.height, database: (err as { database?: string }).database, cause: err })
     }
     const barrier = startSync ? this.databases.finalize() : undefined
     await this.runFinalizedHook(block)
@@ -446,7 +446,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
     const mismatch = this.databases.mismatchedTarget(merkleized, targets)
     if (mismatch !== undefined) {
       this.replays.finish(owner, undefined)
-      throw new StatefulFatalError('FINALIZE_RECONSTRUCTION_MISMATCH', 'finalize reconstruction must match block commitments', { digest: key, height: block.height, database: mismatch })
+      throw new StatefulFatalError('FinalizeReconstructionMismatch', 'finalize reconstruction must match block commitments', { digest: key, height: block.height, database: mismatch })
     }
     return merkleized
   }
@@ -459,7 +459,7 @@ export class Processor<B extends Block, Dbs extends DatabaseRecord> {
 
 /**
  * Call the application's `finalized` observer with read-only facades of the
- * databases; its failure is fatal (`APPLICATION_FAILED` in phase `finalized`).
+ * databases; its failure is fatal (`ApplicationFailed` in phase `finalized`).
  */
 export async function reportFinalized<B extends Block, Dbs extends DatabaseRecord> (app: Application<B, Dbs>, block: B, databases: DatabaseSet<Dbs>): Promise<void> {
   if (app.finalized === undefined) { return }

@@ -1,5 +1,5 @@
 /**
- * Periodic pruning schedule (stateful.md §11.1-§11.2).
+ * Periodic pruning schedule (commonware `glue/src/stateful/actor/core/processing.rs`).
  *
  * The manager remembers the `(height, syncTargets)` of the finalized blocks it
  * applied in this process. Every `maintenanceInterval` heights (at a phase
@@ -39,7 +39,7 @@ export interface PruneTask<T> {
 
 function checkCount (name: string, n: number, min: number): void {
   if (!Number.isSafeInteger(n) || n < min) {
-    throw new StatefulFatalError('PRUNE_CONFIG_INVALID', `${name} must be an integer >= ${min} (got ${n})`)
+    throw new StatefulFatalError('PruneConfigInvalid', `${name} must be an integer >= ${min} (got ${n})`)
   }
 }
 
@@ -56,18 +56,18 @@ export class Pruning<T> {
     checkCount('retainedQmdbBlocks', config.retainedQmdbBlocks, 0)
     checkCount('maxPendingAcks', maxPendingAcks, 0)
     if (config.retainedMarshalBlocks < config.retainedQmdbBlocks) {
-      throw new StatefulFatalError('PRUNE_CONFIG_INVALID', 'marshal must retain at least as many blocks as QMDB')
+      throw new StatefulFatalError('PruneConfigInvalid', 'marshal must retain at least as many blocks as QMDB')
     }
     this.interval = config.maintenanceInterval
     this.offset = config.offset ?? randomInt(this.interval)
     if (!Number.isSafeInteger(this.offset) || this.offset < 0 || this.offset >= this.interval) {
-      throw new StatefulFatalError('PRUNE_CONFIG_INVALID', `prune maintenance offset ${this.offset} must be within the interval ${this.interval}`)
+      throw new StatefulFatalError('PruneConfigInvalid', `prune maintenance offset ${this.offset} must be within the interval ${this.interval}`)
     }
     const base = maxPendingAcks + 1
     this.marshalWindow = base + config.retainedMarshalBlocks
     this.qmdbWindow = base + config.retainedQmdbBlocks
     if (!Number.isSafeInteger(this.marshalWindow)) {
-      throw new StatefulFatalError('PRUNE_CONFIG_INVALID', 'prune window overflowed')
+      throw new StatefulFatalError('PruneConfigInvalid', 'prune window overflowed')
     }
   }
 

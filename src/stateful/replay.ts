@@ -1,5 +1,5 @@
 /**
- * The replay registry (stateful.md §9.4): at most one replay ("flight") of a
+ * The replay registry (commonware `glue/src/stateful/actor/processor/mod.rs`): at most one replay ("flight") of a
  * given block digest runs at a time, among all verification jobs and the
  * finalizer; the others wait for its outcome.
  *

@@ -1,16 +1,16 @@
 /**
  * Startup strategies: how the manager brings its databases to a finalized
- * anchor before processing (stateful.md §12).
+ * anchor before processing (commonware `glue/src/stateful/actor/syncer`).
  *
  * A strategy runs once at `start()`; it returns the anchor the databases
  * reflect (the processed block) and how far redelivered finalized blocks are
- * only reported, not re-applied (`skipFinalizedUntil`, §10.4). While it
+ * only reported, not re-applied (`skipFinalizedUntil`). While it
  * runs, the manager queues verifications (they run once processing starts)
  * and either queues proposals or, if the strategy says so, answers them
  * `undefined` at once; finalized deliveries are queued unless the strategy
  * takes them (`onFinalized`, for state sync, which absorbs blocks into its
- * targets). The state-sync path (§12.4-§12.9) plugs in here as another
- * strategy; this module provides the marshal-sync path (§12.3).
+ * targets). The state-sync path plugs in here as another
+ * strategy; this module provides the marshal-sync path.
  */
 
 import { StatefulFatalError } from './errors.ts'
@@ -20,7 +20,7 @@ import type { Anchor, Application, Block } from './types.ts'
 import type { DatabaseRecord, DatabaseSet } from '../qmdb/index.ts'
 import type { Logger } from '@libp2p/interface'
 
-/** The durable state-sync record (§12.2), as far as the marshal-sync path needs it (`SyncPlan.metadata`). */
+/** The durable state-sync record, as far as the marshal-sync path needs it (`SyncPlan.metadata`). */
 export interface SyncMetadata {
   /** Height recorded by a completed state sync (or a marshal-sync start), if any. */
   syncHeight(): number | undefined
@@ -68,7 +68,7 @@ export interface StartupStrategy<B extends Block, Dbs extends DatabaseRecord> {
 
 /**
  * Whether a redelivered finalized block at `height` is only reported (not
- * re-applied) given the skip window `until` (§10.4), and the window after it.
+ * re-applied) given the skip window `until`, and the window after it.
  */
 export function skipFinalizedBlock (until: number | undefined, height: number): { skip: boolean, until: number | undefined } {
   if (until === undefined) { return { skip: false, until } }
@@ -85,20 +85,20 @@ export function skipFinalizedBlock (until: number | undefined, height: number): 
 export async function processedAnchor<B extends Block> (marshal: Marshal<B>, height: number): Promise<B> {
   const block = await marshal.getFinalizedBlock(height) ?? await marshal.getFinalizedBlock(height + 1)
   if (block === undefined) {
-    throw new StatefulFatalError('FLOOR_ANCHOR_MISSING', 'marshal must return floor anchor after processed height', { height })
+    throw new StatefulFatalError('FloorAnchorMissing', 'marshal must return floor anchor after processed height', { height })
   }
   return block
 }
 
 /**
- * Make the databases reflect `block` (§12.3 step 7): rewind them to its
+ * Make the databases reflect `block` (step 7): rewind them to its
  * targets if they differ (the databases may be ahead of marshal after a
  * crash between a flush and marshal persisting the ack). Fatal if the
  * rewind cannot make them equal.
  */
 export async function reconcileToBlock<B extends Block, Dbs extends DatabaseRecord> (env: StartupEnv<B, Dbs>, block: B): Promise<void> {
   const { databases, application } = env
-  if (databases === undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'the marshal-sync path needs opened databases', { height: block.height }) }
+  if (databases === undefined) { throw new StatefulFatalError('InvariantViolated', 'the marshal-sync path needs opened databases', { height: block.height }) }
   const target = application.syncTargets(block)
   if (databases.targetsEqual(databases.committedTargets(), target)) { return }
   const details = { digest: digestKey(block.digest), height: block.height }
@@ -106,17 +106,17 @@ export async function reconcileToBlock<B extends Block, Dbs extends DatabaseReco
   try {
     await databases.rewindToTargets(target)
   } catch (err) {
-    throw new StatefulFatalError('DATABASE_REWIND_FAILED', `rewinding to the processed block failed: ${(err as Error)?.message}`, { ...details, database: (err as { database?: string }).database, cause: err })
+    throw new StatefulFatalError('DatabaseRewindFailed', `rewinding to the processed block failed: ${(err as Error)?.message}`, { ...details, database: (err as { database?: string }).database, cause: err })
   }
   const committed = databases.committedTargets()
   const member = databases.members.find(n => !databases.dbs[n].targetsEqual(committed[n], target[n]))
   if (member !== undefined) {
-    throw new StatefulFatalError('REWIND_MISMATCH', 'databases must be consistent with marshal floor after rewind', { ...details, database: member })
+    throw new StatefulFatalError('RewindMismatch', 'databases must be consistent with marshal floor after rewind', { ...details, database: member })
   }
 }
 
 /**
- * The marshal-sync path (§12.3): fresh genesis start, or any restart after a
+ * The marshal-sync path: fresh genesis start, or any restart after a
  * completed sync. Reconciles the databases to the block at
  * `max(stored sync height, marshal processed height)`.
  */
@@ -127,7 +127,7 @@ export function marshalSync<B extends Block, Dbs extends DatabaseRecord> (): Sta
       const { marshal, metadata } = env
       if (metadata?.inProgress() === true) {
         // marking it complete here would make the node skip the sync for good, on partial databases
-        throw new StatefulFatalError('STATE_SYNC_IN_PROGRESS', 'the sync plan records an interrupted state sync: start with the state-sync strategy (the plan\'s floor) to resume it, not with marshal sync')
+        throw new StatefulFatalError('StateSyncInProgress', 'the sync plan records an interrupted state sync: start with the state-sync strategy (the plan\'s floor) to resume it, not with marshal sync')
       }
       const syncHeight = metadata?.syncHeight()
       const processed = await marshal.getProcessedHeight()
@@ -139,7 +139,7 @@ export function marshalSync<B extends Block, Dbs extends DatabaseRecord> (): Sta
       } else {
         const b = await marshal.getFinalizedBlock(floor)
         if (b === undefined) {
-          throw new StatefulFatalError('SYNC_BLOCK_MISSING', 'marshal must return completed state sync block', { height: floor })
+          throw new StatefulFatalError('SyncBlockMissing', 'marshal must return completed state sync block', { height: floor })
         }
         block = b
       }
@@ -149,7 +149,7 @@ export function marshalSync<B extends Block, Dbs extends DatabaseRecord> (): Sta
         try {
           await metadata.setComplete(block.height)
         } catch (err) {
-          throw new StatefulFatalError('SYNC_METADATA_FAILED', `failed to set state sync state to complete: ${(err as Error)?.message}`, { height: block.height, cause: err })
+          throw new StatefulFatalError('SyncMetadataFailed', `failed to set state sync state to complete: ${(err as Error)?.message}`, { height: block.height, cause: err })
         }
       }
       env.log('starting from the finalized block at height %d', block.height)

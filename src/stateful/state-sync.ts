@@ -1,10 +1,10 @@
 /**
- * The state-sync startup path (stateful.md §12.4-§12.9): build every database
+ * The state-sync startup path (commonware `glue/src/stateful/actor/syncer`): build every database
  * from untrusted peers up to a finalized floor, follow the chain while it
  * keeps finalizing, and hand off to normal processing at one anchor block.
  *
  * 1. The in-progress floor is recorded durably before any database mutation.
- * 2. The floor is resolved to a block (§12.5): marshal's durable processed
+ * 2. The floor is resolved to a block: marshal's durable processed
  * position wins when it is at or past the selected floor, because marshal
  * never redelivers acknowledged blocks.
  * 3. The multi-database coordinator syncs every member to the floor block's
@@ -14,7 +14,7 @@
  * is absorbed into the recorded target (the `finalized` hook is not called
  * for them; applications read synced state from the databases).
  * 4. When every database has converged on an anchor `A`, held deliveries are
- * classified (§12.8): below `A` covered, at `A` reflected (the digest must
+ * classified: below `A` covered, at `A` reflected (the digest must
  * match), above `A` applied in consecutive order by normal processing.
  * Completion at `A` is recorded durably (the synced databases are already
  * durable), then covered/reflected blocks are acknowledged.
@@ -57,7 +57,7 @@ export interface StateSyncInit<F, M extends MemberRecord> {
   onAnchor?(anchor: Anchor): void
 }
 
-/** Where a held finalized delivery goes at hand-off (§12.8). */
+/** Where a held finalized delivery goes at hand-off. */
 export type Handoff = 'covered' | 'reflected' | 'apply'
 
 /**
@@ -71,12 +71,12 @@ export function classifyHandoffs<B extends Block> (anchor: Anchor, blocks: reado
     if (block.height < anchor.height) { return 'covered' }
     if (block.height === anchor.height) {
       if (!bytesEqual(block.digest, anchor.digest)) {
-        throw new StatefulFatalError('HANDOFF_DIGEST_MISMATCH', 'finalized block at sync anchor height must match sync anchor digest', { height: block.height, digest: digestKey(block.digest) })
+        throw new StatefulFatalError('HandoffDigestMismatch', 'finalized block at sync anchor height must match sync anchor digest', { height: block.height, digest: digestKey(block.digest) })
       }
       return 'reflected'
     }
     if (block.height !== previous + 1) {
-      throw new StatefulFatalError('HANDOFF_NOT_CONSECUTIVE', 'finalized blocks must ascend consecutively from the sync anchor', { height: block.height, digest: digestKey(block.digest) })
+      throw new StatefulFatalError('HandoffNotConsecutive', 'finalized blocks must ascend consecutively from the sync anchor', { height: block.height, digest: digestKey(block.digest) })
     }
     previous = block.height
     return 'apply'
@@ -129,7 +129,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       if (handedOff) { return false }
       if (held.length >= maxPendingAcks) {
         // the caller cancels this delivery's ack; the held ones go with `cancel`
-        throw new StatefulFatalError('ACK_WINDOW_EXCEEDED', 'marshal exceeded its configured pending acknowledgement window', { height: block.height, digest: digestKey(block.digest) })
+        throw new StatefulFatalError('AckWindowExceeded', 'marshal exceeded its configured pending acknowledgement window', { height: block.height, digest: digestKey(block.digest) })
       }
       held.push({ block, ack })
       retarget()
@@ -146,7 +146,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       env = e
       maxPendingAcks = e.marshal.maxPendingAcks
       const floor = init.plan.floor()
-      if (floor === undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'state sync needs a floor') }
+      if (floor === undefined) { throw new StatefulFatalError('InvariantViolated', 'state sync needs a floor') }
       await writeMetadata('record the in-progress floor', undefined, async () => { await init.plan.metadata.beginSync(floor) })
       const block = await resolveFloor(e, init, floor)
       const anchor = anchorOf(block)
@@ -170,7 +170,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
         })
       } catch (err) {
         if (e.signal.aborted) { throw err }
-        throw new StatefulFatalError('STATE_SYNC_FAILED', `state sync task failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, database: err instanceof SyncError ? err.database : undefined })
+        throw new StatefulFatalError('StateSyncFailed', `state sync task failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, database: err instanceof SyncError ? err.database : undefined })
       } finally {
         converged = true
         tips.close()
@@ -179,7 +179,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
       const A = result.anchor
       const committed = databases.committedTargets()
       if (!databases.targetsEqual(committed, result.targets as unknown as SyncTargetsOf<Dbs>)) {
-        throw new StatefulFatalError('STATE_SYNC_FAILED', 'state sync database targets do not match the coordinator target set', { height: A.height })
+        throw new StatefulFatalError('StateSyncFailed', 'state sync database targets do not match the coordinator target set', { height: A.height })
       }
       // everything still held (never absorbed into a recorded target) is handed off
       const unobserved = pendingTips.filter(t => !t.isObserved()).flatMap(t => t.batch)
@@ -206,16 +206,16 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
   }
 }
 
-/** A durable sync-metadata write; its failure is `SYNC_METADATA_FAILED` (as on the marshal-sync path). */
+/** A durable sync-metadata write; its failure is `SyncMetadataFailed` (as on the marshal-sync path). */
 async function writeMetadata (what: string, height: number | undefined, write: () => Promise<void>): Promise<void> {
   try {
     await write()
   } catch (err) {
-    throw new StatefulFatalError('SYNC_METADATA_FAILED', `failed to ${what}: ${(err as Error)?.message ?? String(err)}`, { height, cause: err })
+    throw new StatefulFatalError('SyncMetadataFailed', `failed to ${what}: ${(err as Error)?.message ?? String(err)}`, { height, cause: err })
   }
 }
 
-/** §12.5: the block the sync targets, covering marshal's durable progress. */
+/** the block the sync targets, covering marshal's durable progress. */
 async function resolveFloor<B extends Block, Dbs extends DatabaseRecord, F, M extends MemberRecord> (env: StartupEnv<B, Dbs>, init: StateSyncInit<F, M>, floor: F): Promise<B> {
   const { marshal } = env
   const mf = init.marshalFloor
@@ -224,7 +224,7 @@ async function resolveFloor<B extends Block, Dbs extends DatabaseRecord, F, M ex
   }
   const block = await marshal.subscribeBlock(init.scheme.payload(floor), { signal: env.signal })
   if (block === undefined) {
-    throw new StatefulFatalError('FLOOR_ANCHOR_MISSING', 'marshal must yield floor block', { digest: digestKey(init.scheme.payload(floor)) })
+    throw new StatefulFatalError('FloorAnchorMissing', 'marshal must yield floor block', { digest: digestKey(init.scheme.payload(floor)) })
   }
   const processed = await marshal.getProcessedHeight()
   if (processed !== undefined && processed > block.height) { return processedAnchor(marshal, processed) }

@@ -1,6 +1,6 @@
 /**
  * `Stateful`: the pending-tip manager between a consensus engine, the block
- * store (marshal) and the application (stateful.md §4-§6, §10.3, §11.3).
+ * store (marshal) and the application (commonware `glue/src/stateful/actor/core/mod.rs`, `glue/src/stateful/actor/core/processing.rs`, `glue/src/stateful/actor/durability.rs`).
  *
  * Consensus calls `propose(ctx)` and `verify(ctx, digest)`; marshal calls
  * `finalized(block, ack)`. Requests go through one FIFO mailbox drained by a
@@ -11,7 +11,7 @@
  * behind it together with everything after it (FIFO barrier);
  * - verifications run as concurrent jobs and keep running while a
  * finalization waits or runs, unless the finalization's boundary says they
- * must be retried or rejected (§8.4);
+ * must be retried or rejected;
  * - at most one durability flush in flight; finalized blocks are
  * acknowledged to marshal only once a flush covering them is durable;
  * - a due prune runs at a mutation boundary after a full quiesce.
@@ -88,7 +88,7 @@ function isObsolete<B extends Block, Dbs extends DatabaseRecord> (m: Message<B, 
 
 function toFatal (err: unknown): StatefulFatalError {
   if (err instanceof StatefulFatalError) { return err }
-  return new StatefulFatalError('INVARIANT_VIOLATED', `unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  return new StatefulFatalError('InvariantViolated', `unexpected failure: ${(err as Error)?.message ?? String(err)}`, { cause: err })
 }
 
 export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements FinalizedReporter<B> {
@@ -298,7 +298,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
 
   /** The databases once startup produced them. */
   private get dbs (): DatabaseSet<Dbs> {
-    if (this.databases === undefined) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'no databases: the startup strategy did not provide them') }
+    if (this.databases === undefined) { throw new StatefulFatalError('InvariantViolated', 'no databases: the startup strategy did not provide them') }
     return this.databases
   }
 
@@ -345,7 +345,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     }
   }
 
-  // ---- the processing loop (§6) ---------------------------------------------------------
+  // ---- the processing loop ---------------------------------------------------------
 
   private get halted (): boolean {
     return this.stopController.signal.aborted
@@ -373,7 +373,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     }
   }
 
-  /** Start a successor flush for any applied but uncovered suffix (§10.2). */
+  /** Start a successor flush for any applied but uncovered suffix. */
   private startSync (): void {
     const durability = this.durability as Durability
     if (!durability.needsSync()) { return }
@@ -400,7 +400,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
         msg.run(this.dbs, (this.durability as Durability).latestApplied())
         return
       default:
-        throw new StatefulFatalError('INVARIANT_VIOLATED', 'unknown mailbox message')
+        throw new StatefulFatalError('InvariantViolated', 'unknown mailbox message')
     }
   }
 
@@ -497,7 +497,7 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     if (requests.length > 0) { this.notifier.notify() }
   }
 
-  /** §11.3: prune at a mutation boundary, after a full quiesce and a flush covering the target. */
+  /** prune at a mutation boundary, after a full quiesce and a flush covering the target. */
   private async pruneStep (): Promise<void> {
     const task = this.pendingPrune as PruneTask<SyncTargetsOf<Dbs>>
     this.pendingPrune = undefined
@@ -508,23 +508,23 @@ export class Stateful<B extends Block, Dbs extends DatabaseRecord> implements Fi
     const retry = await (this.verifications as Verifications).quiesce()
     try {
       if (!processor.replays.idle) {
-        throw new StatefulFatalError('INVARIANT_VIOLATED', 'verification replay remained active after quiescence')
+        throw new StatefulFatalError('InvariantViolated', 'verification replay remained active after quiescence')
       }
       if (!durability.covers(task.barrierHeight)) {
         if (!durability.needsSync()) {
-          throw new StatefulFatalError('INVARIANT_VIOLATED', 'uncovered prune target must have unapplied durability', { height: task.barrierHeight })
+          throw new StatefulFatalError('InvariantViolated', 'uncovered prune target must have unapplied durability', { height: task.barrierHeight })
         }
         this.startSync()
         await durability.syncActive?.promise
         if (this.halted) { return }
         if (!durability.covers(task.barrierHeight)) {
-          throw new StatefulFatalError('INVARIANT_VIOLATED', 'prune target must be durable before pruning', { height: task.barrierHeight })
+          throw new StatefulFatalError('InvariantViolated', 'prune target must be durable before pruning', { height: task.barrierHeight })
         }
       }
       try {
         await this.dbs.prune(task.qmdbTarget)
       } catch (err) {
-        throw new StatefulFatalError('DATABASE_PRUNE_FAILED', `database prune failed: ${(err as Error)?.message}`, { height: task.barrierHeight, database: (err as { database?: string }).database, cause: err })
+        throw new StatefulFatalError('DatabasePruneFailed', `database prune failed: ${(err as Error)?.message}`, { height: task.barrierHeight, database: (err as { database?: string }).database, cause: err })
       }
       this.log('pruned the databases to height %d and marshal below height %d', task.barrierHeight, task.marshalHeight)
       Promise.resolve(this.init.marshal.prune(task.marshalHeight)).catch(err => {

@@ -2,7 +2,7 @@
  * The one-time startup decision between marshal sync (replay finalized
  * blocks from genesis or from the processed height) and peer state sync
  * from a floor, shared by the block store and the stateful manager so both
- * agree (stateful.md §12.1-§12.2).
+ * agree (commonware `glue/src/stateful/actor/syncer/plan.rs`).
  *
  * Durable metadata: one record `<prefix>/state_sync_metadata`:
  * - absent: never synced (fresh);

@@ -1,13 +1,13 @@
 /**
  * The types shared by the stateful manager, the application it drives and the
- * consensus engine that drives it (stateful.md §1-§2, DESIGN.md §6).
+ * consensus engine that drives it (commonware `glue/src/stateful/mod.rs`, docs/ARCHITECTURE.md).
  *
  * Invariants the manager relies on:
  * - a block's identity is its `digest`; `parent` is its parent's digest and
  * `height` is the parent's height + 1 (genesis is height 0);
  * - `context` is the consensus context the block was proposed in; its round
  * strictly increases along a chain (pending-map pruning depends on it,
- * §7.6), and the consensus engine checks a block's embedded context against
+ *), and the consensus engine checks a block's embedded context against
  * its own before voting (so replays may trust `block.context`);
  * - the application is deterministic: the same block on the same parent state
  * yields the same merkleized state, whichever of `propose`/`verify`/`apply`
@@ -42,7 +42,7 @@ export interface Block {
   readonly context: Context
 }
 
-/** `{ height, round, digest }` of a block (stateful.md §1). */
+/** `{ height, round, digest }` of a block (commonware `glue/src/stateful/mod.rs`). */
 export interface Anchor {
   height: number
   round: Round
@@ -61,7 +61,7 @@ export interface Proposed<B extends Block, Dbs extends DatabaseRecord> {
 }
 
 /**
- * The application the manager drives (stateful.md §2). It must be a
+ * The application the manager drives (commonware `glue/src/stateful/mod.rs`). It must be a
  * stateless deterministic state machine over the batches it is given; every
  * method may run concurrently with the others.
  */

@@ -4,7 +4,7 @@
  * notifier that never loses a wake (a wake before the wait is remembered).
  */
 
-import { AbortError } from './errors.ts'
+import { AbortError } from '@libp2p/interface'
 
 export interface Deferred<T> {
   promise: Promise<T>

@@ -1,5 +1,5 @@
 /**
- * The verification pool (stateful.md §8.1, §8.3-§8.6): every verification
+ * The verification pool (commonware `glue/src/stateful/actor/processor/verifier.rs`): every verification
  * request runs as its own concurrent job; a finalization or a prune can
  * quiesce jobs (abort them and wait until they settled) and either retry them
  * later or reject them.
@@ -9,7 +9,7 @@
  * was invalidated first; a delivered verdict is never retracted;
  * - an invalidated job's verdict is discarded, even if it was computed;
  * - a job reports its phase (`acquiring`, `replaying`, `verifying`), which
- * decides what a finalization does with it (§8.4 dispositions);
+ * decides what a finalization does with it (dispositions);
  * - quiescing waits for the job's own work (application calls included) to
  * settle, so nothing it started still reads the databases when the caller
  * mutates or prunes them (the application must honour its abort signal).
@@ -28,7 +28,7 @@ export type Progress =
 
 export type Disposition = 'retain' | 'retry' | 'reject'
 
-/** A snapshot taken when a finalized block W arrives (§8.4). */
+/** A snapshot taken when a finalized block W arrives. */
 export interface FinalizationBoundary {
   digest: string
   round: Round
@@ -38,7 +38,7 @@ export interface FinalizationBoundary {
   compatible: Set<string>
 }
 
-/** What a finalization does with a job in phase `progress` (§8.4 table). */
+/** What a finalization does with a job in phase `progress` (table). */
 export function disposition (boundary: FinalizationBoundary, progress: Progress): Disposition {
   if (progress.phase === 'acquiring') { return 'retry' }
   const atProcessed = progress.digest === boundary.processedDigest && roundsEqual(progress.round, boundary.processedRound)
@@ -142,7 +142,7 @@ export class Verifications {
   /** Start a job for `request` (dropped silently if the caller is gone). */
   schedule (request: VerifyRequest): void {
     if (request.obsolete) { return }
-    if (this.nextId >= Number.MAX_SAFE_INTEGER) { throw new StatefulFatalError('INVARIANT_VIOLATED', 'verification request ID overflowed') }
+    if (this.nextId >= Number.MAX_SAFE_INTEGER) { throw new StatefulFatalError('InvariantViolated', 'verification request ID overflowed') }
     const id = ++this.nextId
     const controller = new AbortController()
     // disposed when the job ends: the stop signal lives as long as the manager

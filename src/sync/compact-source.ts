@@ -1,24 +1,33 @@
 /**
  * A `Source` serving the single state a compact database retains: its tip
- * (qmdb.md §9, "Serving compact sync"). Requests must be for exactly the
+ * (commonware `storage/src/qmdb/compact`, "Serving compact sync"). Requests must be for exactly the
  * current size (larger → `RangeOutOfBounds`, smaller → `ItemPruned`) and start
  * at `size - 1` (below → `ItemPruned`). No feedback: local data is final.
  */
 
+import { ConfigurationError } from './errors.ts'
 import { ServeError } from './source.ts'
 import type { Request } from './messages.ts'
 import type { Served, ServeOptions, Source } from './source.ts'
 import type { CompactDb } from '../qmdb/compact.ts'
 
+/** Refuse a database without a tip proof at once, with the source it needs. */
+function checkCompact (db: unknown): void {
+  if (typeof (db as { tipProof?: unknown })?.tipProof === 'function') { return }
+  throw new ConfigurationError('WrongSource', 'CompactSource serves compact databases (CompactImmutableDb, CompactKeylessDb); serve a full database with new LocalSource(db), which answers both resolvers')
+}
+
 export class CompactSource<Op extends { type: string }> implements Source {
   private db: CompactDb<Op> | undefined
 
   constructor (db?: CompactDb<Op>) {
+    if (db !== undefined) { checkCompact(db) }
     this.db = db
   }
 
   /** Serve `db` from now on (or nothing, with `undefined`). */
   attach (db: CompactDb<Op> | undefined): void {
+    if (db !== undefined) { checkCompact(db) }
     this.db = db
   }
 

@@ -1,5 +1,5 @@
 /**
- * The multi-database sync coordinator (sync-p2p.md §9.6-§9.7): every database
+ * The multi-database sync coordinator (commonware `glue/src/stateful/db/mod.rs`): every database
  * of a set syncs in parallel toward the targets of a finalized block (an
  * anchor*), the coordinator follows newer finalized tips, and the set
  * completes only when every database has reached the targets of one and the

@@ -1,5 +1,5 @@
 /**
- * The state sync engine (qmdb.md §13.6): fetch the operations `[start, end)`
+ * The state sync engine (commonware `storage/src/qmdb/sync`): fetch the operations `[start, end)`
  * of a remote log from an untrusted `Source`, verify every response against a
  * trusted target, follow target updates, and rebuild the database.
  *
@@ -21,9 +21,9 @@
  */
 
 import { MAX_LEAVES, digestEquals, verifyProofAndPinnedNodes, verifyRangeProof } from '../merkle/index.ts'
-import { targetAdvances } from '../qmdb/target.ts'
+import { compactToTarget, targetAdvances } from '../qmdb/target.ts'
 import { Channel, ChannelClosedError } from './channel.ts'
-import { SyncError } from './errors.ts'
+import { ConfigurationError, SyncError } from './errors.ts'
 import { findNextGap } from './gaps.ts'
 import { OutstandingRequests } from './requests.ts'
 import type { SyncKind } from './kinds.ts'
@@ -31,7 +31,7 @@ import type { BoundaryResponse, OperationsRequest, OperationsResponse, Request }
 import type { Served, Source } from './source.ts'
 import type { Digest } from '../merkle/index.ts'
 import type { SyncJournal } from '../qmdb/sync-journal.ts'
-import type { Target } from '../qmdb/target.ts'
+import type { CompactTarget, Target } from '../qmdb/target.ts'
 
 export interface SyncProgress {
   /** Database name (as given in the options). */
@@ -45,7 +45,9 @@ export interface SyncProgress {
 
 export interface SyncEngineOptions<DB> {
   kind: SyncKind<DB>
-  target: Target
+  /** The trusted target; a compact database's `syncTarget()` (a `CompactTarget`) is taken as it is. */
+  target: Target | CompactTarget
+  /** Where operations come from; the engine passes it the kind's codec with every request. */
   source: Source
   /** Name used in progress reports and errors. */
   name?: string
@@ -101,7 +103,7 @@ export class SyncEngine<DB> {
     this.maxOutstanding = Math.max(1, options.maxOutstandingRequests ?? 8)
     this.fetchBatchSize = Math.max(1, options.fetchBatchSize ?? 1000)
     this.maxRetainedRoots = Math.max(0, options.maxRetainedRoots ?? 16)
-    this.target = options.target
+    this.target = 'size' in options.target ? compactToTarget(options.target) : options.target
     this.updatesOpen = options.updates !== undefined
     this.finishOpen = options.finish !== undefined
     const signal = options.signal
@@ -237,7 +239,7 @@ export class SyncEngine<DB> {
   private issue (request: Request): void {
     const o = this.outstanding.add(request)
     // the caller's signal aborts every outstanding request (see the constructor): no derived signals
-    this.opts.source.serve(request, { signal: o.controller.signal }).then(
+    this.opts.source.serve(request, { signal: o.controller.signal, codec: this.opts.kind.codec }).then(
       served => { this.events.trySend({ id: o.id, served }) },
       error => { this.events.trySend({ id: o.id, error }) }
     )
@@ -250,6 +252,8 @@ export class SyncEngine<DB> {
     this.outstanding.remove(ev.id, false)
     if ('error' in ev) {
       if (o.controller.signal.aborted) { return }
+      // a local mistake is reported as itself: its message names the fix
+      if (ev.error instanceof ConfigurationError) { throw ev.error }
       throw new SyncError('Source', `source failed for ${describe(o.request)}: ${(ev.error as Error)?.message ?? String(ev.error)}`, { cause: ev.error })
     }
     const { response, feedback } = ev.served

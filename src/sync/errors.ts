@@ -1,5 +1,5 @@
 /**
- * Errors of the state sync engine (qmdb.md §13.11). Every one is terminal
+ * Errors of the state sync engine (commonware `storage/src/qmdb/sync`). Every one is terminal
  * for the sync it ends; tolerated events (responses for aborted requests,
  * non-advancing target updates, stale roots) never surface as errors.
  */
@@ -26,5 +26,27 @@ export class SyncError extends Error {
     super(message === undefined ? code : `${code}: ${message}`, options)
     this.code = code
     if (options?.database !== undefined) { this.database = options.database }
+  }
+}
+
+export type ConfigurationErrorCode =
+  | 'UnknownDatabase' // a database name no resolver on this node declares
+  | 'WrongSource' // a source type that cannot serve this kind of database
+  | 'MissingIdentify' // `peers: 'connected'` without libp2p's identify service
+  | 'MissingCodec' // a network source asked to fetch with no operation codec
+  | 'CodecMismatch' // every peer's answer fails to decode with the local codec
+
+/**
+ * A mistake in the local setup, reported before any peer is blamed. The
+ * message names the fix; `code` says which mistake it is.
+ */
+export class ConfigurationError extends Error {
+  static readonly name = 'ConfigurationError'
+  readonly name = 'ConfigurationError'
+  readonly code: ConfigurationErrorCode
+
+  constructor (code: ConfigurationErrorCode, message: string) {
+    super(`${code}: ${message}`)
+    this.code = code
   }
 }

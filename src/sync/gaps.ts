@@ -1,5 +1,5 @@
 /**
- * Gap finding for the sync engine (qmdb.md §13.7): the first sub-range of
+ * Gap finding for the sync engine (commonware `storage/src/qmdb/sync`): the first sub-range of
  * `[lo, hi)` covered neither by fetched operations nor by an outstanding
  * request. Outstanding ranges are upper bounds (a source may return fewer
  * operations; the remainder becomes a new gap).

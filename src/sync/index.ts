@@ -8,7 +8,7 @@ export * from './local-source.ts'
 export { Channel, ChannelClosedError, type ChannelOptions, type TryRecv } from './channel.ts'
 export { findNextGap, type Covered } from './gaps.ts'
 export { OutstandingRequests, type Outstanding } from './requests.ts'
-export { SyncError, type SyncErrorCode } from './errors.ts'
+export { SyncError, type SyncErrorCode, ConfigurationError, type ConfigurationErrorCode } from './errors.ts'
 export {
   type SyncKind, type SyncBuilt, anySync, currentSync, orderedAnySync, orderedCurrentSync, immutableSync, keylessSync, compactSync, MemoryJournal
 } from './kinds.ts'

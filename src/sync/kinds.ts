@@ -1,5 +1,5 @@
 /**
- * What the sync engine needs from each kind of database (qmdb.md §13.8-§13.10):
+ * What the sync engine needs from each kind of database (commonware `storage/src/qmdb/sync`):
  * a journal to append verified operations to, a way to find pinned nodes
  * locally (a node that already has the target needs no network), and a way to
  * build the database from a completed journal, check its root and persist it.
@@ -159,7 +159,7 @@ export class MemoryJournal implements SyncJournal {
 }
 
 /**
- * Compact sync into an open compact database (qmdb.md §13.10): the journal
+ * Compact sync into an open compact database (commonware `storage/src/qmdb/sync`): the journal
  * must end up holding exactly the commit at `size - 1`; the witness is
  * imported only after the root check, so a rejected sync leaves the
  * database's durable state untouched.

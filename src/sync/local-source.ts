@@ -1,7 +1,7 @@
 /**
  * A `Source` serving from a full QMDB database (`AnyDb`, `ImmutableDb`,
  * `KeylessDb`, anything built on `QmdbCore`), the server side of state sync
- * (sync-p2p.md §3.5, qmdb.md §13.3).
+ * (commonware `storage/src/qmdb/sync/source.rs`, commonware `storage/src/qmdb/sync`).
  *
  * - Operations → `db.historicalProof(size, start, maxOps)`: ops
  * `[start, min(size, start + maxOps))` proven against the root the database
@@ -16,6 +16,7 @@
  */
 
 import { QmdbError } from '../qmdb/errors.ts'
+import { ConfigurationError } from './errors.ts'
 import { ServeError } from './source.ts'
 import type { Request } from './messages.ts'
 import type { Served, ServeOptions, Source, ServeErrorCode } from './source.ts'
@@ -56,11 +57,23 @@ export function toServeError (err: unknown): ServeError {
   return new ServeError('Database', (err as Error)?.message ?? String(err), { cause: err })
 }
 
+/**
+ * Refuse what cannot serve ranges (a compact database keeps only its tip and
+ * would answer no-data forever) at once, with the source it needs.
+ */
+function checkServable (db: unknown): void {
+  const d = db as Partial<ServableDb> & { tipProof?: unknown }
+  if (typeof d?.historicalProof === 'function' && typeof d.pinnedNodesAt === 'function') { return }
+  const what = typeof d?.tipProof === 'function' ? 'a compact database: serve it with new CompactSource(db) (on the compact resolver)' : 'not a full QMDB database'
+  throw new ConfigurationError('WrongSource', `LocalSource serves full databases (AnyDb, CurrentDb, ImmutableDb, KeylessDb and their ordered forms); this is ${what}`)
+}
+
 export class LocalSource implements Source {
   private current: ServableDb | undefined
   private readonly lock?: ReadLock
 
   constructor (db?: ServableDb, options: LocalSourceOptions = {}) {
+    if (db !== undefined) { checkServable(db) }
     this.current = db
     this.lock = options.lock
   }
@@ -72,6 +85,7 @@ export class LocalSource implements Source {
 
   /** Serve from `db` from now on (replaces any previous database). */
   attach (db: ServableDb): void {
+    checkServable(db)
     this.current = db
   }
 

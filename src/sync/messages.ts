@@ -1,6 +1,6 @@
 /**
  * The state-sync wire types: commonware's `Request` and `Response` with their
- * exact byte encodings (qmdb.md §13.3, sync-p2p.md §2–§3).
+ * exact byte encodings (commonware `storage/src/qmdb/sync`, commonware `codec/src`, `storage/src/qmdb/sync/source.rs`).
  *
  * ```
  * Request.Operations  = 00 ‖ varint(size) ‖ varint(start) ‖ u64be(maxOps ≠ 0)

@@ -1,5 +1,5 @@
 /**
- * Outstanding fetches of the sync engine (qmdb.md §13.5): each has an id, a
+ * Outstanding fetches of the sync engine (commonware `storage/src/qmdb/sync`): each has an id, a
  * request and an abort controller; at most one per start location (a new
  * request at the same start supersedes and aborts the old one).
  */

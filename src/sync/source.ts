@@ -1,12 +1,13 @@
 /**
  * The `Source` contract between the sync engine and whatever supplies
- * operations: a local database, or peers over the network (sync-p2p.md §3).
+ * operations: a local database, or peers over the network (commonware `storage/src/qmdb/sync/source.rs`).
  *
  * - `serve(request)` resolves with a `Response` of the request's variant, or
- * rejects with a `ServeError`. For the engine every rejection is fatal, so
- * a network source never rejects on a transient failure: it keeps retrying
- * until the caller's signal aborts (`Aborted`) or it is shut down
- * (`Unavailable`).
+ * rejects with a `ServeError` (or a `ConfigurationError` for a local
+ * mistake). For the engine every rejection is fatal, so a network source
+ * never rejects on a transient failure: it keeps retrying until the
+ * caller's signal aborts (`Aborted`), it is shut down (`Unavailable`) or it
+ * made no progress for its stall timeout (`Stalled`).
  * - `feedback` is present when the source wants the engine's verdict: the
  * engine calls it once with `true` (the response verified) or `false` (it
  * did not; the source blames whoever served it and the engine asks again).
@@ -15,7 +16,7 @@
  * terminal for the sync.
  */
 
-import type { Request, Response } from './messages.ts'
+import type { OpBytesReader, Request, Response } from './messages.ts'
 
 export type ServeErrorCode =
   | 'RangeOutOfBounds' // the requested size (or start) is beyond the source's data
@@ -27,6 +28,7 @@ export type ServeErrorCode =
   | 'Database' // the database failed (see `cause`)
   | 'Unavailable' // the source is shut down or its database is unusable
   | 'Aborted' // the caller's signal aborted
+  | 'Stalled' // a network source made no progress for its stall timeout (the message says why)
 
 export class ServeError extends Error {
   static readonly name = 'ServeError'
@@ -50,6 +52,11 @@ export interface Served {
 
 export interface ServeOptions {
   signal?: AbortSignal
+  /**
+   * The operation codec of the database being synced (the sync engine passes
+   * its kind's), for sources that decode bytes from elsewhere.
+   */
+  codec?: OpBytesReader
 }
 
 export interface Source {

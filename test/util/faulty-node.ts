@@ -7,7 +7,7 @@
  * Usage: node dist/test/util/faulty-node.js --config FILE --fail-at VIEW
  */
 
-import '../../src/polyfill.ts'
+import './polyfill.ts'
 import { parseArgs } from 'node:util'
 import { ledgerApplication } from '../../src/cli/ledger.ts'
 import { runNode } from '../../src/cli/run-node.ts'

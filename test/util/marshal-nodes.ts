@@ -3,7 +3,7 @@
  * Noise, Yamux, identify), chain seeding, a recording reporter, and raw
  * protocol peers that answer with arbitrary frames.
  */
-import '../../src/polyfill.ts'
+import './polyfill.ts'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'

@@ -42,6 +42,7 @@ export interface MaliciousServerOptions {
   db: string
   kind?: ResolverKind
   prefix?: string
+  chain?: string
   /** Where honest answers come from. */
   source: Source
   /** Used to keep tampered operations decodable. */
@@ -123,7 +124,7 @@ async function trickle (stream: Stream, signal: AbortSignal): Promise<void> {
 }
 
 export async function startMaliciousServer (node: Libp2p<any>, options: MaliciousServerOptions): Promise<MaliciousServer> {
-  const protocol = protocolId(options.prefix ?? 'qmdb', options.db, options.kind ?? 'standard')
+  const protocol = protocolId(options.prefix ?? 'qmdb', options.chain ?? 'default', options.db, options.kind ?? 'standard')
   const rng = new Rng(options.seed ?? 1)
   let behaviour = options.behaviour
   let requests = 0

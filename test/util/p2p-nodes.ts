@@ -2,7 +2,7 @@
  * In-process libp2p nodes for resolver tests: TCP on 127.0.0.1, Noise,
  * Yamux, identify, and a standard and a compact resolver.
  */
-import '../../src/polyfill.ts'
+import './polyfill.ts'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
@@ -29,6 +29,9 @@ export interface TestNodeOptions {
   manyInbound?: boolean
 }
 
+/** Every database name the resolver specs fetch (a source is refused for an undeclared name). */
+export const TEST_DATABASES = ['any', 'current', 'anyOrdered', 'currentOrdered', 'immutable', 'keyless']
+
 export async function createTestNode (options: TestNodeOptions = {}): Promise<TestNode> {
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
@@ -41,8 +44,8 @@ export async function createTestNode (options: TestNodeOptions = {}): Promise<Te
       : undefined,
     services: {
       identify: identify(),
-      standard: standardResolver(options.standard),
-      compact: compactResolver(options.compact)
+      standard: standardResolver({ databases: TEST_DATABASES, ...options.standard }),
+      compact: compactResolver({ databases: TEST_DATABASES, ...options.compact })
     }
   })
 }

@@ -1,5 +1,5 @@
 /**
- * Child process of the state-sync crash tests (stateful.md §12.10): one node
+ * Child process of the state-sync crash tests (commonware `glue/src/stateful/actor/syncer`): one node
  * on a LevelDB folder (block store, sync metadata and both test databases in
  * one datastore) that starts the way `createNode` does — sync plan, probe,
  * marshal start, then the stateful manager on the state-sync or the
@@ -22,7 +22,7 @@
  * the roots it ended on.
  */
 
-import '../../src/polyfill.ts'
+import './polyfill.ts'
 import { LevelDatastore } from 'datastore-level'
 import { Reader } from '../../src/codec/index.ts'
 import { BlockStore, Marshal } from '../../src/marshal/index.ts'

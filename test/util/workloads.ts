@@ -1,5 +1,5 @@
 /**
- * commonware's conformance workloads (qmdb.md §16.3) and the helpers they use.
+ * commonware's conformance workloads (commonware `storage/conformance.toml`) and the helpers they use.
  * Each entry hashes, for seeds 0..199, `u64_le(len(root)) ‖ root`.
  */
 import { createHash } from 'node:crypto'

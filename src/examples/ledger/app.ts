@@ -22,7 +22,7 @@ import { makeBlock, transferId } from './block.ts'
 import type { LedgerBlock, LedgerTargets, Transfer } from './block.ts'
 import type { Mempool } from './mempool.ts'
 import type { AnyBatch, MerkleizedAnyBatch } from '../../qmdb/any.ts'
-import type { CompactBatch, MerkleizedCompactBatch } from '../../qmdb/compact.ts'
+import type { CompactKeylessBatch, MerkleizedCompactBatch } from '../../qmdb/compact.ts'
 import type { CompactTarget, KeylessOp, MerkleizedOf, Target, UnmerkleizedOf } from '../../qmdb/index.ts'
 import type { ManagedDb } from '../../qmdb/managed.ts'
 import type { Application, Context, Proposed, ReadersOf } from '../../stateful/types.ts'
@@ -30,7 +30,7 @@ import type { Application, Context, Proposed, ReadersOf } from '../../stateful/t
 // a type alias (not an interface): it must satisfy `Record<string, ManagedDb>`
 export type LedgerDbs = {
   accounts: ManagedDb<AnyBatch, MerkleizedAnyBatch, Target>
-  receipts: ManagedDb<CompactBatch<KeylessOp>, MerkleizedCompactBatch<KeylessOp>, CompactTarget>
+  receipts: ManagedDb<CompactKeylessBatch, MerkleizedCompactBatch<KeylessOp, CompactKeylessBatch>, CompactTarget>
 }
 
 export const STATUS_OK = 0
