@@ -44,8 +44,8 @@ const FLOOD_LIMIT = 2 * 1024 * 1024
 
 /**
  * Send 0xff (a length prefix that never ends) on a new `protocol` stream
- * until the node resets it or FLOOD_LIMIT bytes went out, in lock-step: the
- * next 16 KiB only once the node took the last in and had a few turns to act
+ * until the node resets it or FLOOD_LIMIT bytes went out, 1 KiB at a time in
+ * lock-step: the next only once the node took the last in and had a few turns to act
  * on it (a tight loop would queue megabytes before any reset could come
  * back). `status` is the node's `status()` asked while the prefix arrives.
  */
@@ -55,7 +55,7 @@ async function endlessPrefix (node: QmdbNode, attacker: Outsider, protocol: stri
   const inbound = node.libp2p.getConnections(attacker.peerId).flatMap(c => c.streams).find(s => s.protocol === protocol && s.direction === 'inbound' && s.status === 'open')
   const counts = { received: 0, sent: 0 }
   inbound?.addEventListener('message', evt => { counts.received += evt.data.byteLength })
-  const chunk = new Uint8Array(16 * 1024).fill(0xff)
+  const chunk = new Uint8Array(1024).fill(0xff)
   let status: Promise<unknown> | undefined
   while (counts.sent < FLOOD_LIMIT && stream.status === 'open' && stream.writeStatus === 'writable') {
     try {
