@@ -3,11 +3,11 @@
  * restarts without equivocation, and certificate validation.
  */
 import { expect } from 'aegir/chai'
-import { encodeCertificate, decodeCertificate, encodeVote, signedMessage } from '../src/consensus/index.ts'
+import { encodeCertificate, decodeCertificate, decodeVote, encodeVote, signedMessage, subjectView } from '../src/consensus/index.ts'
 import { Bus, until } from './util/consensus-bus.ts'
 import { fuzzDecoder } from './util/fuzz.ts'
 import type { BusNode } from './util/consensus-bus.ts'
-import type { Finalization } from '../src/consensus/index.ts'
+import type { Certificate, Finalization, Vote } from '../src/consensus/index.ts'
 
 function digests (fs: Finalization[]): string[] {
   return fs.map(f => `${f.subject.proposal.view}:${Buffer.from(f.subject.proposal.payload).toString('hex').slice(0, 8)}`)
@@ -127,6 +127,67 @@ describe('consensus: simplex engine (in-memory network)', function () {
     assertAgreement(honest.map(n => n.finalized))
     const atView = new Set(honest.flatMap(n => n.finalized.filter(f => f.subject.proposal.view === view).map(f => Buffer.from(f.subject.proposal.payload).toString('hex'))))
     expect(atView.size).to.be.at.most(1)
+  })
+
+  it('replayed certificates older than the retained window are ignored: no new votes, not relayed (issue 18 finding 6)', async () => {
+    bus = await Bus.create(4)
+    // what validator 0 broadcasts, decoded
+    const sent: Vote[] = []
+    const base = bus.transport.bind(bus)
+    bus.transport = from => {
+      const t = base(from)
+      return from !== 0 ? t : { ...t, broadcastVote: async bytes => { sent.push(decodeVote(bytes)); await t.broadcastVote(bytes) } }
+    }
+    const notarizations: Certificate[] = []
+    const timings = { leaderTimeoutMs: 150, notarizationTimeoutMs: 300, retryMs: 150, retainViews: 8 }
+    for (let i = 0; i < 4; i++) { await bus.start(i, undefined, timings) }
+    // keep every notarization that reaches validator 1 (validator 0 is the one replayed to)
+    const n1 = bus.nodes[1].engine
+    const original = n1.receiveCertificate.bind(n1)
+    n1.receiveCertificate = async c => {
+      if (c.subject.kind === 'notarize') { notarizations.push(c) }
+      await original(c)
+    }
+    await until(() => bus.nodes.every(n => n.engine.finalizedView >= 40), 'finalized view 40 everywhere')
+    await bus.stop(1)
+    await bus.stop(2)
+    await bus.stop(3)
+    const engine = bus.nodes[0].engine
+    const floor = engine.finalizedView - 8
+    const old = notarizations.filter(c => subjectView(c.subject) < floor - 2)
+    expect(old.length).to.be.greaterThan(10)
+    // the gossip validator ignores them (no relay, no penalty: an honest peer may be behind)
+    for (const c of old) { expect(engine.admitCertificate(c)).to.equal('ignore') }
+    const before = sent.length
+    for (const c of old) { await engine.receiveCertificate(c) }
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const revoted = sent.slice(before).filter(v => subjectView(v.subject) < floor)
+    expect(revoted.map(v => `${v.subject.kind}@${subjectView(v.subject)}`)).to.deep.equal([])
+  })
+
+  it('admission before relay: bad signatures, non-validators and forged certificates are rejected; duplicates and stale votes ignored (issue 18 finding 4)', async () => {
+    bus = await Bus.create(4)
+    for (let i = 0; i < 4; i++) { await bus.start(i) }
+    await until(() => bus.nodes[0].finalized.length >= 3, 'three finalizations')
+    const engine = bus.nodes[0].engine
+    const f = bus.nodes[0].finalized[2]
+    expect(engine.admitCertificate(f)).to.equal('ignore') // known already
+    const forged = { ...f, subject: { kind: 'notarize' as const, proposal: { ...f.subject.proposal, view: engine.currentView + 1 } } }
+    expect(engine.admitCertificate(forged)).to.equal('reject')
+    const wide = { subject: forged.subject, signers: Array.from({ length: 1024 }, (_, i) => i), signatures: Array.from({ length: 1024 }, () => new Uint8Array(64)) }
+    expect(engine.admitCertificate(wide)).to.equal('reject')
+    const short = { ...forged, signers: forged.signers.slice(0, 2), signatures: forged.signatures.slice(0, 2) }
+    expect(engine.admitCertificate(short)).to.equal('reject')
+    const subject = { kind: 'nullify' as const, view: engine.currentView + 1 }
+    const good = { subject, signer: 2, signature: await bus.keys[2].sign(signedMessage('test', subject)) }
+    expect(engine.admitVote(good)).to.equal('accept')
+    expect(engine.admitVote({ ...good, signer: 3 })).to.equal('reject')
+    expect(engine.admitVote({ ...good, signer: 7 })).to.equal('reject')
+    expect(engine.admitVote({ ...good, signature: new Uint8Array(64) })).to.equal('reject')
+    await engine.receiveVote(good)
+    expect(engine.admitVote(good)).to.equal('ignore')
+    const far = { kind: 'nullify' as const, view: engine.currentView + 5000 }
+    expect(engine.admitVote({ subject: far, signer: 2, signature: await bus.keys[2].sign(signedMessage('test', far)) })).to.equal('ignore')
   })
 
   it('certificates: encoding round-trips, forged or short ones are rejected, the decoder is strict', async () => {

@@ -5,43 +5,25 @@
  */
 import './util/polyfill.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { noise } from '@libp2p/noise'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
 import { expect } from 'aegir/chai'
 import { MemoryDatastore } from 'datastore-core'
-import { createLibp2p } from 'libp2p'
 import { ConsensusNetwork, SimplexEngine, ValidatorSet } from '../src/consensus/index.ts'
+import { createOutsider } from './util/attack-net.ts'
 import { HashAutomaton, until } from './util/consensus-bus.ts'
+import type { Outsider } from './util/attack-net.ts'
 import type { Finalization } from '../src/consensus/index.ts'
-import type { GossipSub } from '@libp2p/gossipsub'
-import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
-
-type Services = { identify: Identify, pubsub: GossipSub }
+import type { PrivateKey } from '@libp2p/interface'
 
 interface Peer {
-  node: Libp2p<Services>
+  node: Outsider
   engine: SimplexEngine
   network: ConsensusNetwork
   finalized: Finalization[]
 }
 
 async function startPeer (key: PrivateKey, set: ValidatorSet, index: number | undefined, datastore = new MemoryDatastore()): Promise<Peer> {
-  const node = await createLibp2p({
-    privateKey: key,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true, heartbeatInterval: 200 })
-    }
-  })
+  const node = await createOutsider([], key)
   const network = new ConsensusNetwork({ libp2p: node, pubsub: node.services.pubsub, chainId: set.chainId })
   const finalized: Finalization[] = []
   const engine = new SimplexEngine({

@@ -29,6 +29,7 @@ export interface StatusLine extends NodeEvent {
   digest?: string
   blockedPeers: Record<string, string>
   peers: number
+  memory?: { rss: number, heapUsed: number, external: number }
 }
 
 export class NodeProcess {

@@ -5,10 +5,12 @@
  * JSON.
  */
 
+import { hex } from '../codec/index.ts'
+
 export function toJson (value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (typeof v === 'bigint') { return v.toString() }
-    if (v instanceof Uint8Array) { return Buffer.from(v).toString('hex') }
+    if (v instanceof Uint8Array) { return hex(v) }
     return v
   })
 }

@@ -20,7 +20,7 @@
  * and reports finalizations (non-validator nodes).
  */
 
-import { Reader, Writer } from '../codec/index.ts'
+import { Reader, Writer, hex } from '../codec/index.ts'
 import { hex16, joinKey, parseHex16 } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
 import {
@@ -29,6 +29,7 @@ import {
 import type { Certificate, Finalization, Notarization, Nullification, Proposal, Subject, Vote } from './types.ts'
 import type { ValidatorSet } from './validators.ts'
 import type { Context } from '../chain/index.ts'
+import type { Admission } from '../p2p/admission.ts'
 import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
@@ -83,6 +84,8 @@ export interface EngineOptions {
   retryMs?: number
   /** Views kept behind the last finalization (default 256). */
   retainViews?: number
+  /** Votes for views further ahead of the current view are ignored (default 1024). */
+  maxViewsAhead?: number
   log?: Logger
 }
 
@@ -215,7 +218,7 @@ export class SimplexEngine {
       if (view === undefined || bytes === undefined) { continue }
       try {
         const r = new Reader(bytes)
-        const notarized = r.option(r => Buffer.from(r.bytes(256)).toString('hex'))
+        const notarized = r.option(r => hex(r.bytes(256)))
         const flags = r.u8()
         this.mine.set(view, { notarized, nullified: (flags & 1) !== 0, finalized: (flags & 2) !== 0 })
         maxView = Math.max(maxView, view)
@@ -432,11 +435,65 @@ export class SimplexEngine {
 
   // ---- inputs ------------------------------------------------------------------------------------------
 
-  /** A vote from the network (already decoded). Invalid signatures are dropped. */
-  async receiveVote (vote: Vote): Promise<void> {
+  /** Lowest view whose votes and certificates are still used: older ones were pruned and are never acted on again. */
+  private get floor (): number {
+    return Math.max(0, this.lastFinalized - (this.opts.retainViews ?? 256))
+  }
+
+  /**
+   * Whether a vote from the network is worth relaying, checked before it is
+   * relayed (the gossip topic validator): 'reject' for a signer outside the
+   * validator set or a bad signature (the sender is penalised), 'ignore' for
+   * a view outside the window this engine acts on (older than
+   * `retainViews` behind the current view or the pruned floor, or more than
+   * `maxViewsAhead` ahead) or a vote already recorded.
+   */
+  admitVote (vote: Vote): Admission {
+    if (vote.signer >= this.set.n) { return 'reject' }
+    const view = subjectView(vote.subject)
+    if (view < this.floor || view + (this.opts.retainViews ?? 256) < this.view || view > this.view + (this.opts.maxViewsAhead ?? 1024)) { return 'ignore' }
+    if (this.hasVote(vote)) { return 'ignore' }
+    return this.set.verifyVote(vote) ? 'accept' : 'reject'
+  }
+
+  /**
+   * Whether a certificate from the network is worth relaying: 'reject' when
+   * it names a signer outside the validator set, has fewer than a quorum of
+   * signers or a bad signature; 'ignore' when its view is below the pruned
+   * floor (a replayed old certificate must not make this validator vote
+   * again) or this engine already has a certificate of that kind for the
+   * view.
+   */
+  admitCertificate (c: Certificate): Admission {
+    if (c.signers.length < this.set.quorum || c.signers.length > this.set.n || c.signers[c.signers.length - 1] >= this.set.n) { return 'reject' }
+    const view = subjectView(c.subject)
+    if (view === 0 || view < this.floor || this.hasCertificate(c)) { return 'ignore' }
+    return this.set.verifyCertificate(c) ? 'accept' : 'reject'
+  }
+
+  private hasVote (vote: Vote): boolean {
+    const s = this.views.get(subjectView(vote.subject))
+    if (s === undefined) { return false }
+    const subject = vote.subject
+    if (subject.kind === 'nullify') { return s.nullify.has(vote.signer) }
+    const table = subject.kind === 'notarize' ? s.notarize : s.finalize
+    return table.get(subjectKey(subject))?.has(vote.signer) === true
+  }
+
+  private hasCertificate (c: Certificate): boolean {
+    return this.certificatesFor(subjectView(c.subject)).some(x => x.subject.kind === c.subject.kind)
+  }
+
+  /**
+   * A vote from the network (already decoded). Invalid signatures and views
+   * outside the window are dropped; `verified` skips the signature check
+   * when `admitVote` just accepted it.
+   */
+  async receiveVote (vote: Vote, options: { verified?: boolean } = {}): Promise<void> {
     await this.enqueue(async () => {
       const view = subjectView(vote.subject)
-      if (view + (this.opts.retainViews ?? 256) < this.view || !this.set.verifyVote(vote)) { return }
+      if (view < this.floor || view + (this.opts.retainViews ?? 256) < this.view) { return }
+      if (options.verified !== true && !this.set.verifyVote(vote)) { return }
       await this.recordVote(vote)
     })
   }
@@ -486,8 +543,8 @@ export class SimplexEngine {
 
   private async handleCertificate (c: Certificate, untrusted: boolean): Promise<void> {
     const view = subjectView(c.subject)
-    const known = this.certificatesFor(view).some(x => x.subject.kind === c.subject.kind)
-    if (known || view === 0) { return }
+    // below the floor this engine no longer knows what it voted: acting on an old certificate could make it vote twice
+    if (this.hasCertificate(c) || view === 0 || view < this.floor) { return }
     if (untrusted && !this.set.verifyCertificate(c)) { return }
     this.store(c)
     await this.persistCertificate(c)

@@ -3,25 +3,50 @@
  * - gossipsub topics `/<prefix>/<chain>/consensus/votes/1` and `.../certs/1`;
  * each message is `varint(seq) ‖ vote-or-certificate`, the sequence number
  * making re-broadcasts (e.g. a repeated nullify) distinct gossip messages;
- * messages that do not decode are rejected at the topic validator, so the
- * sender's gossip score drops; signatures are checked by the engine;
+ * the topic validator decodes, signature-checks and age-checks every message
+ * (the engine's `admitVote` / `admitCertificate`) before gossipsub relays
+ * it, so an invalid one stops at the first honest node and lowers its
+ * sender's score (docs/PROTOCOLS.md "Gossip validation and peer scoring");
  * - a request/response protocol `/<prefix>/<chain>/consensus/backfill/1.0.0`:
  * request `varint(from) ‖ varint(to)` (at most `MAX_BACKFILL_VIEWS` views),
  * response `Vec<certificate>` (capped), one uvarint-length-prefixed frame
- * each way, to catch up on views missed while offline or partitioned.
+ * each way (`src/p2p/frames.ts`, under a deadline), to catch up on views
+ * missed while offline or partitioned; a peer whose bytes break the
+ * protocol goes to the `blocker`.
  */
 
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { lpStream } from '@libp2p/utils'
 import { Reader, Writer } from '../codec/index.ts'
-import { decodeCertificate, decodeVote, encodeCertificate } from './types.ts'
+import { topicResult } from '../p2p/admission.ts'
+import { deadline, frameStream } from '../p2p/frames.ts'
+import { MAX_VALIDATORS, decodeCertificate, decodeVote, encodeCertificate } from './types.ts'
 import type { ConsensusTransport, SimplexEngine } from './engine.ts'
+import type { Certificate, Vote } from './types.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 
 export const MAX_BACKFILL_VIEWS = 256
 const MAX_FRAME = 4 * 1024 * 1024
 const MAX_REQUEST = 32
+// a vote is tag ‖ proposal ‖ signer ‖ signature (< 128 bytes); a certificate carries at most MAX_VALIDATORS signatures
+const MAX_VOTE_MESSAGE = 256
+const MAX_CERT_MESSAGE = 128 + MAX_VALIDATORS * 80
+
+export interface BackfillBlocker {
+  block(peer: PeerId, reason: string): void
+  isBlocked(peer: PeerId): boolean
+}
+
+class BackfillViolation extends Error {
+  readonly name = 'BackfillViolation'
+}
+
+/** Errors that only bytes breaking the protocol cause (never a timeout, a reset or a closed connection). */
+const VIOLATIONS = new Set(['BackfillViolation', 'CodecError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError', 'StreamBufferError'])
+
+function isViolation (err: unknown): boolean {
+  return VIOLATIONS.has((err as Error)?.name)
+}
 
 export interface ConsensusNetworkInit {
   libp2p: Libp2p
@@ -29,9 +54,20 @@ export interface ConsensusNetworkInit {
   chainId: string
   /** Protocol/topic prefix (default `qmdb`). */
   prefix?: string
-  /** Per-request timeout for backfill (default 3000 ms). */
+  /**
+   * Deadline of one backfill exchange, served or asked (default 3000 ms):
+   * the stream is aborted when it passes, even while bytes still arrive.
+   */
   timeoutMs?: number
+  /** Where backfill protocol violations go (the node passes the marshal service's `PeerBlocker`). */
+  blocker?: BackfillBlocker
   log?: Logger
+}
+
+/** The gossip topics and backfill protocol id of chain `chainId` (known before the network exists, e.g. for scoring). */
+export function consensusNames (chainId: string, prefix = 'qmdb'): { votesTopic: string, certsTopic: string, backfillProtocol: string } {
+  const base = `/${prefix}/${chainId}/consensus`
+  return { votesTopic: `${base}/votes/1`, certsTopic: `${base}/certs/1`, backfillProtocol: `${base}/backfill/1.0.0` }
 }
 
 export class ConsensusNetwork implements ConsensusTransport {
@@ -41,14 +77,16 @@ export class ConsensusNetwork implements ConsensusTransport {
   private readonly init: ConsensusNetworkInit
   private engine: SimplexEngine | undefined
   private seq = 0
+  /** Messages accepted by the validator, decoded, until gossipsub delivers them (weak: a dropped message leaves nothing behind). */
+  private readonly admitted = new WeakMap<Uint8Array, Vote | Certificate>()
   private readonly onMessage = (evt: CustomEvent<Message>): void => { this.handleGossip(evt.detail) }
 
   constructor (init: ConsensusNetworkInit) {
     this.init = init
-    const base = `/${init.prefix ?? 'qmdb'}/${init.chainId}/consensus`
-    this.votesTopic = `${base}/votes/1`
-    this.certsTopic = `${base}/certs/1`
-    this.backfillProtocol = `${base}/backfill/1.0.0`
+    const names = consensusNames(init.chainId, init.prefix)
+    this.votesTopic = names.votesTopic
+    this.certsTopic = names.certsTopic
+    this.backfillProtocol = names.backfillProtocol
   }
 
   /** Start delivering network input to `engine` and serving backfill from it. */
@@ -60,7 +98,13 @@ export class ConsensusNetwork implements ConsensusTransport {
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(this.votesTopic)
     pubsub.subscribe(this.certsTopic)
-    await libp2p.handle(this.backfillProtocol, async (stream) => { await this.serve(stream) }, { maxInboundStreams: 32 })
+    await libp2p.handle(this.backfillProtocol, async (stream, connection) => {
+      if (this.init.blocker?.isBlocked(connection.remotePeer) === true) {
+        stream.abort(new BackfillViolation('peer blocked'))
+        return
+      }
+      await this.serve(stream, connection.remotePeer)
+    }, { maxInboundStreams: 32 })
   }
 
   async stop (): Promise<void> {
@@ -84,27 +128,38 @@ export class ConsensusNetwork implements ConsensusTransport {
     return r.raw(r.remaining)
   }
 
+  /**
+   * The topic validator: runs before gossipsub relays anything, so an
+   * invalid vote or certificate stops at the first honest node and its
+   * sender's score drops (reject); stale or duplicate ones are dropped
+   * without penalty (ignore). Accepted messages are delivered to the engine
+   * as decoded here (`admitted`), so nothing is decoded or verified twice.
+   */
   private validate (msg: Message, kind: 'vote' | 'cert'): TopicValidatorResult {
+    const engine = this.engine
+    if (engine === undefined) { return TopicValidatorResult.Ignore }
+    if (msg.data.length > (kind === 'vote' ? MAX_VOTE_MESSAGE : MAX_CERT_MESSAGE)) { return TopicValidatorResult.Reject }
+    let decoded: Vote | Certificate
     try {
       const body = this.open(msg.data)
-      if (kind === 'vote') { decodeVote(body) } else { decodeCertificate(body) }
-      return TopicValidatorResult.Accept
+      decoded = kind === 'vote' ? decodeVote(body) : decodeCertificate(body)
     } catch {
       return TopicValidatorResult.Reject
     }
+    const admission = kind === 'vote' ? engine.admitVote(decoded as Vote) : engine.admitCertificate(decoded as Certificate)
+    if (admission === 'accept') { this.admitted.set(msg.data, decoded) }
+    return topicResult(admission)
   }
 
   private handleGossip (msg: Message): void {
     const engine = this.engine
-    if (engine === undefined) { return }
-    try {
-      if (msg.topic === this.votesTopic) {
-        void engine.receiveVote(decodeVote(this.open(msg.data)))
-      } else if (msg.topic === this.certsTopic) {
-        void engine.receiveCertificate(decodeCertificate(this.open(msg.data)))
-      }
-    } catch {
-      // rejected by the validator already; nothing to do
+    const decoded = this.admitted.get(msg.data)
+    if (engine === undefined || decoded === undefined) { return }
+    this.admitted.delete(msg.data)
+    if (msg.topic === this.votesTopic) {
+      void engine.receiveVote(decoded as Vote, { verified: true })
+    } else if (msg.topic === this.certsTopic) {
+      void engine.receiveCertificate(decoded as Certificate)
     }
   }
 
@@ -127,16 +182,24 @@ export class ConsensusNetwork implements ConsensusTransport {
 
   // ---- backfill ----------------------------------------------------------------------
 
-  private async serve (stream: Stream): Promise<void> {
-    const signal = AbortSignal.timeout(this.init.timeoutMs ?? 3000)
-    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST })
+  private async serve (stream: Stream, peer: PeerId): Promise<void> {
+    const link = deadline(stream, this.init.timeoutMs ?? 3000)
+    const signal = link.signal
+    const lp = frameStream(stream, { maxDataLength: MAX_REQUEST })
     try {
-      const req = await lp.read({ signal })
-      const r = new Reader(req.subarray())
-      const from = r.varint()
-      const to = r.varint()
-      r.finish()
-      if (to < from || to - from >= MAX_BACKFILL_VIEWS) { throw new Error('bad range') }
+      let from: number
+      let to: number
+      try {
+        const r = new Reader(await lp.read({ signal }))
+        from = r.varint()
+        to = r.varint()
+        r.finish()
+        if (to < from || to - from >= MAX_BACKFILL_VIEWS) { throw new BackfillViolation(`bad range [${from}, ${to}]`) }
+      } catch (err) {
+        // a reset or a slow peer is not a violation (its own deadline may have passed); bytes that break the protocol are
+        if (isViolation(err)) { this.violation(peer, `malformed backfill request: ${(err as Error).message}`) }
+        throw err
+      }
       const certs: Uint8Array[] = []
       for (let v = from; v <= to; v++) { certs.push(...(this.engine?.certificatesFor(v) ?? []).map(encodeCertificate)) }
       const w = new Writer(1024).length32(certs.length)
@@ -145,30 +208,52 @@ export class ConsensusNetwork implements ConsensusTransport {
       await stream.close({ signal })
     } catch (err) {
       stream.abort(err as Error)
+    } finally {
+      link.dispose()
     }
+  }
+
+  private violation (peer: PeerId, reason: string): void {
+    this.init.log?.('backfill protocol violation by %p: %s', peer, reason)
+    this.init.blocker?.block(peer, reason)
   }
 
   private async request (peer: PeerId, from: number, to: number, signal: AbortSignal): Promise<Uint8Array[]> {
     const stream = await this.init.libp2p.dialProtocol(peer, this.backfillProtocol, { signal })
+    const link = deadline(stream, this.init.timeoutMs ?? 3000, [signal])
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_FRAME })
-      await lp.write(new Writer(20).varint(from).varint(to).finish(), { signal })
-      const res = await lp.read({ signal })
-      await stream.close({ signal })
-      const r = new Reader(res.subarray())
-      const out = r.vec(MAX_BACKFILL_VIEWS * 3, r => r.bytes(MAX_FRAME))
-      r.finish()
-      return out
+      const lp = frameStream(stream, { maxDataLength: MAX_FRAME })
+      await lp.write(new Writer(20).varint(from).varint(to).finish(), { signal: link.signal })
+      await stream.close({ signal: link.signal })
+      let res: Uint8Array
+      try {
+        res = await lp.read({ signal: link.signal })
+      } catch (err) {
+        if (isViolation(err)) { this.violation(peer, `oversized backfill response: ${(err as Error).message}`) }
+        throw err
+      }
+      try {
+        const r = new Reader(res)
+        const out = r.vec(MAX_BACKFILL_VIEWS * 3, r => r.bytes(MAX_FRAME))
+        r.finish()
+        return out
+      } catch (err) {
+        this.violation(peer, `malformed backfill response: ${(err as Error).message}`)
+        throw err
+      }
     } catch (err) {
       stream.abort(err as Error)
       throw err
+    } finally {
+      link.dispose()
     }
   }
 
   /** Ask up to three connected peers for the certificates of `[from, to]`. */
   async fetchCertificates (from: number, to: number, options: { signal: AbortSignal }): Promise<Uint8Array[]> {
     const hi = Math.min(to, from + MAX_BACKFILL_VIEWS - 1)
-    const peers = this.init.libp2p.getPeers().sort(() => Math.random() - 0.5).slice(0, 3)
+    const blocker = this.init.blocker
+    const peers = this.init.libp2p.getPeers().filter(p => blocker?.isBlocked(p) !== true).sort(() => Math.random() - 0.5).slice(0, 3)
     const results = await Promise.allSettled(peers.map(async p => this.request(p, from, hi, options.signal)))
     return results.flatMap(r => r.status === 'fulfilled' ? r.value : [])
   }

@@ -16,7 +16,7 @@
  * throws `CodecError`; signature checks are separate (`verifyCertificate`).
  */
 
-import { CodecError, Reader, Writer } from '../codec/index.ts'
+import { CodecError, Reader, Writer, hex } from '../codec/index.ts'
 
 export const MAX_VALIDATORS = 1024
 export const SIGNATURE_BYTES = 64
@@ -95,7 +95,7 @@ export function signedMessage (chainId: string, s: Subject): Uint8Array {
 }
 
 export function subjectKey (s: Subject): string {
-  return Buffer.from(writeSubject(new Writer(64), s).finish()).toString('hex')
+  return hex(writeSubject(new Writer(64), s).finish())
 }
 
 export function encodeVote (v: Vote): Uint8Array {

@@ -1,19 +1,22 @@
 /**
  * The fixed validator set: Ed25519 public keys (libp2p peer ids) in order,
  * quorum arithmetic, round-robin leaders, and signature verification of
- * votes and certificates (with a cache, so a certificate seen by gossip and
- * again by backfill is checked once).
+ * votes and certificates (with a bounded cache of certificate digests, so a
+ * certificate seen by gossip and again by backfill is checked once).
  *
  * `n` validators tolerate `f = ⌊(n - 1) / 3⌋` Byzantine ones; a quorum is
  * `n - f` (`2f + 1` when `n = 3f + 1`): any two quorums share at least one
  * honest validator, which is what makes conflicting certificates impossible.
  */
 
-import { createPublicKey, verify as cryptoVerify } from 'node:crypto'
+import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { signedMessage, subjectKey } from './types.ts'
+import { signedMessage } from './types.ts'
 import type { Certificate, Vote } from './types.ts'
 import type { KeyObject } from 'node:crypto'
+
+/** Certificates remembered as verified (a 44-byte digest each). */
+const MAX_VERIFIED = 4096
 
 // DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the raw 32-byte key follows
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
@@ -84,12 +87,16 @@ export class ValidatorSet {
       if (c.signers[i] <= c.signers[i - 1]) { return false }
     }
     const message = signedMessage(this.chainId, c.subject)
-    const cacheKey = subjectKey(c.subject) + ':' + c.signers.join(',') + ':' + c.signatures.map(s => Buffer.from(s).toString('hex')).join('')
+    // a digest of the whole certificate: the cache costs the same per entry whatever the number of signers
+    const hash = createHash('sha256').update(message)
+    for (let i = 0; i < c.signers.length; i++) { hash.update(`${c.signers[i]},`).update(c.signatures[i]) }
+    const cacheKey = hash.digest('base64')
     if (this.verified.has(cacheKey)) { return true }
     for (let i = 0; i < c.signers.length; i++) {
       if (!this.verifySignature(c.signers[i], message, c.signatures[i])) { return false }
     }
-    if (this.verified.size > 10_000) { this.verified.clear() }
+    // oldest first out (a Set iterates in insertion order)
+    if (this.verified.size >= MAX_VERIFIED) { this.verified.delete(this.verified.values().next().value as string) }
     this.verified.add(cacheKey)
     return true
   }

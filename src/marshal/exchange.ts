@@ -8,7 +8,8 @@
  * aborted so nothing lingers.
  */
 
-import { InvalidDataLengthError, InvalidDataLengthLengthError, lpStream } from '@libp2p/utils'
+import { InvalidDataLengthError, InvalidDataLengthLengthError } from '@libp2p/utils'
+import { frameStream } from '../p2p/frames.ts'
 import { linked } from '../p2p/signals.ts'
 import { openStream } from '../p2p/streams.ts'
 import type { PeerId, Stream } from '@libp2p/interface'
@@ -50,11 +51,11 @@ export async function exchange (connectionManager: ConnectionManager, peer: Peer
       return { type: link.timedOut() ? 'timeout' : 'failure', reason: (err as Error)?.message }
     }
     try {
-      const lp = lpStream(stream, { maxDataLength: options.maxResponseBytes, maxBufferSize: options.maxResponseBytes + 16 })
+      const lp = frameStream(stream, { maxDataLength: options.maxResponseBytes })
       await lp.write(request, { signal: link.signal })
       await stream.close({ signal: link.signal })
       const frame = await lp.read({ signal: link.signal })
-      const body = frame.subarray()
+      const body = frame
       await stream.closeRead()
       return { type: 'frame', body, latency: performance.now() - started }
     } catch (err) {

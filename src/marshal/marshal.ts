@@ -177,9 +177,19 @@ export class Marshal<B extends MarshalBlock, F> {
     } catch {
       return undefined
     }
+    await this.storeBlock(block)
+    return block
+  }
+
+  /** Store a decoded block from the network (already admitted) and hand it to whoever waits for it. */
+  async storeBlock (block: B): Promise<void> {
     await this.store.putBlock(block)
     this.wake(block)
-    return block
+  }
+
+  /** Highest certified finalized height known here (-1 before `start`). */
+  get finalizedTip (): number {
+    return this.tipHeight
   }
 
   /** Store a block this node proposed and broadcast it. */

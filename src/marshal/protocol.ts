@@ -104,7 +104,7 @@ export function decodeMarshalRequest (bytes: Uint8Array): MarshalRequest {
 /** A stable key of a request (for logs). */
 export function marshalRequestKey (req: MarshalRequest): string {
   switch (req.type) {
-    case 'block': return `block:${Buffer.from(req.digest).toString('hex')}`
+    case 'block': return `block:${hex(req.digest)}`
     case 'finalized': return `finalized:${req.from}-${req.to}`
     default: return 'latest'
   }

@@ -17,7 +17,7 @@
  * ends that one stream and the node keeps serving everyone else.
  */
 
-import { lpStream } from '@libp2p/utils'
+import { frameStream } from '../p2p/frames.ts'
 import { RateLimitedError } from '../p2p/server.ts'
 import { linked } from '../p2p/signals.ts'
 import {
@@ -98,12 +98,12 @@ export class MarshalServer<B extends MarshalBlock, F> {
   }
 
   private async answer (stream: Stream, peer: string, started: number): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: MAX_MARSHAL_REQUEST_FRAME, maxBufferSize: 4 * MAX_MARSHAL_REQUEST_FRAME })
+    const lp = frameStream(stream, { maxDataLength: MAX_MARSHAL_REQUEST_FRAME, maxBufferSize: 4 * MAX_MARSHAL_REQUEST_FRAME })
     let request: MarshalRequest
     try {
       const frame = await withDeadline(this.config.readTimeout, async signal => lp.read({ signal }))
       this.metrics.bytesIn(frame.byteLength + 1)
-      request = decodeMarshalRequest(frame.subarray())
+      request = decodeMarshalRequest(frame)
       // one request per stream: anything more the peer sends is discarded
       await stream.closeRead()
     } catch (err) {

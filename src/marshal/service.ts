@@ -24,6 +24,8 @@
  * Gossip is optional and not a dependency: feed blocks and certificates
  * received on any channel to `onBlock` / `onFinalization`, and give
  * `setBroadcast` the function that publishes blocks this node disseminates.
+ * On gossipsub, `admitBlock` is the blocks topic's validator: nothing
+ * undecodable or outside the plausible height window is relayed or stored.
  *
  * The service owns what is per peer: latency scores, the block list, and
  * the inbound and outbound limits.
@@ -46,6 +48,7 @@ import { BlockStore } from './store.ts'
 import type { Fetched, LatestFinalization, MarshalClientContext } from './client.ts'
 import type { MarshalReader } from './server.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock } from './types.ts'
+import type { Admission } from '../p2p/admission.ts'
 import type { BlockHook } from '../p2p/blocking.ts'
 import type { PeerProvider, PeerSelection } from '../p2p/client.ts'
 import type { RateLimit } from '../p2p/limits.ts'
@@ -80,6 +83,8 @@ export interface MarshalServiceInit<B extends MarshalBlock, F> {
   /** Options of the marshal the service builds. */
   maxPendingAcks?: number
   backfillBatch?: number
+  /** `admitBlock` ignores gossiped blocks more than this many heights above the finalized tip. Default 64. */
+  maxBlocksAhead?: number
   /** Publishes blocks the built marshal disseminates (same as calling `setBroadcast`). */
   broadcast?(bytes: Uint8Array): void
   /** Which peers to fetch from. Default `'connected'` (needs identify). */
@@ -131,7 +136,8 @@ const DEFAULTS = {
   maxRetryDelay: 2000,
   initialLatency: 1000,
   pollInterval: 1000,
-  maxStreams: 64
+  maxStreams: 64,
+  maxBlocksAhead: 64
 }
 
 /** A provider that is replaced on every start (a closed provider cannot be reopened). */
@@ -183,6 +189,8 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
   private readonly ownMarshal: boolean
   private current: Marshal<B, F>
   private broadcastFn: ((bytes: Uint8Array) => void) | undefined
+  /** blocks `admitBlock` accepted, decoded, until gossipsub delivers them (weak: nothing stays behind) */
+  private readonly admitted = new WeakMap<Uint8Array, B>()
   private controller: AbortController | undefined
 
   constructor (components: MarshalServiceComponents, init: MarshalServiceInit<B, F>) {
@@ -292,8 +300,36 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
     this.server.attach(reader)
   }
 
-  /** A block received on a gossip channel (stored if it decodes). */
+  /**
+   * The gossip topic validator of blocks, run before a block is relayed:
+   * 'reject' for an oversized or undecodable message (the sender is
+   * penalised); 'ignore' for a block outside the plausible height window
+   * (at or below the finalized tip, or more than `maxBlocksAhead` above it,
+   * or any block before the marshal knows its tip); else 'accept'. An
+   * accepted block is handed to `onBlock` without decoding it again.
+   */
+  admitBlock (bytes: Uint8Array): Admission {
+    if (bytes.length > this.init.codec.maxBytes) { return 'reject' }
+    let block: B
+    try {
+      block = this.init.codec.decode(bytes)
+    } catch {
+      return 'reject'
+    }
+    const tip = this.current.finalizedTip
+    if (tip < 0 || block.height <= tip || block.height > tip + (this.init.maxBlocksAhead ?? DEFAULTS.maxBlocksAhead)) { return 'ignore' }
+    this.admitted.set(bytes, block)
+    return 'accept'
+  }
+
+  /** A block received on a gossip channel (stored if it decodes; admitted by `admitBlock` if a validator runs). */
   async onBlock (bytes: Uint8Array): Promise<B | undefined> {
+    const admitted = this.admitted.get(bytes)
+    if (admitted !== undefined) {
+      this.admitted.delete(bytes)
+      await this.current.storeBlock(admitted)
+      return admitted
+    }
     if (bytes.length > this.init.codec.maxBytes) { return undefined }
     return this.current.receiveBlock(bytes)
   }

@@ -2,7 +2,8 @@
  * Durable storage of the block store (marshal) on a datastore.
  *
  * Layout under `prefix`:
- * - `b/<digest hex>`: encoded block (any block seen: proposed, verified, finalized)
+ * - `b/<digest hex>`: encoded block (proposed, verified, finalized; a block at a
+ * height once finalized to another digest is deleted then)
  * - `n/<height:16hex>/<digest hex>`: empty marker, so blocks can be pruned by height
  * - `h/<height:16hex>`: digest of the finalized block at that height
  * - `f/<height:16hex>`: finalization certificate for that height (when one was received)
@@ -32,36 +33,64 @@ export class BlockStore<B extends MarshalBlock, F> {
   private readonly prefix: string
   private readonly codec: BlockCodec<B>
   private readonly scheme: FinalizationScheme<F>
-  private readonly cache = new Map<string, B>()
+  /** decoded blocks by digest hex, least recently used first, with their encoded sizes */
+  private readonly cache = new Map<string, { block: B, bytes: number }>()
+  private cachedBytes = 0
   private readonly cacheSize: number
+  private readonly cacheBytes: number
   /** highest height with a certificate, once scanned (`null`: not known yet); kept current by writes */
   private latestCert: number | undefined | null = null
   /** bumped by every certificate write and prune, so a scan racing them does not cache a stale answer */
   private certGeneration = 0
 
-  constructor (kv: Kv, prefix: string, codec: BlockCodec<B>, scheme: FinalizationScheme<F>, cacheSize = 1024) {
+  /**
+   * The decoded-block cache holds at most `cacheSize` blocks and
+   * `cacheBytes` of encoded block bytes (a decoded block takes a small
+   * multiple of its encoding), whichever is reached first. The defaults
+   * cover the blocks the stateful manager and serving peers read again (the
+   * recent tip), not the whole retained history.
+   */
+  constructor (kv: Kv, prefix: string, codec: BlockCodec<B>, scheme: FinalizationScheme<F>, cacheSize = 256, cacheBytes = 16 * 1024 * 1024) {
     this.kv = kv
     this.prefix = prefix
     this.codec = codec
     this.scheme = scheme
     this.cacheSize = cacheSize
+    this.cacheBytes = cacheBytes
+  }
+
+  /** Blocks and encoded bytes in the decoded-block cache. */
+  get cached (): { blocks: number, bytes: number } {
+    return { blocks: this.cache.size, bytes: this.cachedBytes }
   }
 
   private key (...parts: string[]): string {
     return joinKey(this.prefix, ...parts)
   }
 
-  private remember (b: B): void {
+  private remember (b: B, bytes: number): void {
     const k = hex(b.digest)
+    this.forget(k)
+    if (bytes > this.cacheBytes) { return }
+    this.cache.set(k, { block: b, bytes })
+    this.cachedBytes += bytes
+    while (this.cache.size > this.cacheSize || this.cachedBytes > this.cacheBytes) {
+      this.forget(this.cache.keys().next().value as string)
+    }
+  }
+
+  private forget (k: string): void {
+    const entry = this.cache.get(k)
+    if (entry === undefined) { return }
     this.cache.delete(k)
-    this.cache.set(k, b)
-    if (this.cache.size > this.cacheSize) { this.cache.delete(this.cache.keys().next().value as string) }
+    this.cachedBytes -= entry.bytes
   }
 
   async putBlock (block: B): Promise<void> {
-    this.remember(block)
+    const encoded = this.codec.encode(block)
+    this.remember(block, encoded.length)
     await this.kv.batch()
-      .put(this.key('b', hex(block.digest)), this.codec.encode(block))
+      .put(this.key('b', hex(block.digest)), encoded)
       .put(this.key('n', hex16(block.height), hex(block.digest)), new Uint8Array(0))
       .commit()
   }
@@ -69,7 +98,12 @@ export class BlockStore<B extends MarshalBlock, F> {
   async getBlock (digest: Uint8Array): Promise<B | undefined> {
     const k = hex(digest)
     const cached = this.cache.get(k)
-    if (cached !== undefined) { return cached }
+    if (cached !== undefined) {
+      // most recently used goes last
+      this.cache.delete(k)
+      this.cache.set(k, cached)
+      return cached.block
+    }
     const bytes = await this.kv.get(this.key('b', k))
     if (bytes === undefined) { return undefined }
     let b: B
@@ -79,17 +113,31 @@ export class BlockStore<B extends MarshalBlock, F> {
       throw new MarshalError('DataCorrupted', `stored block ${k} does not decode: ${(err as Error).message}`)
     }
     if (hex(b.digest) !== k) { throw new MarshalError('DataCorrupted', `stored block ${k} has digest ${hex(b.digest)}`) }
-    this.remember(b)
+    this.remember(b, bytes.length)
     return b
   }
 
-  /** Record `block` as the finalized block at its height (stored with it), with its certificate if any. */
+  /**
+   * Record `block` as the finalized block at its height (stored with it),
+   * with its certificate if any. Other blocks stored at that height are off
+   * the finalized chain and are deleted in the same batch: nothing a peer
+   * gossiped that lost (or never took part) stays on disk.
+   */
   async setFinalized (block: B, cert?: F): Promise<void> {
-    this.remember(block)
+    const encoded = this.codec.encode(block)
+    this.remember(block, encoded.length)
     const h = hex16(block.height)
+    const digest = hex(block.digest)
     const batch = this.kv.batch()
-      .put(this.key('b', hex(block.digest)), this.codec.encode(block))
-      .put(this.key('n', h, hex(block.digest)), new Uint8Array(0))
+    for await (const k of this.kv.keys(this.key('n', h) + '/')) {
+      const other = k.slice(k.lastIndexOf('/') + 1)
+      if (other === digest) { continue }
+      batch.delete(k).delete(this.key('b', other))
+      this.forget(other)
+    }
+    batch
+      .put(this.key('b', digest), encoded)
+      .put(this.key('n', h, digest), new Uint8Array(0))
       .put(this.key('h', h), block.digest)
     if (cert !== undefined) { batch.put(this.key('f', h), this.scheme.encode(cert)) }
     await batch.commit({ sync: true })
@@ -172,7 +220,7 @@ export class BlockStore<B extends MarshalBlock, F> {
       const h = parseHex16(parts[0])
       if (h === undefined || h >= height) { continue }
       batch.delete(k).delete(this.key('b', parts[1]))
-      this.cache.delete(parts[1])
+      this.forget(parts[1])
       pruned++
     }
     for (const sub of ['h', 'f']) {

@@ -36,7 +36,7 @@ import type { Kv, WriteBatch, WriteOptions } from '../storage/kv.ts'
 const META_VERSION = 1
 
 export interface MmrOptions {
-  /** Clean node chunks (256 nodes each) kept in memory. Default 2048 (16 MiB). */
+  /** Clean node chunks (256 nodes each) kept in memory. Default 256 (2 MiB). */
   cacheChunks?: number
 }
 

@@ -33,13 +33,15 @@ import { Key } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { Counter, Histogram, Registry } from 'prom-client'
 import { hex } from '../codec/index.ts'
-import { ConsensusNetwork, SimplexEngine, ValidatorSet, finalizationScheme } from '../consensus/index.ts'
+import { ConsensusNetwork, SimplexEngine, ValidatorSet, consensusNames, finalizationScheme } from '../consensus/index.ts'
 import { marshalService } from '../marshal/index.ts'
+import { topicResult } from '../p2p/admission.ts'
 import { compactResolver, standardResolver } from '../p2p/index.ts'
 import { sleep } from '../p2p/signals.ts'
 import { probeService } from '../probe/index.ts'
 import { DatabaseSet } from '../qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
+import { gossipScoring } from './gossip.ts'
 import { loadOrCreateKey } from './identity.ts'
 import { startMetricsServer } from './metrics-server.ts'
 import { PeerKeeper } from './peer-keeper.ts'
@@ -97,10 +99,12 @@ export interface NodeStatus {
   databases: Record<string, DatabaseStatus> | undefined
   /** The fatal error that stopped processing, if any. */
   failure: string | undefined
-  /** Peers blocked for serving state-sync data that failed verification, and why. */
+  /** Peers blocked for protocol violations or data that failed verification (state sync, marshal, backfill), and why. */
   blockedPeers: Record<string, string>
   peers: number
   addresses: string[]
+  /** Memory of this process in bytes (resident set, V8 heap in use, buffers outside the heap). */
+  memory: { rss: number, heapUsed: number, external: number }
 }
 
 export interface NodeEvents {
@@ -153,6 +157,10 @@ export interface QmdbNode<B extends Block = Block> {
   stop(): Promise<void>
 }
 
+function memoryOf (m: NodeJS.MemoryUsage): NodeStatus['memory'] {
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external }
+}
+
 /** The initial targets of `application`'s databases (opened empty, in memory). */
 async function initialTargets<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>): Promise<SyncTargetsOf<Dbs>> {
   const set = await openDatabases(application, new MemoryDatastore())
@@ -188,6 +196,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const served = (protocol: 'standard' | 'compact'): string[] => names.filter(n => application.databases[n].protocol === protocol)
   const blocked = new Set<string>()
   const isBlocked = (p: { toString(): string }): boolean => blocked.has(p.toString())
+  const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
+  const consensusTopics = consensusNames(config.chainId)
   const libp2p = await createLibp2p({
     privateKey: key,
     addresses: { listen: config.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
@@ -205,7 +215,12 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     services: {
       identify: identify(),
       ping: ping(),
-      pubsub: gossipsub({ globalSignaturePolicy: StrictNoSign, allowPublishToZeroTopicPeers: true, heartbeatInterval: 300 }),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictNoSign,
+        allowPublishToZeroTopicPeers: true,
+        heartbeatInterval: 300,
+        ...gossipScoring([blocksTopic, consensusTopics.votesTopic, consensusTopics.certsTopic])
+      }),
       // a node's state sync waits for its peers however long it takes (logging why it stalls): no stall deadline
       standard: standardResolver({ chain: config.chainId, databases: served('standard'), stallTimeout: Infinity }),
       compact: compactResolver({ chain: config.chainId, databases: served('compact'), stallTimeout: Infinity }),
@@ -233,8 +248,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   }
   const resolverOf = (name: keyof Dbs & string): QmdbResolver => application.databases[name].protocol === 'standard' ? libp2p.services.standard : libp2p.services.compact
 
-  // blocks: gossip for dissemination, the marshal protocol for fetching
-  const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
+  // blocks: gossip for dissemination (validated before relaying), the marshal protocol for fetching
   const pubsub = libp2p.services.pubsub
   const marshalSvc = libp2p.services.marshal
   const marshal = marshalSvc.marshal
@@ -242,6 +256,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const onBlock = (evt: CustomEvent<Message>): void => {
     if (evt.detail.topic === blocksTopic) { void marshalSvc.onBlock(evt.detail.data).catch(() => {}) }
   }
+  pubsub.topicValidators.set(blocksTopic, (_peer, msg) => topicResult(marshalSvc.admitBlock(msg.data)))
   pubsub.addEventListener('message', onBlock)
   pubsub.subscribe(blocksTopic)
 
@@ -331,7 +346,14 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     registers: [registry]
   })
   const finalizedViews = new Counter({ name: 'qmdb_consensus_finalized_views_total', help: 'views finalized', registers: [registry] })
-  const consensusNet = new ConsensusNetwork({ libp2p, pubsub, chainId: config.chainId, log })
+  const consensusNet = new ConsensusNetwork({
+    libp2p,
+    pubsub,
+    chainId: config.chainId,
+    log,
+    // backfill violations block the peer for marshal too: one list of misbehaving peers
+    blocker: { block: (peer, reason) => { marshalSvc.block(peer, reason) }, isBlocked: peer => marshalSvc.isBlocked(peer) }
+  })
   const engine = new SimplexEngine({
     validators: set,
     automaton: {
@@ -405,9 +427,10 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       digest,
       databases: dbs,
       failure: failure?.message,
-      blockedPeers: Object.fromEntries([...libp2p.services.standard.blockedPeers(), ...libp2p.services.compact.blockedPeers()]),
+      blockedPeers: Object.fromEntries([...libp2p.services.standard.blockedPeers(), ...libp2p.services.compact.blockedPeers(), ...marshalSvc.blockedPeers()]),
       peers: libp2p.getPeers().length,
-      addresses: libp2p.getMultiaddrs().map(String)
+      addresses: libp2p.getMultiaddrs().map(String),
+      memory: memoryOf(process.memoryUsage())
     }
   }
   if (config.metricsPort !== undefined) { metrics = await startMetricsServer(registry, config.metricsPort, status) }

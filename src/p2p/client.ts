@@ -32,12 +32,13 @@
  * `stallTimeout` the waiting requests fail with `ServeError('Stalled')`.
  */
 
-import { InvalidDataLengthError, InvalidDataLengthLengthError, lpStream } from '@libp2p/utils'
+import { InvalidDataLengthError, InvalidDataLengthLengthError } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
-import { CodecError } from '../codec/index.ts'
+import { CodecError, varintSize } from '../codec/index.ts'
 import { ConfigurationError } from '../sync/errors.ts'
 import { encodeRequest, requestKey, requestProblem } from '../sync/messages.ts'
 import { ServeError } from '../sync/source.ts'
+import { frameStream } from './frames.ts'
 import { ProtocolViolation, parseResponseFrame, requestShapeProblem } from './protocol.ts'
 import { linked, sleep } from './signals.ts'
 import { openStream } from './streams.ts'
@@ -523,13 +524,13 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
     }
     let body: Uint8Array
     try {
-      const lp = lpStream(stream, { maxDataLength: this.options.maxResponseBytes, maxBufferSize: this.options.maxResponseBytes + 16 })
+      const lp = frameStream(stream, { maxDataLength: this.options.maxResponseBytes })
       await lp.write(p.bytes, { signal: both })
       this.ctx.metrics.bytesOut(p.bytes.length + 1)
       await stream.close({ signal: both })
       const frame = await lp.read({ signal: both })
-      body = frame.subarray()
-      this.ctx.metrics.bytesIn(body.length + (body.length < 0x80 ? 1 : Math.ceil(Math.log2(body.length + 1) / 7)))
+      body = frame
+      this.ctx.metrics.bytesIn(body.length + varintSize(body.length))
       await stream.closeRead()
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)))

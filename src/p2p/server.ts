@@ -19,8 +19,9 @@
  * ends that one stream and the node keeps serving everyone else.
  */
 
-import { lpStream } from '@libp2p/utils'
+import { varintSize } from '../codec/writer.ts'
 import { decodeRequest, requestMaxOps } from '../sync/messages.ts'
+import { frameStream } from './frames.ts'
 import { MAX_REQUEST_FRAME, NO_DATA_BODY, ProtocolViolation, requestShapeProblem, responseBody } from './protocol.ts'
 import { linked } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
@@ -53,15 +54,6 @@ async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise
   } finally {
     link.dispose()
   }
-}
-
-function varintLength (n: number): number {
-  let len = 1
-  while (n >= 0x80) {
-    n = Math.floor(n / 0x80)
-    len++
-  }
-  return len
 }
 
 export class ResolverServer {
@@ -103,12 +95,12 @@ export class ResolverServer {
   }
 
   private async answer (db: string, stream: Stream, peer: string, started: number): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_FRAME, maxBufferSize: 4 * MAX_REQUEST_FRAME })
+    const lp = frameStream(stream, { maxDataLength: MAX_REQUEST_FRAME, maxBufferSize: 4 * MAX_REQUEST_FRAME })
     let request: Request
     try {
       const frame = await withDeadline(this.config.readTimeout, async signal => lp.read({ signal }))
-      this.metrics.bytesIn(frame.byteLength + varintLength(frame.byteLength))
-      request = decodeRequest(frame.subarray())
+      this.metrics.bytesIn(frame.byteLength + varintSize(frame.byteLength))
+      request = decodeRequest(frame)
       const problem = requestShapeProblem(this.config.kind, request)
       if (problem !== undefined) { throw new ProtocolViolation(problem) }
       // one request per stream: anything more the peer sends is discarded
@@ -126,7 +118,7 @@ export class ResolverServer {
       await stream.close({ signal })
       return body
     })
-    this.metrics.bytesOut(body.length + varintLength(body.length))
+    this.metrics.bytesOut(body.length + varintSize(body.length))
     this.metrics.serve(body === NO_DATA_BODY ? 'no_data' : 'response', (performance.now() - started) / 1000)
   }
 

@@ -31,9 +31,9 @@
  */
 
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
 import { exchange } from '../marshal/exchange.ts'
 import { PeerBlocker } from '../p2p/blocking.ts'
+import { frameStream } from '../p2p/frames.ts'
 import { PeerLimiter } from '../p2p/limits.ts'
 import { Notifier, PeerBook } from '../p2p/peers.ts'
 import { DEFAULT_PROTOCOL_PREFIX } from '../p2p/protocol.ts'
@@ -449,11 +449,11 @@ export class Probe<F> implements Startable {
       return
     }
     try {
-      const lp = lpStream(stream, { maxDataLength: MAX_PROBE_REQUEST_FRAME, maxBufferSize: 4 * MAX_PROBE_REQUEST_FRAME })
+      const lp = frameStream(stream, { maxDataLength: MAX_PROBE_REQUEST_FRAME, maxBufferSize: 4 * MAX_PROBE_REQUEST_FRAME })
       const link = linked([], this.init.readTimeout ?? 5000)
       try {
         const frame = await lp.read({ signal: link.signal })
-        if (!isProbeRequest(frame.subarray())) { throw new ProbeViolation('not a probe request') }
+        if (!isProbeRequest(frame)) { throw new ProbeViolation('not a probe request') }
         await stream.closeRead()
       } catch (err) {
         this.metrics.serve('malformed')

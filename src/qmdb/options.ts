@@ -11,8 +11,8 @@ export interface DbOptions {
   datastore?: Datastore
   /** Key prefix inside the datastore (one namespace per database). Default `/qmdb`. */
   prefix?: string
-  /** Clean operation chunks (64 ops) kept in memory. Default 4096. */
+  /** Clean operation chunks (64 ops) kept in memory. Default 1024 (64k operations: at 4096 a busy node took thousands of blocks to fill it, which looked like a leak). */
   opCacheChunks?: number
-  /** Clean MMR node chunks (256 nodes) kept in memory. Default 2048. */
+  /** Clean MMR node chunks (256 nodes) kept in memory. Default 256 (appends and recent proofs read only the newest nodes). */
   nodeCacheChunks?: number
 }

@@ -16,7 +16,7 @@
  * interrupted sync always resumes (a lagging probe cannot move it back).
  */
 
-import { CodecError, Reader, Writer } from '../codec/index.ts'
+import { CodecError, Reader, Writer, hex } from '../codec/index.ts'
 import { compareRounds } from '../marshal/types.ts'
 import { joinKey } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
@@ -37,10 +37,6 @@ export type SyncState<F> =
   | { type: 'fresh' }
   | { type: 'in-progress', floor: F }
   | { type: 'complete', height: number }
-
-function hex (d: Uint8Array): string {
-  return Buffer.from(d).toString('hex')
-}
 
 /** The durable state-sync record. */
 export class StateSyncMetadata<F> {

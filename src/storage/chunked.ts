@@ -62,7 +62,7 @@ export class FixedChunkStore {
     this.chunkBytes = this.itemSize * this.chunkItems
     this.kv = options.kv
     this.prefix = options.prefix ?? ''
-    this.cacheChunks = Math.max(options.cacheChunks ?? 2048, 2)
+    this.cacheChunks = Math.max(options.cacheChunks ?? 256, 2)
   }
 
   get length (): number {

@@ -56,7 +56,7 @@ export class ItemLog {
     this.chunkItems = options.chunkItems ?? 64
     this.kv = options.kv
     this.prefix = options.prefix ?? ''
-    this.cacheChunks = Math.max(options.cacheChunks ?? 4096, 2)
+    this.cacheChunks = Math.max(options.cacheChunks ?? 1024, 2)
     this.maxItemBytes = options.maxItemBytes ?? (1 << 24)
   }
 

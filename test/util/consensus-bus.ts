@@ -8,7 +8,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { MemoryDatastore } from 'datastore-core'
 import { SimplexEngine, ValidatorSet, decodeCertificate, decodeVote, encodeCertificate } from '../../src/consensus/index.ts'
-import type { Automaton, ConsensusContext, ConsensusTransport, Finalization } from '../../src/consensus/index.ts'
+import type { Automaton, ConsensusContext, ConsensusTransport, EngineOptions, Finalization } from '../../src/consensus/index.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 export function payloadFor (ctx: ConsensusContext): Uint8Array {
@@ -38,6 +38,8 @@ export class HashAutomaton implements Automaton {
     return this.acceptAll || Buffer.from(payload).equals(Buffer.from(payloadFor(ctx)))
   }
 }
+
+export type EngineTimings = Pick<EngineOptions, 'leaderTimeoutMs' | 'notarizationTimeoutMs' | 'retryMs' | 'retainViews'>
 
 export interface BusNode {
   index: number
@@ -84,7 +86,7 @@ export class Bus {
     }
   }
 
-  async start (index: number, datastore = new MemoryDatastore(), timeouts = { leaderTimeoutMs: 150, notarizationTimeoutMs: 300, retryMs: 150 }): Promise<BusNode> {
+  async start (index: number, datastore = new MemoryDatastore(), timeouts: EngineTimings = { leaderTimeoutMs: 150, notarizationTimeoutMs: 300, retryMs: 150 }): Promise<BusNode> {
     const key = this.keys[index]
     const automaton = new HashAutomaton()
     const finalized: Finalization[] = []
