@@ -42,13 +42,21 @@ export interface SoakOptions {
   onSample?(samples: SoakSample[]): void
 }
 
+/** Bytes under `dir`. LevelDB compacts while we walk, so a file (or directory) that vanishes in between counts as 0. */
 async function diskUsage (dir: string): Promise<number> {
   let total = 0
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(vanished([]))) {
     const p = join(dir, entry.name)
-    total += entry.isDirectory() ? await diskUsage(p) : (await stat(p)).size
+    total += entry.isDirectory() ? await diskUsage(p) : (await stat(p).catch(vanished({ size: 0 }))).size
   }
   return total
+}
+
+function vanished<T> (fallback: T): (err: NodeJS.ErrnoException) => T {
+  return err => {
+    if (err.code === 'ENOENT') { return fallback }
+    throw err
+  }
 }
 
 export async function soak (opts: SoakOptions): Promise<{ samples: SoakSample[][], growth: SoakGrowth[] }> {
