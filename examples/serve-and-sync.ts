@@ -2,7 +2,7 @@
  * Example: serve an `any` database from one plain libp2p node and state-sync
  * it into another. Run with `node dist/examples/serve-and-sync.js` after
  * `npm run build`; it prints both roots and exits 0 when they match.
- * The README's library section quotes this file (test/examples.spec.ts
+ * The README's library section quotes this file (test/examples/examples.spec.ts
  * checks that every quoted block is still in it).
  */
 /* eslint-disable no-console -- a program that reports what it did */

@@ -1,0 +1,52 @@
+/**
+ * Flat memory (issue 18 finding 7), the short version of `npm run soak`: a
+ * 4-validator network of CLI processes under a steady transfer load; once
+ * the caches have filled (warm-up: 150 s, past gossipsub's two-minute
+ * memory of seen messages and the block and QMDB caches filling), a node's
+ * V8 heap must not keep growing with the chain. The growth is the least-squares slope of
+ * heap over height through every later sample (a status line's heap
+ * includes garbage, a sawtooth the fit averages out), and the bound per
+ * block is generous: what grew before (caches bounded by count, filling for
+ * thousands of blocks) was 40–50 KiB per block.
+ */
+import { expect } from 'aegir/chai'
+import { leftovers } from '../../interop/util/network.ts'
+import { soak } from '../../interop/util/soak.ts'
+import type { SoakSample } from '../../interop/util/soak.ts'
+
+const KiB = 1024
+
+/** Least-squares slope of `y` over `x`. */
+function slope (x: number[], y: number[]): number {
+  const mx = x.reduce((a, b) => a + b, 0) / x.length
+  const my = y.reduce((a, b) => a + b, 0) / y.length
+  let num = 0
+  let den = 0
+  for (let i = 0; i < x.length; i++) {
+    num += (x[i] - mx) * (y[i] - my)
+    den += (x[i] - mx) ** 2
+  }
+  return num / den
+}
+
+describe('node: memory stays flat after warm-up (4 validator processes)', function () {
+  this.timeout(360_000)
+
+  after(async () => {
+    expect(await leftovers()).to.deep.equal([])
+  })
+
+  it('heap growth per block after warm-up stays under 16 KiB on every node', async () => {
+    const { samples } = await soak({ durationMs: 240_000, sampleMs: 2000 })
+    const byNode = new Map<string, SoakSample[]>()
+    for (const s of samples.flat()) { byNode.set(s.node, [...(byNode.get(s.node) ?? []), s]) }
+    expect(byNode.size).to.equal(4)
+    for (const [node, list] of byNode) {
+      const after = list.filter(s => s.t >= 150)
+      const blocks = after[after.length - 1].height - after[0].height
+      expect(blocks, `${node}: blocks after warm-up`).to.be.at.least(100)
+      const perBlock = slope(after.map(s => s.height), after.map(s => s.heapUsed))
+      expect(perBlock, `${node}: heap per block over ${blocks} blocks`).to.be.below(16 * KiB)
+    }
+  })
+})
