@@ -6,8 +6,8 @@ import { expect } from 'aegir/chai'
 import { encodeCertificate, decodeCertificate, decodeVote, encodeVote, signedMessage, subjectView } from '../../src/consensus/index.ts'
 import { Bus, until } from '../util/consensus-bus.ts'
 import { fuzzDecoder } from '../util/fuzz.ts'
-import type { BusNode } from '../util/consensus-bus.ts'
 import type { Certificate, Finalization, Vote } from '../../src/consensus/index.ts'
+import type { BusNode } from '../util/consensus-bus.ts'
 
 function digests (fs: Finalization[]): string[] {
   return fs.map(f => `${f.subject.proposal.view}:${Buffer.from(f.subject.proposal.payload).toString('hex').slice(0, 8)}`)

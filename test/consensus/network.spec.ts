@@ -11,8 +11,8 @@ import { MemoryDatastore } from 'datastore-core'
 import { ConsensusNetwork, SimplexEngine, ValidatorSet } from '../../src/consensus/index.ts'
 import { createOutsider } from '../util/attack-net.ts'
 import { HashAutomaton, until } from '../util/consensus-bus.ts'
-import type { Outsider } from '../util/attack-net.ts'
 import type { Finalization } from '../../src/consensus/index.ts'
+import type { Outsider } from '../util/attack-net.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 interface Peer {

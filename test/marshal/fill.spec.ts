@@ -12,8 +12,8 @@ import { MemoryDatastore } from 'datastore-core'
 import { BlockStore, Marshal } from '../../src/marshal/index.ts'
 import { Kv } from '../../src/storage/kv.ts'
 import { Validators, blockCodec, buildChain } from '../util/marshal-fixtures.ts'
-import type { TestBlock, TestFinalization } from '../util/marshal-fixtures.ts'
 import type { BlockFetcher } from '../../src/marshal/index.ts'
+import type { TestBlock, TestFinalization } from '../util/marshal-fixtures.ts'
 
 /** A fetcher whose peers never have anything: every request waits until aborted. */
 class EmptyPeers implements BlockFetcher {

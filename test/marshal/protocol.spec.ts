@@ -10,9 +10,9 @@ import { ProtocolViolation } from '../../src/p2p/index.ts'
 import { Validators, blockCodec, buildChain } from '../util/marshal-fixtures.ts'
 import { concat, connectAll, createBareNode, createMarshalNode, frame, metricValue, seedChain, sendRaw, stopAll, unframe as body, uvarint } from '../util/marshal-nodes.ts'
 import { Rng } from '../util/rng.ts'
+import type { RangeEntry } from '../../src/marshal/index.ts'
 import type { TestBlock } from '../util/marshal-fixtures.ts'
 import type { BareNode, MarshalNode } from '../util/marshal-nodes.ts'
-import type { RangeEntry } from '../../src/marshal/index.ts'
 
 function entries (validators: Validators, chain: TestBlock[], from: number, to: number, certs = true): RangeEntry[] {
   const out: RangeEntry[] = []

@@ -15,10 +15,10 @@ import { makeBlock } from '../../src/examples/ledger/block.ts'
 import { GRAYLIST_THRESHOLD } from '../../src/node/gossip.ts'
 import { createOutsider, record, startNetwork } from '../util/attack-net.ts'
 import { waitUntil } from '../util/p2p-nodes.ts'
-import type { Outsider, TestNetwork } from '../util/attack-net.ts'
 import type { Certificate, Vote } from '../../src/consensus/index.ts'
 import type { LedgerBlock } from '../../src/examples/ledger/block.ts'
 import type { QmdbNode } from '../../src/node/node.ts'
+import type { Outsider, TestNetwork } from '../util/attack-net.ts'
 
 const CHAIN = 'qmdb-attack'
 const BLOCKS = `/qmdb/${CHAIN}/blocks/1`

@@ -5,10 +5,10 @@ import { requestKey } from '../../src/sync/messages.ts'
 import { makeFixture } from '../util/p2p-fixtures.ts'
 import { connectAll, createTestNode, stopAll } from '../util/p2p-nodes.ts'
 import { fetchVerified } from '../util/p2p-verify.ts'
-import type { Fixture } from '../util/p2p-fixtures.ts'
-import type { TestNode } from '../util/p2p-nodes.ts'
 import type { Request } from '../../src/sync/messages.ts'
 import type { Served, ServeOptions, Source } from '../../src/sync/source.ts'
+import type { Fixture } from '../util/p2p-fixtures.ts'
+import type { TestNode } from '../util/p2p-nodes.ts'
 
 /** A source that answers after `delayMs` and records its peak concurrency. */
 class SlowSource implements Source {

@@ -37,14 +37,14 @@ import {
 import { COMPACT_KINDS, CountingSource, DbSet, FULL_KINDS, KEY_SPACE, keyOf, opsOf } from '../util/p2p-e2e-dbs.ts'
 import { startMaliciousServer } from '../util/p2p-malicious.ts'
 import { connectAll, createTestNode, stopAll, waitUntil } from '../util/p2p-nodes.ts'
-import type { CompactKind, FullKind } from '../util/p2p-e2e-dbs.ts'
-import type { Behaviour } from '../util/p2p-malicious.ts'
-import type { TestNode } from '../util/p2p-nodes.ts'
 import type { NetworkSource } from '../../src/p2p/index.ts'
 import type {
   AnyDb, CompactDb, CompactTarget, CurrentDb, ImmutableDb, ImmutableOp, KeylessDb, KeylessOp, OrderedAnyDb, OrderedCurrentDb, Target
 } from '../../src/qmdb/index.ts'
 import type { MemberDbs, MemberSync, MemberTargets, SyncKind, SyncProgress, TipUpdate } from '../../src/sync/index.ts'
+import type { CompactKind, FullKind } from '../util/p2p-e2e-dbs.ts'
+import type { Behaviour } from '../util/p2p-malicious.ts'
+import type { TestNode } from '../util/p2p-nodes.ts'
 import type { PeerId } from '@libp2p/interface'
 
 const SEED = 7

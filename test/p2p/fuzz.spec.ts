@@ -7,9 +7,9 @@ import { randomRequestFrame } from '../util/p2p-malicious.ts'
 import { connectAll, createTestNode, stopAll } from '../util/p2p-nodes.ts'
 import { fetchVerified } from '../util/p2p-verify.ts'
 import { Rng } from '../util/rng.ts'
+import type { Request } from '../../src/sync/messages.ts'
 import type { Fixture } from '../util/p2p-fixtures.ts'
 import type { TestNode } from '../util/p2p-nodes.ts'
-import type { Request } from '../../src/sync/messages.ts'
 
 const FRAMES = 10_000
 const CONCURRENCY = 48

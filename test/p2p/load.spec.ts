@@ -5,9 +5,9 @@ import { makeFixture } from '../util/p2p-fixtures.ts'
 import { connectAll, createTestNode, stopAll } from '../util/p2p-nodes.ts'
 import { fetchVerified } from '../util/p2p-verify.ts'
 import { Rng } from '../util/rng.ts'
+import type { Request } from '../../src/sync/messages.ts'
 import type { Fixture } from '../util/p2p-fixtures.ts'
 import type { TestNode } from '../util/p2p-nodes.ts'
-import type { Request } from '../../src/sync/messages.ts'
 
 const CLIENTS = 50
 const REQUESTS_PER_CLIENT = 20

@@ -7,10 +7,10 @@ import { makeFixture } from '../util/p2p-fixtures.ts'
 import { startMaliciousServer } from '../util/p2p-malicious.ts'
 import { connectAll, createTestNode, stopAll, waitUntil } from '../util/p2p-nodes.ts'
 import { fetchVerified, verifies } from '../util/p2p-verify.ts'
+import type { Request } from '../../src/sync/messages.ts'
 import type { Fixture } from '../util/p2p-fixtures.ts'
 import type { Behaviour, MaliciousServer } from '../util/p2p-malicious.ts'
 import type { TestNode } from '../util/p2p-nodes.ts'
-import type { Request } from '../../src/sync/messages.ts'
 
 interface Case {
   behaviour: Behaviour

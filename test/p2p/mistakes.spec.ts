@@ -15,8 +15,8 @@ import { anySync } from '../../src/sync/kinds.ts'
 import { LocalSource } from '../../src/sync/local-source.ts'
 import { ServeError } from '../../src/sync/source.ts'
 import { createTestNode, stopAll } from '../util/p2p-nodes.ts'
-import type { TestNode } from '../util/p2p-nodes.ts'
 import type { StallInfo } from '../../src/p2p/index.ts'
+import type { TestNode } from '../util/p2p-nodes.ts'
 
 /**
  * Each local mistake a library user can make, made on purpose: it must fail

@@ -11,9 +11,9 @@ import { connectAll, createTestNode, stopAll, waitUntil } from '../util/p2p-node
 import { fetchVerified, verifies } from '../util/p2p-verify.ts'
 import { Rng } from '../util/rng.ts'
 import { CountingSource } from '../util/sync-sources.ts'
+import type { Request } from '../../src/sync/messages.ts'
 import type { DbKind, Fixture } from '../util/p2p-fixtures.ts'
 import type { TestNode } from '../util/p2p-nodes.ts'
-import type { Request } from '../../src/sync/messages.ts'
 import type { PeerId } from '@libp2p/interface'
 
 interface Server {

@@ -20,13 +20,13 @@ import { Gate, eventually, harness, proposeCall, stillPending, verifyCall } from
 import { MockMarshal } from '../util/stateful-marshal.ts'
 import { testScheme } from '../util/stateful-scheme.ts'
 import { finalizationOf, recordingLogger, testSyncMembers } from '../util/statesync-fixtures.ts'
+import type { AnyBatch, ManagedDb, MerkleizedAnyBatch, Target } from '../../src/qmdb/index.ts'
+import type { Acknowledgement, StatefulFatalCode } from '../../src/stateful/index.ts'
 import type { TestBlock, TestDbs } from '../util/stateful-app.ts'
 import type { Harness } from '../util/stateful-harness.ts'
 import type { AckState } from '../util/stateful-marshal.ts'
 import type { TestFinalization } from '../util/stateful-scheme.ts'
 import type { LogLine } from '../util/statesync-fixtures.ts'
-import type { AnyBatch, ManagedDb, MerkleizedAnyBatch, Target } from '../../src/qmdb/index.ts'
-import type { Acknowledgement, StatefulFatalCode } from '../../src/stateful/index.ts'
 
 function gateVerifyOf (t: Harness, blocks: TestBlock[], gate: Gate): void {
   const keys = new Set(blocks.map(b => digestKey(b.digest)))

@@ -8,9 +8,9 @@ import { expect } from 'aegir/chai'
 import { digestKey } from '../../src/stateful/index.ts'
 import { COUNTER, contextFor, decodeCounter, h } from '../util/stateful-app.ts'
 import { eventually, harness, metricValue, proposeCall, stillPending, verifyCall } from '../util/stateful-harness.ts'
+import type { AnyDb, DatabaseSet } from '../../src/qmdb/index.ts'
 import type { TestDbs } from '../util/stateful-app.ts'
 import type { Harness } from '../util/stateful-harness.ts'
-import type { AnyDb, DatabaseSet } from '../../src/qmdb/index.ts'
 
 function accountsOf (set: DatabaseSet<TestDbs>): AnyDb {
   return set.dbs.accounts as unknown as AnyDb

@@ -14,10 +14,10 @@ import { FlushControl, openGatedDbs } from '../util/stateful-dbs.ts'
 import { eventually, harness, verifyCall } from '../util/stateful-harness.ts'
 import { MockMarshal } from '../util/stateful-marshal.ts'
 import { testScheme } from '../util/stateful-scheme.ts'
-import type { TestBlock, TestDbs } from '../util/stateful-app.ts'
-import type { Harness } from '../util/stateful-harness.ts'
 import type { DatabaseSet } from '../../src/qmdb/index.ts'
 import type { StatefulFatalCode, SyncMetadata } from '../../src/stateful/index.ts'
+import type { TestBlock, TestDbs } from '../util/stateful-app.ts'
+import type { Harness } from '../util/stateful-harness.ts'
 
 interface Expected { database?: string, height?: number, block?: TestBlock }
 

@@ -8,10 +8,10 @@ import { expect } from 'aegir/chai'
 import { digestKey } from '../../src/stateful/index.ts'
 import { COUNTER, decodeCounter, h } from '../util/stateful-app.ts'
 import { harness, metricValue, proposeCall, verifyCall } from '../util/stateful-harness.ts'
-import type { TestBlock, TestDbs } from '../util/stateful-app.ts'
-import type { Harness } from '../util/stateful-harness.ts'
 import type { AnyDb, DatabaseSet } from '../../src/qmdb/index.ts'
 import type { Stateful } from '../../src/stateful/index.ts'
+import type { TestBlock, TestDbs } from '../util/stateful-app.ts'
+import type { Harness } from '../util/stateful-harness.ts'
 
 function accountsOf (set: DatabaseSet<TestDbs>): AnyDb {
   return set.dbs.accounts as unknown as AnyDb

@@ -10,10 +10,10 @@ import { ChainBuilder } from '../util/stateful-app.ts'
 import { FlushControl, openGatedDbs } from '../util/stateful-dbs.ts'
 import { Gate, eventually, harness, verifyCall } from '../util/stateful-harness.ts'
 import { MockMarshal } from '../util/stateful-marshal.ts'
-import type { TestBlock } from '../util/stateful-app.ts'
-import type { Harness } from '../util/stateful-harness.ts'
 import type { AnyDb } from '../../src/qmdb/index.ts'
 import type { FinalizationBoundary, PruneConfig, Progress } from '../../src/stateful/index.ts'
+import type { TestBlock } from '../util/stateful-app.ts'
+import type { Harness } from '../util/stateful-harness.ts'
 
 function observe (p: Pruning<string>, from: number, to: number): Array<[number, unknown]> {
   const out: Array<[number, unknown]> = []

@@ -11,10 +11,10 @@ import { COUNTER, ChainBuilder, TestApp, decodeCounter, h } from '../util/statef
 import { LevelDbs } from '../util/stateful-dbs.ts'
 import { Gate, eventually, harness, metricValue, stillPending, verifyCall } from '../util/stateful-harness.ts'
 import { MockMarshal } from '../util/stateful-marshal.ts'
-import type { TestBlock, TestDbs } from '../util/stateful-app.ts'
-import type { Harness } from '../util/stateful-harness.ts'
 import type { AnyDb, DatabaseSet } from '../../src/qmdb/index.ts'
 import type { SyncMetadata } from '../../src/stateful/index.ts'
+import type { TestBlock, TestDbs } from '../util/stateful-app.ts'
+import type { Harness } from '../util/stateful-harness.ts'
 
 function accountsOf (set: DatabaseSet<TestDbs>): AnyDb {
   return set.dbs.accounts as unknown as AnyDb

@@ -12,9 +12,9 @@ import { ChainBuilder, TestApp, targetsOf } from '../util/stateful-app.ts'
 import { eventually } from '../util/stateful-harness.ts'
 import { MockMarshal } from '../util/stateful-marshal.ts'
 import { testScheme } from '../util/stateful-scheme.ts'
+import type { SyncKind } from '../../src/sync/index.ts'
 import type { TestBlock, TestDbs } from '../util/stateful-app.ts'
 import type { TestFinalization } from '../util/stateful-scheme.ts'
-import type { SyncKind } from '../../src/sync/index.ts'
 
 /** A serving node: the builder's databases with `chain` applied. */
 async function servingSet (builder: ChainBuilder, tip: TestBlock): Promise<DatabaseSet<TestDbs>> {

@@ -11,9 +11,9 @@ import { createMetrics } from '../../src/stateful/metrics.ts'
 import { ExecutionState } from '../../src/stateful/pending.ts'
 import { ReplayRegistry } from '../../src/stateful/replay.ts'
 import { ChainBuilder, openMemoryDbs } from '../util/stateful-app.ts'
-import type { TestDbs } from '../util/stateful-app.ts'
 import type { MerkleizedOf } from '../../src/qmdb/index.ts'
 import type { Acknowledgement, Anchor, Round } from '../../src/stateful/index.ts'
+import type { TestDbs } from '../util/stateful-app.ts'
 import type { Metrics } from '@libp2p/interface'
 
 const r = (view: number): Round => ({ epoch: 0, view })

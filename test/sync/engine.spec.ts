@@ -34,10 +34,10 @@ import {
 } from '../util/sync-fixtures.ts'
 import { CountingSource, FailSource, HeldSource, LyingSource } from '../util/sync-sources.ts'
 import { sha } from '../util/workloads.ts'
-import type { FullDb, FullKind, Server } from '../util/sync-fixtures.ts'
 import type { Digest } from '../../src/merkle/index.ts'
 import type { CompactDb, DbOptions, SyncJournal, Target } from '../../src/qmdb/index.ts'
 import type { Request, Response, Served, Source, SyncKind, SyncProgress, TipUpdate } from '../../src/sync/index.ts'
+import type { FullDb, FullKind, Server } from '../util/sync-fixtures.ts'
 
 const client = (): DbOptions => ({ datastore: new MemoryDatastore(), prefix: '/client' })
 const fill = (b: number): Uint8Array => new Uint8Array(32).fill(b)

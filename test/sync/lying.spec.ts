@@ -24,10 +24,10 @@ import { tamperOp } from '../util/p2p-malicious.ts'
 import { Rng } from '../util/rng.ts'
 import { FULL_KINDS, isCurrent, expectSynced, rejection, serverWith, settle, syncFull, until } from '../util/sync-fixtures.ts'
 import { LyingSource, MixedSource } from '../util/sync-sources.ts'
-import type { FullKind, Server } from '../util/sync-fixtures.ts'
-import type { Tamper, Verdict } from '../util/sync-sources.ts'
 import type { CompactDb, DbOptions, OpCodec, Target } from '../../src/qmdb/index.ts'
 import type { Request, Response, Source } from '../../src/sync/index.ts'
+import type { FullKind, Server } from '../util/sync-fixtures.ts'
+import type { Tamper, Verdict } from '../util/sync-sources.ts'
 
 const client = (): DbOptions => ({ datastore: new MemoryDatastore(), prefix: '/client' })
 const digest = (b: number): Uint8Array => new Uint8Array(32).fill(b)

@@ -6,8 +6,8 @@ import { decodeResponse, encodeResponse } from '../../src/sync/messages.ts'
 import { ServeError } from '../../src/sync/source.ts'
 import { DB_KINDS, makeFixture } from '../util/p2p-fixtures.ts'
 import { Rng } from '../util/rng.ts'
-import type { Fixture } from '../util/p2p-fixtures.ts'
 import type { ServeErrorCode } from '../../src/sync/source.ts'
+import type { Fixture } from '../util/p2p-fixtures.ts'
 
 async function serveError (p: Promise<unknown>): Promise<ServeErrorCode> {
   try {
