@@ -19,27 +19,28 @@
  * batch's *parent* state (`prev`), so batches apply one after another.
  */
 
-import { inactivePeaks } from '../merkle/index.ts'
 import { BatchDiff } from './batch-diff.ts'
 import { OpWriter } from './batch-ops.ts'
 import { Bitmap } from './bitmap.ts'
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { keyIndexFor } from './key-index.ts'
+import { MerkleizedBatch, forkPoint } from './merkleized.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
 import { emitOrderedUserOps } from './ordered-batch.ts'
 import { OrderedKeyIndex } from './ordered-index.ts'
 import { anyReader } from './readers.ts'
 import type { Mutation } from './batch-ops.ts'
-import type { DbOptions, MerkleizedCore } from './core.ts'
+import type { DbOptions } from './core.ts'
 import type { GraftOverlay } from './grafting.ts'
 import type { KeyIndex } from './key-index.ts'
 import type { ManagedDb } from './managed.ts'
+import type { ForkPoint } from './merkleized.ts'
 import type { AnyOp, Encoding, FieldCodec } from './ops.ts'
 import type { AnyReader } from './readers.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
-import type { Digest, MerkleizedMmrBatch } from '../merkle/index.ts'
+import type { Digest } from '../merkle/index.ts'
 
 export interface AnyDbOptions extends DbOptions {
   /** Key field (default: 32-byte fixed keys). */
@@ -50,7 +51,7 @@ export interface AnyDbOptions extends DbOptions {
   encoding?: Encoding
 }
 
-export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements ManagedDb<AnyBatch, MerkleizedAnyBatch, Target> {
+export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> implements ManagedDb<AnyBatch, MerkleizedAnyBatch, Target> {
   declare readonly codec: AnyOpCodec
   /** key → location of its active update */
   protected readonly snapshot: KeyIndex
@@ -72,46 +73,23 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch> implements Manage
     return this.ordered
   }
 
-  /** Open (or create) an `any` database. */
   /**
    * Build the database from a completed state-sync journal (see
    * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
    */
   static async fromSyncResult (options: AnyDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<AnyDb> {
-    const db = new AnyDb(options)
-    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
-    return db
+    return new AnyDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 
+  /** Open (or create) an `any` database. */
   static async open (options: AnyDbOptions = {}): Promise<AnyDb> {
-    const db = new AnyDb(options)
-    await db.openCore()
-    return db
+    return new AnyDb(options).openCore()
   }
 
   readonly kind: string = 'any'
 
-  forkBatch (parent: MerkleizedAnyBatch): AnyBatch {
-    return parent.newBatch()
-  }
-
-  async merkleize (batch: AnyBatch): Promise<MerkleizedAnyBatch> {
-    return batch.merkleize()
-  }
-
-  batchRoot (batch: MerkleizedAnyBatch): Digest {
-    return batch.root
-  }
-
-  protected commitOp (metadata: Uint8Array | undefined, floor: number): AnyOp {
-    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
-  }
-
   /** Number of keys with a value. */
   get activeKeys (): number { return this.snapshot.size }
-
-  /** The database root (for `any`: the ops root). */
-  get root (): Digest { return this._opsRoot }
 
   // ---- index ------------------------------------------------------------------
 
@@ -297,47 +275,16 @@ export class AnyBatch {
 }
 
 /** A sealed batch: root, size, floor; reads and children read through it. */
-export class MerkleizedAnyBatch implements MerkleizedCore {
-  readonly owner: AnyDb
-  parent: MerkleizedAnyBatch | undefined
-  baseToken: object | undefined
-  appliedToken: object | undefined = undefined
-  readonly ops: Uint8Array[]
-  readonly mmr: MerkleizedMmrBatch
-  readonly baseSize: number
-  readonly size: number
-  readonly floor: number
-  readonly metadata: Uint8Array | undefined
-  readonly opsRoot: Digest
+export class MerkleizedAnyBatch extends MerkleizedBatch<AnyDb, MerkleizedAnyBatch> {
   readonly activeKeys: number
   readonly diff: BatchDiff
   /** `current` only: the grafted bitmap state after this batch. */
   graft: GraftOverlay | undefined = undefined
 
-  constructor (init: {
-    owner: AnyDb
-    parent: MerkleizedAnyBatch | undefined
-    baseToken: object | undefined
-    ops: Uint8Array[]
-    mmr: MerkleizedMmrBatch
-    baseSize: number
-    floor: number
-    metadata: Uint8Array | undefined
-    activeKeys: number
-    diff: BatchDiff
-  }) {
-    this.owner = init.owner
-    this.parent = init.parent
-    this.baseToken = init.baseToken
-    this.ops = init.ops
-    this.mmr = init.mmr
-    this.baseSize = init.baseSize
-    this.size = init.baseSize + init.ops.length
-    this.floor = init.floor
-    this.metadata = init.metadata
-    this.activeKeys = init.activeKeys
-    this.diff = init.diff
-    this.opsRoot = init.mmr.root(inactivePeaks(this.size, this.floor))
+  constructor (db: AnyDb, fork: ForkPoint<MerkleizedAnyBatch>, ops: Uint8Array[], floor: number, metadata: Uint8Array | undefined, activeKeys: number, diff: BatchDiff) {
+    super(db, fork, ops, floor, metadata)
+    this.activeKeys = activeKeys
+    this.diff = diff
   }
 
   /** The root of the state after this batch (`any`: the ops root; `current`: the canonical root). */
@@ -512,8 +459,8 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
  * state as it is now (an unmerkleized batch holds no snapshot).
  */
 async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Map<string, Mutation>, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {
+  const fork = forkPoint(db, parent)
   const base = baseOf(db, parent)
-  const baseToken = parent === undefined ? db.state : undefined
   // the user operations (ordered: plus at most one rewrite per create or delete)
   const out = new OpWriter(db.codec, db.codec.ordered ? 2 * mutations.size : mutations.size)
   const ops = out.ops
@@ -526,20 +473,7 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
   const floor = totalActive > 0
     ? await raiseFloor(base, parent?.floor ?? db.inactivityFloor, userSteps + 1, ops, diff)
     : base.size + ops.length // nothing active: the floor is the commit's own location
-  ops.push(db.codec.encode(metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }))
+  ops.push(db.codec.encodeCommit(metadata, floor))
 
-  const mmrBatch = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
-  for (let i = 0; i < ops.length; i++) { mmrBatch.add(ops[i]) }
-  return new MerkleizedAnyBatch({
-    owner: db,
-    parent,
-    baseToken,
-    ops,
-    mmr: mmrBatch.merkleize(),
-    baseSize: base.size,
-    floor,
-    metadata,
-    activeKeys: totalActive,
-    diff
-  })
+  return new MerkleizedAnyBatch(db, fork, ops, floor, metadata, totalActive, diff)
 }

@@ -25,14 +25,17 @@ import { Mmr, MAX_PINNED_NODES, computeRoot, inactivePeaks, leafDigest, markAppl
 import { hex16, joinKey, parseHex16 } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
 import { QmdbError } from './errors.ts'
+import { DbGuard } from './guard.ts'
+import { SealedBatch, forkPoint } from './merkleized.ts'
 import { ImmutableOpCodec, KeylessOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
 import { compactReader } from './readers.ts'
 import { compactTargetsEqual } from './target.ts'
 import type { ManagedDb } from './managed.ts'
+import type { ForkPoint } from './merkleized.ts'
 import type { Encoding, FieldCodec, ImmutableOp, KeylessOp, OpCodec } from './ops.ts'
 import type { CompactReader } from './readers.ts'
 import type { CompactTarget } from './target.ts'
-import type { ChainLink, Digest, MerkleizedMmrBatch, Proof } from '../merkle/index.ts'
+import type { Digest, Proof } from '../merkle/index.ts'
 import type { Datastore } from 'interface-datastore'
 
 const META_VERSION = 1
@@ -75,32 +78,14 @@ export interface CompactDbOptions {
 
 interface CompactOp { type: string, metadata?: Uint8Array, floor?: number }
 
-/** A sealed compact batch. */
-export class MerkleizedCompactBatch<Op extends CompactOp, B extends CompactBatch<Op> = CompactBatch<Op>> implements ChainLink {
-  readonly owner: CompactDb<Op, B>
-  parent: MerkleizedCompactBatch<Op, B> | undefined
-  baseToken: object | undefined
-  appliedToken: object | undefined = undefined
-  readonly mmr: MerkleizedMmrBatch
-  readonly baseSize: number
-  readonly size: number
-  readonly floor: number
-  readonly metadata: Uint8Array | undefined
-  readonly root: Digest
+/** A sealed compact batch: only its commit is kept (it becomes the witness when applied). */
+export class MerkleizedCompactBatch<Op extends CompactOp, B extends CompactBatch<Op> = CompactBatch<Op>> extends SealedBatch<CompactDb<Op, B>, MerkleizedCompactBatch<Op, B>> {
   /** The encoded commit (last operation). */
   readonly commitBytes: Uint8Array
 
-  constructor (init: { owner: CompactDb<Op, B>, parent: MerkleizedCompactBatch<Op, B> | undefined, baseToken: object | undefined, mmr: MerkleizedMmrBatch, baseSize: number, floor: number, metadata: Uint8Array | undefined, commitBytes: Uint8Array }) {
-    this.owner = init.owner
-    this.parent = init.parent
-    this.baseToken = init.baseToken
-    this.mmr = init.mmr
-    this.baseSize = init.baseSize
-    this.size = init.mmr.leaves
-    this.floor = init.floor
-    this.metadata = init.metadata
-    this.commitBytes = init.commitBytes
-    this.root = init.mmr.root(inactivePeaks(this.size, this.floor))
+  constructor (db: CompactDb<Op, B>, fork: ForkPoint<MerkleizedCompactBatch<Op, B>>, ops: Uint8Array[], floor: number, metadata: Uint8Array | undefined) {
+    super(db, fork, ops, floor, metadata)
+    this.commitBytes = ops[ops.length - 1]
   }
 
   /** A child batch building on this one. */
@@ -120,7 +105,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
   private readonly prefix: string
   private tip!: TipState
   private _state: object = {}
-  private poisoned: Error | undefined
+  private readonly guard = new DbGuard()
   /** witnesses not yet durable (size → bytes), oldest first */
   private pending = new Map<number, Uint8Array>()
   /** durable witnesses to delete at the next commit */
@@ -128,15 +113,12 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
   /** the journal must be wiped before the pending witnesses are written (import) */
   private replaceAll = false
   private oldest = 1
-  private commitChain: Promise<void> = Promise.resolve()
 
   protected constructor (codec: OpCodec<Op>, options: CompactDbOptions) {
     this.codec = codec
     this.kv = new Kv(options.datastore ?? new MemoryDatastore())
     this.prefix = options.prefix ?? '/qmdb'
   }
-
-  protected abstract commitOp (metadata: Uint8Array | undefined, floor: number): Op
 
   get size (): number { return this.tip.witness.size }
   get root (): Digest { return this.tip.root }
@@ -147,7 +129,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
   get witness (): Witness { return this.tip.witness }
 
   private check (): void {
-    if (this.poisoned !== undefined) { throw new QmdbError('Poisoned', `an earlier operation failed (${this.poisoned.message}); reopen the database`) }
+    this.guard.check()
   }
 
   private witnessKey (size: number): string {
@@ -176,15 +158,15 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
     return { witness, mmr, floor, metadata: op.metadata, root: mmr.root(inactivePeaks(witness.size, floor)) }
   }
 
-  protected async openCompact (): Promise<void> {
+  protected async openCompact (): Promise<this> {
     const meta = await this.kv.get(joinKey(this.prefix, 'cmeta'))
     if (meta === undefined) {
-      const bootstrap = this.codec.encode(this.commitOp(undefined, 0))
+      const bootstrap = this.codec.encodeCommit(undefined, 0)
       this.tip = this.rebuild({ opBytes: bootstrap, size: 1, pinnedNodes: [] })
       this.pending.set(1, encodeWitness(this.tip.witness))
       this.oldest = 1
       await this.commit({ sync: true })
-      return
+      return this
     }
     let tipSize: number
     try {
@@ -197,6 +179,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
       throw new QmdbError('DataCorrupted', `compact meta under ${this.prefix}: ${(err as Error).message}`)
     }
     this.tip = this.rebuild(await this.loadWitness(tipSize))
+    return this
   }
 
   private async loadWitness (size: number): Promise<Witness> {
@@ -259,7 +242,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
   async apply (tip: MerkleizedCompactBatch<Op, B>): Promise<{ start: number, end: number }> {
     this.validateBatch(tip)
     const start = this.size
-    try {
+    await this.guard.mutate(async () => {
       const chain = this.chainOf(tip)
       for (const b of chain) {
         const pins = await b.mmr.getNodes(nodesToPin(b.size - 1))
@@ -273,10 +256,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
         const last = chain[chain.length - 1]
         this.tip = { witness: { opBytes: last.commitBytes, size: last.size, pinnedNodes: await this.pinsOf(last) }, mmr: this.tip.mmr, floor: last.floor, metadata: last.metadata, root: last.root }
       }
-    } catch (err) {
-      this.poisoned = err as Error
-      throw err
-    }
+    })
     return { start, end: this.size }
   }
 
@@ -288,8 +268,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
 
   /** Make every applied checkpoint durable (one atomic write). */
   async commit (options: { sync?: boolean } = {}): Promise<void> {
-    this.check()
-    const run = async (): Promise<void> => {
+    await this.guard.commit(async () => {
       const batch = this.kv.batch()
       if (this.replaceAll) {
         for await (const k of this.kv.keys(joinKey(this.prefix, 'w') + '/')) { batch.delete(k) }
@@ -306,15 +285,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
       }
       for (const size of deleted) { this.deletions.delete(size) }
       if (wasReplace) { this.replaceAll = false }
-    }
-    const p = this.commitChain.then(run)
-    this.commitChain = p.catch(() => {})
-    try {
-      await p
-    } catch (err) {
-      this.poisoned = err as Error
-      throw err
-    }
+    })
   }
 
   async sync (): Promise<void> {
@@ -346,7 +317,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
     if (size === this.size) { return }
     if (size > this.size || size < this.oldest) { throw new QmdbError('RewindBeyondHistory', `no checkpoint for size ${size}`) }
     const witness = await this.loadWitness(size)
-    try {
+    await this.guard.mutate(async () => {
       this.tip = this.rebuild(witness)
       for (const s of [...this.pending.keys()]) {
         if (s > size) { this.pending.delete(s) }
@@ -356,10 +327,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
         if (s !== undefined && s > size) { this.deletions.add(s) }
       }
       this._state = {}
-    } catch (err) {
-      this.poisoned = err as Error
-      throw err
-    }
+    })
     await this.commit({ sync: true })
   }
 
@@ -411,7 +379,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
   }
 
   initialSyncTarget (): CompactTarget {
-    const leaf = leafDigest(0, this.codec.encode(this.commitOp(undefined, 0)))
+    const leaf = leafDigest(0, this.codec.encodeCommit(undefined, 0))
     return { root: computeRoot(1, 0, [leaf]), size: 1 }
   }
 
@@ -436,31 +404,19 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
   }
 
   async close (): Promise<void> {
-    await this.commitChain
+    await this.guard.settle(false)
   }
-
-  /** @returns the encoded commit for a batch (used by `CompactBatch`) */
-  encodeCommit (metadata: Uint8Array | undefined, floor: number): Uint8Array {
-    return this.codec.encode(this.commitOp(metadata, floor))
-  }
-
-  /** Encode a non-commit operation of this database (set / append). */
-  abstract encodeItem (item: CompactItem): Uint8Array
 }
 
-export type CompactItem = { key: Uint8Array, value: Uint8Array } | { value: Uint8Array, key?: undefined }
-
 /**
- * A batch on a compact database: items, metadata, floor. The base holds what
- * both variants share; `CompactImmutableBatch` only sets keys and
+ * A batch on a compact database: its operations, metadata, floor. The base
+ * holds what both variants share; `CompactImmutableBatch` only sets keys and
  * `CompactKeylessBatch` only appends values, so using the wrong operation is a
- * type error rather than a run-time one.
+ * type error.
  */
 export abstract class CompactBatch<Op extends CompactOp> {
   readonly db: CompactDb<Op, CompactBatch<Op>>
   readonly parent: MerkleizedCompactBatch<Op, CompactBatch<Op>> | undefined
-  protected readonly items: CompactItem[] = []
-  protected readonly keyed = new Map<string, CompactItem>()
   private meta: Uint8Array | undefined
   private floor = 0
 
@@ -479,26 +435,16 @@ export abstract class CompactBatch<Op extends CompactOp> {
     return this
   }
 
+  /** The encoded operations before the commit, in the order the full variant emits them. */
+  protected abstract encodeItems (): Uint8Array[]
+
   async merkleize (): Promise<MerkleizedCompactBatch<Op, this>> {
     const db = this.db
     const parent = this.parent
     if (parent !== undefined) { db.chainOf(parent) }
-    const sets = [...this.keyed.values()].sort((a, b) => compareBytes(a.key as Uint8Array, b.key as Uint8Array))
-    const ops = [...sets, ...this.items].map(i => db.encodeItem(i))
-    const commitBytes = db.encodeCommit(this.meta, this.floor)
-    ops.push(commitBytes)
-    const mmr = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
-    for (const op of ops) { mmr.add(op) }
-    const sealed = new MerkleizedCompactBatch({
-      owner: db,
-      parent,
-      baseToken: parent === undefined ? db.state : undefined,
-      mmr: mmr.merkleize(),
-      baseSize: parent?.size ?? db.size,
-      floor: this.floor,
-      metadata: this.meta,
-      commitBytes
-    })
+    const ops = this.encodeItems()
+    ops.push(db.codec.encodeCommit(this.meta, this.floor))
+    const sealed = new MerkleizedCompactBatch(db, forkPoint(db, parent), ops, this.floor, this.meta)
     // sound: `db` created this batch through its own `createBatch`, so its batch type is this one's
     return sealed as unknown as MerkleizedCompactBatch<Op, this>
   }
@@ -506,19 +452,33 @@ export abstract class CompactBatch<Op extends CompactOp> {
 
 /** A batch on a compact `immutable` database: keys are set once. */
 export class CompactImmutableBatch extends CompactBatch<ImmutableOp> {
+  private readonly sets = new Map<string, { key: Uint8Array, value: Uint8Array }>()
+
   /** Set a key that has never been set. */
   set (key: Uint8Array, value: Uint8Array): this {
-    this.keyed.set(keyId(key), { key, value })
+    this.sets.set(keyId(key), { key, value })
     return this
+  }
+
+  /** `Set`s in key order, as `ImmutableBatch` emits them. */
+  protected encodeItems (): Uint8Array[] {
+    const sets = [...this.sets.values()].sort((a, b) => compareBytes(a.key, b.key))
+    return sets.map(({ key, value }) => this.db.codec.encode({ type: 'set', key, value }))
   }
 }
 
 /** A batch on a compact `keyless` database: values are appended. */
 export class CompactKeylessBatch extends CompactBatch<KeylessOp> {
+  private readonly values: Uint8Array[] = []
+
   /** Append a value. */
   append (value: Uint8Array): this {
-    this.items.push({ value })
+    this.values.push(value)
     return this
+  }
+
+  protected encodeItems (): Uint8Array[] {
+    return this.values.map(value => this.db.codec.encode({ type: 'append', value }))
   }
 }
 
@@ -537,22 +497,11 @@ export class CompactImmutableDb extends CompactDb<ImmutableOp, CompactImmutableB
   }
 
   static async open (options: CompactImmutableOptions = {}): Promise<CompactImmutableDb> {
-    const db = new CompactImmutableDb(options)
-    await db.openCompact()
-    return db
+    return new CompactImmutableDb(options).openCompact()
   }
 
   protected createBatch (parent: MerkleizedCompactBatch<ImmutableOp, CompactImmutableBatch> | undefined): CompactImmutableBatch {
     return new CompactImmutableBatch(this, parent)
-  }
-
-  protected commitOp (metadata: Uint8Array | undefined, floor: number): ImmutableOp {
-    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
-  }
-
-  encodeItem (item: CompactItem): Uint8Array {
-    if (item.key === undefined) { throw new QmdbError('UnexpectedData', 'immutable batches set keys; use set()') }
-    return this.codec.encode({ type: 'set', key: item.key, value: item.value })
   }
 }
 
@@ -570,21 +519,10 @@ export class CompactKeylessDb extends CompactDb<KeylessOp, CompactKeylessBatch> 
   }
 
   static async open (options: CompactKeylessOptions = {}): Promise<CompactKeylessDb> {
-    const db = new CompactKeylessDb(options)
-    await db.openCompact()
-    return db
+    return new CompactKeylessDb(options).openCompact()
   }
 
   protected createBatch (parent: MerkleizedCompactBatch<KeylessOp, CompactKeylessBatch> | undefined): CompactKeylessBatch {
     return new CompactKeylessBatch(this, parent)
-  }
-
-  protected commitOp (metadata: Uint8Array | undefined, floor: number): KeylessOp {
-    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
-  }
-
-  encodeItem (item: CompactItem): Uint8Array {
-    if (item.key !== undefined) { throw new QmdbError('UnexpectedData', 'keyless batches append values; use append()') }
-    return this.codec.encode({ type: 'append', value: item.value })
   }
 }

@@ -26,34 +26,19 @@ import { ItemLog } from '../storage/items.ts'
 import { joinKey } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
 import { QmdbError } from './errors.ts'
+import { DbGuard } from './guard.ts'
 import { targetsEqual } from './target.ts'
+import type { MerkleOwner, MerkleizedBatch } from './merkleized.ts'
 import type { OpCodec } from './ops.ts'
 import type { DbOptions } from './options.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
 import type { Target } from './target.ts'
-import type { ChainLink, Digest, MerkleizedMmrBatch, Proof } from '../merkle/index.ts'
+import type { Digest, Proof } from '../merkle/index.ts'
 import type { WriteBatch, WriteOptions } from '../storage/kv.ts'
 
 const META_VERSION = 1
 
 export type { DbOptions } from './options.ts'
-
-/** What every merkleized batch carries, whatever the database. */
-export interface MerkleizedCore extends ChainLink {
-  /** The database the batch was built for. */
-  readonly owner: object
-  /** Encoded operations appended by this batch (the last one is its commit). */
-  readonly ops: Uint8Array[]
-  readonly mmr: MerkleizedMmrBatch
-  /** Database size before / after this batch. */
-  readonly baseSize: number
-  readonly size: number
-  /** Inactivity floor declared by the batch's commit. */
-  readonly floor: number
-  readonly metadata: Uint8Array | undefined
-  /** Root of the operations tree (what sync targets use). */
-  readonly opsRoot: Digest
-}
 
 /** A range of operations and the proof that they belong to the log at some size. */
 export interface ProvenOps {
@@ -68,7 +53,11 @@ function digestEqualsSafe (a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
-export abstract class QmdbCore<Op, B extends MerkleizedCore> {
+/**
+ * `Op`: the database's operations; `B`: its sealed batch, whose `newBatch()`
+ * forks a batch `U` that merkleizes into another `B`.
+ */
+export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & { newBatch(): U }, U extends { merkleize(): Promise<B> }> {
   readonly codec: OpCodec<Op>
   protected readonly kv?: Kv
   protected readonly prefix: string
@@ -78,9 +67,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
   protected _metadata: Uint8Array | undefined
   protected _opsRoot!: Digest
   protected _state: object = {}
-  private poisoned: Error | undefined
-  private closed = false
-  private commitChain: Promise<void> = Promise.resolve()
+  private readonly guard = new DbGuard()
   private metaVersion = 0
   private durableMetaVersion = -1
   private readonly options: DbOptions
@@ -111,6 +98,8 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
   get state (): object { return this._state }
   /** Root of the operations MMR (the sync target root). */
   get opsRoot (): Digest { return this._opsRoot }
+  /** The database root (the ops root; `current` overrides: the canonical root). */
+  get root (): Digest { return this._opsRoot }
 
   /** The first location state sync needs (the floor; `current` rounds it down). */
   get syncBoundary (): number { return this._floor }
@@ -119,31 +108,12 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
   get merkle (): Mmr { return this.mmr }
 
   protected check (): void {
-    if (this.closed) { throw new QmdbError('Closed', 'database is closed') }
-    if (this.poisoned !== undefined) {
-      throw new QmdbError('Poisoned', `an earlier operation failed (${this.poisoned.message}); reopen the database to recover`, { cause: this.poisoned })
-    }
+    this.guard.check()
   }
 
   /** Run a mutating step; any failure poisons the handle. */
   protected async mutate<T>(fn: () => Promise<T> | T): Promise<T> {
-    this.check()
-    try {
-      return await fn()
-    } catch (err) {
-      this.poisoned = err as Error
-      throw err
-    }
-  }
-
-  protected mutateSync<T>(fn: () => T): T {
-    this.check()
-    try {
-      return fn()
-    } catch (err) {
-      this.poisoned = err as Error
-      throw err
-    }
+    return this.guard.mutate(fn)
   }
 
   // ---- subclass hooks --------------------------------------------------------
@@ -174,7 +144,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
    * replayed from the last commit's floor. Nothing is durable until
    * `commitSyncResult()`.
    */
-  protected async buildFromSync (journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize: number): Promise<void> {
+  protected async buildFromSync (journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize: number): Promise<this> {
     if (journal.size !== range.end || journal.start > range.start) {
       throw new QmdbError('UnexpectedData', `journal [${journal.start}, ${journal.size}) does not cover [${range.start}, ${range.end})`)
     }
@@ -209,6 +179,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
     this.metaVersion++
     this._state = {}
     await this.loadTipAndIndex()
+    return this
   }
 
   /** Hash journal operations `[mmr.leaves, end)` into the MMR, `chunk` at a time. */
@@ -229,7 +200,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
   // ---- open -------------------------------------------------------------------
 
   /** Open from storage, or initialise with the bootstrap commit. */
-  protected async openCore (): Promise<void> {
+  protected async openCore (): Promise<this> {
     this.mmr = this.kv === undefined
       ? Mmr.inMemory()
       : await Mmr.open(this.kv, joinKey(this.prefix, 'mmr'), { cacheChunks: this.options.nodeCacheChunks })
@@ -239,7 +210,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
     }
     if (meta === undefined) {
       if (this.mmr.leaves !== 0) { throw new QmdbError('DataCorrupted', `MMR has ${this.mmr.leaves} leaves but no database meta`) }
-      const bootstrap = this.codec.encode(this.commitOp(undefined, 0))
+      const bootstrap = this.codec.encodeCommit(undefined, 0)
       this.log.append([bootstrap])
       this.mmr.append([bootstrap])
       this._floor = 0
@@ -249,7 +220,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
       this._opsRoot = this.mmr.root(0)
       await this.refreshRoots()
       await this.commit({ sync: true })
-      return
+      return this
     }
     let size: number, logStart: number
     try {
@@ -268,10 +239,8 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
     await this.log.ensureTail()
     this.durableMetaVersion = this.metaVersion
     await this.loadTipAndIndex()
+    return this
   }
-
-  /** The commit operation of this database type. */
-  protected abstract commitOp (metadata: Uint8Array | undefined, floor: number): Op
 
   /** Read the last commit, rebuild the index from its floor, compute the roots. */
   protected async loadTipAndIndex (): Promise<void> {
@@ -457,8 +426,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
    * `sync: true` also fsyncs (survives an OS crash, not only a process crash).
    */
   async commit (options: WriteOptions = {}): Promise<void> {
-    this.check()
-    const run = async (): Promise<void> => {
+    await this.guard.commit(async () => {
       if (this.kv === undefined) {
         this.durableMetaVersion = this.metaVersion
         return
@@ -475,15 +443,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
       this.log.markClean(items)
       this.mmr.markDurable(nodes)
       this.durableMetaVersion = Math.max(this.durableMetaVersion, version)
-    }
-    const p = this.commitChain.then(run)
-    this.commitChain = p.catch(() => {})
-    try {
-      await p
-    } catch (err) {
-      this.poisoned = err as Error
-      throw err
-    }
+    })
   }
 
   /** `commit` with an fsync. */
@@ -531,6 +491,18 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
 
   // ---- ManagedDb (standard sync targets) -------------------------------------
 
+  forkBatch (parent: B): U {
+    return parent.newBatch()
+  }
+
+  async merkleize (batch: U): Promise<B> {
+    return batch.merkleize()
+  }
+
+  batchRoot (batch: B): Digest {
+    return batch.root
+  }
+
   /** The sync boundary a batch's state would have (`current` rounds the floor down). */
   protected batchSyncBoundary (batch: B): number {
     return batch.floor
@@ -548,7 +520,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
 
   /** The target of a freshly created database: the bootstrap commit alone. */
   initialSyncTarget (): Target {
-    const leaf = leafDigest(0, this.codec.encode(this.commitOp(undefined, 0)))
+    const leaf = leafDigest(0, this.codec.encodeCommit(undefined, 0))
     return { root: computeRoot(1, 0, [leaf]), range: { start: 0, end: 1 } }
   }
 
@@ -580,7 +552,6 @@ export abstract class QmdbCore<Op, B extends MerkleizedCore> {
 
   /** Wait for in-flight commits and release the handle. */
   async close (): Promise<void> {
-    await this.commitChain
-    this.closed = true
+    await this.guard.settle(true)
   }
 }

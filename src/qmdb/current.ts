@@ -71,25 +71,21 @@ export class CurrentDb extends AnyDb {
    * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
    */
   static async fromSyncResult (options: CurrentDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<CurrentDb> {
-    const db = new CurrentDb(options)
-    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
-    return db
+    return new CurrentDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 
   static async open (options: CurrentDbOptions = {}): Promise<CurrentDb> {
-    const db = new CurrentDb(options)
-    await db.openCurrent()
-    return db
+    return new CurrentDb(options).openCurrent()
   }
 
   /** Open the stored database, refusing one written with another chunk size (its roots would silently change). */
-  protected async openCurrent (): Promise<void> {
+  protected async openCurrent (): Promise<this> {
     const stored = await this.kv?.get(joinKey(this.prefix, 'chunk'))
     if (stored !== undefined) {
       const n = stored.length === 4 ? new DataView(stored.buffer, stored.byteOffset, 4).getUint32(0) : -1
       if (n !== this.shape.chunkBytes) { throw new QmdbError('UnexpectedData', `database under ${this.prefix} uses ${n}-byte chunks, opened with ${this.shape.chunkBytes}`) }
     }
-    await this.openCore()
+    return this.openCore()
   }
 
   protected stageExtra (batch: WriteBatch): void {

@@ -10,11 +10,12 @@
 
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
+import { MerkleizedBatch, forkPoint } from './merkleized.ts'
 import { ImmutableOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
 import { immutableReader } from './readers.ts'
-import { SimpleMerkleized } from './simple.ts'
 import type { DbOptions } from './core.ts'
 import type { ManagedDb } from './managed.ts'
+import type { ForkPoint } from './merkleized.ts'
 import type { Encoding, FieldCodec, ImmutableOp } from './ops.ts'
 import type { ImmutableReader } from './readers.ts'
 import type { FullSyncJournal, SyncRange } from './sync-journal.ts'
@@ -27,7 +28,7 @@ export interface ImmutableDbOptions extends DbOptions {
   encoding?: Encoding
 }
 
-export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch> implements ManagedDb<ImmutableBatch, MerkleizedImmutableBatch, Target> {
+export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch, ImmutableBatch> implements ManagedDb<ImmutableBatch, MerkleizedImmutableBatch, Target> {
   declare readonly codec: ImmutableOpCodec
   private readonly snapshot = new Map<string, number>()
 
@@ -40,36 +41,14 @@ export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch>
    * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
    */
   static async fromSyncResult (options: ImmutableDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<ImmutableDb> {
-    const db = new ImmutableDb(options)
-    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
-    return db
+    return new ImmutableDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 
   static async open (options: ImmutableDbOptions = {}): Promise<ImmutableDb> {
-    const db = new ImmutableDb(options)
-    await db.openCore()
-    return db
+    return new ImmutableDb(options).openCore()
   }
 
   readonly kind: string = 'immutable'
-
-  forkBatch (parent: MerkleizedImmutableBatch): ImmutableBatch {
-    return parent.newBatch()
-  }
-
-  async merkleize (batch: ImmutableBatch): Promise<MerkleizedImmutableBatch> {
-    return batch.merkleize()
-  }
-
-  batchRoot (batch: MerkleizedImmutableBatch): Digest {
-    return batch.root
-  }
-
-  protected commitOp (metadata: Uint8Array | undefined, floor: number): ImmutableOp {
-    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
-  }
-
-  get root (): Digest { return this._opsRoot }
 
   protected resetIndex (): void { this.snapshot.clear() }
 
@@ -151,39 +130,28 @@ export class ImmutableBatch {
     const db = this.db
     const parent = this.parent
     if (parent !== undefined) { db.ancestorsOf(parent) } // throws StaleBatch
-    const B = parent?.size ?? db.size
+    const fork = forkPoint(db, parent)
     const sorted = [...this.sets.entries()].sort((a, b) => compareBytes(a[1].key, b[1].key))
     const ops: Uint8Array[] = []
     const locs = new Map<string, number>()
     const values = new Map<string, Uint8Array>()
     for (const [id, { key, value }] of sorted) {
-      locs.set(id, B + ops.length)
+      locs.set(id, fork.baseSize + ops.length)
       values.set(id, value)
       ops.push(db.codec.encode({ type: 'set', key, value }))
     }
-    ops.push(db.codec.encode(this.meta === undefined ? { type: 'commit', floor: this.floor } : { type: 'commit', metadata: this.meta, floor: this.floor }))
-    const mmr = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
-    for (const op of ops) { mmr.add(op) }
-    return new MerkleizedImmutableBatch({
-      owner: db,
-      parent,
-      baseToken: parent === undefined ? db.state : undefined,
-      ops,
-      mmr: mmr.merkleize(),
-      baseSize: B,
-      floor: this.floor,
-      metadata: this.meta
-    }, locs, values)
+    ops.push(db.codec.encodeCommit(this.meta, this.floor))
+    return new MerkleizedImmutableBatch(db, fork, ops, this.floor, this.meta, locs, values)
   }
 }
 
-export class MerkleizedImmutableBatch extends SimpleMerkleized<ImmutableDb, MerkleizedImmutableBatch> {
+export class MerkleizedImmutableBatch extends MerkleizedBatch<ImmutableDb, MerkleizedImmutableBatch> {
   /** key id → location of its Set in this batch */
   readonly locs: Map<string, number>
   private readonly values: Map<string, Uint8Array>
 
-  constructor (init: ConstructorParameters<typeof SimpleMerkleized<ImmutableDb, MerkleizedImmutableBatch>>[0], locs: Map<string, number>, values: Map<string, Uint8Array>) {
-    super(init)
+  constructor (db: ImmutableDb, fork: ForkPoint<MerkleizedImmutableBatch>, ops: Uint8Array[], floor: number, metadata: Uint8Array | undefined, locs: Map<string, number>, values: Map<string, Uint8Array>) {
+    super(db, fork, ops, floor, metadata)
     this.locs = locs
     this.values = values
   }

@@ -8,10 +8,10 @@ export {
   fixedField, varField, AnyOpCodec, ImmutableOpCodec, KeylessOpCodec, keyId, compareBytes, ANY_DELETE, ANY_UPDATE, ANY_COMMIT
 } from './ops.ts'
 export { Bitmap } from './bitmap.ts'
-export { QmdbCore, type DbOptions, type MerkleizedCore, type ProvenOps } from './core.ts'
+export { QmdbCore, type DbOptions, type ProvenOps } from './core.ts'
 export { AnyDb, AnyBatch, MerkleizedAnyBatch, type AnyDbOptions } from './any.ts'
 export type { DiffEntry } from './batch-diff.ts'
-export { SimpleMerkleized } from './simple.ts'
+export { MerkleizedBatch, SealedBatch } from './merkleized.ts'
 export { ImmutableDb, ImmutableBatch, MerkleizedImmutableBatch, type ImmutableDbOptions } from './immutable.ts'
 export { KeylessDb, KeylessBatch, MerkleizedKeylessBatch, type KeylessDbOptions } from './keyless.ts'
 export {
@@ -40,7 +40,7 @@ export {
 } from './grafting.ts'
 export {
   CompactDb, CompactBatch, CompactImmutableBatch, CompactKeylessBatch, MerkleizedCompactBatch, CompactImmutableDb, CompactKeylessDb, encodeWitness, decodeWitness,
-  type Witness, type CompactDbOptions, type CompactImmutableOptions, type CompactKeylessOptions, type CompactItem
+  type Witness, type CompactDbOptions, type CompactImmutableOptions, type CompactKeylessOptions
 } from './compact.ts'
 export {
   type CurrentRangeProof, type OperationProof, type OpsRootWitness, encodeCurrentRangeProof, decodeCurrentRangeProof, encodeOperationProof,

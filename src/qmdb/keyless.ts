@@ -7,9 +7,9 @@
 
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
+import { MerkleizedBatch, forkPoint } from './merkleized.ts'
 import { KeylessOpCodec, fixedField } from './ops.ts'
 import { keylessReader } from './readers.ts'
-import { SimpleMerkleized } from './simple.ts'
 import type { DbOptions } from './core.ts'
 import type { ManagedDb } from './managed.ts'
 import type { Encoding, FieldCodec, KeylessOp } from './ops.ts'
@@ -23,7 +23,7 @@ export interface KeylessDbOptions extends DbOptions {
   encoding?: Encoding
 }
 
-export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> implements ManagedDb<KeylessBatch, MerkleizedKeylessBatch, Target> {
+export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch, KeylessBatch> implements ManagedDb<KeylessBatch, MerkleizedKeylessBatch, Target> {
   declare readonly codec: KeylessOpCodec
 
   private constructor (options: KeylessDbOptions) {
@@ -35,36 +35,14 @@ export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch> imple
    * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
    */
   static async fromSyncResult (options: KeylessDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<KeylessDb> {
-    const db = new KeylessDb(options)
-    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
-    return db
+    return new KeylessDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 
   static async open (options: KeylessDbOptions = {}): Promise<KeylessDb> {
-    const db = new KeylessDb(options)
-    await db.openCore()
-    return db
+    return new KeylessDb(options).openCore()
   }
 
   readonly kind: string = 'keyless'
-
-  forkBatch (parent: MerkleizedKeylessBatch): KeylessBatch {
-    return parent.newBatch()
-  }
-
-  async merkleize (batch: KeylessBatch): Promise<MerkleizedKeylessBatch> {
-    return batch.merkleize()
-  }
-
-  batchRoot (batch: MerkleizedKeylessBatch): Digest {
-    return batch.root
-  }
-
-  protected commitOp (metadata: Uint8Array | undefined, floor: number): KeylessOp {
-    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
-  }
-
-  get root (): Digest { return this._opsRoot }
 
   protected resetIndex (): void {}
   protected indexOp (): void {}
@@ -134,23 +112,12 @@ export class KeylessBatch {
     const parent = this.parent
     if (parent !== undefined) { db.ancestorsOf(parent) }
     const ops = this.values.map(value => db.codec.encode({ type: 'append', value }))
-    ops.push(db.codec.encode(this.meta === undefined ? { type: 'commit', floor: this.floor } : { type: 'commit', metadata: this.meta, floor: this.floor }))
-    const mmr = parent !== undefined ? parent.mmr.newBatch() : db.merkle.newBatch()
-    for (const op of ops) { mmr.add(op) }
-    return new MerkleizedKeylessBatch({
-      owner: db,
-      parent,
-      baseToken: parent === undefined ? db.state : undefined,
-      ops,
-      mmr: mmr.merkleize(),
-      baseSize: parent?.size ?? db.size,
-      floor: this.floor,
-      metadata: this.meta
-    })
+    ops.push(db.codec.encodeCommit(this.meta, this.floor))
+    return new MerkleizedKeylessBatch(db, forkPoint(db, parent), ops, this.floor, this.meta)
   }
 }
 
-export class MerkleizedKeylessBatch extends SimpleMerkleized<KeylessDb, MerkleizedKeylessBatch> {
+export class MerkleizedKeylessBatch extends MerkleizedBatch<KeylessDb, MerkleizedKeylessBatch> {
   newBatch (): KeylessBatch {
     return new KeylessBatch(this.owner, this)
   }

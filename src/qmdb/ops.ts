@@ -83,24 +83,128 @@ export interface OpCodec<Op> {
   readBytes(r: Reader): Uint8Array
   /** The commit floor if `op` is a commit. */
   floorOf(op: Op): number | undefined
+  /** `encode` of `Commit(metadata, floor)` (the bootstrap commit and every batch's last operation). */
+  encodeCommit(metadata: Uint8Array | undefined, floor: number): Uint8Array
+}
+
+/** A commit with its optional metadata (the one shape every database's commit has). */
+export function commitOp (metadata: Uint8Array | undefined, floor: number): CommitOp {
+  return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
+}
+
+function unknownTag (db: string, tag: number): CodecError {
+  return new CodecError('InvalidEnum', `unknown ${db} operation tag 0x${tag.toString(16)}`)
 }
 
 /**
- * Read one operation's bytes from `r`: fixed encodings take exactly
- * `fixedSize` bytes; variable ones are parsed to find where they end. The
- * returned bytes always decode (they are validated here).
+ * What the codecs of all three databases share: the padding of the fixed
+ * encoding, strict decoding, stream reading and the commit body. A database's
+ * codec supplies only its tags and fields (`writeOp`, `parse`).
  */
-function readOpBytes<Op> (codec: OpCodec<Op> & { parse(r: Reader): Op }, r: Reader): Uint8Array {
-  if (codec.fixedSize !== undefined) {
-    const bytes = r.raw(codec.fixedSize)
-    codec.decode(bytes)
-    return bytes
+export abstract class BaseOpCodec<Op extends { type: string, floor?: number }> implements OpCodec<Op> {
+  readonly encoding: Encoding
+  readonly value: FieldCodec
+  readonly fixedSize?: number
+  private readonly commitTag: number
+  /** initial buffer of a variable-encoding operation */
+  private readonly sizeHint: number
+
+  /** `fixedSize` is only called for the fixed encoding (it throws on variable fields). */
+  protected constructor (value: FieldCodec, encoding: Encoding, commitTag: number, fixedSize: () => number, sizeHint: number) {
+    this.value = value
+    this.encoding = encoding
+    this.commitTag = commitTag
+    if (encoding === 'fixed') { this.fixedSize = fixedSize() }
+    this.sizeHint = sizeHint
   }
-  const start = r.offset
-  const probe = r.clone()
-  codec.parse(probe)
-  const len = probe.offset - start
-  return r.raw(len)
+
+  /** Write the tag and body of `op` (no padding). */
+  protected abstract writeOp (w: Writer, op: Op): void
+
+  /** Read one operation (no padding or end checks: see `decode`). */
+  abstract parse (r: Reader): Op
+
+  encode (op: Op): Uint8Array {
+    const w = new Writer(this.fixedSize ?? this.sizeHint)
+    this.writeOp(w, op)
+    return this.padded(w)
+  }
+
+  encodeCommit (metadata: Uint8Array | undefined, floor: number): Uint8Array {
+    const w = new Writer(this.fixedSize ?? this.sizeHint)
+    this.writeCommit(w, commitOp(metadata, floor))
+    return this.padded(w)
+  }
+
+  private padded (w: Writer): Uint8Array {
+    if (this.fixedSize !== undefined) { w.zeros(this.fixedSize - w.length) }
+    return w.finish()
+  }
+
+  decode (bytes: Uint8Array): Op {
+    const r = new Reader(bytes)
+    const op = this.parse(r)
+    if (this.fixedSize !== undefined) {
+      if (bytes.length !== this.fixedSize) { throw new CodecError('InvalidLength', `fixed operation of ${bytes.length} bytes, expected ${this.fixedSize}`) }
+      r.zeros(r.remaining)
+    }
+    r.finish()
+    return op
+  }
+
+  /**
+   * Fixed encodings take exactly `fixedSize` bytes; variable ones are parsed
+   * to find where they end. The returned bytes always decode (they are
+   * validated here).
+   */
+  readBytes (r: Reader): Uint8Array {
+    if (this.fixedSize !== undefined) {
+      const bytes = r.raw(this.fixedSize)
+      this.decode(bytes)
+      return bytes
+    }
+    const start = r.offset
+    const probe = r.clone()
+    this.parse(probe)
+    return r.raw(probe.offset - start)
+  }
+
+  floorOf (op: Op): number | undefined {
+    return op.type === 'commit' ? op.floor : undefined
+  }
+
+  /** The commit: its tag, `Option<metadata>`, the floor (fixed: padded metadata, u64 floor). */
+  protected writeCommit (w: Writer, op: CommitOp): void {
+    w.u8(this.commitTag)
+    if (this.encoding === 'fixed') {
+      const v = fieldSize(this.value, 'value')
+      if (op.metadata !== undefined) {
+        w.u8(1)
+        writeField(w, this.value, op.metadata, 'metadata')
+      } else {
+        w.u8(0).zeros(v)
+      }
+      w.u64(op.floor)
+    } else {
+      w.option(op.metadata, (w, m) => { writeField(w, this.value, m, 'metadata') })
+      w.varint(op.floor)
+    }
+  }
+
+  /** The commit body after its tag. */
+  protected readCommit (r: Reader): CommitOp {
+    if (this.encoding === 'fixed') {
+      let metadata: Uint8Array | undefined
+      if (r.bool()) {
+        metadata = readField(r, this.value)
+      } else {
+        r.zeros(this.value.size ?? 0)
+      }
+      return commitOp(metadata, checkFloor(r.u64()))
+    }
+    const metadata = r.option(r => readField(r, this.value))
+    return commitOp(metadata, checkFloor(r.varint()))
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -115,29 +219,27 @@ export const ANY_DELETE = 0xd1
 export const ANY_UPDATE = 0xd2
 export const ANY_COMMIT = 0xd3
 
-export class AnyOpCodec implements OpCodec<AnyOp> {
-  readonly encoding: Encoding
+export class AnyOpCodec extends BaseOpCodec<AnyOp> {
   readonly key: FieldCodec
-  readonly value: FieldCodec
   readonly ordered: boolean
-  readonly fixedSize?: number
 
   constructor (key: FieldCodec, value: FieldCodec, encoding: Encoding, ordered = false) {
-    this.key = key
-    this.value = value
-    this.encoding = encoding
-    this.ordered = ordered
-    if (encoding === 'fixed') {
+    super(value, encoding, ANY_COMMIT, () => {
       const k = fieldSize(key, 'key')
       const v = fieldSize(value, 'value')
       const u = ordered ? k + v + k : k + v
-      this.fixedSize = Math.max(1 + u, 1 + 1 + v + 8, 1 + k)
-    }
+      return Math.max(1 + u, 1 + 1 + v + 8, 1 + k)
+    }, 64)
+    this.key = key
+    this.ordered = ordered
   }
 
   encode (op: AnyOp): Uint8Array {
     if (this.fixedSize !== undefined && op.type !== 'commit') { return this.encodeFixedKeyed(op) }
-    const w = new Writer(this.fixedSize ?? 64)
+    return super.encode(op)
+  }
+
+  protected writeOp (w: Writer, op: AnyOp): void {
     switch (op.type) {
       case 'delete':
         w.u8(ANY_DELETE)
@@ -153,34 +255,25 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
         }
         break
       default:
-        w.u8(ANY_COMMIT)
-        writeCommitBody(w, this.encoding, this.value, op)
+        this.writeCommit(w, op)
     }
-    if (this.fixedSize !== undefined) { w.zeros(this.fixedSize - w.length) }
-    return w.finish()
   }
 
-  /** Read one operation (no padding or end checks: see `decode`). */
   parse (r: Reader): AnyOp {
     const tag = r.u8()
-    let op: AnyOp
     switch (tag) {
       case ANY_DELETE:
-        op = { type: 'delete', key: readField(r, this.key) }
-        break
+        return { type: 'delete', key: readField(r, this.key) }
       case ANY_UPDATE: {
         const key = readField(r, this.key)
         const value = readField(r, this.value)
-        op = this.ordered ? { type: 'update', key, value, nextKey: readField(r, this.key) } : { type: 'update', key, value }
-        break
+        return this.ordered ? { type: 'update', key, value, nextKey: readField(r, this.key) } : { type: 'update', key, value }
       }
       case ANY_COMMIT:
-        op = readCommitBody(r, this.encoding, this.value)
-        break
+        return this.readCommit(r)
       default:
-        throw new CodecError('InvalidEnum', `unknown any operation tag 0x${tag.toString(16)}`)
+        throw unknownTag('any', tag)
     }
-    return op
   }
 
   /** Hot path: updates and deletes in the fixed encoding, written straight into the padded buffer. */
@@ -215,25 +308,6 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
     }
   }
 
-  decode (bytes: Uint8Array): AnyOp {
-    const r = new Reader(bytes)
-    const op = this.parse(r)
-    if (this.fixedSize !== undefined) {
-      if (bytes.length !== this.fixedSize) { throw new CodecError('InvalidLength', `fixed operation of ${bytes.length} bytes, expected ${this.fixedSize}`) }
-      r.zeros(r.remaining)
-    }
-    r.finish()
-    return op
-  }
-
-  readBytes (r: Reader): Uint8Array {
-    return readOpBytes(this, r)
-  }
-
-  floorOf (op: AnyOp): number | undefined {
-    return op.type === 'commit' ? op.floor : undefined
-  }
-
   /** The key of an encoded update/delete without a full decode, or undefined for a commit. */
   peekKey (bytes: Uint8Array): Uint8Array | undefined {
     if (bytes[0] === ANY_COMMIT) { return undefined }
@@ -243,39 +317,6 @@ export class AnyOpCodec implements OpCodec<AnyOp> {
   }
 }
 
-function writeCommitBody (w: Writer, encoding: Encoding, value: FieldCodec, op: CommitOp): void {
-  if (encoding === 'fixed') {
-    const v = fieldSize(value, 'value')
-    if (op.metadata !== undefined) {
-      w.u8(1)
-      writeField(w, value, op.metadata, 'metadata')
-    } else {
-      w.u8(0).zeros(v)
-    }
-    w.u64(op.floor)
-  } else {
-    w.option(op.metadata, (w, m) => { writeField(w, value, m, 'metadata') })
-    w.varint(op.floor)
-  }
-}
-
-function readCommitBody (r: Reader, encoding: Encoding, value: FieldCodec): CommitOp {
-  if (encoding === 'fixed') {
-    const present = r.bool()
-    let metadata: Uint8Array | undefined
-    if (present) {
-      metadata = readField(r, value)
-    } else {
-      r.zeros(value.size ?? 0)
-    }
-    const floor = checkFloor(r.u64())
-    return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
-  }
-  const metadata = r.option(r => readField(r, value))
-  const floor = checkFloor(r.varint())
-  return metadata === undefined ? { type: 'commit', floor } : { type: 'commit', metadata, floor }
-}
-
 // ---------------------------------------------------------------------------
 // immutable: Set (0x00) | Commit (0x01)
 
@@ -283,68 +324,28 @@ export type ImmutableOp =
   | { type: 'set', key: Uint8Array, value: Uint8Array }
   | CommitOp
 
-export class ImmutableOpCodec implements OpCodec<ImmutableOp> {
-  readonly encoding: Encoding
+export class ImmutableOpCodec extends BaseOpCodec<ImmutableOp> {
   readonly key: FieldCodec
-  readonly value: FieldCodec
-  readonly fixedSize?: number
 
   constructor (key: FieldCodec, value: FieldCodec, encoding: Encoding) {
+    super(value, encoding, 1, () => Math.max(1 + fieldSize(key, 'key') + fieldSize(value, 'value'), 1 + 1 + fieldSize(value, 'value') + 8), 64)
     this.key = key
-    this.value = value
-    this.encoding = encoding
-    if (encoding === 'fixed') {
-      const k = fieldSize(key, 'key')
-      const v = fieldSize(value, 'value')
-      this.fixedSize = Math.max(1 + k + v, 1 + 1 + v + 8)
-    }
   }
 
-  encode (op: ImmutableOp): Uint8Array {
-    const w = new Writer(this.fixedSize ?? 64)
-    if (op.type === 'set') {
-      w.u8(0)
-      writeField(w, this.key, op.key, 'key')
-      writeField(w, this.value, op.value, 'value')
-    } else {
-      w.u8(1)
-      writeCommitBody(w, this.encoding, this.value, op)
+  protected writeOp (w: Writer, op: ImmutableOp): void {
+    if (op.type === 'commit') {
+      this.writeCommit(w, op)
+      return
     }
-    if (this.fixedSize !== undefined) { w.zeros(this.fixedSize - w.length) }
-    return w.finish()
+    writeField(w.u8(0), this.key, op.key, 'key')
+    writeField(w, this.value, op.value, 'value')
   }
 
-  /** Read one operation (no padding or end checks: see `decode`). */
   parse (r: Reader): ImmutableOp {
     const tag = r.u8()
-    let op: ImmutableOp
-    if (tag === 0) {
-      op = { type: 'set', key: readField(r, this.key), value: readField(r, this.value) }
-    } else if (tag === 1) {
-      op = readCommitBody(r, this.encoding, this.value)
-    } else {
-      throw new CodecError('InvalidEnum', `unknown immutable operation tag 0x${tag.toString(16)}`)
-    }
-    return op
-  }
-
-  decode (bytes: Uint8Array): ImmutableOp {
-    const r = new Reader(bytes)
-    const op = this.parse(r)
-    if (this.fixedSize !== undefined) {
-      if (bytes.length !== this.fixedSize) { throw new CodecError('InvalidLength', `fixed operation of ${bytes.length} bytes, expected ${this.fixedSize}`) }
-      r.zeros(r.remaining)
-    }
-    r.finish()
-    return op
-  }
-
-  readBytes (r: Reader): Uint8Array {
-    return readOpBytes(this, r)
-  }
-
-  floorOf (op: ImmutableOp): number | undefined {
-    return op.type === 'commit' ? op.floor : undefined
+    if (tag === 0) { return { type: 'set', key: readField(r, this.key), value: readField(r, this.value) } }
+    if (tag === 1) { return this.readCommit(r) }
+    throw unknownTag('immutable', tag)
   }
 }
 
@@ -355,63 +356,24 @@ export type KeylessOp =
   | { type: 'append', value: Uint8Array }
   | CommitOp
 
-export class KeylessOpCodec implements OpCodec<KeylessOp> {
-  readonly encoding: Encoding
-  readonly value: FieldCodec
-  readonly fixedSize?: number
-
+export class KeylessOpCodec extends BaseOpCodec<KeylessOp> {
   constructor (value: FieldCodec, encoding: Encoding) {
-    this.value = value
-    this.encoding = encoding
-    if (encoding === 'fixed') {
-      this.fixedSize = 1 + 1 + fieldSize(value, 'value') + 8
-    }
+    super(value, encoding, 0, () => 1 + 1 + fieldSize(value, 'value') + 8, 32)
   }
 
-  encode (op: KeylessOp): Uint8Array {
-    const w = new Writer(this.fixedSize ?? 32)
-    if (op.type === 'append') {
-      w.u8(1)
-      writeField(w, this.value, op.value, 'value')
-    } else {
-      w.u8(0)
-      writeCommitBody(w, this.encoding, this.value, op)
+  protected writeOp (w: Writer, op: KeylessOp): void {
+    if (op.type === 'commit') {
+      this.writeCommit(w, op)
+      return
     }
-    if (this.fixedSize !== undefined) { w.zeros(this.fixedSize - w.length) }
-    return w.finish()
+    writeField(w.u8(1), this.value, op.value, 'value')
   }
 
-  /** Read one operation (no padding or end checks: see `decode`). */
   parse (r: Reader): KeylessOp {
     const tag = r.u8()
-    let op: KeylessOp
-    if (tag === 1) {
-      op = { type: 'append', value: readField(r, this.value) }
-    } else if (tag === 0) {
-      op = readCommitBody(r, this.encoding, this.value)
-    } else {
-      throw new CodecError('InvalidEnum', `unknown keyless operation tag 0x${tag.toString(16)}`)
-    }
-    return op
-  }
-
-  decode (bytes: Uint8Array): KeylessOp {
-    const r = new Reader(bytes)
-    const op = this.parse(r)
-    if (this.fixedSize !== undefined) {
-      if (bytes.length !== this.fixedSize) { throw new CodecError('InvalidLength', `fixed operation of ${bytes.length} bytes, expected ${this.fixedSize}`) }
-      r.zeros(r.remaining)
-    }
-    r.finish()
-    return op
-  }
-
-  readBytes (r: Reader): Uint8Array {
-    return readOpBytes(this, r)
-  }
-
-  floorOf (op: KeylessOp): number | undefined {
-    return op.type === 'commit' ? op.floor : undefined
+    if (tag === 1) { return { type: 'append', value: readField(r, this.value) } }
+    if (tag === 0) { return this.readCommit(r) }
+    throw unknownTag('keyless', tag)
   }
 }
 

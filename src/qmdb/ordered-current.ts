@@ -29,16 +29,12 @@ export class OrderedCurrentDb extends CurrentDb {
 
   /** Open (or create) an ordered `current` database. */
   static async open (options: CurrentDbOptions = {}): Promise<OrderedCurrentDb> {
-    const db = new OrderedCurrentDb(options)
-    await db.openCurrent()
-    return db
+    return new OrderedCurrentDb(options).openCurrent()
   }
 
   /** Build the database from a completed state-sync journal; durable after `commitSyncResult()`. */
   static async fromSyncResult (options: CurrentDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<OrderedCurrentDb> {
-    const db = new OrderedCurrentDb(options)
-    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
-    return db
+    return new OrderedCurrentDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 
   /** Reads and proofs only (see `readers.ts`). */

@@ -19,7 +19,7 @@
 import { CodecError, Reader, Writer } from '../codec/index.ts'
 import { encodeCurrentRangeProof, readOperationProof, verifyOperationProof } from './current-proof.ts'
 import { CHUNK_BYTES } from './grafting.ts'
-import { compareBytes, readField, writeField } from './ops.ts'
+import { commitOp, compareBytes, readField, writeField } from './ops.ts'
 import { spanContains } from './ordered.ts'
 import type { OperationProof } from './current-proof.ts'
 import type { AnyOp, AnyOpCodec } from './ops.ts'
@@ -63,7 +63,7 @@ export function verifyExclusionProof (codec: AnyOpCodec, key: Uint8Array, proof:
     op = encodeOr(codec, { type: 'update', key: proof.key, value: proof.value, nextKey: proof.nextKey })
   } else {
     // an active commit whose floor is its own location: nothing is active
-    op = encodeOr(codec, proof.metadata === undefined ? { type: 'commit', floor: proof.proof.loc } : { type: 'commit', metadata: proof.metadata, floor: proof.proof.loc })
+    op = encodeOr(codec, commitOp(proof.metadata, proof.proof.loc))
   }
   return op !== undefined && verifyOperationProof(proof.proof, op, root, chunkBytes)
 }

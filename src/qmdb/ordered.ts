@@ -103,16 +103,12 @@ export class OrderedAnyDb extends AnyDb {
 
   /** Open (or create) an ordered `any` database. */
   static async open (options: AnyDbOptions = {}): Promise<OrderedAnyDb> {
-    const db = new OrderedAnyDb(options)
-    await db.openCore()
-    return db
+    return new OrderedAnyDb(options).openCore()
   }
 
   /** Build the database from a completed state-sync journal; durable after `commitSyncResult()`. */
   static async fromSyncResult (options: AnyDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<OrderedAnyDb> {
-    const db = new OrderedAnyDb(options)
-    await db.buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
-    return db
+    return new OrderedAnyDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 
   /** Reads and proofs only (see `readers.ts`). */

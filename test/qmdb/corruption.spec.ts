@@ -259,13 +259,13 @@ describe('qmdb: corrupted stored bytes on LevelDB give typed errors', function (
           codes.push(await outcome(c.open(env.ds)))
         }
         await damage(`${PREFIX}/cmeta`, cmeta)
-        const item = db.encodeItem(c.name === 'immutable' ? { key: key(1), value: val(1, 1) } : { value: val(1, 1) })
+        const item = db.codec.encode(c.name === 'immutable' ? { type: 'set', key: key(1), value: val(1, 1) } : { type: 'append', value: val(1, 1) })
         const badWitnesses = [
           new Uint8Array([0xff]), // does not decode
           encodeWitness({ ...witness, opBytes: item }), // not a commit
           encodeWitness({ ...witness, pinnedNodes: witness.pinnedNodes.slice(1) }), // wrong pin count
           encodeWitness({ ...witness, size: size + 1 }), // stored under another size
-          encodeWitness({ ...witness, opBytes: db.encodeCommit(undefined, size) }) // floor beyond its commit
+          encodeWitness({ ...witness, opBytes: db.codec.encodeCommit(undefined, size) }) // floor beyond its commit
         ]
         for (const w of badWitnesses) {
           await damage(wKey, w)
