@@ -27,6 +27,7 @@ import { QmdbError } from './errors.ts'
 import { keyIndexFor } from './key-index.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
 import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
+import { OpenBatch } from './open-batch.ts'
 import { emitOrderedUserOps } from './ordered-batch.ts'
 import { OrderedKeyIndex } from './ordered-index.ts'
 import { anyReader } from './readers.ts'
@@ -213,24 +214,11 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
     this.check()
     return new AnyBatch(this, undefined)
   }
-
-  /** The unapplied ancestors of `batch`, oldest first (throws `StaleBatch`). */
-  unappliedAncestors (batch: MerkleizedAnyBatch): MerkleizedAnyBatch[] {
-    return this.chainOf(batch)
-  }
 }
 
 /** A batch being written: reads see its own writes, then the parent chain, then the database. */
-export class AnyBatch {
-  readonly db: AnyDb
-  readonly parent: MerkleizedAnyBatch | undefined
+export class AnyBatch extends OpenBatch<AnyDb, MerkleizedAnyBatch> {
   private readonly mutations = new Map<string, Mutation>()
-  private meta: Uint8Array | undefined
-
-  constructor (db: AnyDb, parent: MerkleizedAnyBatch | undefined) {
-    this.db = db
-    this.parent = parent
-  }
 
   /** Set `key` to `value` (`null` deletes). */
   write (key: Uint8Array, value: Uint8Array | null): this {
@@ -244,12 +232,6 @@ export class AnyBatch {
 
   delete (key: Uint8Array): this {
     return this.write(key, null)
-  }
-
-  /** Metadata carried by this batch's commit. */
-  withMetadata (metadata: Uint8Array | undefined): this {
-    this.meta = metadata
-    return this
   }
 
   get size (): number {
@@ -337,7 +319,7 @@ export interface Base {
 }
 
 function baseOf (db: AnyDb, parent: MerkleizedAnyBatch | undefined): Base {
-  const ancestors = parent === undefined ? [] : db.unappliedAncestors(parent).reverse()
+  const ancestors = parent === undefined ? [] : db.chainOf(parent).reverse()
   return {
     db,
     ancestors,

@@ -27,6 +27,7 @@ import { Kv } from '../storage/kv.ts'
 import { QmdbError } from './errors.ts'
 import { DbGuard } from './guard.ts'
 import { SealedBatch, forkPoint } from './merkleized.ts'
+import { FloorBatch } from './open-batch.ts'
 import { ImmutableOpCodec, KeylessOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
 import { compactReader } from './readers.ts'
 import { compactTargetsEqual } from './target.ts'
@@ -414,27 +415,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
  * `CompactKeylessBatch` only appends values, so using the wrong operation is a
  * type error.
  */
-export abstract class CompactBatch<Op extends CompactOp> {
-  readonly db: CompactDb<Op, CompactBatch<Op>>
-  readonly parent: MerkleizedCompactBatch<Op, CompactBatch<Op>> | undefined
-  private meta: Uint8Array | undefined
-  private floor = 0
-
-  constructor (db: CompactDb<Op, CompactBatch<Op>>, parent: MerkleizedCompactBatch<Op, CompactBatch<Op>> | undefined) {
-    this.db = db
-    this.parent = parent
-  }
-
-  withMetadata (metadata: Uint8Array | undefined): this {
-    this.meta = metadata
-    return this
-  }
-
-  withInactivityFloor (floor: number): this {
-    this.floor = floor
-    return this
-  }
-
+export abstract class CompactBatch<Op extends CompactOp> extends FloorBatch<CompactDb<Op, CompactBatch<Op>>, MerkleizedCompactBatch<Op, CompactBatch<Op>>> {
   /** The encoded operations before the commit, in the order the full variant emits them. */
   protected abstract encodeItems (): Uint8Array[]
 

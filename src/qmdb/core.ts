@@ -367,7 +367,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
   // ---- batches ---------------------------------------------------------------
 
   /** The unapplied batches of `tip`'s chain, oldest first (StaleBatch if it does not build on the current state). */
-  protected chainOf (tip: B): B[] {
+  chainOf (tip: B): B[] {
     if (tip.owner !== this) { throw new QmdbError('StaleBatch', 'batch belongs to another database') }
     const chain = unappliedChain(tip, this._state)
     if (chain === undefined) { throw new QmdbError('StaleBatch', `batch is not built on the current state (size ${this.size})`) }

@@ -11,6 +11,7 @@
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
+import { FloorBatch } from './open-batch.ts'
 import { ImmutableOpCodec, compareBytes, fixedField, keyId } from './ops.ts'
 import { immutableReader } from './readers.ts'
 import type { DbOptions } from './core.ts'
@@ -84,39 +85,14 @@ export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch,
     this.check()
     return new ImmutableBatch(this, undefined)
   }
-
-  /** The unapplied ancestors of `batch`, oldest first (throws `StaleBatch`). */
-  ancestorsOf (batch: MerkleizedImmutableBatch): MerkleizedImmutableBatch[] {
-    return this.chainOf(batch)
-  }
 }
 
-export class ImmutableBatch {
-  readonly db: ImmutableDb
-  readonly parent: MerkleizedImmutableBatch | undefined
+export class ImmutableBatch extends FloorBatch<ImmutableDb, MerkleizedImmutableBatch> {
   private readonly sets = new Map<string, { key: Uint8Array, value: Uint8Array }>()
-  private meta: Uint8Array | undefined
-  private floor = 0
-
-  constructor (db: ImmutableDb, parent: MerkleizedImmutableBatch | undefined) {
-    this.db = db
-    this.parent = parent
-  }
 
   /** Set a key that has never been set. */
   set (key: Uint8Array, value: Uint8Array): this {
     this.sets.set(keyId(key), { key, value })
-    return this
-  }
-
-  withMetadata (metadata: Uint8Array | undefined): this {
-    this.meta = metadata
-    return this
-  }
-
-  /** The floor this batch's commit declares (default 0; must not decrease along a chain). */
-  withInactivityFloor (floor: number): this {
-    this.floor = floor
     return this
   }
 
@@ -129,7 +105,7 @@ export class ImmutableBatch {
   async merkleize (): Promise<MerkleizedImmutableBatch> {
     const db = this.db
     const parent = this.parent
-    if (parent !== undefined) { db.ancestorsOf(parent) } // throws StaleBatch
+    if (parent !== undefined) { db.chainOf(parent) } // throws StaleBatch
     const fork = forkPoint(db, parent)
     const sorted = [...this.sets.entries()].sort((a, b) => compareBytes(a[1].key, b[1].key))
     const ops: Uint8Array[] = []

@@ -8,6 +8,7 @@
 import { QmdbCore } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
+import { FloorBatch } from './open-batch.ts'
 import { KeylessOpCodec, fixedField } from './ops.ts'
 import { keylessReader } from './readers.ts'
 import type { DbOptions } from './core.ts'
@@ -73,44 +74,20 @@ export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch, Keyle
     this.check()
     return new KeylessBatch(this, undefined)
   }
-
-  /** The unapplied ancestors of `batch`, oldest first (throws `StaleBatch`). */
-  ancestorsOf (batch: MerkleizedKeylessBatch): MerkleizedKeylessBatch[] {
-    return this.chainOf(batch)
-  }
 }
 
-export class KeylessBatch {
-  readonly db: KeylessDb
-  readonly parent: MerkleizedKeylessBatch | undefined
+export class KeylessBatch extends FloorBatch<KeylessDb, MerkleizedKeylessBatch> {
   private readonly values: Uint8Array[] = []
-  private meta: Uint8Array | undefined
-  private floor = 0
-
-  constructor (db: KeylessDb, parent: MerkleizedKeylessBatch | undefined) {
-    this.db = db
-    this.parent = parent
-  }
 
   append (value: Uint8Array): this {
     this.values.push(value)
     return this
   }
 
-  withMetadata (metadata: Uint8Array | undefined): this {
-    this.meta = metadata
-    return this
-  }
-
-  withInactivityFloor (floor: number): this {
-    this.floor = floor
-    return this
-  }
-
   async merkleize (): Promise<MerkleizedKeylessBatch> {
     const db = this.db
     const parent = this.parent
-    if (parent !== undefined) { db.ancestorsOf(parent) }
+    if (parent !== undefined) { db.chainOf(parent) }
     const ops = this.values.map(value => db.codec.encode({ type: 'append', value }))
     ops.push(db.codec.encodeCommit(this.meta, this.floor))
     return new MerkleizedKeylessBatch(db, forkPoint(db, parent), ops, this.floor, this.meta)

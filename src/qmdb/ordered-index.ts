@@ -39,30 +39,70 @@ function prefixOf (key: Uint8Array): number {
   return ((key[0] ?? 0) * 0x1000000) + ((key[1] ?? 0) << 16) + ((key[2] ?? 0) << 8) + (key[3] ?? 0)
 }
 
-interface Leaf {
-  n: number
-  readonly locs: Float64Array
-  /** Prefix of each key (`prefixOf`). */
-  readonly pre: Float64Array
-  /** `compareBytes(key(i), key)`, where `kp = prefixOf(key)` */
-  cmp(i: number, key: Uint8Array, kp: number): number
-  key(i: number): Uint8Array
-  insert(i: number, key: Uint8Array, loc: number): void
-  remove(i: number): void
-  /** Move entries `[i, n)` into a new leaf. */
-  split(i: number): Leaf
-  /** Append all of `other`'s entries (the caller checks they fit). */
-  absorb(other: Leaf): void
-}
-
-class PackedLeaf implements Leaf {
+/**
+ * A leaf: locations and key prefixes in typed arrays (kept here), keys in
+ * the subclass's storage (packed for fixed-size keys, one array per key
+ * otherwise). Every structural change moves keys, locations and prefixes
+ * together.
+ */
+abstract class Leaf {
   n = 0
   readonly locs = new Float64Array(LEAF)
+  /** Prefix of each key (`prefixOf`). */
   readonly pre = new Float64Array(LEAF)
+
+  /** `compareBytes(key(i), key)`, where `kp = prefixOf(key)` */
+  abstract cmp (i: number, key: Uint8Array, kp: number): number
+  abstract key (i: number): Uint8Array
+  /** Store a copy of `key` at `i` (the first `n` keys are live). */
+  protected abstract insertKey (i: number, key: Uint8Array): void
+  protected abstract removeKey (i: number): void
+  /** A new leaf holding keys `[i, n)` (its `n` still 0). */
+  protected abstract splitKeys (i: number): Leaf
+  /** Append `other`'s keys after the first `n`. */
+  protected abstract absorbKeys (other: Leaf): void
+
+  insert (i: number, key: Uint8Array, loc: number): void {
+    this.insertKey(i, key)
+    this.locs.copyWithin(i + 1, i, this.n)
+    this.locs[i] = loc
+    this.pre.copyWithin(i + 1, i, this.n)
+    this.pre[i] = prefixOf(key)
+    this.n++
+  }
+
+  remove (i: number): void {
+    this.removeKey(i)
+    this.locs.copyWithin(i, i + 1, this.n)
+    this.pre.copyWithin(i, i + 1, this.n)
+    this.n--
+  }
+
+  /** Move entries `[i, n)` into a new leaf. */
+  split (i: number): Leaf {
+    const out = this.splitKeys(i)
+    out.locs.set(this.locs.subarray(i, this.n))
+    out.pre.set(this.pre.subarray(i, this.n))
+    out.n = this.n - i
+    this.n = i
+    return out
+  }
+
+  /** Append all of `other`'s entries (the caller checks they fit). */
+  absorb (other: Leaf): void {
+    this.absorbKeys(other)
+    this.locs.set(other.locs.subarray(0, other.n), this.n)
+    this.pre.set(other.pre.subarray(0, other.n), this.n)
+    this.n += other.n
+  }
+}
+
+class PackedLeaf extends Leaf {
   private readonly keys: Uint8Array
   private readonly k: number
 
   constructor (k: number) {
+    super()
     this.k = k
     this.keys = new Uint8Array(LEAF * k)
   }
@@ -83,48 +123,29 @@ class PackedLeaf implements Leaf {
     return this.keys.subarray(i * this.k, (i + 1) * this.k)
   }
 
-  insert (i: number, key: Uint8Array, loc: number): void {
+  protected insertKey (i: number, key: Uint8Array): void {
     const k = this.k
     this.keys.copyWithin((i + 1) * k, i * k, this.n * k)
     this.keys.set(key, i * k)
-    this.locs.copyWithin(i + 1, i, this.n)
-    this.locs[i] = loc
-    this.pre.copyWithin(i + 1, i, this.n)
-    this.pre[i] = prefixOf(key)
-    this.n++
   }
 
-  remove (i: number): void {
+  protected removeKey (i: number): void {
     const k = this.k
     this.keys.copyWithin(i * k, (i + 1) * k, this.n * k)
-    this.locs.copyWithin(i, i + 1, this.n)
-    this.pre.copyWithin(i, i + 1, this.n)
-    this.n--
   }
 
-  split (i: number): Leaf {
+  protected splitKeys (i: number): Leaf {
     const out = new PackedLeaf(this.k)
     out.keys.set(this.keys.subarray(i * this.k, this.n * this.k))
-    out.locs.set(this.locs.subarray(i, this.n))
-    out.pre.set(this.pre.subarray(i, this.n))
-    out.n = this.n - i
-    this.n = i
     return out
   }
 
-  absorb (other: Leaf): void {
-    const o = other as PackedLeaf
-    this.keys.set(o.keys.subarray(0, o.n * this.k), this.n * this.k)
-    this.locs.set(o.locs.subarray(0, o.n), this.n)
-    this.pre.set(o.pre.subarray(0, o.n), this.n)
-    this.n += o.n
+  protected absorbKeys (other: Leaf): void {
+    this.keys.set((other as PackedLeaf).keys.subarray(0, other.n * this.k), this.n * this.k)
   }
 }
 
-class ArrayLeaf implements Leaf {
-  n = 0
-  readonly locs = new Float64Array(LEAF)
-  readonly pre = new Float64Array(LEAF)
+class ArrayLeaf extends Leaf {
   private keys: Uint8Array[] = []
 
   cmp (i: number, key: Uint8Array, kp: number): number {
@@ -137,38 +158,22 @@ class ArrayLeaf implements Leaf {
     return this.keys[i]
   }
 
-  insert (i: number, key: Uint8Array, loc: number): void {
+  protected insertKey (i: number, key: Uint8Array): void {
     this.keys.splice(i, 0, key.slice())
-    this.locs.copyWithin(i + 1, i, this.n)
-    this.locs[i] = loc
-    this.pre.copyWithin(i + 1, i, this.n)
-    this.pre[i] = prefixOf(key)
-    this.n++
   }
 
-  remove (i: number): void {
+  protected removeKey (i: number): void {
     this.keys.splice(i, 1)
-    this.locs.copyWithin(i, i + 1, this.n)
-    this.pre.copyWithin(i, i + 1, this.n)
-    this.n--
   }
 
-  split (i: number): Leaf {
+  protected splitKeys (i: number): Leaf {
     const out = new ArrayLeaf()
     out.keys = this.keys.splice(i)
-    out.locs.set(this.locs.subarray(i, this.n))
-    out.pre.set(this.pre.subarray(i, this.n))
-    out.n = this.n - i
-    this.n = i
     return out
   }
 
-  absorb (other: Leaf): void {
-    const o = other as ArrayLeaf
-    this.keys.push(...o.keys)
-    this.locs.set(o.locs.subarray(0, o.n), this.n)
-    this.pre.set(o.pre.subarray(0, o.n), this.n)
-    this.n += o.n
+  protected absorbKeys (other: Leaf): void {
+    this.keys.push(...(other as ArrayLeaf).keys)
   }
 }
 

@@ -3,8 +3,9 @@
  * hook receives (and what any other observer that must not mutate state
  * should be given).
  *
- * A facade keeps its database in an ECMAScript private field and exposes
- * reads and proofs only. A mutating call is therefore impossible at run time,
+ * A facade reaches its database only through closures and exposes reads
+ * and proofs only (one table per reader interface, checked against it by
+ * the compiler). A mutating call is therefore impossible at run time,
  * not merely a type error: the facade has no such method and no property
  * that leads back to the database. Getters are live: a facade kept across
  * blocks reads the applied state of the moment.
@@ -101,143 +102,75 @@ export interface CompactReader<TipProof> {
   tipProof(): Promise<TipProof>
 }
 
-class LogFacade implements LogReader {
-  readonly #db: LogReader
+/** How a facade exposes each member of a reader interface: a live getter or a forwarded call (the compiler insists every member is listed). */
+type Shape<R> = { readonly [K in keyof R]-?: R[K] extends (...args: never[]) => unknown ? 'call' : 'get' }
 
-  constructor (db: LogReader) {
-    this.#db = db
-  }
-
-  get kind (): string { return this.#db.kind }
-  get size (): number { return this.#db.size }
-  get inactivityFloor (): number { return this.#db.inactivityFloor }
-  get pruningBoundary (): number { return this.#db.pruningBoundary }
-  get metadata (): Uint8Array | undefined { return this.#db.metadata }
-  get root (): Digest { return this.#db.root }
-  syncTarget (): Target { return this.#db.syncTarget() }
-  async readOpBytes (loc: number): Promise<Uint8Array> { return this.#db.readOpBytes(loc) }
-  async historicalProof (size: number, start: number, maxOps: number): Promise<ProvenOps> { return this.#db.historicalProof(size, start, maxOps) }
-  async proof (start: number, maxOps: number): Promise<ProvenOps> { return this.#db.proof(start, maxOps) }
-  async oldestServableSize (): Promise<number> { return this.#db.oldestServableSize() }
+const LOG: Shape<LogReader> = {
+  kind: 'get',
+  size: 'get',
+  inactivityFloor: 'get',
+  pruningBoundary: 'get',
+  metadata: 'get',
+  root: 'get',
+  syncTarget: 'call',
+  readOpBytes: 'call',
+  historicalProof: 'call',
+  proof: 'call',
+  oldestServableSize: 'call'
+}
+const ANY: Shape<AnyReader> = { ...LOG, activeKeys: 'get', get: 'call', getMany: 'call' }
+const CURRENT: Shape<CurrentReader<unknown, unknown>> = { ...ANY, opsRoot: 'get', rangeProof: 'call', keyValueProof: 'call' }
+const ORDERED: Shape<OrderedReads<unknown>> = { getAll: 'call', getSpan: 'call', entries: 'call' }
+const ORDERED_CURRENT: Shape<OrderedCurrentReader<unknown, unknown, unknown, unknown, unknown>> = {
+  ...CURRENT, ...ORDERED, orderedKeyValueProof: 'call', exclusionProof: 'call'
+}
+const IMMUTABLE: Shape<ImmutableReader> = { ...LOG, get: 'call' }
+const KEYLESS: Shape<KeylessReader> = { ...LOG, get: 'call', getMany: 'call' }
+const COMPACT: Shape<CompactReader<unknown>> = {
+  kind: 'get', size: 'get', inactivityFloor: 'get', metadata: 'get', root: 'get', syncTarget: 'call', tipProof: 'call'
 }
 
-class AnyFacade extends LogFacade implements AnyReader {
-  readonly #db: AnyReader
-
-  constructor (db: AnyReader) {
-    super(db)
-    this.#db = db
+/**
+ * A frozen object with exactly the members of `shape`, each reaching `db`
+ * through a closure (never a property): getters read the database live,
+ * calls are forwarded.
+ */
+function facade<R extends object> (db: R, shape: Shape<R>): R {
+  const out: Record<string, unknown> = {}
+  for (const name of Object.keys(shape) as Array<keyof R & string>) {
+    if (shape[name] === 'get') {
+      Object.defineProperty(out, name, { get: () => db[name], enumerable: true })
+    } else {
+      out[name] = (...args: unknown[]) => (db[name] as (...args: unknown[]) => unknown).apply(db, args)
+    }
   }
-
-  get activeKeys (): number { return this.#db.activeKeys }
-  async get (key: Uint8Array): Promise<Uint8Array | undefined> { return this.#db.get(key) }
-  async getMany (keys: readonly Uint8Array[]): Promise<Array<Uint8Array | undefined>> { return this.#db.getMany(keys) }
-}
-
-class CurrentFacade<R, K> extends AnyFacade implements CurrentReader<R, K> {
-  readonly #db: CurrentReader<R, K>
-
-  constructor (db: CurrentReader<R, K>) {
-    super(db)
-    this.#db = db
-  }
-
-  get opsRoot (): Digest { return this.#db.opsRoot }
-  async rangeProof (start: number, maxOps: number): Promise<R> { return this.#db.rangeProof(start, maxOps) }
-  async keyValueProof (key: Uint8Array): Promise<K> { return this.#db.keyValueProof(key) }
-}
-
-class OrderedAnyFacade<S> extends AnyFacade implements OrderedAnyReader<S> {
-  readonly #db: OrderedAnyReader<S>
-
-  constructor (db: OrderedAnyReader<S>) {
-    super(db)
-    this.#db = db
-  }
-
-  async getAll (key: Uint8Array): Promise<S | undefined> { return this.#db.getAll(key) }
-  async getSpan (key: Uint8Array): Promise<S | undefined> { return this.#db.getSpan(key) }
-  entries (from: Uint8Array, to?: Uint8Array): AsyncGenerator<{ key: Uint8Array, value: Uint8Array }> { return this.#db.entries(from, to) }
-}
-
-class OrderedCurrentFacade<R, K, S, OK, E> extends CurrentFacade<R, K> implements OrderedCurrentReader<R, K, S, OK, E> {
-  readonly #db: OrderedCurrentReader<R, K, S, OK, E>
-
-  constructor (db: OrderedCurrentReader<R, K, S, OK, E>) {
-    super(db)
-    this.#db = db
-  }
-
-  async getAll (key: Uint8Array): Promise<S | undefined> { return this.#db.getAll(key) }
-  async getSpan (key: Uint8Array): Promise<S | undefined> { return this.#db.getSpan(key) }
-  entries (from: Uint8Array, to?: Uint8Array): AsyncGenerator<{ key: Uint8Array, value: Uint8Array }> { return this.#db.entries(from, to) }
-  async orderedKeyValueProof (key: Uint8Array): Promise<OK> { return this.#db.orderedKeyValueProof(key) }
-  async exclusionProof (key: Uint8Array): Promise<E> { return this.#db.exclusionProof(key) }
-}
-
-class ImmutableFacade extends LogFacade implements ImmutableReader {
-  readonly #db: ImmutableReader
-
-  constructor (db: ImmutableReader) {
-    super(db)
-    this.#db = db
-  }
-
-  async get (key: Uint8Array): Promise<Uint8Array | undefined> { return this.#db.get(key) }
-}
-
-class KeylessFacade extends LogFacade implements KeylessReader {
-  readonly #db: KeylessReader
-
-  constructor (db: KeylessReader) {
-    super(db)
-    this.#db = db
-  }
-
-  async get (loc: number): Promise<Uint8Array | undefined> { return this.#db.get(loc) }
-  async getMany (locs: readonly number[]): Promise<Array<Uint8Array | undefined>> { return this.#db.getMany(locs) }
-}
-
-class CompactFacade<P> implements CompactReader<P> {
-  readonly #db: CompactReader<P>
-
-  constructor (db: CompactReader<P>) {
-    this.#db = db
-  }
-
-  get kind (): string { return this.#db.kind }
-  get size (): number { return this.#db.size }
-  get inactivityFloor (): number { return this.#db.inactivityFloor }
-  get metadata (): Uint8Array | undefined { return this.#db.metadata }
-  get root (): Digest { return this.#db.root }
-  syncTarget (): CompactTarget { return this.#db.syncTarget() }
-  async tipProof (): Promise<P> { return this.#db.tipProof() }
+  return Object.freeze(out) as R
 }
 
 export function anyReader (db: AnyReader): AnyReader {
-  return Object.freeze(new AnyFacade(db))
+  return facade(db, ANY)
 }
 
 export function currentReader<R, K> (db: CurrentReader<R, K>): CurrentReader<R, K> {
-  return Object.freeze(new CurrentFacade(db))
+  return facade<CurrentReader<unknown, unknown>>(db, CURRENT) as CurrentReader<R, K>
 }
 
 export function orderedAnyReader<S> (db: OrderedAnyReader<S>): OrderedAnyReader<S> {
-  return Object.freeze(new OrderedAnyFacade(db))
+  return facade<OrderedAnyReader<unknown>>(db, { ...ANY, ...ORDERED }) as OrderedAnyReader<S>
 }
 
 export function orderedCurrentReader<R, K, S, OK, E> (db: OrderedCurrentReader<R, K, S, OK, E>): OrderedCurrentReader<R, K, S, OK, E> {
-  return Object.freeze(new OrderedCurrentFacade(db))
+  return facade<OrderedCurrentReader<unknown, unknown, unknown, unknown, unknown>>(db, ORDERED_CURRENT) as OrderedCurrentReader<R, K, S, OK, E>
 }
 
 export function immutableReader (db: ImmutableReader): ImmutableReader {
-  return Object.freeze(new ImmutableFacade(db))
+  return facade(db, IMMUTABLE)
 }
 
 export function keylessReader (db: KeylessReader): KeylessReader {
-  return Object.freeze(new KeylessFacade(db))
+  return facade(db, KEYLESS)
 }
 
 export function compactReader<P> (db: CompactReader<P>): CompactReader<P> {
-  return Object.freeze(new CompactFacade(db))
+  return facade<CompactReader<unknown>>(db, COMPACT) as CompactReader<P>
 }
