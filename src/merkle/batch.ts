@@ -62,6 +62,33 @@ export async function proveRange (source: MerkleSource, start: number, end: numb
   return assembleProof(bp, leaves, k, pos => byPos.get(pos) as Digest)
 }
 
+/**
+ * Copies of the digests at `positions` (each below `size`): those `local`
+ * holds at once, the rest in one `fetch` (the structure below a batch, or
+ * storage). `local` may throw for a position that can never be served.
+ */
+export async function gatherNodes (positions: readonly number[], size: number, local: (pos: number) => Digest | undefined, fetch: (positions: number[]) => Promise<Digest[]>): Promise<Digest[]> {
+  const out = new Array<Digest>(positions.length)
+  const rest: number[] = []
+  const restIdx: number[] = []
+  for (let i = 0; i < positions.length; i++) {
+    const p = positions[i]
+    if (p >= size) { throw new MerkleError('RangeOutOfBounds', `node ${p} beyond size ${size}`) }
+    const d = local(p)
+    if (d !== undefined) {
+      out[i] = d
+    } else {
+      rest.push(p)
+      restIdx.push(i)
+    }
+  }
+  if (rest.length > 0) {
+    const got = await fetch(rest)
+    for (let j = 0; j < got.length; j++) { out[restIdx[j]] = got[j] }
+  }
+  return out
+}
+
 export class MmrBatch {
   /** The committed structure the chain is rooted at. */
   readonly base: BatchBase
@@ -199,24 +226,11 @@ export class MerkleizedMmrBatch implements MerkleSource, ChainLink {
   }
 
   async getNodes (positions: readonly number[]): Promise<Digest[]> {
-    const out = new Array<Digest>(positions.length)
-    const older: number[] = []
-    const olderIdx: number[] = []
-    positions.forEach((p, i) => {
-      if (p >= this.size) { throw new MerkleError('RangeOutOfBounds', `node ${p} beyond size ${this.size}`) }
-      if (p >= this.baseSize) {
-        const o = (p - this.baseSize) * 32
-        out[i] = this.nodes.slice(o, o + 32)
-      } else {
-        older.push(p)
-        olderIdx.push(i)
-      }
-    })
-    if (older.length > 0) {
-      const got = await this.below.getNodes(older)
-      got.forEach((d, j) => { out[olderIdx[j]] = d })
-    }
-    return out
+    return gatherNodes(positions, this.size, p => {
+      if (p < this.baseSize) { return undefined }
+      const o = (p - this.baseSize) * 32
+      return this.nodes.slice(o, o + 32)
+    }, async older => this.below.getNodes(older))
   }
 
   peakDigests (): Digest[] {

@@ -22,7 +22,7 @@
 import { Reader, Writer } from '../codec/index.ts'
 import { FixedChunkStore } from '../storage/chunked.ts'
 import { joinKey } from '../storage/keys.ts'
-import { MmrBatch, proveRange } from './batch.ts'
+import { MmrBatch, gatherNodes, proveRange } from './batch.ts'
 import { markApplied, unappliedChain } from './chain.ts'
 import { MerkleError } from './errors.ts'
 import { computeRoot } from './hasher.ts'
@@ -179,27 +179,12 @@ export class Mmr implements BatchBase {
   }
 
   async getNodes (positions: readonly number[]): Promise<Digest[]> {
-    const out = new Array<Digest>(positions.length)
-    const fromStore: number[] = []
-    const fromStoreIdx: number[] = []
     const prunedPos = this.prunedPos
-    positions.forEach((p, i) => {
-      if (p >= this._size) { throw new MerkleError('RangeOutOfBounds', `node ${p} beyond size ${this._size}`) }
+    return gatherNodes(positions, this._size, p => {
       const known = this.peakMap.get(p) ?? (p < prunedPos ? this.pins.get(p) : this.store.getSync(p))
-      if (known !== undefined) {
-        out[i] = known.slice()
-      } else if (p < prunedPos) {
-        throw new MerkleError('ElementPruned', `node ${p} is pruned (boundary ${prunedPos})`)
-      } else {
-        fromStore.push(p)
-        fromStoreIdx.push(i)
-      }
-    })
-    if (fromStore.length > 0) {
-      const got = await this.store.getMany(fromStore)
-      got.forEach((d, j) => { out[fromStoreIdx[j]] = d })
-    }
-    return out
+      if (known === undefined && p < prunedPos) { throw new MerkleError('ElementPruned', `node ${p} is pruned (boundary ${prunedPos})`) }
+      return known?.slice()
+    }, async fromStore => this.store.getMany(fromStore))
   }
 
   private async loadPeaks (): Promise<void> {
