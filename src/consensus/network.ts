@@ -17,8 +17,8 @@
 
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { Reader, Writer } from '../codec/index.ts'
-import { topicResult } from '../p2p/admission.ts'
-import { deadline, frameStream } from '../p2p/frames.ts'
+import { topicResult } from '../net/admission.ts'
+import { deadline, frameStream } from '../net/frames.ts'
 import { MAX_VALIDATORS, decodeCertificate, decodeVote, encodeCertificate } from './types.ts'
 import type { ConsensusTransport, SimplexEngine } from './engine.ts'
 import type { Certificate, Vote } from './types.ts'
