@@ -99,13 +99,7 @@ export interface Answer<T> {
 }
 
 export class RequestClient {
-  readonly ctx: ClientContext
-  private readonly options: ClientOptions
-
-  constructor (ctx: ClientContext, options: ClientOptions) {
-    this.ctx = ctx
-    this.options = options
-  }
+  constructor (readonly ctx: ClientContext, private readonly options: ClientOptions) {}
 
   get protocol (): string {
     return this.options.protocol
