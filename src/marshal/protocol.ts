@@ -30,8 +30,8 @@
 import { CodecError, Reader, Writer, hex } from '../codec/index.ts'
 import { frameSize } from '../net/frames.ts'
 import { NO_DATA_BODY, ProtocolViolation, STATUS_RESPONSE, chainProtocolId, payloadOf } from '../net/protocol.ts'
-import type { Parsed } from '../net/protocol.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock } from './types.ts'
+import type { Parsed } from '../net/protocol.ts'
 
 export { payloadOf, type Parsed } from '../net/protocol.ts'
 

@@ -1,7 +1,7 @@
 /**
  * The shell of every request/response libp2p service of a node (the
- * resolvers, marshal, probe), in the style of @libp2p/ping and
- * @libp2p/fetch: resolved options with per-service defaults, start/stop
+ * resolvers, marshal, probe), in the style of `@libp2p/ping` and
+ * `@libp2p/fetch`: resolved options with per-service defaults, start/stop
  * (`Startable`), protocol handlers, and what the service owns per peer —
  * latency scores, the block list, inbound and outbound limits, metrics.
  * The services add only their protocol: codecs, verification, and what
@@ -114,32 +114,22 @@ export const SERVICE_DEFAULTS: ServiceSettings = {
   disconnectBlocked: false
 }
 
-/** `init` over `defaults`, option by option. */
+/** The entries of `o` that are set (among `keys` when given). */
+function defined<T extends object> (o: T | undefined, keys?: readonly string[]): Partial<T> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(o ?? {})) {
+    if (v !== undefined && (keys === undefined || keys.includes(k))) { out[k] = v }
+  }
+  return out as Partial<T>
+}
+
+/** `init` over `defaults`, option by option (an option left undefined keeps its default). */
 export function resolveSettings (init: ServiceInit, defaults: ServiceSettings): ServiceSettings {
   return {
-    protocolPrefix: init.protocolPrefix ?? defaults.protocolPrefix,
-    maxResponseBytes: init.maxResponseBytes ?? defaults.maxResponseBytes,
-    inbound: {
-      maxConcurrent: init.inbound?.maxConcurrent ?? defaults.inbound.maxConcurrent,
-      maxTotal: init.inbound?.maxTotal ?? defaults.inbound.maxTotal,
-      rate: init.inbound?.rate ?? defaults.inbound.rate
-    },
-    outbound: {
-      maxConcurrent: init.outbound?.maxConcurrent ?? defaults.outbound.maxConcurrent,
-      rate: init.outbound?.rate ?? defaults.outbound.rate
-    },
-    readTimeout: init.readTimeout ?? defaults.readTimeout,
-    serveTimeout: init.serveTimeout ?? defaults.serveTimeout,
-    timeout: init.timeout ?? defaults.timeout,
-    retryDelay: init.retryDelay ?? defaults.retryDelay,
-    maxRetryDelay: init.maxRetryDelay ?? defaults.maxRetryDelay,
-    initialLatency: init.initialLatency ?? defaults.initialLatency,
-    pollInterval: init.pollInterval ?? defaults.pollInterval,
-    maxInboundStreams: init.maxInboundStreams ?? defaults.maxInboundStreams,
-    maxOutboundStreams: init.maxOutboundStreams ?? defaults.maxOutboundStreams,
-    runOnLimitedConnection: init.runOnLimitedConnection ?? defaults.runOnLimitedConnection,
-    blockTag: init.blockTag ?? defaults.blockTag,
-    disconnectBlocked: init.disconnectBlocked ?? defaults.disconnectBlocked
+    ...defaults,
+    ...defined(init, Object.keys(defaults)),
+    inbound: { ...defaults.inbound, ...defined(init.inbound) },
+    outbound: { ...defaults.outbound, ...defined(init.outbound) }
   }
 }
 

@@ -23,10 +23,10 @@
  */
 
 import { serviceCapabilities } from '@libp2p/interface'
+import { ServiceMetrics } from '../net/metrics.ts'
 import { RequestService, SERVICE_DEFAULTS, resolveSettings } from '../net/service.ts'
 import { CompactSource } from '../sync/compact-source.ts'
 import { ConfigurationError } from '../sync/errors.ts'
-import { ServiceMetrics } from '../net/metrics.ts'
 import { NetworkSource } from './client.ts'
 import { checkDbName, protocolId } from './protocol.ts'
 import { DatabaseRegistry } from './registry.ts'
