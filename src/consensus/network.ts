@@ -10,7 +10,7 @@
  * - a request/response protocol `/<prefix>/<chain>/consensus/backfill/1.0.0`:
  * request `varint(from) ‖ varint(to)` (at most `MAX_BACKFILL_VIEWS` views),
  * response `Vec<certificate>` (capped), one uvarint-length-prefixed frame
- * each way (`src/p2p/frames.ts`, under a deadline), to catch up on views
+ * each way (`src/net/frames.ts`, under a deadline), to catch up on views
  * missed while offline or partitioned; a peer whose bytes break the
  * protocol goes to the `blocker`.
  */
