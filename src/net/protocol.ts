@@ -47,14 +47,10 @@ export function checkPrefix (prefix: string): void {
   if (!PREFIX.test(prefix)) { throw new RangeError(`invalid protocol prefix ${JSON.stringify(prefix)}`) }
 }
 
-export function checkChainName (chain: string): void {
-  checkSegment('chain name', chain)
-}
-
 /** `/<prefix>/<chain>/<path>/<version>` after checking the prefix and the chain name. */
 export function chainProtocolId (prefix: string, chain: string, path: string, version = '1.0.0'): string {
   checkPrefix(prefix)
-  checkChainName(chain)
+  checkSegment('chain name', chain)
   return `/${prefix}/${chain}/${path}/${version}`
 }
 
