@@ -29,7 +29,7 @@ import {
 import type { Certificate, Finalization, Notarization, Nullification, Proposal, Subject, Vote } from './types.ts'
 import type { ValidatorSet } from './validators.ts'
 import type { Context } from '../chain/index.ts'
-import type { Admission } from '../p2p/admission.ts'
+import type { Admission } from '../net/admission.ts'
 import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 

@@ -10,15 +10,15 @@
  * - a request/response protocol `/<prefix>/<chain>/consensus/backfill/1.0.0`:
  * request `varint(from) ‖ varint(to)` (at most `MAX_BACKFILL_VIEWS` views),
  * response `Vec<certificate>` (capped), one uvarint-length-prefixed frame
- * each way (`src/p2p/frames.ts`, under a deadline), to catch up on views
+ * each way (`src/net/frames.ts`, under a deadline), to catch up on views
  * missed while offline or partitioned; a peer whose bytes break the
  * protocol goes to the `blocker`.
  */
 
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { Reader, Writer } from '../codec/index.ts'
-import { topicResult } from '../p2p/admission.ts'
-import { deadline, frameStream } from '../p2p/frames.ts'
+import { topicResult } from '../net/admission.ts'
+import { deadline, frameStream } from '../net/frames.ts'
 import { MAX_VALIDATORS, decodeCertificate, decodeVote, encodeCertificate } from './types.ts'
 import type { ConsensusTransport, SimplexEngine } from './engine.ts'
 import type { Certificate, Vote } from './types.ts'

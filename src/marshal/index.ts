@@ -14,13 +14,12 @@ export {
 } from './marshal.ts'
 export {
   MARSHAL_PROTOCOL_VERSION, MAX_MARSHAL_REQUEST_FRAME, MAX_DIGEST_BYTES, MARSHAL_NO_DATA, type MarshalRequest, type RangeEntry,
-  type Parsed, checkChainName, chainProtocolId, marshalProtocolId, encodeMarshalRequest, decodeMarshalRequest, marshalRequestKey,
+  type Parsed, marshalProtocolId, encodeMarshalRequest, decodeMarshalRequest, marshalRequestKey,
   blockBody, finalizedBody, latestBody, rangeEntrySize, payloadOf, verifiedFinalization, parseBlockResponse, parseFinalizedResponse,
   parseLatestResponse
 } from './protocol.ts'
-export { exchange, type ExchangeResult, type ExchangeOptions } from './exchange.ts'
 export { MarshalServer, type MarshalReader, type MarshalServerConfig } from './server.ts'
 export {
-  MarshalClient, type MarshalClientContext, type MarshalClientOptions, type Fetched, type LatestFinalization
+  MarshalClient, type MarshalClientOptions, type Fetched, type LatestFinalization
 } from './client.ts'
 export { MarshalService, marshalService, type MarshalServiceInit, type MarshalServiceComponents } from './service.ts'

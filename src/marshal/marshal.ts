@@ -20,7 +20,7 @@
  */
 
 import { hex } from '../codec/index.ts'
-import { linked } from '../p2p/signals.ts'
+import { linked } from '../net/signals.ts'
 import { MarshalError, compareRounds } from './types.ts'
 import type { BlockStore } from './store.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock, Round } from './types.ts'

@@ -27,9 +27,13 @@
  * certified tip is for `Marshal` to judge (it reports through `feedback`).
  */
 
-import { CodecError, Reader, Writer, varintSize, hex } from '../codec/index.ts'
-import { ProtocolViolation, STATUS_NO_DATA, STATUS_RESPONSE, checkPrefix } from '../p2p/protocol.ts'
+import { CodecError, Reader, Writer, hex } from '../codec/index.ts'
+import { frameSize } from '../net/frames.ts'
+import { NO_DATA_BODY, ProtocolViolation, STATUS_RESPONSE, chainProtocolId, payloadOf } from '../net/protocol.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock } from './types.ts'
+import type { Parsed } from '../net/protocol.ts'
+
+export { payloadOf, type Parsed } from '../net/protocol.ts'
 
 export const MARSHAL_PROTOCOL_VERSION = '1.0.0'
 /** Largest request frame body (a digest request is at most 66 bytes). */
@@ -41,22 +45,9 @@ const TAG_BLOCK = 0x00
 const TAG_FINALIZED = 0x01
 const TAG_LATEST = 0x02
 
-const CHAIN = /^[A-Za-z0-9._-]{1,64}$/
-
-export function checkChainName (chain: string): void {
-  if (!CHAIN.test(chain)) { throw new RangeError(`invalid chain name ${JSON.stringify(chain)}: use 1-64 of [A-Za-z0-9._-]`) }
-}
-
-/** `/<prefix>/<chain>/<name>/1.0.0` (`name` is `marshal` or `probe`). */
-export function chainProtocolId (prefix: string, chain: string, name: string): string {
-  checkPrefix(prefix)
-  checkChainName(chain)
-  return `/${prefix}/${chain}/${name}/${MARSHAL_PROTOCOL_VERSION}`
-}
-
 /** `/<prefix>/<chain>/marshal/1.0.0`. */
 export function marshalProtocolId (prefix: string, chain: string): string {
-  return chainProtocolId(prefix, chain, 'marshal')
+  return chainProtocolId(prefix, chain, 'marshal', MARSHAL_PROTOCOL_VERSION)
 }
 
 export type MarshalRequest =
@@ -112,7 +103,8 @@ export function marshalRequestKey (req: MarshalRequest): string {
 
 // ---- response bodies ---------------------------------------------------------------------
 
-export const MARSHAL_NO_DATA = new Uint8Array([STATUS_NO_DATA])
+/** The no-data answer (the status byte every request/response protocol of a node shares). */
+export const MARSHAL_NO_DATA = NO_DATA_BODY
 
 export interface RangeEntry {
   block: Uint8Array
@@ -125,8 +117,8 @@ export function blockBody (block: Uint8Array): Uint8Array {
 
 /** Encoded size of one range entry. */
 export function rangeEntrySize (e: RangeEntry): number {
-  const len = (n: number): number => n + varintSize(n)
-  return len(e.block.length) + 1 + (e.finalization === undefined ? 0 : len(e.finalization.length))
+  // a bytes field is encoded like a frame: uvarint(length) ‖ bytes
+  return frameSize(e.block.length) + 1 + (e.finalization === undefined ? 0 : frameSize(e.finalization.length))
 }
 
 export function finalizedBody (entries: readonly RangeEntry[]): Uint8Array {
@@ -142,19 +134,6 @@ export function latestBody (height: number, finalization: Uint8Array): Uint8Arra
 }
 
 // ---- response parsing (client side) ------------------------------------------------------
-
-export type Parsed<T> = { type: 'no-data' } | { type: 'data', value: T }
-
-/** Split a response frame into no-data or its payload; anything else is a violation. */
-export function payloadOf (body: Uint8Array): Parsed<Uint8Array> {
-  if (body.length === 0) { throw new ProtocolViolation('empty response frame') }
-  if (body[0] === STATUS_NO_DATA) {
-    if (body.length !== 1) { throw new ProtocolViolation('no-data frame with a payload') }
-    return { type: 'no-data' }
-  }
-  if (body[0] !== STATUS_RESPONSE) { throw new ProtocolViolation(`unknown status 0x${body[0].toString(16)}`) }
-  return { type: 'data', value: body.subarray(1) }
-}
 
 function violation (what: string, err: unknown): ProtocolViolation {
   return new ProtocolViolation(`${what}: ${(err as Error)?.message ?? String(err)}`)

@@ -1,11 +1,11 @@
 /**
- * The serving half of the marshal service: answers one request per inbound
- * stream from local marshal data (never from the network).
+ * What the marshal service serves: the request handler of
+ * `/<prefix>/<chain>/marshal/1.0.0`, run by the kit's one-request server
+ * (`net/server.ts`: limits, framing, deadlines, metrics). Answers come from
+ * local marshal data only (never from the network).
  *
- * Per stream: admit the peer (concurrency slot + rate token, else reset),
- * read one frame of at most 80 bytes within `readTimeout`, decode it strictly
- * (else reset, no reply), answer with one frame and close.
- *
+ * A request is a frame of at most 80 bytes that decodes strictly (else the
+ * stream is reset, no reply); the answer is one frame:
  * - block by digest: any stored block, else no data;
  * - finalized range `[from, to]`: the longest run of finalized blocks ending
  * at `to` that is within the range, at most `maxServeBlocks` long and fits
@@ -13,21 +13,16 @@
  * no data when `to` itself is not finalized here;
  * - latest: the newest stored finalization and its height, else no data.
  *
- * Invariant: nothing a peer sends can throw out of `handle`; every failure
- * ends that one stream and the node keeps serving everyone else.
+ * Invariant: `answer` never throws; a failing read is answered with no data.
  */
 
-import { frameStream } from '../p2p/frames.ts'
-import { RateLimitedError } from '../p2p/server.ts'
-import { linked } from '../p2p/signals.ts'
 import {
   MARSHAL_NO_DATA, MAX_MARSHAL_REQUEST_FRAME, blockBody, decodeMarshalRequest, finalizedBody, latestBody, marshalRequestKey, rangeEntrySize
 } from './protocol.ts'
 import type { MarshalRequest, RangeEntry } from './protocol.ts'
 import type { BlockCodec, FinalizationScheme, MarshalBlock } from './types.ts'
-import type { PeerLimiter } from '../p2p/limits.ts'
-import type { ResolverMetrics } from '../p2p/metrics.ts'
-import type { Connection, Logger, Stream } from '@libp2p/interface'
+import type { RequestHandler } from '../net/server.ts'
+import type { Logger } from '@libp2p/interface'
 
 /** The local reads a marshal server needs (`Marshal` provides them). */
 export interface MarshalReader<B extends MarshalBlock, F> {
@@ -43,30 +38,16 @@ export interface MarshalServerConfig<B extends MarshalBlock, F> {
   scheme: FinalizationScheme<F>
   maxServeBlocks: number
   maxResponseBytes: number
-  readTimeout: number
-  serveTimeout: number
 }
 
-async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const link = linked([], ms)
-  try {
-    return await fn(link.signal)
-  } finally {
-    link.dispose()
-  }
-}
-
-export class MarshalServer<B extends MarshalBlock, F> {
+export class MarshalServer<B extends MarshalBlock, F> implements RequestHandler<MarshalRequest> {
+  readonly maxRequestBytes = MAX_MARSHAL_REQUEST_FRAME
   private readonly config: MarshalServerConfig<B, F>
-  private readonly limiter: PeerLimiter
-  private readonly metrics: ResolverMetrics
   private readonly log: Logger
   private reader: MarshalReader<B, F> | undefined
 
-  constructor (config: MarshalServerConfig<B, F>, limiter: PeerLimiter, metrics: ResolverMetrics, log: Logger) {
+  constructor (config: MarshalServerConfig<B, F>, log: Logger) {
     this.config = config
-    this.limiter = limiter
-    this.metrics = metrics
     this.log = log
   }
 
@@ -75,55 +56,16 @@ export class MarshalServer<B extends MarshalBlock, F> {
     this.reader = reader
   }
 
-  /** Handle one inbound stream. Never throws. */
-  async handle (stream: Stream, connection: Connection): Promise<void> {
-    const peer = connection.remotePeer.toString()
-    const admitted = this.limiter.tryAcquire(peer)
-    if (!admitted.ok) {
-      this.metrics.serve('limited')
-      this.log.trace('shedding a stream from %s (%s)', peer, admitted.reason)
-      stream.abort(new RateLimitedError(`too many requests (${admitted.reason})`))
-      return
-    }
-    const started = performance.now()
-    try {
-      await this.answer(stream, peer, started)
-    } catch (err) {
-      this.metrics.serve('error')
-      this.log.trace('stream from %s failed: %s', peer, (err as Error)?.message)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    } finally {
-      this.limiter.release(peer)
-    }
+  decode (frame: Uint8Array): MarshalRequest {
+    return decodeMarshalRequest(frame)
   }
 
-  private async answer (stream: Stream, peer: string, started: number): Promise<void> {
-    const lp = frameStream(stream, { maxDataLength: MAX_MARSHAL_REQUEST_FRAME, maxBufferSize: 4 * MAX_MARSHAL_REQUEST_FRAME })
-    let request: MarshalRequest
-    try {
-      const frame = await withDeadline(this.config.readTimeout, async signal => lp.read({ signal }))
-      this.metrics.bytesIn(frame.byteLength + 1)
-      request = decodeMarshalRequest(frame)
-      // one request per stream: anything more the peer sends is discarded
-      await stream.closeRead()
-    } catch (err) {
-      this.metrics.serve('malformed')
-      this.log.trace('malformed request from %s: %s', peer, (err as Error)?.message)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-      return
-    }
-    const body = await withDeadline(this.config.serveTimeout, async signal => {
-      const body = await this.produce(request, peer)
-      await lp.write(body, { signal })
-      await stream.close({ signal })
-      return body
-    })
-    this.metrics.bytesOut(body.length + 1)
-    this.metrics.serve(body === MARSHAL_NO_DATA ? 'no_data' : 'response', (performance.now() - started) / 1000)
+  isNoData (body: Uint8Array): boolean {
+    return body === MARSHAL_NO_DATA
   }
 
   /** The frame body answering `request`: data or no-data (never throws). */
-  private async produce (request: MarshalRequest, peer: string): Promise<Uint8Array> {
+  async answer (request: MarshalRequest, peer: string): Promise<Uint8Array> {
     const reader = this.reader
     if (reader === undefined) { return MARSHAL_NO_DATA }
     try {

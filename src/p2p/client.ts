@@ -1,25 +1,16 @@
 /**
  * The fetching half of a resolver: a `Source` for one database that asks
- * peers over libp2p (commonware `resolver/src/p2p`, `glue/src/stateful/db/p2p`).
+ * peers over libp2p (commonware `resolver/src/p2p`, `glue/src/stateful/db/p2p`)
+ * through the kit's client loop (`net/client.ts`: best-scored peer first,
+ * back-off and retry elsewhere on failure, per-peer limits, blocking of a
+ * peer whose answer breaks the protocol or fails verification). It never
+ * rejects on a transient failure: only the caller's abort (`Aborted`) or
+ * shutdown (`Unavailable`) end a request early. What it adds:
  *
  * - Identical in-flight requests (same `requestKey`) from several callers
  * share one network fetch; each caller gets the response with its own
  * feedback callback. A caller whose signal aborts leaves; when the last one
  * leaves the network fetch is cancelled.
- * - A fresh request goes to the peer with the best latency score; after a
- * failure (no data, timeout, reset, dial failure) the peer's score is
- * penalised by the timeout, and the retry goes, after a back-off, to a
- * shuffled other peer. With no usable peer it waits for one. It never
- * rejects on a transient failure: only the caller's abort (`Aborted`) or
- * shutdown (`Unavailable`) end a request early.
- * - A peer whose bytes do not decode or do not answer the request (wrong
- * variant, proof size, op or pin count, unknown status, oversized frame) is
- * blocked at once and the request retried elsewhere; a peer whose response
- * the engine rejects (`feedback(false)`) is blocked too. Blocking is
- * permanent for the resolver's lifetime. A verdict never given blames no one.
- * - Per peer, at most `maxConcurrent` requests are outstanding and a token
- * bucket bounds the request rate, so a client stays within what servers
- * admit.
  * - The operation codec comes from the caller (the sync engine passes its
  * kind's), so it is given once. Until one response has verified with it, a
  * response that does not decode is not blamed on its peer: the codec may be
@@ -32,32 +23,22 @@
  * `stallTimeout` the waiting requests fail with `ServeError('Stalled')`.
  */
 
-import { InvalidDataLengthError, InvalidDataLengthLengthError } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
-import { CodecError, varintSize } from '../codec/index.ts'
+import { CodecError } from '../codec/index.ts'
+import { Undecodable } from '../net/client.ts'
+import { ProtocolViolation } from '../net/protocol.ts'
+import { linked } from '../net/signals.ts'
 import { ConfigurationError } from '../sync/errors.ts'
 import { encodeRequest, requestKey, requestProblem } from '../sync/messages.ts'
 import { ServeError } from '../sync/source.ts'
-import { frameStream } from './frames.ts'
-import { ProtocolViolation, parseResponseFrame, requestShapeProblem } from './protocol.ts'
-import { linked, sleep } from './signals.ts'
-import { openStream } from './streams.ts'
-import type { PeerLimiter } from './limits.ts'
-import type { ResolverMetrics } from './metrics.ts'
-import type { Notifier, PeerBook } from './peers.ts'
+import { parseResponseFrame, requestShapeProblem } from './protocol.ts'
 import type { ResolverKind } from './protocol.ts'
-import type { Linked } from './signals.ts'
+import type { Ask, Attempt, RequestClient } from '../net/client.ts'
+import type { Parsed } from '../net/protocol.ts'
+import type { PeerSelection } from '../net/providers.ts'
 import type { OpBytesReader, Request, Response } from '../sync/messages.ts'
 import type { Feedback, Served, ServeOptions, Source } from '../sync/source.ts'
-import type { Logger, PeerId, Stream } from '@libp2p/interface'
-import type { ConnectionManager } from '@libp2p/interface-internal'
-
-/**
- * Which peers a source asks: `'connected'` (every connected peer that
- * advertises the protocol, learned through identify), a fixed list (dialled
- * on demand), or a function called whenever a peer is needed.
- */
-export type PeerSelection = 'connected' | PeerId[] | (() => Iterable<PeerId>)
+import type { PeerId } from '@libp2p/interface'
 
 export interface NetworkSourceOptions {
   /**
@@ -104,44 +85,10 @@ export interface NetworkSourceEvents {
   stall: CustomEvent<StallInfo>
 }
 
-/** A list of candidate peers that can say when it changes. */
-export interface PeerProvider {
-  peers(): PeerId[]
-  /** Resolves when the list may have changed, or after `ms`. */
-  changed(ms: number, signal: AbortSignal): Promise<void>
-  /** The peer does not speak the protocol (forget it until it says otherwise). */
-  unsupported(peer: PeerId): void
-  /** Replace the list (only providers built from a fixed list support it). */
-  set?(peers: PeerId[]): void
-  close(): void
-}
-
-/** What a source shares with its resolver service. */
-export interface ClientContext {
+/** What a source adds to its client: the codec given at creation and the stall watch. */
+export interface SourceSettings {
   kind: ResolverKind
-  self: PeerId
-  connectionManager: ConnectionManager
-  book: PeerBook
-  outbound: PeerLimiter
-  /** Notified whenever an outbound slot is released. */
-  slots: Notifier
-  metrics: ResolverMetrics
-  log: Logger
-  /** Aborted when the service stops. */
-  shutdown(): AbortSignal | undefined
-  block(peer: PeerId, reason: string): void
-  runOnLimitedConnection: boolean
-  pollInterval: number
-}
-
-export interface ResolvedClientOptions {
-  protocol: string
   codec?: OpBytesReader
-  provider: PeerProvider
-  timeout: number
-  retryDelay: number
-  maxRetryDelay: number
-  maxResponseBytes: number
   stallInterval: number
   stallTimeout: number
 }
@@ -163,19 +110,10 @@ interface Pending {
   undecodable: Set<string>
 }
 
-type Attempt =
-  | { type: 'response', response: Response, latency: number }
-  | { type: 'no-data' | 'timeout' | 'failure' | 'invalid' | 'undecodable' | 'aborted', reason?: string }
-
-function isOversized (err: unknown): boolean {
-  return err instanceof InvalidDataLengthError || err instanceof InvalidDataLengthLengthError ||
-    (err as Error)?.name === 'StreamBufferError'
-}
-
 export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implements Source {
   readonly db: string
-  private readonly ctx: ClientContext
-  private readonly options: ResolvedClientOptions
+  private readonly client: RequestClient
+  private readonly settings: SourceSettings
   private readonly pending = new Map<string, Pending>()
   private closed = false
   private readonly onClose?: () => void
@@ -189,17 +127,17 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
   private readonly since = { attempts: 0, noData: 0 }
   private stallTimer: ReturnType<typeof setInterval> | undefined
 
-  constructor (db: string, ctx: ClientContext, options: ResolvedClientOptions, onClose?: () => void) {
+  constructor (db: string, client: RequestClient, settings: SourceSettings, onClose?: () => void) {
     super()
     this.db = db
-    this.ctx = ctx
-    this.options = options
+    this.client = client
+    this.settings = settings
     this.onClose = onClose
   }
 
   /** The protocol id this source fetches over. */
   get protocol (): string {
-    return this.options.protocol
+    return this.client.protocol
   }
 
   /** Number of distinct requests currently being fetched. */
@@ -209,8 +147,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
 
   /** Replace the peers asked (sources created with a fixed peer list only). */
   setPeers (peers: PeerId[]): void {
-    if (this.options.provider.set === undefined) { throw new TypeError('this source discovers its peers; it has no fixed list to replace') }
-    this.options.provider.set(peers)
+    this.client.setPeers(peers)
   }
 
   /** Stop fetching: pending callers get `Unavailable`. */
@@ -219,20 +156,20 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
     this.closed = true
     this.stopWatch()
     for (const p of [...this.pending.values()]) { this.fail(p, new ServeError('Unavailable', 'source closed')) }
-    this.options.provider.close()
+    this.client.close()
     this.onClose?.()
   }
 
   async serve (request: Request, options: ServeOptions = {}): Promise<Served> {
-    const problem = requestProblem(request) ?? requestShapeProblem(this.ctx.kind, request)
+    const problem = requestProblem(request) ?? requestShapeProblem(this.settings.kind, request)
     if (problem !== undefined) { throw new ServeError('InvalidRequest', problem) }
-    const codec = options.codec ?? this.options.codec
+    const codec = options.codec ?? this.settings.codec
     if (codec === undefined) {
       throw new ConfigurationError('MissingCodec', `no operation codec to decode ${this.db}'s responses: sync with syncDatabase (it passes its kind's codec), or pass { codec: kind.codec } to source() or serve()`)
     }
     const signal = options.signal
     if (signal?.aborted === true) { throw new ServeError('Aborted', 'serve aborted') }
-    const shutdown = this.ctx.shutdown()
+    const shutdown = this.client.ctx.shutdown()
     if (this.closed || shutdown === undefined || shutdown.aborted) { throw new ServeError('Unavailable', 'resolver is not running') }
     const key = requestKey(request)
     let p = this.pending.get(key)
@@ -278,7 +215,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
   private watch (): void {
     this.progress()
     if (this.stallTimer !== undefined || this.closed) { return }
-    this.stallTimer = setInterval(() => { this.checkStall() }, Math.max(10, this.options.stallInterval))
+    this.stallTimer = setInterval(() => { this.checkStall() }, Math.max(10, this.settings.stallInterval))
     // a stall watch alone must not keep the process alive
     this.stallTimer.unref?.()
   }
@@ -297,11 +234,11 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
   private checkStall (): void {
     if (this.pending.size === 0) { return }
     const since = Date.now() - this.progressAt
-    if (since < this.options.stallInterval) { return }
+    if (since < this.settings.stallInterval) { return }
     const info = this.stallInfo(since)
-    this.ctx.log('%s: no progress for %d ms: %s', this.db, since, info.message)
+    this.client.ctx.log('%s: no progress for %d ms: %s', this.db, since, info.message)
     this.safeDispatchEvent('stall', { detail: info })
-    if (since >= this.options.stallTimeout) {
+    if (since >= this.settings.stallTimeout) {
       for (const p of [...this.pending.values()]) {
         this.fail(p, new ServeError('Stalled', `${this.db}: no progress for ${since} ms: ${info.message}`))
       }
@@ -309,9 +246,10 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
   }
 
   private stallInfo (since: number): StallInfo {
-    const all = this.options.provider.peers().filter(p => !p.equals(this.ctx.self))
-    const usable = all.filter(p => !this.ctx.book.isBlocked(p.toString()))
-    const protocol = this.options.protocol
+    const self = this.client.ctx.self
+    const all = this.client.provider.peers().filter(p => !p.equals(self))
+    const usable = this.client.candidates()
+    const protocol = this.protocol
     let reason: StallReason
     let message: string
     if (all.length === 0) {
@@ -345,52 +283,68 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
   private async run (p: Pending, shutdown: AbortSignal): Promise<void> {
     const link = linked([p.controller.signal, shutdown])
     try {
-      await this.fetchLoop(p, link.signal)
-    } finally {
-      link.dispose()
-    }
-  }
-
-  private async fetchLoop (p: Pending, signal: AbortSignal): Promise<void> {
-    let retry = 0
-    let last: string | undefined
-    try {
-      while (!signal.aborted) {
-        const peer = await this.choosePeer(retry === 0, last, p.undecodable, signal)
-        if (peer === undefined) { break }
-        const result = await this.attempt(peer, p, signal)
-        if (result.type === 'response') {
-          this.deliver(p, peer, result.response, result.latency)
-          return
-        }
-        if (result.type === 'aborted') { break }
-        // a codec mistake shows on every peer; one more poll lets a new peer tell the two apart
-        if (result.type === 'undecodable' && this.allUndecodable(p) && await this.stillAllUndecodable(p, signal)) {
-          this.fail(p, new ConfigurationError('CodecMismatch', `every peer's answer for ${this.db} fails to decode with this codec (${result.reason ?? ''}): the sync kind's options (key, value, encoding, ordered) must match the serving database's; no peer was blamed`))
-          return
-        }
-        last = peer.toString()
-        retry++
-        const delay = Math.min(this.options.maxRetryDelay, this.options.retryDelay * 2 ** Math.min(retry - 1, 20))
-        await sleep(delay, signal)
+      const got = await this.client.fetch(this.ask(p), link.signal)
+      if (got !== undefined) {
+        this.deliver(p, got.peer, got.value, got.latency)
+        return
       }
     } catch (err) {
-      this.ctx.log.error('fetch of %s on %s failed unexpectedly: %s', p.key, this.db, (err as Error)?.message)
+      this.client.ctx.log.error('fetch of %s on %s failed unexpectedly: %s', p.key, this.db, (err as Error)?.message)
       this.fail(p, new ServeError('Unavailable', 'resolver failure', { cause: err }))
       return
+    } finally {
+      link.dispose()
     }
     if (p.callers.size > 0) { this.fail(p, new ServeError('Unavailable', 'resolver stopped')) }
   }
 
+  /** `p` as the client loop asks it. */
+  private ask (p: Pending): Ask<Response> {
+    return {
+      bytes: p.bytes,
+      key: p.key,
+      skip: p.undecodable,
+      parse: (body, peer) => this.parse(body, peer, p),
+      failed: async (peer, attempt, signal) => this.failed(peer, attempt, p, signal)
+    }
+  }
+
+  private parse (body: Uint8Array, peer: PeerId, p: Pending): Parsed<Response> {
+    try {
+      const frame = parseResponseFrame(body, p.request, p.codec)
+      return frame.type === 'no-data' ? frame : { type: 'data', value: frame.response }
+    } catch (err) {
+      if (!this.proven.has(p.codec) && err instanceof ProtocolViolation && err.cause instanceof CodecError) {
+        p.undecodable.add(peer.toString())
+        throw new Undecodable(err.message)
+      }
+      throw err
+    }
+  }
+
+  /** Account a failed attempt; true when `p` was failed here (every peer's answer is undecodable). */
+  private async failed (peer: PeerId, attempt: Attempt<Response>, p: Pending, signal: AbortSignal): Promise<boolean> {
+    this.since.attempts++
+    if (attempt.type === 'no-data') { this.since.noData++ }
+    if (attempt.type !== 'undecodable') { return false }
+    this.suspects.set(peer.toString(), { peer, codec: p.codec, reason: attempt.reason })
+    this.client.ctx.log('%p on %s: %s (not blamed until the codec is proven)', peer, this.db, attempt.reason)
+    // a codec mistake shows on every peer; one more poll lets a new peer tell the two apart
+    if (this.allUndecodable(p) && await this.stillAllUndecodable(p, signal)) {
+      this.fail(p, new ConfigurationError('CodecMismatch', `every peer's answer for ${this.db} fails to decode with this codec (${attempt.reason}): the sync kind's options (key, value, encoding, ordered) must match the serving database's; no peer was blamed`))
+      return true
+    }
+    return false
+  }
+
   /** Every candidate peer sent `p` bytes that do not decode (with the codec unproven). */
   private allUndecodable (p: Pending): boolean {
-    const candidates = this.options.provider.peers().filter(peer => !peer.equals(this.ctx.self) && !this.ctx.book.isBlocked(peer.toString()))
-    return candidates.every(peer => p.undecodable.has(peer.toString()))
+    return this.client.candidates().every(peer => p.undecodable.has(peer.toString()))
   }
 
   /** After waiting up to a poll interval for the candidates to change: whether every candidate still sent undecodable bytes. */
   private async stillAllUndecodable (p: Pending, signal: AbortSignal): Promise<boolean> {
-    await this.options.provider.changed(this.ctx.pollInterval, signal)
+    await this.client.provider.changed(this.client.ctx.pollInterval, signal)
     return !signal.aborted && this.allUndecodable(p)
   }
 
@@ -401,7 +355,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
     for (const [id, suspect] of this.suspects) {
       if (suspect.codec !== codec) { continue }
       this.suspects.delete(id)
-      this.ctx.block(suspect.peer, suspect.reason)
+      this.client.ctx.block(suspect.peer, suspect.reason)
     }
   }
 
@@ -410,149 +364,18 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
     this.progress()
     const callers = [...p.callers]
     p.callers.clear()
-    const id = peer.toString()
     const state = { scored: false }
     for (const c of callers) {
       let decided = false
       const feedback: Feedback = (valid) => {
         if (decided) { return }
         decided = true
-        this.ctx.metrics.verdict(valid === true)
-        if (valid !== true) {
-          this.ctx.block(peer, `its ${p.request.type} response for ${p.key} failed verification`)
-          return
-        }
-        this.proveCodec(p.codec)
-        if (!state.scored) {
-          state.scored = true
-          this.ctx.book.record(id, latency)
-        }
+        if (valid === true) { this.proveCodec(p.codec) }
+        this.client.verdict(peer, valid === true, state.scored ? undefined : latency, `its ${p.request.type} response for ${p.key} failed verification`)
+        if (valid === true) { state.scored = true }
       }
       c.cleanup()
       c.resolve({ response, feedback })
-    }
-  }
-
-  /** The next peer to ask (holding an outbound slot), or undefined once `signal` aborts. */
-  private async choosePeer (fresh: boolean, last: string | undefined, skip: ReadonlySet<string>, signal: AbortSignal): Promise<PeerId | undefined> {
-    const { book, outbound, slots, pollInterval } = this.ctx
-    const self = this.ctx.self.toString()
-    while (!signal.aborted) {
-      const candidates = this.options.provider.peers().filter(p => {
-        const id = p.toString()
-        return id !== self && !book.isBlocked(id) && !skip.has(id)
-      })
-      if (candidates.length === 0) {
-        await this.options.provider.changed(pollInterval, signal)
-        continue
-      }
-      let wait = pollInterval
-      for (const peer of book.order(candidates, fresh, last)) {
-        const admit = outbound.tryAcquire(peer.toString())
-        if (admit.ok) { return peer }
-        if (admit.reason === 'rate') { wait = Math.min(wait, Math.max(1, admit.retryInMs)) }
-      }
-      await slots.wait(wait, signal)
-    }
-    return undefined
-  }
-
-  /** One request to `peer` (which holds an outbound slot, released here). */
-  private async attempt (peer: PeerId, p: Pending, signal: AbortSignal): Promise<Attempt> {
-    const id = peer.toString()
-    try {
-      const result = await this.exchange(peer, p, signal)
-      this.account(peer, p, result)
-      return result
-    } finally {
-      this.ctx.outbound.release(id)
-      this.ctx.slots.notify()
-    }
-  }
-
-  private account (peer: PeerId, p: Pending, result: Attempt): void {
-    const { metrics, book, log } = this.ctx
-    const id = peer.toString()
-    if (result.type !== 'aborted') { this.since.attempts++ }
-    switch (result.type) {
-      case 'response':
-        metrics.fetch('response', result.latency / 1000)
-        return
-      case 'aborted':
-        metrics.fetch('aborted')
-        return
-      case 'invalid':
-        metrics.fetch('invalid')
-        this.ctx.block(peer, result.reason ?? 'protocol violation')
-        return
-      case 'undecodable':
-        metrics.fetch('invalid')
-        this.suspects.set(id, { peer, codec: p.codec, reason: result.reason ?? 'undecodable response' })
-        log('%s on %s: %s (not blamed until the codec is proven)', id, this.db, result.reason ?? '')
-        return
-      default:
-        if (result.type === 'no-data') { this.since.noData++ }
-        metrics.fetch(result.type === 'no-data' ? 'no_data' : result.type)
-        book.record(id, this.options.timeout)
-        log.trace('%s from %s on %s: %s', result.type, id, this.db, result.reason ?? '')
-    }
-  }
-
-  /** Open a stream, send the request frame, read one response frame. */
-  private async exchange (peer: PeerId, p: Pending, signal: AbortSignal): Promise<Attempt> {
-    const link = linked([signal], this.options.timeout)
-    try {
-      return await this.exchangeWithin(peer, p, signal, link)
-    } finally {
-      link.dispose()
-    }
-  }
-
-  private async exchangeWithin (peer: PeerId, p: Pending, signal: AbortSignal, link: Linked): Promise<Attempt> {
-    const both = link.signal
-    const started = performance.now()
-    let stream: Stream
-    try {
-      stream = await openStream(this.ctx.connectionManager, peer, this.options.protocol, {
-        signal: both,
-        runOnLimitedConnection: this.ctx.runOnLimitedConnection
-      })
-    } catch (err) {
-      if (signal.aborted) { return { type: 'aborted' } }
-      if ((err as Error)?.name === 'UnsupportedProtocolError') { this.options.provider.unsupported(peer) }
-      return { type: link.timedOut() ? 'timeout' : 'failure', reason: (err as Error)?.message }
-    }
-    let body: Uint8Array
-    try {
-      const lp = frameStream(stream, { maxDataLength: this.options.maxResponseBytes })
-      await lp.write(p.bytes, { signal: both })
-      this.ctx.metrics.bytesOut(p.bytes.length + 1)
-      await stream.close({ signal: both })
-      const frame = await lp.read({ signal: both })
-      body = frame
-      this.ctx.metrics.bytesIn(body.length + varintSize(body.length))
-      await stream.closeRead()
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-      if (signal.aborted) { return { type: 'aborted' } }
-      if (link.timedOut()) { return { type: 'timeout' } }
-      if (isOversized(err)) { return { type: 'invalid', reason: `oversized response: ${(err as Error).message}` } }
-      return { type: 'failure', reason: (err as Error)?.message }
-    }
-    return this.parse(peer, body, p, performance.now() - started)
-  }
-
-  private parse (peer: PeerId, body: Uint8Array, p: Pending, latency: number): Attempt {
-    try {
-      const frame = parseResponseFrame(body, p.request, p.codec)
-      return frame.type === 'no-data' ? { type: 'no-data' } : { type: 'response', response: frame.response, latency }
-    } catch (err) {
-      const reason = err instanceof ProtocolViolation ? err.message : `unparseable response: ${(err as Error)?.message}`
-      if (!this.proven.has(p.codec) && err instanceof ProtocolViolation && err.cause instanceof CodecError) {
-        p.undecodable.add(peer.toString())
-        return { type: 'undecodable', reason }
-      }
-      return { type: 'invalid', reason }
     }
   }
 }

@@ -19,40 +19,24 @@
 
 import { CodecError, Writer } from '../codec/index.ts'
 import { MAX_LEAVES, popcount } from '../merkle/index.ts'
+import { ProtocolViolation, STATUS_RESPONSE, chainProtocolId, checkSegment, payloadOf } from '../net/protocol.ts'
 import { decodeResponse, requestMaxOps, responseSize, writeResponse } from '../sync/messages.ts'
 import type { OpBytesReader, Request, Response } from '../sync/messages.ts'
 
+export {
+  DEFAULT_PROTOCOL_PREFIX, STATUS_RESPONSE, STATUS_NO_DATA, NO_DATA_BODY, DEFAULT_MAX_RESPONSE_BYTES, ProtocolViolation, checkPrefix
+} from '../net/protocol.ts'
+
 export type ResolverKind = 'standard' | 'compact'
 
-export const DEFAULT_PROTOCOL_PREFIX = 'qmdb'
 export const PROTOCOL_VERSION = '1.0.0'
-
-/** Status byte of a response frame. */
-export const STATUS_RESPONSE = 0x01
-export const STATUS_NO_DATA = 0x02
 
 /** Largest request frame body accepted (a valid request is at most 27 bytes). */
 export const MAX_REQUEST_FRAME = 64
-/** Default largest response frame body accepted or sent. */
-export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-
-/** A peer broke the protocol: its data is not something an honest node sends. */
-export class ProtocolViolation extends Error {
-  static readonly name = 'ProtocolViolation'
-  readonly name = 'ProtocolViolation'
-  readonly code = 'ProtocolViolation'
-}
-
-const DB_NAME = /^[A-Za-z0-9._-]{1,64}$/
-const PREFIX = /^[A-Za-z0-9._-]{1,64}(\/[A-Za-z0-9._-]{1,64})*$/
 
 /** Database names are one protocol-id segment: `[A-Za-z0-9._-]{1,64}`. */
 export function checkDbName (db: string): void {
-  if (!DB_NAME.test(db)) { throw new RangeError(`invalid database name ${JSON.stringify(db)}: use 1-64 of [A-Za-z0-9._-]`) }
-}
-
-export function checkPrefix (prefix: string): void {
-  if (!PREFIX.test(prefix)) { throw new RangeError(`invalid protocol prefix ${JSON.stringify(prefix)}`) }
+  checkSegment('database name', db)
 }
 
 /**
@@ -61,10 +45,8 @@ export function checkPrefix (prefix: string): void {
  * share one prefix.
  */
 export function protocolId (prefix: string, chain: string, db: string, kind: ResolverKind): string {
-  checkPrefix(prefix)
-  if (!DB_NAME.test(chain)) { throw new RangeError(`invalid chain name ${JSON.stringify(chain)}: use 1-64 of [A-Za-z0-9._-]`) }
   checkDbName(db)
-  return `/${prefix}/${chain}/${db}/sync/${kind}/${PROTOCOL_VERSION}`
+  return chainProtocolId(prefix, chain, `${db}/sync/${kind}`, PROTOCOL_VERSION)
 }
 
 /**
@@ -80,9 +62,6 @@ export function requestShapeProblem (kind: ResolverKind, req: Request): string |
   }
   return req.size === 1 && req.start === 0 && req.maxOps === 1 ? undefined : 'compact operations requests must be Operations{1, 0, 1}'
 }
-
-/** The body of a no-data frame. */
-export const NO_DATA_BODY = new Uint8Array([STATUS_NO_DATA])
 
 /** The body of a response frame: `0x01 ‖ Response`. */
 export function responseBody (res: Response): Uint8Array {
@@ -115,16 +94,11 @@ export function responseShapeProblem (req: Request, res: Response): string | und
 
 /** Parse a response frame body for `req`; throws `ProtocolViolation` on anything else. */
 export function parseResponseFrame (body: Uint8Array, req: Request, codec: OpBytesReader): ParsedFrame {
-  if (body.length === 0) { throw new ProtocolViolation('empty response frame') }
-  const status = body[0]
-  if (status === STATUS_NO_DATA) {
-    if (body.length !== 1) { throw new ProtocolViolation('no-data frame with a payload') }
-    return { type: 'no-data' }
-  }
-  if (status !== STATUS_RESPONSE) { throw new ProtocolViolation(`unknown status 0x${status.toString(16)}`) }
+  const payload = payloadOf(body)
+  if (payload.type === 'no-data') { return payload }
   let response: Response
   try {
-    response = decodeResponse(body.subarray(1), req, codec)
+    response = decodeResponse(payload.value, req, codec)
   } catch (err) {
     if (err instanceof CodecError) { throw new ProtocolViolation(`undecodable response: ${err.message}`, { cause: err }) }
     throw err

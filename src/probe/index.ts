@@ -9,7 +9,7 @@ export {
   TAG_REQUEST, TAG_RESPONSE, TAG_NONE, PROBE_REQUEST, PROBE_NONE, MAX_PROBE_REQUEST_FRAME, ProbeViolation, probeProtocolId,
   isProbeRequest, probeResponse, parseProbeResponse
 } from './protocol.ts'
-export { ProbeMetrics, type ReplyOutcome, type ProbeServeOutcome } from './metrics.ts'
+export { ProbeMetrics, type ReplyOutcome } from './metrics.ts'
 export {
   Probe, probeService, ProbeError, type ProbeInit, type ProbeComponents, type ProbePhase, type LatestFinalizationSource
 } from './probe.ts'

@@ -31,25 +31,20 @@
  */
 
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
-import { exchange } from '../marshal/exchange.ts'
-import { PeerBlocker } from '../p2p/blocking.ts'
-import { frameStream } from '../p2p/frames.ts'
-import { PeerLimiter } from '../p2p/limits.ts'
-import { Notifier, PeerBook } from '../p2p/peers.ts'
-import { DEFAULT_PROTOCOL_PREFIX } from '../p2p/protocol.ts'
-import { ConnectedPeers } from '../p2p/providers.ts'
-import { RateLimitedError } from '../p2p/server.ts'
-import { linked } from '../p2p/signals.ts'
+import { exchange } from '../net/exchange.ts'
+import { Notifier } from '../net/peers.ts'
+import { ConnectedPeers } from '../net/providers.ts'
+import { RequestService, SERVICE_DEFAULTS, resolveSettings } from '../net/service.ts'
+import { linked } from '../net/signals.ts'
 import { ProbeMetrics } from './metrics.ts'
 import { MAX_PROBE_REQUEST_FRAME, PROBE_NONE, PROBE_REQUEST, ProbeViolation, isProbeRequest, parseProbeResponse, probeProtocolId, probeResponse } from './protocol.ts'
 import { Sample, maxFaults } from './sample.ts'
 import type { ReplyOutcome } from './metrics.ts'
 import type { FloorPolicy } from './sample.ts'
 import type { FinalizationScheme } from '../marshal/types.ts'
-import type { BlockHook } from '../p2p/blocking.ts'
-import type { RateLimit } from '../p2p/limits.ts'
-import type { ComponentLogger, Connection, Logger, Metrics, PeerId, PeerStore, Startable, Stream } from '@libp2p/interface'
-import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { RequestHandler } from '../net/server.ts'
+import type { ServiceComponents, ServiceInit } from '../net/service.ts'
+import type { PeerId } from '@libp2p/interface'
 
 export class ProbeError extends Error {
   readonly name = 'ProbeError'
@@ -66,20 +61,17 @@ export interface LatestFinalizationSource<F> {
   latestFinalization(): Promise<{ height: number, finalization: F } | undefined>
 }
 
-export interface ProbeComponents {
-  peerId: PeerId
-  registrar: Registrar
-  connectionManager: ConnectionManager
-  peerStore: PeerStore
-  logger: ComponentLogger
-  metrics?: Metrics
-}
+export type ProbeComponents = ServiceComponents
 
-export interface ProbeInit<F> {
+/**
+ * Options of the probe. Of the service options it takes the protocol prefix,
+ * inbound limits (defaults: 4 concurrent per peer, 20/s, burst 40),
+ * `readTimeout` (5000 ms; also the time to write an answer), stream limits
+ * (32 / 32) and `blockTag` (`qmdb-probe-blocked`).
+ */
+export interface ProbeInit<F> extends Pick<ServiceInit, 'protocolPrefix' | 'inbound' | 'readTimeout' | 'maxInboundStreams' | 'maxOutboundStreams' | 'runOnLimitedConnection' | 'blockTag'> {
   /** Chain name: one protocol-id segment. */
   chain: string
-  /** Default `qmdb`. */
-  protocolPrefix?: string
   scheme: FinalizationScheme<F>
   /**
    * The solicited committee (its `minimumEpoch` members): the only peers
@@ -100,15 +92,6 @@ export interface ProbeInit<F> {
   retryTimeout?: number
   /** Per-request deadline (ms). Default: `retryTimeout`. */
   timeout?: number
-  /** Per-peer inbound limits. Defaults: 4 concurrent, 20/s, burst 40. */
-  inbound?: { maxConcurrent?: number, rate?: RateLimit }
-  /** Time a peer has to send its request (ms). Default 5000. */
-  readTimeout?: number
-  maxInboundStreams?: number
-  maxOutboundStreams?: number
-  runOnLimitedConnection?: boolean
-  /** Peer-store tag put on blocked peers. Default `qmdb-probe-blocked`. */
-  blockTag?: string
 }
 
 interface Subscriber<F> {
@@ -118,23 +101,18 @@ interface Subscriber<F> {
 
 export type ProbePhase = 'discovery' | 'service'
 
-export class Probe<F> implements Startable {
+export class Probe<F> extends RequestService<ProbeMetrics> {
   readonly protocol: string
-  private readonly components: ProbeComponents
   private readonly init: ProbeInit<F>
   private readonly scheme: FinalizationScheme<F>
-  private readonly log: Logger
-  private readonly metrics: ProbeMetrics
   private readonly sample: Sample<F>
-  private readonly book = new PeerBook({ initialLatency: 0 })
-  private readonly inbound: PeerLimiter
-  private readonly wake = new Notifier()
   private readonly subscribers = new Set<Subscriber<F>>()
-  private readonly blocker: PeerBlocker
+  /** Wakes discovery: a floor, a subscriber leaving, a stop. */
+  private readonly wake = new Notifier()
+  private readonly handler: RequestHandler<true>
   private connected: ConnectedPeers | undefined
   private source: LatestFinalizationSource<F> | undefined
   private currentPhase: ProbePhase = 'discovery'
-  private controller: AbortController | undefined
   private discovering: Promise<void> | undefined
   private round = 0
   private requestsSent = 0
@@ -146,21 +124,30 @@ export class Probe<F> implements Startable {
       throw new RangeError('a probe without a participant list needs `faults`')
     }
     if (init.retryTimeout !== undefined && !(init.retryTimeout > 0)) { throw new RangeError('retryTimeout must be positive') }
-    this.components = components
+    const readTimeout = init.readTimeout ?? 5000
+    super(components, resolveSettings(init, {
+      ...SERVICE_DEFAULTS,
+      inbound: { maxConcurrent: 4, maxTotal: Infinity, rate: { perSecond: 20, burst: 40 } },
+      readTimeout,
+      serveTimeout: readTimeout,
+      initialLatency: 0,
+      maxInboundStreams: 32,
+      maxOutboundStreams: 32,
+      blockTag: 'qmdb-probe-blocked'
+    }), 'probe', new ProbeMetrics(components.metrics))
     this.init = init
     this.scheme = init.scheme
-    this.protocol = probeProtocolId(init.protocolPrefix ?? DEFAULT_PROTOCOL_PREFIX, init.chain)
-    this.log = components.logger.forComponent('libp2p:qmdb:probe')
-    this.metrics = new ProbeMetrics(components.metrics)
-    this.blocker = new PeerBlocker({
-      book: this.book,
-      components,
-      tag: init.blockTag ?? 'qmdb-probe-blocked',
-      onCount: n => { this.metrics.blockedPeers(n) },
-      log: this.log
-    })
+    this.protocol = probeProtocolId(this.settings.protocolPrefix, init.chain)
     this.sample = new Sample(init.scheme, init.policy ?? 'agreement')
-    this.inbound = new PeerLimiter(init.inbound?.rate ?? { perSecond: 20, burst: 40 }, init.inbound?.maxConcurrent ?? 4)
+    this.handler = {
+      maxRequestBytes: MAX_PROBE_REQUEST_FRAME,
+      decode: frame => {
+        if (!isProbeRequest(frame)) { throw new ProbeViolation('not a probe request') }
+        return true
+      },
+      answer: async () => this.answer(),
+      isNoData: body => body === PROBE_NONE
+    }
   }
 
   readonly [Symbol.toStringTag] = '@libp2p-qmdb/probe'
@@ -180,22 +167,9 @@ export class Probe<F> implements Startable {
     return { rounds: this.round, requests: this.requestsSent, served: this.answered }
   }
 
-  isStarted (): boolean {
-    return this.controller !== undefined
-  }
-
-  async start (): Promise<void> {
-    if (this.controller !== undefined) { return }
-    this.controller = new AbortController()
+  protected async starting (): Promise<void> {
     this.stopped = false
-    setMaxListeners(Infinity, this.controller.signal)
-    await this.components.registrar.handle(this.protocol, async (stream, connection) => {
-      await this.serve(stream, connection)
-    }, {
-      maxInboundStreams: this.init.maxInboundStreams ?? 32,
-      maxOutboundStreams: this.init.maxOutboundStreams ?? 32,
-      runOnLimitedConnection: this.init.runOnLimitedConnection ?? false
-    })
+    await this.handle(this.protocol, this.handler, () => { this.answered++ })
     if (this.init.participants === undefined) {
       this.connected = new ConnectedPeers(this.protocol, this.components, this.log)
       await this.connected.start()
@@ -203,12 +177,8 @@ export class Probe<F> implements Startable {
     this.kick()
   }
 
-  async stop (): Promise<void> {
-    const controller = this.controller
-    if (controller === undefined) { return }
-    this.controller = undefined
+  protected async stopping (): Promise<void> {
     this.stopped = true
-    controller.abort()
     this.wake.notify()
     this.connected?.close()
     this.connected = undefined
@@ -216,7 +186,6 @@ export class Probe<F> implements Startable {
     this.subscribers.clear()
     for (const s of waiting) { s.reject(new ProbeError('Stopped', 'the probe stopped')) }
     await this.discovering
-    await this.components.registrar.unhandle(this.protocol)
   }
 
   // ---- mailbox ----------------------------------------------------------------------------
@@ -279,8 +248,8 @@ export class Probe<F> implements Startable {
   // ---- discovery --------------------------------------------------------------------------
 
   private kick (): void {
-    if (this.discovering !== undefined || this.controller === undefined || !this.seeking()) { return }
-    const signal = this.controller.signal
+    const signal = this.shutdown
+    if (this.discovering !== undefined || signal === undefined || !this.seeking()) { return }
     this.discovering = this.discover(signal).catch(err => {
       this.log.error('discovery failed: %s', (err as Error)?.message)
     }).finally(() => {
@@ -349,7 +318,8 @@ export class Probe<F> implements Startable {
       signal,
       timeout: this.init.timeout ?? this.init.retryTimeout ?? 5000,
       maxResponseBytes: this.scheme.maxBytes + 1,
-      runOnLimitedConnection: this.init.runOnLimitedConnection
+      runOnLimitedConnection: this.settings.runOnLimitedConnection,
+      metrics: this.metrics
     })
     if (r.type === 'aborted') { return }
     const id = peer.toString()
@@ -439,48 +409,6 @@ export class Probe<F> implements Startable {
 
   // ---- serving ----------------------------------------------------------------------------
 
-  /** Answer one inbound request. Never throws. */
-  private async serve (stream: Stream, connection: Connection): Promise<void> {
-    const peer = connection.remotePeer.toString()
-    const admitted = this.inbound.tryAcquire(peer)
-    if (!admitted.ok) {
-      this.metrics.serve('limited')
-      stream.abort(new RateLimitedError(`too many requests (${admitted.reason})`))
-      return
-    }
-    try {
-      const lp = frameStream(stream, { maxDataLength: MAX_PROBE_REQUEST_FRAME, maxBufferSize: 4 * MAX_PROBE_REQUEST_FRAME })
-      const link = linked([], this.init.readTimeout ?? 5000)
-      try {
-        const frame = await lp.read({ signal: link.signal })
-        if (!isProbeRequest(frame)) { throw new ProbeViolation('not a probe request') }
-        await stream.closeRead()
-      } catch (err) {
-        this.metrics.serve('malformed')
-        this.log.trace('malformed probe request from %s: %s', peer, (err as Error)?.message)
-        stream.abort(err instanceof Error ? err : new Error(String(err)))
-        return
-      } finally {
-        link.dispose()
-      }
-      const body = await this.answer()
-      const write = linked([], this.init.readTimeout ?? 5000)
-      try {
-        await lp.write(body, { signal: write.signal })
-        await stream.close({ signal: write.signal })
-      } finally {
-        write.dispose()
-      }
-      this.answered++
-      this.metrics.serve(body === PROBE_NONE ? 'no_data' : 'response')
-    } catch (err) {
-      this.metrics.serve('error')
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    } finally {
-      this.inbound.release(peer)
-    }
-  }
-
   private async answer (): Promise<Uint8Array> {
     if (this.currentPhase !== 'service' || this.source === undefined) { return PROBE_NONE }
     try {
@@ -490,24 +418,6 @@ export class Probe<F> implements Startable {
       this.log('no finalization to serve: %s', (err as Error)?.message)
       return PROBE_NONE
     }
-  }
-
-  // ---- peers ------------------------------------------------------------------------------
-
-  block (peer: PeerId, reason: string): void {
-    this.blocker.block(peer, reason)
-  }
-
-  isBlocked (peer: PeerId): boolean {
-    return this.book.isBlocked(peer.toString())
-  }
-
-  blockedPeers (): Map<string, string> {
-    return this.book.blocked()
-  }
-
-  onBlockPeer (hook: BlockHook): () => void {
-    return this.blocker.onBlock(hook)
   }
 }
 

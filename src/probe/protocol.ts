@@ -14,7 +14,7 @@
  * `ProbeViolation` (the peer is blocked).
  */
 
-import { chainProtocolId } from '../marshal/protocol.ts'
+import { chainProtocolId } from '../net/protocol.ts'
 import type { FinalizationScheme } from '../marshal/types.ts'
 
 export const TAG_REQUEST = 0x00

@@ -38,23 +38,18 @@ import type { SyncPlan } from './sync-plan.ts'
 import type { Anchor, Block, Round } from './types.ts'
 import type { FinalizationScheme } from '../marshal/types.ts'
 import type { DatabaseRecord, SyncTargetsOf } from '../qmdb/index.ts'
-import type { MemberRecord, MemberTargets, TipUpdate } from '../sync/coordinator.ts'
-import type { SyncProgress } from '../sync/engine.ts'
+import type { CoordinatorOptions, MemberRecord, MemberTargets, TipUpdate } from '../sync/coordinator.ts'
 
 /** How the databases are synced: the coordinator members (kind, source, target conversion) per database. */
-export interface StateSyncInit<F, M extends MemberRecord> {
+/** The coordinator's tuning passed through (`onAnchor`: each anchor it dispatches, for progress output). */
+type PassedThrough = 'fetchBatchSize' | 'maxOutstandingRequests' | 'applyBatchSize' | 'maxRetainedRoots' | 'onProgress' | 'onAnchor'
+
+export interface StateSyncInit<F, M extends MemberRecord> extends Pick<CoordinatorOptions<M, Anchor>, PassedThrough> {
   plan: SyncPlan<F>
   scheme: FinalizationScheme<F>
   /** Marshal's durable position at its start (`Marshal.start`'s result). */
   marshalFloor: { processedHeight: number | undefined, round: Round }
   members: M
-  fetchBatchSize?: number
-  maxOutstandingRequests?: number
-  applyBatchSize?: number
-  maxRetainedRoots?: number
-  onProgress?(p: SyncProgress): void
-  /** Each anchor the coordinator dispatches (for progress output). */
-  onAnchor?(anchor: Anchor): void
 }
 
 /** Where a held finalized delivery goes at hand-off. */
@@ -160,12 +155,7 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
           anchor,
           targets: e.application.syncTargets(block) as unknown as MemberTargets<M>,
           tips,
-          fetchBatchSize: init.fetchBatchSize,
-          maxOutstandingRequests: init.maxOutstandingRequests,
-          applyBatchSize: init.applyBatchSize,
-          maxRetainedRoots: init.maxRetainedRoots,
-          onProgress: init.onProgress,
-          onAnchor: init.onAnchor,
+          ...passedThrough(init),
           signal: e.signal
         })
       } catch (err) {
@@ -207,6 +197,11 @@ export function stateSync<B extends Block, Dbs extends DatabaseRecord, F, M exte
 }
 
 /** A durable sync-metadata write; its failure is `SyncMetadataFailed` (as on the marshal-sync path). */
+function passedThrough<M extends MemberRecord> (init: StateSyncInit<unknown, M>): Pick<CoordinatorOptions<M, Anchor>, PassedThrough> {
+  const { fetchBatchSize, maxOutstandingRequests, applyBatchSize, maxRetainedRoots, onProgress, onAnchor } = init
+  return { fetchBatchSize, maxOutstandingRequests, applyBatchSize, maxRetainedRoots, onProgress, onAnchor }
+}
+
 async function writeMetadata (what: string, height: number | undefined, write: () => Promise<void>): Promise<void> {
   try {
     await write()

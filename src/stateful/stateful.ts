@@ -22,7 +22,7 @@
  */
 
 import { defaultLogger } from '@libp2p/logger'
-import { linked } from '../p2p/signals.ts'
+import { linked } from '../net/signals.ts'
 import { Durability } from './durability.ts'
 import { StatefulFatalError, StatefulStoppedError } from './errors.ts'
 import { createMetrics } from './metrics.ts'

@@ -15,7 +15,7 @@
  * mutates or prunes them (the application must honour its abort signal).
  */
 
-import { linked } from '../p2p/signals.ts'
+import { linked } from '../net/signals.ts'
 import { StatefulFatalError } from './errors.ts'
 import { compareRounds, roundsEqual } from './types.ts'
 import { deferred } from './util.ts'

@@ -43,10 +43,8 @@ export type ConfigurationErrorCode =
 export class ConfigurationError extends Error {
   static readonly name = 'ConfigurationError'
   readonly name = 'ConfigurationError'
-  readonly code: ConfigurationErrorCode
 
-  constructor (code: ConfigurationErrorCode, message: string) {
+  constructor (readonly code: ConfigurationErrorCode, message: string) {
     super(`${code}: ${message}`)
-    this.code = code
   }
 }

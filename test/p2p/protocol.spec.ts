@@ -1,8 +1,9 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
+import { PeerLimiter, TokenBucket } from '../../src/net/limits.ts'
+import { Notifier, PeerBook } from '../../src/net/peers.ts'
 import {
-  NO_DATA_BODY, Notifier, PeerBook, PeerLimiter, ProtocolViolation, TokenBucket, parseResponseFrame, protocolId,
-  requestShapeProblem, responseBody, responseShapeProblem
+  NO_DATA_BODY, ProtocolViolation, parseResponseFrame, protocolId, requestShapeProblem, responseBody, responseShapeProblem
 } from '../../src/p2p/index.ts'
 import { KeylessOpCodec, fixedField } from '../../src/qmdb/index.ts'
 import { fuzzDecoder } from '../util/fuzz.ts'

@@ -8,8 +8,8 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
-import { PeerBlocker } from '../../src/p2p/blocking.ts'
-import { PeerBook } from '../../src/p2p/peers.ts'
+import { PeerBlocker } from '../../src/net/blocking.ts'
+import { PeerBook } from '../../src/net/peers.ts'
 import type { Logger, PeerId, PeerStore } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -27,7 +27,7 @@ function fakes (): { merged: Array<{ peer: string, tags: unknown }>, closed: str
   return { merged, closed, components: { peerStore, connectionManager } }
 }
 
-describe('p2p: PeerBlocker', () => {
+describe('net: PeerBlocker', () => {
   it('blocks once: records the reason, tags, counts and notifies each subscriber once', async () => {
     const peer = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     const book = new PeerBook({ initialLatency: 1000 })

@@ -1,5 +1,5 @@
 /**
- * Peer providers: where a network source finds the peers to ask.
+ * Peer providers: where a client finds the peers to ask.
  *
  * - `ConnectedPeers`: connected peers that advertise the protocol. libp2p's
  * registrar topology reports peers as identify completes and as they
@@ -8,12 +8,32 @@
  * - `StaticPeers`: a list given by the caller (dialled on demand), which can
  * be replaced at any time.
  * - `FunctionPeers`: a callback asked every time.
+ * - `SwitchablePeers`: one of the above, replaced on every start of a
+ * service whose client outlives a stop (a closed provider cannot reopen).
  */
 
 import { Notifier } from './peers.ts'
-import type { PeerProvider } from './client.ts'
 import type { Logger, PeerId, PeerStore } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+
+/**
+ * Which peers a client asks: `'connected'` (every connected peer that
+ * advertises the protocol, learned through identify), a fixed list (dialled
+ * on demand), or a function called whenever a peer is needed.
+ */
+export type PeerSelection = 'connected' | PeerId[] | (() => Iterable<PeerId>)
+
+/** A list of candidate peers that can say when it changes. */
+export interface PeerProvider {
+  peers(): PeerId[]
+  /** Resolves when the list may have changed, or after `ms`. */
+  changed(ms: number, signal: AbortSignal): Promise<void>
+  /** The peer does not speak the protocol (forget it until it says otherwise). */
+  unsupported(peer: PeerId): void
+  /** Replace the list (only providers built from a fixed list support it). */
+  set?(peers: PeerId[]): void
+  close(): void
+}
 
 export interface ConnectedPeersComponents {
   registrar: Registrar
@@ -160,5 +180,45 @@ export class FunctionPeers implements PeerProvider {
 
   close (): void {
     this.notifier.notify()
+  }
+}
+
+/** The provider for `selection` on `protocol` (a `ConnectedPeers` is started here). */
+export function peerProvider (selection: PeerSelection, protocol: string, components: ConnectedPeersComponents, log: Logger): PeerProvider {
+  if (selection === 'connected') {
+    const provider = new ConnectedPeers(protocol, components, log)
+    provider.start().catch(err => { log.error('cannot track peers for %s: %s', protocol, (err as Error)?.message) })
+    return provider
+  }
+  if (typeof selection === 'function') { return new FunctionPeers(selection) }
+  return new StaticPeers(selection)
+}
+
+/** A provider that is replaced on every start (a closed provider cannot be reopened). */
+export class SwitchablePeers implements PeerProvider {
+  current: PeerProvider | undefined
+  private readonly idle = new Notifier()
+
+  peers (): PeerId[] {
+    return this.current?.peers() ?? []
+  }
+
+  async changed (ms: number, signal: AbortSignal): Promise<void> {
+    await (this.current === undefined ? this.idle.wait(ms, signal) : this.current.changed(ms, signal))
+  }
+
+  unsupported (peer: PeerId): void {
+    this.current?.unsupported(peer)
+  }
+
+  set (peers: PeerId[]): void {
+    if (this.current?.set === undefined) { throw new TypeError('this service discovers its peers; it has no fixed list to replace') }
+    this.current.set(peers)
+  }
+
+  close (): void {
+    this.current?.close()
+    this.current = undefined
+    this.idle.notify()
   }
 }

@@ -1,8 +1,9 @@
 /**
- * Resolver metrics, registered through libp2p's `components.metrics` (absent
- * metrics make every call a no-op). Names are
- * `libp2p_qmdb_<kind>_<metric>` so a standard and a compact resolver on one
- * node never share a series.
+ * Metrics of a request/response service (the resolvers, marshal, probe),
+ * registered through libp2p's `components.metrics` (absent metrics make every
+ * call a no-op). Names are `libp2p_qmdb_<kind>_<metric>` so two services on
+ * one node (a standard and a compact resolver, the marshal, the probe) never share a
+ * series (docs/PROTOCOLS.md lists them).
  *
  * - `served_total{outcome}`: inbound requests by outcome (response,
  * no_data, malformed, limited, error);
@@ -10,7 +11,8 @@
  * no_data, timeout, failure, invalid, aborted);
  * - `verdicts_total{verdict}`: engine verdicts on fetched responses;
  * - `blocked_peers`: peers blocked for serving bad data;
- * - `bytes_total{direction}`: frame bytes received (`in`) and sent (`out`);
+ * - `bytes_total{direction}`: frame bytes received (`in`) and sent (`out`),
+ * length prefix included (`frameSize`);
  * - `serve_duration_seconds`, `fetch_duration_seconds`: latency histograms.
  */
 
@@ -22,7 +24,14 @@ export type FetchOutcome = 'response' | 'no_data' | 'timeout' | 'failure' | 'inv
 const SERVE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 const FETCH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-export class ResolverMetrics {
+/** What the request server and the exchange report; `ServiceMetrics` and the probe's metrics provide it. */
+export interface ServeMetrics {
+  serve(outcome: ServeOutcome, seconds?: number): void
+  bytesIn(n: number): void
+  bytesOut(n: number): void
+}
+
+export class ServiceMetrics implements ServeMetrics {
   private readonly served?: CounterGroup<ServeOutcome>
   private readonly fetches?: CounterGroup<FetchOutcome>
   private readonly verdicts?: CounterGroup<'valid' | 'invalid'>
@@ -31,15 +40,17 @@ export class ResolverMetrics {
   private readonly serveDuration?: Histogram
   private readonly fetchDuration?: Histogram
 
-  constructor (metrics: Metrics | undefined, kind: string) {
+  /** `client: false` leaves out the fetching series (`fetch_total`, `verdicts_total`, `fetch_duration_seconds`). */
+  constructor (metrics: Metrics | undefined, kind: string, options: { client?: boolean } = {}) {
     if (metrics === undefined) { return }
     const name = (n: string): string => `libp2p_qmdb_${kind}_${n}`
-    this.served = metrics.registerCounterGroup(name('served_total'), { label: 'outcome', help: 'inbound resolver requests by outcome' })
-    this.fetches = metrics.registerCounterGroup(name('fetch_total'), { label: 'outcome', help: 'outbound resolver requests by outcome' })
-    this.verdicts = metrics.registerCounterGroup(name('verdicts_total'), { label: 'verdict', help: 'verification verdicts on fetched responses' })
-    this.blocked = metrics.registerMetric(name('blocked_peers'), { help: 'peers blocked for serving data that failed verification' })
-    this.bytes = metrics.registerCounterGroup(name('bytes_total'), { label: 'direction', help: 'resolver frame bytes received and sent' })
+    this.served = metrics.registerCounterGroup(name('served_total'), { label: 'outcome', help: 'inbound requests by outcome' })
+    this.blocked = metrics.registerMetric(name('blocked_peers'), { help: 'peers blocked for breaking the protocol or serving data that failed verification' })
+    this.bytes = metrics.registerCounterGroup(name('bytes_total'), { label: 'direction', help: 'frame bytes received and sent' })
     this.serveDuration = metrics.registerHistogram(name('serve_duration_seconds'), { help: 'time to answer an inbound request', buckets: SERVE_BUCKETS })
+    if (options.client === false) { return }
+    this.fetches = metrics.registerCounterGroup(name('fetch_total'), { label: 'outcome', help: 'outbound requests by outcome' })
+    this.verdicts = metrics.registerCounterGroup(name('verdicts_total'), { label: 'verdict', help: 'verification verdicts on fetched responses' })
     this.fetchDuration = metrics.registerHistogram(name('fetch_duration_seconds'), { help: 'round trip of successful outbound requests', buckets: FETCH_BUCKETS })
   }
 

@@ -1,5 +1,7 @@
 /**
- * Abort signals with an explicit lifetime, for the resolver's hot paths.
+ * Abort signals with an explicit lifetime, for the hot paths of every
+ * request/response service and the stateful manager: a derived signal is
+ * always disposed, so nothing accumulates on long-lived parents.
  */
 
 import { setMaxListeners } from '@libp2p/interface'
@@ -43,6 +45,16 @@ export function linked (parents: AbortSignal[], timeoutMs?: number): Linked {
       clearTimeout(timer)
       for (const parent of parents) { parent.removeEventListener('abort', onAbort) }
     }
+  }
+}
+
+/** Run `fn` with a signal that aborts after `ms` (its timer is cleared when `fn` settles). */
+export async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const link = linked([], ms)
+  try {
+    return await fn(link.signal)
+  } finally {
+    link.dispose()
   }
 }
 

@@ -13,9 +13,12 @@
  * stream);
  * - `deadline` aborts the stream when it passes, however steadily bytes are
  * still arriving: a slow sender cannot hold a handler open.
+ *
+ * `frameSize` is the one count of a frame's bytes on the wire (prefix
+ * included) that every byte metric uses.
  */
 
-import { InvalidDataLengthLengthError, lpStream } from '@libp2p/utils'
+import { InvalidDataLengthError, InvalidDataLengthLengthError, lpStream } from '@libp2p/utils'
 import { varintSize } from '../codec/writer.ts'
 import { linked } from './signals.ts'
 import type { Linked } from './signals.ts'
@@ -32,6 +35,17 @@ export interface FrameStream {
   /** The next frame's body; throws on a limit, EOF or abort. */
   read(options: { signal: AbortSignal }): Promise<Uint8Array>
   write(body: Uint8Array, options: { signal: AbortSignal }): Promise<void>
+}
+
+/** Bytes a frame with a `bodyLength`-byte body takes on the wire: its uvarint length prefix and the body. */
+export function frameSize (bodyLength: number): number {
+  return varintSize(bodyLength) + bodyLength
+}
+
+/** A frame was refused for its size (prefix too long, body above the limit, buffer overflow). */
+export function isOversized (err: unknown): boolean {
+  return err instanceof InvalidDataLengthError || err instanceof InvalidDataLengthLengthError ||
+    (err as Error)?.name === 'StreamBufferError'
 }
 
 /** A uvarint decoder refusing prefixes longer than `maxLength` bytes (RangeError = needs more bytes). */

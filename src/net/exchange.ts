@@ -1,17 +1,18 @@
 /**
  * One request/response exchange with a peer over a fresh libp2p stream:
  * open, write one length-prefixed request frame, close the write side, read
- * one response frame (capped before allocation), close. Shared by the
- * marshal and probe clients.
+ * one response frame (capped before allocation), close. Every client of a
+ * node (resolvers, marshal, probe) exchanges through this.
  *
- * Invariant: never throws; every outcome is a value, and a failed stream is
- * aborted so nothing lingers.
+ * Invariants: never throws; every outcome is a value, and a failed stream is
+ * aborted so nothing lingers. The bytes of every frame written and read are
+ * reported with `frameSize` (prefix included).
  */
 
-import { InvalidDataLengthError, InvalidDataLengthLengthError } from '@libp2p/utils'
-import { frameStream } from '../p2p/frames.ts'
-import { linked } from '../p2p/signals.ts'
-import { openStream } from '../p2p/streams.ts'
+import { frameSize, frameStream, isOversized } from './frames.ts'
+import { linked } from './signals.ts'
+import { openStream } from './streams.ts'
+import type { ServeMetrics } from './metrics.ts'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -27,11 +28,8 @@ export interface ExchangeOptions {
   /** Largest response frame body accepted. */
   maxResponseBytes: number
   runOnLimitedConnection?: boolean
-}
-
-function isOversized (err: unknown): boolean {
-  return err instanceof InvalidDataLengthError || err instanceof InvalidDataLengthLengthError ||
-    (err as Error)?.name === 'StreamBufferError'
+  /** Told the bytes of the request frame sent and the response frame received. */
+  metrics?: Pick<ServeMetrics, 'bytesIn' | 'bytesOut'>
 }
 
 /** Send `request` to `peer` on `protocol` and read one response frame. */
@@ -53,9 +51,10 @@ export async function exchange (connectionManager: ConnectionManager, peer: Peer
     try {
       const lp = frameStream(stream, { maxDataLength: options.maxResponseBytes })
       await lp.write(request, { signal: link.signal })
+      options.metrics?.bytesOut(frameSize(request.length))
       await stream.close({ signal: link.signal })
-      const frame = await lp.read({ signal: link.signal })
-      const body = frame
+      const body = await lp.read({ signal: link.signal })
+      options.metrics?.bytesIn(frameSize(body.length))
       await stream.closeRead()
       return { type: 'frame', body, latency: performance.now() - started }
     } catch (err) {
