@@ -25,7 +25,9 @@
  * received on any channel to `onBlock` / `onFinalization`, and give
  * `setBroadcast` the function that publishes blocks this node disseminates.
  * On gossipsub, `admitBlock` is the blocks topic's validator: nothing
- * undecodable or outside the plausible height window is relayed or stored.
+ * undecodable, outside the plausible height window or (past the first few
+ * heights above the finalized tip) linked to nothing known is relayed or
+ * stored.
  *
  * The service owns what is per peer: latency scores, the block list, and
  * the inbound and outbound limits.
@@ -85,6 +87,8 @@ export interface MarshalServiceInit<B extends MarshalBlock, F> {
   backfillBatch?: number
   /** `admitBlock` ignores gossiped blocks more than this many heights above the finalized tip. Default 64. */
   maxBlocksAhead?: number
+  /** Above this many heights past the finalized tip, `admitBlock` ignores a block whose parent is not stored here (unless this node waits for it). Default 4. */
+  maxUnlinkedAhead?: number
   /** Publishes blocks the built marshal disseminates (same as calling `setBroadcast`). */
   broadcast?(bytes: Uint8Array): void
   /** Which peers to fetch from. Default `'connected'` (needs identify). */
@@ -137,7 +141,8 @@ const DEFAULTS = {
   initialLatency: 1000,
   pollInterval: 1000,
   maxStreams: 64,
-  maxBlocksAhead: 64
+  maxBlocksAhead: 64,
+  maxUnlinkedAhead: 4
 }
 
 /** A provider that is replaced on every start (a closed provider cannot be reopened). */
@@ -305,10 +310,16 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
    * 'reject' for an oversized or undecodable message (the sender is
    * penalised); 'ignore' for a block outside the plausible height window
    * (at or below the finalized tip, or more than `maxBlocksAhead` above it,
-   * or any block before the marshal knows its tip); else 'accept'. An
-   * accepted block is handed to `onBlock` without decoding it again.
+   * or any block before the marshal knows its tip), and for one more than
+   * `maxUnlinkedAhead` above the tip that links to nothing known: its parent
+   * is not stored here and nothing here waits for it (a waiter means a
+   * verified proposal or certificate named it). Near the tip an unlinked
+   * block is accepted: gossip may deliver a child before its parent. An
+   * ignored block is still fetched by digest when consensus needs it. Else
+   * 'accept'; an accepted block is handed to `onBlock` without decoding it
+   * again.
    */
-  admitBlock (bytes: Uint8Array): Admission {
+  async admitBlock (bytes: Uint8Array): Promise<Admission> {
     if (bytes.length > this.init.codec.maxBytes) { return 'reject' }
     let block: B
     try {
@@ -318,6 +329,7 @@ export class MarshalService<B extends MarshalBlock, F> implements Startable {
     }
     const tip = this.current.finalizedTip
     if (tip < 0 || block.height <= tip || block.height > tip + (this.init.maxBlocksAhead ?? DEFAULTS.maxBlocksAhead)) { return 'ignore' }
+    if (block.height > tip + (this.init.maxUnlinkedAhead ?? DEFAULTS.maxUnlinkedAhead) && !this.current.awaits(block.digest) && !(await this.current.hasBlock(block.parent))) { return 'ignore' }
     this.admitted.set(bytes, block)
     return 'accept'
   }

@@ -104,7 +104,7 @@ export interface NodeStatus {
   peers: number
   addresses: string[]
   /** Memory of this process in bytes (resident set, V8 heap in use, buffers outside the heap). */
-  memory: { rss: number, heapUsed: number, external: number }
+  memory: { rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number }
 }
 
 export interface NodeEvents {
@@ -158,7 +158,7 @@ export interface QmdbNode<B extends Block = Block> {
 }
 
 function memoryOf (m: NodeJS.MemoryUsage): NodeStatus['memory'] {
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external }
+  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }
 }
 
 /** The initial targets of `application`'s databases (opened empty, in memory). */
@@ -256,7 +256,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const onBlock = (evt: CustomEvent<Message>): void => {
     if (evt.detail.topic === blocksTopic) { void marshalSvc.onBlock(evt.detail.data).catch(() => {}) }
   }
-  pubsub.topicValidators.set(blocksTopic, (_peer, msg) => topicResult(marshalSvc.admitBlock(msg.data)))
+  pubsub.topicValidators.set(blocksTopic, async (_peer, msg) => topicResult(await marshalSvc.admitBlock(msg.data)))
   pubsub.addEventListener('message', onBlock)
   pubsub.subscribe(blocksTopic)
 
