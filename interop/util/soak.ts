@@ -29,6 +29,7 @@ export interface SoakSample {
   /** Anonymous and file-mapped parts of `rss` (`/proc/<pid>/status`; -1 where unavailable). */
   rssAnon: number
   rssFile: number
+  heapTotal: number
   heapUsed: number
   external: number
   arrayBuffers: number
@@ -146,6 +147,7 @@ export async function soak (opts: SoakOptions): Promise<{ samples: SoakSample[][
           height: s.appliedHeight ?? 0,
           rss: s.memory.rss,
           ...await residentSplit(net.nodes[i].proc?.pid),
+          heapTotal: s.memory.heapTotal,
           heapUsed: s.memory.heapUsed,
           external: s.memory.external,
           arrayBuffers: s.memory.arrayBuffers,
