@@ -34,7 +34,8 @@ const { growth } = await soak({
 })
 process.stdout.write('\nafter warm-up → end (per node): blocks, RSS (anonymous) and heap change, store\n')
 for (const g of growth) {
-  process.stdout.write(`${g.node.padEnd(8)} ${g.blocks} blocks: rss ${mb(g.from.rss)} → ${mb(g.to.rss)} MB (${kib(g.rssPerBlock)} KiB/block), anon ${mb(g.from.rssAnon)} → ${mb(g.to.rssAnon)} MB, heap ${mb(g.from.heapUsed)} → ${mb(g.to.heapUsed)} MB (${kib(g.heapPerBlock)} KiB/block), store ${mb(g.from.store)} → ${mb(g.to.store)} MB\n`)
+  const rate = g.blocks / Math.max(1, g.to.t - g.from.t)
+  process.stdout.write(`${g.node.padEnd(8)} ${g.blocks} blocks (${rate.toFixed(1)}/s): rss ${mb(g.from.rss)} → ${mb(g.to.rss)} MB (${kib(g.rssPerBlock)} KiB/block), anon ${mb(g.from.rssAnon)} → ${mb(g.to.rssAnon)} MB, heap ${mb(g.from.heapUsed)} → ${mb(g.to.heapUsed)} MB (${kib(g.heapPerBlock)} KiB/block), store ${mb(g.from.store)} → ${mb(g.to.store)} MB\n`)
 }
 process.stdout.write('\nslope per block through the last half (least squares)\n')
 for (const g of growth) {
