@@ -21,11 +21,11 @@ const { values } = parseArgs({
 })
 const mb = (n: number): string => (n / 1024 / 1024).toFixed(1).padStart(7)
 const kib = (n: number): string => (n / 1024).toFixed(2)
-const row = (s: SoakSample): string => `${s.t.toFixed(0).padStart(6)} ${s.node.padEnd(8)} ${String(s.height).padStart(7)} ${mb(s.rss)} ${mb(s.rssAnon)} ${mb(s.rssFile)} ${mb(s.heapTotal)} ${mb(s.heapUsed)} ${mb(s.external)} ${mb(s.arrayBuffers)} ${mb(s.store)}`
+const row = (s: SoakSample): string => `${s.t.toFixed(0).padStart(6)} ${s.node.padEnd(8)} ${String(s.height).padStart(7)} ${mb(s.rss)} ${mb(s.rssAnon)} ${mb(s.rssFile)} ${mb(s.heapTotal)} ${mb(s.heapUsed)} ${mb(s.external)} ${mb(s.arrayBuffers)} ${mb(s.leveldb)} ${mb(s.store)}`
 
 const minutes = Number(values.minutes)
 process.stdout.write(`soak: 4 validators, ${values.transfers} transfers per block, ${minutes} min, node ${process.version}\n`)
-process.stdout.write(`     t node      height${['rss', 'anon', 'file', 'heapT', 'heap', 'ext', 'abuf', 'store'].map(c => ` ${c} MB`.padStart(8)).join('')}\n`)
+process.stdout.write(`     t node      height${['rss', 'anon', 'file', 'heapT', 'heap', 'ext', 'abuf', 'ldb', 'store'].map(c => ` ${c} MB`.padStart(8)).join('')}\n`)
 const { growth } = await soak({
   durationMs: minutes * 60_000,
   sampleMs: Number(values['sample-seconds']) * 1000,

@@ -33,6 +33,8 @@ export interface SoakSample {
   heapUsed: number
   external: number
   arrayBuffers: number
+  /** LevelDB's block cache and memtables. */
+  leveldb: number
   store: number
 }
 
@@ -151,6 +153,7 @@ export async function soak (opts: SoakOptions): Promise<{ samples: SoakSample[][
           heapUsed: s.memory.heapUsed,
           external: s.memory.external,
           arrayBuffers: s.memory.arrayBuffers,
+          leveldb: s.memory.leveldb,
           store: await diskUsage(dataDirs[i])
         })
       }
