@@ -163,8 +163,8 @@ export interface QmdbNode<B extends Block = Block> {
  * has `getProperty`, the browser `level` has not, hence -1 there).
  */
 function memoryOf (m: NodeJS.MemoryUsage, db: unknown): NodeStatus['memory'] {
-  const property = (db as { getProperty?: (name: string) => string }).getProperty
-  const leveldb = typeof property === 'function' ? Number(property.call(db, 'leveldb.approximate-memory-usage')) : -1
+  const level = db as { getProperty?(name: string): string }
+  const leveldb = typeof level.getProperty === 'function' ? Number(level.getProperty('leveldb.approximate-memory-usage')) : -1
   return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, leveldb }
 }
 
