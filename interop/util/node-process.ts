@@ -29,7 +29,7 @@ export interface StatusLine extends NodeEvent {
   digest?: string
   blockedPeers: Record<string, string>
   peers: number
-  memory?: { rss: number, heapUsed: number, external: number }
+  memory?: { rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number, leveldb: number }
 }
 
 export class NodeProcess {

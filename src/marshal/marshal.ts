@@ -291,6 +291,16 @@ export class Marshal<B extends MarshalBlock, F> {
     }
   }
 
+  /** Whether someone waits for the block with `digest` (`subscribeBlock`: consensus verifying a proposal, a certificate's block). */
+  awaits (digest: Uint8Array): boolean {
+    return this.waiters.has(hex(digest))
+  }
+
+  /** Whether the block with `digest` is stored locally (no network, no decode). */
+  async hasBlock (digest: Uint8Array): Promise<boolean> {
+    return this.store.hasBlock(digest)
+  }
+
   /** The block with `digest` if it is stored locally (no network; finalized or not). */
   async getBlock (digest: Uint8Array): Promise<B | undefined> {
     return this.store.getBlock(digest)

@@ -25,7 +25,9 @@
  * received on any channel to `onBlock` / `onFinalization`, and give
  * `setBroadcast` the function that publishes blocks this node disseminates.
  * On gossipsub, `admitBlock` is the blocks topic's validator: nothing
- * undecodable or outside the plausible height window is relayed or stored.
+ * undecodable, outside the plausible height window or (past the first few
+ * heights above the finalized tip) linked to nothing known is relayed or
+ * stored.
  *
  * The service shell (`net/service.ts`) owns what is per peer: latency
  * scores, the block list, the inbound and outbound limits, metrics, and the
@@ -77,6 +79,8 @@ export interface MarshalServiceInit<B extends MarshalBlock, F> extends ServiceIn
   backfillBatch?: number
   /** `admitBlock` ignores gossiped blocks more than this many heights above the finalized tip. Default 64. */
   maxBlocksAhead?: number
+  /** Above this many heights past the finalized tip, `admitBlock` ignores a block whose parent is not stored here (unless this node waits for it). Default 4. */
+  maxUnlinkedAhead?: number
   /** Publishes blocks the built marshal disseminates (same as calling `setBroadcast`). */
   broadcast?(bytes: Uint8Array): void
   /** Which peers to fetch from. Default `'connected'` (needs identify). */
@@ -90,7 +94,8 @@ export interface MarshalServiceInit<B extends MarshalBlock, F> extends ServiceIn
 const DEFAULTS = {
   maxServeBlocks: 128,
   maxBlocksPerRequest: 128,
-  maxBlocksAhead: 64
+  maxBlocksAhead: 64,
+  maxUnlinkedAhead: 4
 }
 
 export class MarshalService<B extends MarshalBlock, F> extends RequestService {
@@ -177,10 +182,16 @@ export class MarshalService<B extends MarshalBlock, F> extends RequestService {
    * 'reject' for an oversized or undecodable message (the sender is
    * penalised); 'ignore' for a block outside the plausible height window
    * (at or below the finalized tip, or more than `maxBlocksAhead` above it,
-   * or any block before the marshal knows its tip); else 'accept'. An
-   * accepted block is handed to `onBlock` without decoding it again.
+   * or any block before the marshal knows its tip), and for one more than
+   * `maxUnlinkedAhead` above the tip that links to nothing known: its parent
+   * is not stored here and nothing here waits for it (a waiter means a
+   * verified proposal or certificate named it). Near the tip an unlinked
+   * block is accepted: gossip may deliver a child before its parent. An
+   * ignored block is still fetched by digest when consensus needs it. Else
+   * 'accept'; an accepted block is handed to `onBlock` without decoding it
+   * again.
    */
-  admitBlock (bytes: Uint8Array): Admission {
+  async admitBlock (bytes: Uint8Array): Promise<Admission> {
     if (bytes.length > this.init.codec.maxBytes) { return 'reject' }
     let block: B
     try {
@@ -190,6 +201,7 @@ export class MarshalService<B extends MarshalBlock, F> extends RequestService {
     }
     const tip = this.current.finalizedTip
     if (tip < 0 || block.height <= tip || block.height > tip + (this.init.maxBlocksAhead ?? DEFAULTS.maxBlocksAhead)) { return 'ignore' }
+    if (block.height > tip + (this.init.maxUnlinkedAhead ?? DEFAULTS.maxUnlinkedAhead) && !this.current.awaits(block.digest) && !(await this.current.hasBlock(block.parent))) { return 'ignore' }
     this.admitted.set(bytes, block)
     return 'accept'
   }

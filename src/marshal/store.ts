@@ -117,6 +117,12 @@ export class BlockStore<B extends MarshalBlock, F> {
     return b
   }
 
+  /** Whether the block with `digest` is stored (cache first; no decode, no cache change). */
+  async hasBlock (digest: Uint8Array): Promise<boolean> {
+    const k = hex(digest)
+    return this.cache.has(k) || (await this.kv.get(this.key('b', k))) !== undefined
+  }
+
   /**
    * Record `block` as the finalized block at its height (stored with it),
    * with its certificate if any. Other blocks stored at that height are off

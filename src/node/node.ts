@@ -104,7 +104,7 @@ export interface NodeStatus {
   peers: number
   addresses: string[]
   /** Memory of this process in bytes (resident set, V8 heap in use, buffers outside the heap). */
-  memory: { rss: number, heapUsed: number, external: number }
+  memory: { rss: number, heapTotal: number, heapUsed: number, external: number, arrayBuffers: number, leveldb: number }
 }
 
 export interface NodeEvents {
@@ -157,8 +157,15 @@ export interface QmdbNode<B extends Block = Block> {
   stop(): Promise<void>
 }
 
-function memoryOf (m: NodeJS.MemoryUsage): NodeStatus['memory'] {
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external }
+/**
+ * The process's memory, and LevelDB's block cache and memtables
+ * (`leveldb.approximate-memory-usage`: native memory outside V8; classic-level
+ * has `getProperty`, the browser `level` has not, hence -1 there).
+ */
+function memoryOf (m: NodeJS.MemoryUsage, db: unknown): NodeStatus['memory'] {
+  const level = db as { getProperty?(name: string): string }
+  const leveldb = typeof level.getProperty === 'function' ? Number(level.getProperty('leveldb.approximate-memory-usage')) : -1
+  return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, leveldb }
 }
 
 /** The initial targets of `application`'s databases (opened empty, in memory). */
@@ -256,7 +263,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const onBlock = (evt: CustomEvent<Message>): void => {
     if (evt.detail.topic === blocksTopic) { void marshalSvc.onBlock(evt.detail.data).catch(() => {}) }
   }
-  pubsub.topicValidators.set(blocksTopic, (_peer, msg) => topicResult(marshalSvc.admitBlock(msg.data)))
+  pubsub.topicValidators.set(blocksTopic, async (_peer, msg) => topicResult(await marshalSvc.admitBlock(msg.data)))
   pubsub.addEventListener('message', onBlock)
   pubsub.subscribe(blocksTopic)
 
@@ -430,7 +437,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       blockedPeers: Object.fromEntries([...libp2p.services.standard.blockedPeers(), ...libp2p.services.compact.blockedPeers(), ...marshalSvc.blockedPeers()]),
       peers: libp2p.getPeers().length,
       addresses: libp2p.getMultiaddrs().map(String),
-      memory: memoryOf(process.memoryUsage())
+      memory: memoryOf(process.memoryUsage(), datastore.db)
     }
   }
   if (config.metricsPort !== undefined) { metrics = await startMetricsServer(registry, config.metricsPort, status) }

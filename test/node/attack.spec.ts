@@ -120,14 +120,19 @@ describe('node: gossip and protocols under attack (issue 18)', function () {
     expect(Object.keys(blocked)).to.include(attacker.peerId.toString())
   })
 
-  it('garbage and implausible blocks are neither relayed nor stored (findings 2 and 3)', async () => {
+  it('garbage, implausible and unlinked blocks are neither relayed nor stored (findings 2 and 3)', async () => {
     const node = net.nodes[0]
     const spy = await join(node, [BLOCKS])
     const seen = record(spy)
     const attacker = await join(node, [BLOCKS])
     await waitUntil(() => seen.size >= 2, 30_000, 'honest blocks reach the spy through node-0')
     const real = await node.libp2p.services.marshal.marshal.getFinalizedBlock(1) as LedgerBlock
-    const junk = Array.from({ length: 10 }, (_, i) => makeBlock(2 ** 40 + i, real.context, real.transfers, real.targets))
+    // far above the tip, and at a plausible height (well inside the 64-height window) linking to a random parent
+    const plausible = node.libp2p.services.marshal.marshal.finalizedTip + 40
+    const junk = [
+      ...Array.from({ length: 10 }, (_, i) => makeBlock(2 ** 40 + i, real.context, real.transfers, real.targets)),
+      ...Array.from({ length: 5 }, (_, i) => makeBlock(plausible + i, { ...real.context, parent: { view: real.context.parent.view, digest: randomBytes(32) } }, real.transfers, real.targets))
+    ]
     const garbage = [...Array.from({ length: 50 }, (_, i) => randomBytes(1 + i * 80)), randomBytes(512 * 1024)]
     // decodable junk first (ignored, no penalty), then garbage (rejected)
     for (const b of junk) { await attacker.services.pubsub.publish(BLOCKS, b.bytes) }

@@ -11,23 +11,10 @@
  */
 import { expect } from 'aegir/chai'
 import { leftovers } from '../../interop/util/network.ts'
-import { soak } from '../../interop/util/soak.ts'
+import { slope, soak } from '../../interop/util/soak.ts'
 import type { SoakSample } from '../../interop/util/soak.ts'
 
 const KiB = 1024
-
-/** Least-squares slope of `y` over `x`. */
-function slope (x: number[], y: number[]): number {
-  const mx = x.reduce((a, b) => a + b, 0) / x.length
-  const my = y.reduce((a, b) => a + b, 0) / y.length
-  let num = 0
-  let den = 0
-  for (let i = 0; i < x.length; i++) {
-    num += (x[i] - mx) * (y[i] - my)
-    den += (x[i] - mx) ** 2
-  }
-  return num / den
-}
 
 describe('node: memory stays flat after warm-up (4 validator processes)', function () {
   this.timeout(360_000)
