@@ -44,6 +44,8 @@ export interface SimContext<B extends Block, Dbs extends DatabaseRecord> {
   set: ValidatorSet
   scheme: FinalizationScheme<Finalization>
   timing: { leaderTimeoutMs: number, notarizationTimeoutMs: number, retryMs: number, blockIntervalMs: number }
+  /** False: stores ignore fsync (to check that the durability invariant can fail). */
+  honourSync: boolean
 }
 
 /** Open every database of `application` in `datastore` (the layout `createNode` uses). */
@@ -120,7 +122,7 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     const ctx = this.ctx
     const me = this.index
     const incarnation = this.incarnation
-    const store = new PowerLossDatastore(this.disk)
+    const store = new PowerLossDatastore(this.disk, { honourSync: ctx.honourSync })
     const app = ctx.application.create(await initialTargets(ctx.application))
     const genesis = await app.genesis()
     const codec = ctx.application.blockCodec

@@ -46,6 +46,11 @@ export interface SimOptions {
   faultMs?: number
   /** Virtual time the network gets to converge after healing (ms). */
   settleMs?: number
+  /**
+   * Storage that ignores fsync, so a power loss loses acknowledged state:
+   * only for checking that the simulator detects it.
+   */
+  brokenSync?: boolean
 }
 
 export const FAULT_KINDS = ['partition', 'one-way', 'crash-process', 'crash-power', 'silent', 'byzantine-blocks', 'joiner-crash'] as const
@@ -108,6 +113,7 @@ export async function runSeed (seed: number, options: SimOptions = {}): Promise<
     application,
     set: undefined as unknown as ValidatorSet,
     scheme: undefined as unknown as SimContext<LedgerBlock, LedgerDbs>['scheme'],
+    honourSync: options.brokenSync !== true,
     timing: { leaderTimeoutMs: 400, notarizationTimeoutMs: 800, retryMs: 400, blockIntervalMs: 50 + rng.int(100) }
   }
   trace.record(0, `seed ${seed} model ${JSON.stringify(net.model)} timing ${JSON.stringify(ctx.timing)}`)

@@ -50,7 +50,7 @@ export class PowerLossDatastore extends BaseDatastore {
       for (const op of ops) {
         if (op.type === 'put') { this.write(norm(op.key), op.value) } else { this.write(norm(op.key), undefined) }
       }
-      if (options?.sync === true) { this.sync() }
+      if (options?.sync === true && this.honourSync) { this.sync() }
     },
     get: async (key: string): Promise<Uint8Array | undefined> => {
       if (this.dead) { return never() }
@@ -62,8 +62,12 @@ export class PowerLossDatastore extends BaseDatastore {
     }
   }
 
-  constructor (survivor?: Map<string, Uint8Array>) {
+  /** When false the sync flag is ignored (a store that lies about fsync: the simulator's own self-check). */
+  private readonly honourSync: boolean
+
+  constructor (survivor?: Map<string, Uint8Array>, options: { honourSync?: boolean } = {}) {
     super()
+    this.honourSync = options.honourSync ?? true
     this.data = new Map(survivor)
     this.durable = new Map(survivor)
   }
