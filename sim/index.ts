@@ -8,6 +8,14 @@
 import { FAULT_KINDS, runSeed } from './run.ts'
 import type { FaultKind, RunResult } from './run.ts'
 
+function out (line: string): void {
+  process.stdout.write(`${line}\n`)
+}
+
+function err (line: string): void {
+  process.stderr.write(`${line}\n`)
+}
+
 function arg (name: string): number | undefined {
   const i = process.argv.indexOf(`--${name}`)
   if (i < 0) { return undefined }
@@ -17,18 +25,19 @@ function arg (name: string): number | undefined {
 }
 
 function printFailure (r: RunResult): void {
-  console.log(`seed ${r.seed} FAILED (replay: npm run sim -- --seed ${r.seed})`)
-  for (const f of r.failures) { console.log(`  ${f.split('\n')[0]}`) }
-  console.log('  last events:')
-  for (const line of r.tail) { console.log(`    ${line}`) }
+  out(`seed ${r.seed} FAILED (replay: npm run sim -- --seed ${r.seed})`)
+  for (const f of r.failures) { out(`  ${f.split('\n')[0]}`) }
+  out('  last events:')
+  for (const line of r.tail) { out(`    ${line}`) }
 }
 
 async function main (): Promise<number> {
   const seed = arg('seed')
   if (seed !== undefined) {
     const r = await runSeed(seed)
-    console.log(`seed ${seed} hash ${r.hash} height ${r.height} virtual ${(r.virtualMs / 1000).toFixed(1)} s real ${(r.realMs / 1000).toFixed(1)} s messages ${r.messages.sent} (${r.messages.dropped} dropped)`)
-    console.log(`faults ${FAULT_KINDS.filter(k => r.faults[k] > 0).map(k => `${k}=${r.faults[k]}`).join(' ') || 'none'}`)
+    out(`seed ${seed} hash ${r.hash} height ${r.height} virtual ${(r.virtualMs / 1000).toFixed(1)} s real ${(r.realMs / 1000).toFixed(1)} s messages ${r.messages.sent} (${r.messages.dropped} dropped)`)
+    out(`state-sync joiner handed off at ${r.syncHeight ?? '-'}; byzantine data reached ${r.byzantine.reached} node(s), blamed by ${r.byzantine.blamed}`)
+    out(`faults ${FAULT_KINDS.filter(k => r.faults[k] > 0).map(k => `${k}=${r.faults[k]}`).join(' ') || 'none'}`)
     if (r.failures.length > 0) { printFailure(r) }
     return r.failures.length > 0 ? 1 : 0
   }
@@ -47,12 +56,12 @@ async function main (): Promise<number> {
       printFailure(r)
     }
     const done = s - from + 1
-    if (done % 50 === 0) { console.error(`${done}/${count} runs, ${failed.length} failed`) }
+    if (done % 50 === 0) { err(`${done}/${count} runs, ${failed.length} failed`) }
   }
   const minutes = (performance.now() - t0) / 60_000
-  console.log('| runs | blocks finalized | ' + FAULT_KINDS.join(' | ') + ' | failures | runs/min |')
-  console.log('|' + ' --- |'.repeat(FAULT_KINDS.length + 4))
-  console.log(`| ${count} | ${blocks} | ${FAULT_KINDS.map(k => totals[k]).join(' | ')} | ${failed.length === 0 ? 0 : failed.map(r => r.seed).join(' ')} | ${(count / minutes).toFixed(1)} |`)
+  out('| runs | blocks finalized | ' + FAULT_KINDS.join(' | ') + ' | failures | runs/min |')
+  out('|' + ' --- |'.repeat(FAULT_KINDS.length + 4))
+  out(`| ${count} | ${blocks} | ${FAULT_KINDS.map(k => totals[k]).join(' | ')} | ${failed.length === 0 ? 0 : failed.map(r => r.seed).join(' ')} | ${(count / minutes).toFixed(1)} |`)
   return failed.length > 0 ? 1 : 0
 }
 

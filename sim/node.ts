@@ -20,8 +20,9 @@ import { hex } from '../src/codec/index.ts'
 import { SimplexEngine, decodeCertificate, decodeVote, encodeCertificate } from '../src/consensus/index.ts'
 import { BlockStore, Marshal } from '../src/marshal/index.ts'
 import { DatabaseSet } from '../src/qmdb/managed.ts'
-import { Stateful, SyncPlan, marshalSync } from '../src/stateful/index.ts'
+import { Stateful, SyncPlan, marshalSync, stateSync } from '../src/stateful/index.ts'
 import { Kv } from '../src/storage/kv.ts'
+import { ServeError } from '../src/sync/index.ts'
 import { PowerLossDatastore } from './storage.ts'
 import type { SimNetwork } from './network.ts'
 import type { Trace } from './trace.ts'
@@ -30,6 +31,7 @@ import type { BlockFetcher, FinalizationScheme } from '../src/marshal/index.ts'
 import type { NodeApplication } from '../src/node/application.ts'
 import type { DatabaseRecord } from '../src/qmdb/managed.ts'
 import type { Application, Block, StatefulFatalError } from '../src/stateful/index.ts'
+import type { MemberRecord, Request, Response, Source } from '../src/sync/index.ts'
 import type { CrashKind } from './storage.ts'
 import type { Rng } from '../test/util/rng.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -69,6 +71,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   readonly index: number
   readonly key: PrivateKey
   readonly validator: boolean
+  /** Joins by state sync from a floor (else by replaying blocks from genesis). */
+  readonly stateSync: boolean
   readonly peerId: string
   /** Highest height whose acknowledgement the manager released. */
   acked = -1
@@ -81,19 +85,32 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   readonly lied = new Set<number>()
   /** Heights delivered twice with different blocks (must stay empty). */
   readonly conflicts: string[] = []
+  /** Peers whose state-sync responses failed verification here. */
+  readonly syncBlamed = new Set<number>()
+  /** Byzantine sync servers whose lies reached this incarnation's sync engine. */
+  readonly syncLied = new Set<number>()
+  /** Serve garbage instead of blocks (a byzantine block server). */
+  lieAboutBlocks = false
+  /** A byzantine state-sync server: altered responses, no answer at all, or `NoData` to everything. */
+  syncFault: 'lie' | 'stall' | 'no-data' | undefined
+  /** Height the node's state sync handed off at (state-sync joiners, once done). */
+  syncHeight: number | undefined
   /** Crash/restart count. */
   restarts = 0
+  /** What this node serves to syncing peers, by database (set once its databases are open). */
+  private served: Record<string, Source> = {}
   private readonly ctx: SimContext<B, Dbs>
   private disk = new Map<string, Uint8Array>()
   private running: Running<B, Dbs> | undefined
   /** Bumped at every crash: callbacks of an older incarnation are ignored. */
   private incarnation = 0
 
-  constructor (ctx: SimContext<B, Dbs>, index: number, key: PrivateKey, validator: boolean) {
+  constructor (ctx: SimContext<B, Dbs>, index: number, key: PrivateKey, role: 'validator' | 'marshal-sync' | 'state-sync') {
     this.ctx = ctx
     this.index = index
     this.key = key
-    this.validator = validator
+    this.validator = role === 'validator'
+    this.stateSync = role === 'state-sync'
     this.peerId = peerIdFromPrivateKey(key).toString()
   }
 
@@ -140,13 +157,30 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
       }
     })
     const plan = await SyncPlan.init<Finalization>(store, '/stateful', ctx.scheme)
-    await marshal.start(plan.marshalStart(genesis))
+    const shouldSync = plan.shouldStateSync(this.stateSync)
+    if (shouldSync) { plan.withFloor(await this.discoverFloor(incarnation)) }
+    const marshalFloor = await marshal.start(plan.marshalStart(genesis))
+    const names = Object.keys(ctx.application.databases) as Array<keyof Dbs & string>
+    let startup
+    if (shouldSync) {
+      const members: Record<string, unknown> = {}
+      for (const name of names) {
+        members[name] = await ctx.application.databases[name].syncMember({ datastore: store, prefix: `/${ctx.application.name}/${name}` }, this.syncSource(name))
+      }
+      startup = stateSync<B, Dbs, Finalization, MemberRecord>({ plan, scheme: ctx.scheme, marshalFloor, members: members as MemberRecord, fetchBatchSize: 64, maxOutstandingRequests: 4 })
+    }
     const stateful = new Stateful<B, Dbs>({
       application: app,
-      databases: await openDatabases(ctx.application, store),
+      databases: shouldSync ? undefined : await openDatabases(ctx.application, store),
       marshal,
-      startup: marshalSync(),
+      startup: startup ?? marshalSync(),
       metadata: plan.metadata,
+      attachDatabases: async set => {
+        if (incarnation !== this.incarnation) { return }
+        const served: Record<string, Source> = {}
+        for (const name of names) { served[name] = ctx.application.databases[name].serve(set.dbs[name]) }
+        this.served = served
+      },
       onFatal: err => {
         if (incarnation === this.incarnation) { this.fatal.push(err) }
       }
@@ -220,11 +254,78 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.running = { store, app, marshal, stateful, engine }
     await engine.start()
     await ready
+    if (incarnation === this.incarnation) { this.syncHeight = plan.syncHeight() }
   }
 
-  /** A reachable, running peer, chosen by the seed. */
-  private pickPeer (exclude?: Set<number>): SimNode<B, Dbs> | undefined {
-    const candidates = this.ctx.nodes.filter(p => p.up && p.index !== this.index && exclude?.has(p.index) !== true && this.ctx.net.reachable(this.index, p.index))
+  /**
+   * A verified finalization from one reachable validator (the node's probe
+   * asks for f + 1 vouchers; here any verified certificate is a safe floor).
+   */
+  private async discoverFloor (incarnation: number): Promise<Finalization> {
+    const ctx = this.ctx
+    for (;;) {
+      if (incarnation !== this.incarnation) { return never() }
+      const peer = this.pickPeer(undefined, p => p.validator)
+      if (peer !== undefined) {
+        const got = await ctx.net.request(this.index, peer.index, 'floor', async () => {
+          const latest = await peer.marshal?.latestFinalization()
+          return latest === undefined || latest.height === 0 ? undefined : ctx.scheme.encode(latest.finalization)
+        })
+        if (got !== undefined) {
+          const f = ctx.scheme.decode(got)
+          if (ctx.scheme.verify(f)) {
+            ctx.trace.record(ctx.now(), `floor ${this.index} view ${f.subject.proposal.view}`)
+            return f
+          }
+        }
+      }
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
+  /** What this node answers a state-sync request for `name` with (byzantine servers misbehave here). */
+  async serveSync (name: string, request: Request): Promise<Response> {
+    const source = this.served[name]
+    if (source === undefined || this.running === undefined) { throw new ServeError('MissingSource') }
+    if (this.syncFault === 'stall') { return never() }
+    if (this.syncFault === 'no-data') { throw new ServeError('NoData') }
+    const { response } = await source.serve(request, {})
+    return this.syncFault === 'lie' ? corrupt(response) : response
+  }
+
+  /** The node's `Source` for `name`: one reachable peer per attempt; a peer whose response failed verification is never asked again. */
+  private syncSource (name: string): Source {
+    const ctx = this.ctx
+    const me = this.index
+    return {
+      serve: async (request, { signal }) => {
+        for (;;) {
+          if (signal?.aborted === true) { throw new ServeError('Aborted') }
+          const peer = this.pickPeer(this.syncBlamed, p => p.served[name] !== undefined)
+          if (peer !== undefined) {
+            const response = await ctx.net.request(me, peer.index, `sync-${name}`, async () => peer.serveSync(name, request))
+            if (response !== undefined) {
+              if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
+              return {
+                response,
+                feedback: valid => {
+                  if (!valid) {
+                    this.syncBlamed.add(peer.index)
+                    ctx.trace.record(ctx.now(), `sync-blame ${me} ${peer.index}`)
+                  }
+                }
+              }
+            }
+          }
+          await new Promise(resolve => setTimeout(resolve, 100))
+        }
+      }
+    }
+  }
+
+  /** A reachable, running peer (matching `filter`), chosen by the seed. */
+  private pickPeer (exclude?: Set<number>, filter?: (p: SimNode<B, Dbs>) => boolean): SimNode<B, Dbs> | undefined {
+    const candidates = this.ctx.nodes.filter(p => p.up && p.index !== this.index && exclude?.has(p.index) !== true && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
     return candidates.length === 0 ? undefined : this.ctx.rng.pick(candidates)
   }
 
@@ -293,9 +394,6 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return this.lieAboutBlocks ? this.ctx.rng.bytes(bytes.length) : bytes
   }
 
-  /** Serve garbage instead of blocks (a byzantine block server). */
-  lieAboutBlocks = false
-
   /** Stop voting and proposing (a silent validator); it keeps following. */
   silence (): void {
     this.running?.engine.pause()
@@ -309,6 +407,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.restarts++
     this.running = undefined
     this.lied.clear()
+    this.syncLied.clear()
+    this.served = {}
     this.disk = r.store.crash(kind)
     // timers and loops of the dead incarnation stop; their pending storage calls hang forever
     void r.engine.stop().catch(() => {})
@@ -327,6 +427,21 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     await r.marshal.flush().catch(() => {})
     this.disk = r.store.crash('process')
   }
+}
+
+async function never<T> (): Promise<T> {
+  return new Promise<T>(() => {})
+}
+
+/** A response altered so it cannot verify: one operation byte flipped (in a copy). */
+function corrupt (r: Response): Response {
+  const flip = (b: Uint8Array): Uint8Array => {
+    const c = b.slice()
+    if (c.length > 0) { c[c.length - 1] ^= 0x01 }
+    return c
+  }
+  if (r.type === 'boundary') { return { ...r, op: flip(r.op) } }
+  return { ...r, ops: r.ops.map((op, i) => i === 0 ? flip(op) : op) }
 }
 
 const initialCache = new WeakMap<object, Promise<unknown>>()

@@ -8,12 +8,15 @@
 import { expect } from 'aegir/chai'
 import { Key } from 'interface-datastore'
 import { VirtualClock } from '../../sim/clock.ts'
-import { runSeed } from '../../sim/run.ts'
+import { FAULT_KINDS, runSeed } from '../../sim/run.ts'
 import { PowerLossDatastore } from '../../sim/storage.ts'
 import type { RunResult } from '../../sim/run.ts'
 
-/** Seeds run by `npm test`; a seed a sweep found failing is added here once fixed. */
-const FIXED_SEEDS = [1, 2, 3, 4, 5, 6]
+/**
+ * Seeds run by `npm test`, chosen so that together they inject every fault
+ * kind (checked below); a seed a sweep finds failing is added here once fixed.
+ */
+const FIXED_SEEDS = [1, 10, 18, 19, 21, 26]
 
 function explain (r: RunResult): string {
   return `seed ${r.seed} (replay: npm run sim -- --seed ${r.seed}):\n${r.failures.join('\n')}\n${r.tail.join('\n')}`
@@ -22,23 +25,36 @@ function explain (r: RunResult): string {
 describe('sim: seeded whole-network simulation', function () {
   this.timeout(120_000)
 
+  const results = new Map<number, RunResult>()
+
   for (const seed of FIXED_SEEDS) {
-    it(`seed ${seed}: every invariant holds and every node reaches the target height`, async () => {
+    it(`seed ${seed}: every invariant holds, every node reaches the target height, the state-sync joiner handed off`, async () => {
       const r = await runSeed(seed)
+      results.set(seed, r)
       expect(r.failures, explain(r)).to.deep.equal([])
       expect(r.height).to.be.greaterThan(2)
-      expect(r.messages.delivered).to.be.greaterThan(0)
+      expect(r.syncHeight).to.be.a('number')
+      expect(r.byzantine.blamed).to.be.at.least(r.byzantine.reached)
     })
   }
 
-  it('replaying a seed reproduces its trace hash; another seed gives another', async () => {
-    const a = await runSeed(3)
-    const b = await runSeed(3)
-    const c = await runSeed(4)
-    expect(b.hash).to.equal(a.hash)
-    expect(b.height).to.equal(a.height)
-    expect(b.messages).to.deep.equal(a.messages)
-    expect(c.hash).to.not.equal(a.hash)
+  it('the fixed seeds inject every fault kind, and byzantine data that reached a node was blamed', () => {
+    for (const kind of FAULT_KINDS) {
+      expect([...results.values()].some(r => r.faults[kind] > 0), kind).to.equal(true)
+    }
+    // seeds 10 (garbage blocks) and 19 (altered state-sync responses) deliver bad data to someone
+    expect(results.get(10)?.byzantine.reached).to.be.greaterThan(0)
+    expect(results.get(19)?.byzantine.reached).to.be.greaterThan(0)
+  })
+
+  it('replaying a seed reproduces its trace hash; other seeds give other hashes', async () => {
+    const first = results.get(19)
+    expect(first, 'seed 19 ran above').to.not.equal(undefined)
+    const again = await runSeed(19)
+    expect(again.hash).to.equal(first?.hash)
+    expect(again.height).to.equal(first?.height)
+    expect(again.messages).to.deep.equal(first?.messages)
+    expect(new Set([...results.values()].map(r => r.hash)).size).to.equal(results.size)
   })
 
   it('a store that ignores fsync loses acknowledged blocks on power loss, and the run reports it', async () => {
