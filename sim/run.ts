@@ -122,7 +122,11 @@ class Run {
       honourSync: options.brokenSync !== true,
       timing: { leaderTimeoutMs: 400, notarizationTimeoutMs: 800, retryMs: 400, blockIntervalMs: 50 + rng.int(100) }
     }
-    keys.forEach((key, i) => { this.nodes.push(new SimNode(this.ctx, i, key, i < nv ? 'validator' : i === nv ? 'marshal-sync' : 'state-sync')) })
+    const roleOf = (i: number): 'validator' | 'marshal-sync' | 'state-sync' => {
+      if (i < nv) { return 'validator' }
+      return i === nv ? 'marshal-sync' : 'state-sync'
+    }
+    keys.forEach((key, i) => { this.nodes.push(new SimNode(this.ctx, i, key, roleOf(i))) })
     this.ctx.set = new ValidatorSet('sim', this.nodes.slice(0, nv).map(n => n.peerId))
     this.ctx.scheme = finalizationScheme(this.ctx.set)
     this.trace.record(0, `seed ${seed} model ${JSON.stringify(this.net.model)} timing ${JSON.stringify(this.ctx.timing)}`)
@@ -241,7 +245,7 @@ class Run {
         this.trace.record(0, `byzantine-blocks ${v}`)
       } else if (mode !== 'none') {
         this.faults[mode]++
-        node.syncFault = mode === 'sync-lie' ? 'lie' : mode === 'sync-stall' ? 'stall' : 'no-data'
+        node.syncFault = ({ 'sync-lie': 'lie', 'sync-stall': 'stall', 'sync-no-data': 'no-data' } as const)[mode]
         this.trace.record(0, `${mode} ${v}`)
       }
     }
