@@ -369,12 +369,13 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
             const blocks = await ctx.net.request(me, peer.index, 'range', async () => {
               const m = peer.marshal
               if (m === undefined) { return undefined }
+              // as marshal's server does (`src/marshal/server.ts`): the longest run of finalized blocks ending at `to`, oldest first
               const out: Array<{ block: Uint8Array, finalization?: Uint8Array }> = []
-              for (let h = from; h <= to; h++) {
+              for (let h = to; h >= from; h--) {
                 const b = await m.getFinalizedBlock(h)
                 if (b === undefined) { break }
                 const f = await m.getFinalization(h)
-                out.push({ block: peer.serveBlock(codec.encode(b)), finalization: f === undefined ? undefined : ctx.scheme.encode(f) })
+                out.unshift({ block: peer.serveBlock(codec.encode(b)), finalization: f === undefined ? undefined : ctx.scheme.encode(f) })
               }
               return out.length === 0 ? undefined : out
             })
@@ -392,6 +393,20 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   /** The bytes this node serves for an encoded block (honest: unchanged; a byzantine node overrides it). */
   serveBlock (bytes: Uint8Array): Uint8Array {
     return this.lieAboutBlocks ? this.ctx.rng.bytes(bytes.length) : bytes
+  }
+
+  /** Call `then` right after the `n`-th next synced write of this incarnation (false if the node is down). */
+  afterSyncs (n: number, then: () => void): boolean {
+    const store = this.running?.store
+    if (store === undefined) { return false }
+    let left = n
+    store.onSync = () => {
+      if (--left === 0) {
+        store.onSync = undefined
+        then()
+      }
+    }
+    return true
   }
 
   /** Stop voting and proposing (a silent validator); it keeps following. */

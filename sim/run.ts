@@ -10,7 +10,8 @@
  * genesis (marshal sync) and one that state-syncs from a floor. Validators
  * start at time 0, joiners at seeded times. During the fault phase the
  * seeded faults happen: partitions that heal, one-way links, crashes with
- * process or power loss and restarts, a silent validator, a byzantine
+ * process or power loss (at a seeded time, or right after a seeded fsync:
+ * between a commit and what follows it) and restarts, a silent validator, a byzantine
  * validator serving garbage blocks or bad state-sync data (lies, stalls,
  * `NoData` to everything) — at most f validators are ever faulty. Then
  * every link heals, every crashed node restarts, and the run waits (bounded,
@@ -58,7 +59,7 @@ export interface SimOptions {
 }
 
 export const FAULT_KINDS = [
-  'partition', 'one-way', 'crash-process', 'crash-power', 'joiner-crash', 'silent', 'byzantine-blocks', 'sync-lie', 'sync-stall', 'sync-no-data'
+  'partition', 'one-way', 'crash-process', 'crash-power', 'crash-at-fsync', 'joiner-crash', 'silent', 'byzantine-blocks', 'sync-lie', 'sync-stall', 'sync-no-data'
 ] as const
 export type FaultKind = typeof FAULT_KINDS[number]
 
@@ -212,8 +213,12 @@ class Run {
     for (const j of this.joiners) {
       if (this.chance(0.5)) {
         const kind: CrashKind = this.chance(0.5) ? 'power' : 'process'
+        const down = 100 + rng.int(1000)
+        const syncs = this.chance(0.5) ? 1 + rng.int(30) : 0
         this.faults['joiner-crash']++
-        this.at(rng.int(this.faultMs * 2), `joiner-crash ${j.index}`, () => { this.crashAndRestart(j, kind, 100 + rng.int(1000)) })
+        this.at(rng.int(this.faultMs * 2), `joiner-crash ${j.index} after ${syncs} syncs`, () => {
+          if (syncs === 0) { this.crashAndRestart(j, kind, down) } else { j.afterSyncs(syncs, () => { this.crashAndRestart(j, kind, down) }) }
+        })
       }
     }
   }
@@ -232,8 +237,17 @@ class Run {
         for (let k = 1 + rng.int(3); k > 0; k--) {
           const kind: CrashKind = this.chance(0.5) ? 'power' : 'process'
           const down = 100 + rng.int(1500)
-          this.faults[kind === 'power' ? 'crash-power' : 'crash-process']++
-          this.at(t, `crash-fault ${v}`, () => { this.crashAndRestart(node, kind, down) })
+          if (this.chance(0.5)) {
+            this.faults[kind === 'power' ? 'crash-power' : 'crash-process']++
+            this.at(t, `crash-fault ${v}`, () => { this.crashAndRestart(node, kind, down) })
+          } else {
+            // at a storage step: right after one of the next synced writes
+            const syncs = 1 + rng.int(30)
+            this.faults['crash-at-fsync']++
+            this.at(t, `arm-crash ${v} after ${syncs} syncs`, () => {
+              node.afterSyncs(syncs, () => { this.crashAndRestart(node, kind, down) })
+            })
+          }
           t += down + 100 + rng.int(1500)
         }
       } else if (mode === 'silent') {
@@ -279,7 +293,8 @@ class Run {
       for (const e of n.fatal) { this.fail(`node ${n.index}: fatal ${e.message}`) }
       for (const liar of n.lied) { if (!n.blamed.has(liar)) { this.fail(`node ${n.index} got garbage blocks from ${liar} and did not blame it`) } }
       for (const liar of n.syncLied) { if (!n.syncBlamed.has(liar)) { this.fail(`node ${n.index} got bad sync data from ${liar} and did not blame it`) } }
-      for (const p of [...n.blamed, ...n.syncBlamed]) { if (!byzantine.has(p)) { this.fail(`node ${n.index} blamed honest node ${p}`) } }
+      for (const p of n.blamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: marshal blamed honest node ${p}`) } }
+      for (const p of n.syncBlamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: state sync blamed honest node ${p}`) } }
       for (const [h, digest] of n.delivered) {
         const seen = byHeight.get(h)
         if (seen === undefined) { byHeight.set(h, { digest, from: n.index }) } else if (seen.digest !== digest) { this.fail(`agreement: height ${h}: node ${seen.from} ${seen.digest}, node ${n.index} ${digest}`) }

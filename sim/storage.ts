@@ -42,6 +42,12 @@ export class PowerLossDatastore extends BaseDatastore {
   private dead = false
   /** Synced writes (batches and single writes) so far. */
   syncs = 0
+  /**
+   * Called right after a synced write became durable, before its caller
+   * resumes: a crash from here lands between an fsync and whatever the
+   * caller does next (e.g. between a database commit and its acknowledgement).
+   */
+  onSync?: () => void
 
   /** The LevelDB-like face `Kv` uses for atomic, optionally synced batches. */
   readonly db = {
@@ -51,6 +57,9 @@ export class PowerLossDatastore extends BaseDatastore {
         if (op.type === 'put') { this.write(norm(op.key), op.value) } else { this.write(norm(op.key), undefined) }
       }
       if (options?.sync === true && this.honourSync) { this.sync() }
+      if (options?.sync === true) { this.onSync?.() }
+      // crashed by `onSync`: the caller never resumes
+      if (this.dead) { return never() }
     },
     get: async (key: string): Promise<Uint8Array | undefined> => {
       if (this.dead) { return never() }
