@@ -1,8 +1,9 @@
 /**
  * `npm run sim -- --seed S` replays one seeded run and prints its trace hash
  * (and, if it fails, its failures and last events); `npm run sim -- --seeds N
- * [--from F]` runs seeds F..F+N-1 and prints a table: runs, blocks
- * finalized, faults injected per kind, failures with their seeds. The exit
+ * [--from F] [--minutes M]` runs seeds F..F+N-1 (stopping after M minutes)
+ * and prints a table: runs, blocks finalized, faults injected per kind,
+ * failures with their seeds. The exit
  * code is 1 if any run failed. See the README's "Simulation" section.
  */
 import { FAULT_KINDS, runSeed } from './run.ts'
@@ -43,11 +44,15 @@ async function main (): Promise<number> {
   }
   const count = arg('seeds') ?? 100
   const from = arg('from') ?? 1
+  const minutes = arg('minutes')
+  const until = minutes === undefined ? Infinity : performance.now() + minutes * 60_000
   const totals = Object.fromEntries(FAULT_KINDS.map(k => [k, 0])) as Record<FaultKind, number>
   const failed: RunResult[] = []
   let blocks = 0
+  let runs = 0
   const t0 = performance.now()
-  for (let s = from; s < from + count; s++) {
+  for (let s = from; s < from + count && performance.now() < until; s++) {
+    runs++
     const r = await runSeed(s)
     blocks += Math.max(0, r.height)
     for (const k of FAULT_KINDS) { totals[k] += r.faults[k] }
@@ -55,13 +60,12 @@ async function main (): Promise<number> {
       failed.push(r)
       printFailure(r)
     }
-    const done = s - from + 1
-    if (done % 50 === 0) { err(`${done}/${count} runs, ${failed.length} failed`) }
+    if (runs % 50 === 0) { err(`${runs}/${count} runs, ${failed.length} failed`) }
   }
-  const minutes = (performance.now() - t0) / 60_000
+  const elapsed = (performance.now() - t0) / 60_000
   out('| runs | blocks finalized | ' + FAULT_KINDS.join(' | ') + ' | failures | runs/min |')
   out('|' + ' --- |'.repeat(FAULT_KINDS.length + 4))
-  out(`| ${count} | ${blocks} | ${FAULT_KINDS.map(k => totals[k]).join(' | ')} | ${failed.length === 0 ? 0 : failed.map(r => r.seed).join(' ')} | ${(count / minutes).toFixed(1)} |`)
+  out(`| ${runs} | ${blocks} | ${FAULT_KINDS.map(k => totals[k]).join(' | ')} | ${failed.length === 0 ? 0 : failed.map(r => r.seed).join(' ')} | ${(runs / elapsed).toFixed(1)} |`)
   return failed.length > 0 ? 1 : 0
 }
 
