@@ -4,16 +4,20 @@
  * the application's databases, the consensus engine (a validator votes, a
  * joiner observes) — over a `PowerLossDatastore`, talking to the other nodes
  * only through the `SimNetwork`: votes and certificates are broadcast on it,
- * blocks are disseminated on it, and marshal's fetcher and the engine's
- * certificate backfill ask one reachable peer at a time.
+ * blocks are disseminated on it, and marshal's fetcher, the engine's
+ * certificate backfill and the state-sync sources ask one reachable peer at
+ * a time. A state-sync joiner takes its floor from one validator's verified
+ * finalization and syncs every database from its peers' served sources
+ * (`stateSync`, as `createNode` does after its probe).
  *
  * `crash` stops the node where it is (no flush; pending work hangs on the
  * dead store) and keeps what the crash kind leaves on disk; `start` opens
  * everything again from that store, as a restarted process would.
  *
  * Recorded for the run's invariants: the highest acknowledged height (an
- * acknowledgement means the block's state is durable), fatal errors, and
- * the peers this node's marshal blamed for invalid data.
+ * acknowledgement means the block's state is durable), the blocks delivered
+ * per height, fatal errors, the byzantine peers whose bad data reached this
+ * node and the peers its marshal and state sync blamed for invalid data.
  */
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { hex } from '../src/codec/index.ts'
@@ -95,8 +99,6 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   syncFault: 'lie' | 'stall' | 'no-data' | undefined
   /** Height the node's state sync handed off at (state-sync joiners, once done). */
   syncHeight: number | undefined
-  /** Crash/restart count. */
-  restarts = 0
   /** What this node serves to syncing peers, by database (set once its databases are open). */
   private served: Record<string, Source> = {}
   private readonly ctx: SimContext<B, Dbs>
@@ -419,7 +421,6 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     const r = this.running
     if (r === undefined) { return }
     this.incarnation++
-    this.restarts++
     this.running = undefined
     this.lied.clear()
     this.syncLied.clear()
