@@ -92,6 +92,9 @@ export class VirtualClock {
     g.clearInterval = o.clearInterval
     delete g.__qmdbSimClock
     this.originals = undefined
+    // pending timers are dropped, not moved to the wall clock: they belong to
+    // the stopped simulation, and firing them later (in another test) could
+    // only produce stray work; their promises stay pending and are collected
     this.queue = []
   }
 
