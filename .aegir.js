@@ -4,7 +4,7 @@ export default {
     bundle: false // node-only module (tcp, level): no browser bundle
   },
   lint: {
-    files: ['src/**/*.ts', 'test/**/*.ts', 'interop/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts']
+    files: ['src/**/*.ts', 'test/**/*.ts', 'interop/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts', 'sim/**/*.ts']
   },
   test: {
     bail: false,
@@ -12,7 +12,7 @@ export default {
   },
   dependencyCheck: {
     // arrays REPLACE aegir's defaults, so repeat them
-    productionIgnorePatterns: ['/bench', '/dist', '/test', '/interop', '/scripts', '/examples', '.aegir.js'],
+    productionIgnorePatterns: ['/bench', '/dist', '/test', '/interop', '/scripts', '/examples', '/sim', '.aegir.js'],
     developmentIgnorePatterns: ['/dist', '/src'],
     // mocha: used by scripts/summary-reporter.cjs (hoisted from aegir).
     // libp2p-qmdb: the examples import this package by its own name (self-reference).

@@ -1,0 +1,478 @@
+/**
+ * One node of the simulation: the same layers `createNode` wires
+ * (`src/node/node.ts`) — block store and marshal, the stateful manager on
+ * the application's databases, the consensus engine (a validator votes, a
+ * joiner observes) — over a `PowerLossDatastore`, talking to the other nodes
+ * only through the `SimNetwork`: votes and certificates are broadcast on it,
+ * blocks are disseminated on it, and marshal's fetcher, the engine's
+ * certificate backfill and the state-sync sources ask one reachable peer at
+ * a time. A state-sync joiner takes its floor from one validator's verified
+ * finalization and syncs every database from its peers' served sources
+ * (`stateSync`, as `createNode` does after its probe).
+ *
+ * `crash` stops the node where it is (no flush; pending work hangs on the
+ * dead store) and keeps what the crash kind leaves on disk; `start` opens
+ * everything again from that store, as a restarted process would.
+ *
+ * Recorded for the run's invariants: the highest acknowledged height (an
+ * acknowledgement means the block's state is durable), the blocks delivered
+ * per height, fatal errors, the byzantine peers whose bad data reached this
+ * node and the peers its marshal and state sync blamed for invalid data.
+ */
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { hex } from '../src/codec/index.ts'
+import { SimplexEngine, decodeCertificate, decodeVote, encodeCertificate } from '../src/consensus/index.ts'
+import { BlockStore, Marshal } from '../src/marshal/index.ts'
+import { DatabaseSet } from '../src/qmdb/managed.ts'
+import { Stateful, SyncPlan, marshalSync, stateSync } from '../src/stateful/index.ts'
+import { Kv } from '../src/storage/kv.ts'
+import { ServeError } from '../src/sync/index.ts'
+import { PowerLossDatastore } from './storage.ts'
+import type { SimNetwork } from './network.ts'
+import type { CrashKind } from './storage.ts'
+import type { Trace } from './trace.ts'
+import type { Finalization, ValidatorSet } from '../src/consensus/index.ts'
+import type { BlockFetcher, FinalizationScheme } from '../src/marshal/index.ts'
+import type { NodeApplication } from '../src/node/application.ts'
+import type { DatabaseRecord } from '../src/qmdb/managed.ts'
+import type { Application, Block, StatefulFatalError } from '../src/stateful/index.ts'
+import type { MemberRecord, Request, Response, Source } from '../src/sync/index.ts'
+import type { Rng } from '../test/util/rng.ts'
+import type { PrivateKey } from '@libp2p/interface'
+
+export interface SimContext<B extends Block, Dbs extends DatabaseRecord> {
+  net: SimNetwork
+  rng: Rng
+  trace: Trace
+  now(): number
+  nodes: Array<SimNode<B, Dbs>>
+  application: NodeApplication<B, Dbs>
+  set: ValidatorSet
+  scheme: FinalizationScheme<Finalization>
+  timing: { leaderTimeoutMs: number, notarizationTimeoutMs: number, retryMs: number, blockIntervalMs: number }
+  /** False: stores ignore fsync (to check that the durability invariant can fail). */
+  honourSync: boolean
+}
+
+/** Open every database of `application` in `datastore` (the layout `createNode` uses). */
+export async function openDatabases<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>, datastore: PowerLossDatastore): Promise<DatabaseSet<Dbs>> {
+  const dbs: Partial<Dbs> = {}
+  for (const name of Object.keys(application.databases) as Array<keyof Dbs & string>) {
+    dbs[name] = await application.databases[name].open({ datastore, prefix: `/${application.name}/${name}` })
+  }
+  return new DatabaseSet(dbs as Dbs)
+}
+
+interface Running<B extends Block, Dbs extends DatabaseRecord> {
+  store: PowerLossDatastore
+  app: Application<B, Dbs>
+  marshal: Marshal<B, Finalization>
+  stateful: Stateful<B, Dbs>
+  engine: SimplexEngine
+}
+
+export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
+  readonly index: number
+  readonly key: PrivateKey
+  readonly validator: boolean
+  /** Joins by state sync from a floor (else by replaying blocks from genesis). */
+  readonly stateSync: boolean
+  readonly peerId: string
+  /** Highest height whose acknowledgement the manager released. */
+  acked = -1
+  /** Finalized digests this node's marshal delivered, by height (hex). */
+  readonly delivered = new Map<number, string>()
+  readonly fatal: StatefulFatalError[] = []
+  /** Peers whose data this node's marshal found invalid. */
+  readonly blamed = new Set<number>()
+  /** Byzantine peers whose garbage reached this incarnation's marshal. */
+  readonly lied = new Set<number>()
+  /** Heights delivered twice with different blocks (must stay empty). */
+  readonly conflicts: string[] = []
+  /** Peers whose state-sync responses failed verification here. */
+  readonly syncBlamed = new Set<number>()
+  /** Byzantine sync servers whose lies reached this incarnation's sync engine. */
+  readonly syncLied = new Set<number>()
+  /** Serve garbage instead of blocks (a byzantine block server). */
+  lieAboutBlocks = false
+  /** A byzantine state-sync server: altered responses, no answer at all, or `NoData` to everything. */
+  syncFault: 'lie' | 'stall' | 'no-data' | undefined
+  /** Height the node's state sync handed off at (state-sync joiners, once done). */
+  syncHeight: number | undefined
+  /** What this node serves to syncing peers, by database (set once its databases are open). */
+  private served: Record<string, Source> = {}
+  private readonly ctx: SimContext<B, Dbs>
+  private disk = new Map<string, Uint8Array>()
+  private running: Running<B, Dbs> | undefined
+  /** Bumped at every crash: callbacks of an older incarnation are ignored. */
+  private incarnation = 0
+
+  constructor (ctx: SimContext<B, Dbs>, index: number, key: PrivateKey, role: 'validator' | 'marshal-sync' | 'state-sync') {
+    this.ctx = ctx
+    this.index = index
+    this.key = key
+    this.validator = role === 'validator'
+    this.stateSync = role === 'state-sync'
+    this.peerId = peerIdFromPrivateKey(key).toString()
+  }
+
+  get up (): boolean {
+    return this.running !== undefined
+  }
+
+  get marshal (): Marshal<B, Finalization> | undefined {
+    return this.running?.marshal
+  }
+
+  get engine (): SimplexEngine | undefined {
+    return this.running?.engine
+  }
+
+  get stateful (): Stateful<B, Dbs> | undefined {
+    return this.running?.stateful
+  }
+
+  get app (): Application<B, Dbs> | undefined {
+    return this.running?.app
+  }
+
+  /** Start (or restart) from what is on disk. */
+  async start (): Promise<void> {
+    const ctx = this.ctx
+    const me = this.index
+    const incarnation = this.incarnation
+    const store = new PowerLossDatastore(this.disk, { honourSync: ctx.honourSync })
+    const app = ctx.application.create(await initialTargets(ctx.application))
+    const genesis = await app.genesis()
+    const codec = ctx.application.blockCodec
+    const marshal = new Marshal<B, Finalization>({
+      store: new BlockStore<B, Finalization>(new Kv(store), '/marshal', codec, ctx.scheme),
+      codec,
+      scheme: ctx.scheme,
+      fetcher: this.fetcher(),
+      maxPendingAcks: 8,
+      rangeTimeoutMs: 1000,
+      broadcast: bytes => {
+        for (const peer of ctx.nodes) {
+          if (peer.index !== me) { ctx.net.send(me, peer.index, 'block', () => { void peer.marshal?.receiveBlock(bytes).catch(() => {}) }) }
+        }
+      }
+    })
+    const plan = await SyncPlan.init<Finalization>(store, '/stateful', ctx.scheme)
+    const shouldSync = plan.shouldStateSync(this.stateSync)
+    if (shouldSync) { plan.withFloor(await this.discoverFloor(incarnation)) }
+    const marshalFloor = await marshal.start(plan.marshalStart(genesis))
+    const names = Object.keys(ctx.application.databases) as Array<keyof Dbs & string>
+    let startup
+    if (shouldSync) {
+      const members: Record<string, unknown> = {}
+      for (const name of names) {
+        members[name] = await ctx.application.databases[name].syncMember({ datastore: store, prefix: `/${ctx.application.name}/${name}` }, this.syncSource(name))
+      }
+      startup = stateSync<B, Dbs, Finalization, MemberRecord>({ plan, scheme: ctx.scheme, marshalFloor, members: members as MemberRecord, fetchBatchSize: 64, maxOutstandingRequests: 4 })
+    }
+    const stateful = new Stateful<B, Dbs>({
+      application: app,
+      databases: shouldSync ? undefined : await openDatabases(ctx.application, store),
+      marshal,
+      startup: startup ?? marshalSync(),
+      metadata: plan.metadata,
+      attachDatabases: async set => {
+        if (incarnation !== this.incarnation) { return }
+        const served: Record<string, Source> = {}
+        for (const name of names) { served[name] = ctx.application.databases[name].serve(set.dbs[name]) }
+        this.served = served
+      },
+      onFatal: err => {
+        if (incarnation === this.incarnation) { this.fatal.push(err) }
+      }
+    })
+    const ready = stateful.start()
+    marshal.attach({
+      finalized: (block, ack) => {
+        if (incarnation !== this.incarnation) { return }
+        const digest = hex(block.digest)
+        ctx.trace.record(ctx.now(), `deliver ${me} h${block.height} ${digest.slice(0, 16)}`)
+        const before = this.delivered.get(block.height)
+        if (before !== undefined && before !== digest) { this.conflicts.push(`h${block.height}: ${before} then ${digest}`) }
+        this.delivered.set(block.height, digest)
+        stateful.finalized(block, {
+          acknowledge: () => {
+            if (incarnation === this.incarnation) { this.acked = Math.max(this.acked, block.height) }
+            ack.acknowledge()
+          },
+          cancel: () => { ack.cancel() }
+        })
+      }
+    })
+    const engine = new SimplexEngine({
+      validators: ctx.set,
+      automaton: {
+        genesis: async () => genesis.digest,
+        propose: async (c, o) => {
+          await new Promise(resolve => setTimeout(resolve, ctx.timing.blockIntervalMs))
+          o.signal.throwIfAborted()
+          return stateful.propose(c, o)
+        },
+        verify: async (c, payload, o) => stateful.verify(c, payload, o)
+      },
+      reporter: {
+        finalized: f => {
+          if (incarnation !== this.incarnation) { return }
+          void marshal.finalized(f).catch(() => {})
+        }
+      },
+      transport: {
+        broadcastVote: async bytes => {
+          for (const peer of ctx.nodes) {
+            if (peer.index !== me) { ctx.net.send(me, peer.index, 'vote', () => { void peer.engine?.receiveVote(decodeVote(bytes)).catch(() => {}) }) }
+          }
+        },
+        broadcastCertificate: async bytes => {
+          for (const peer of ctx.nodes) {
+            if (peer.index !== me) { ctx.net.send(me, peer.index, 'cert', () => { void peer.engine?.receiveCertificate(decodeCertificate(bytes)).catch(() => {}) }) }
+          }
+        },
+        // the engine's signal is a wall-clock `AbortSignal.timeout`: ignored, the exchange is bounded in virtual time instead
+        fetchCertificates: async (lo, hi) => {
+          const peer = this.pickPeer()
+          if (peer === undefined) { return [] }
+          const got = await ctx.net.request(me, peer.index, 'certs', async () => {
+            const e = peer.engine
+            if (e === undefined) { return undefined }
+            const out: Uint8Array[] = []
+            for (let v = lo; v <= hi; v++) { out.push(...e.certificatesFor(v).map(encodeCertificate)) }
+            return out
+          })
+          return got ?? []
+        }
+      },
+      signer: this.validator ? { index: ctx.set.indexOf(this.peerId) as number, sign: async m => this.key.sign(m) } : undefined,
+      datastore: store,
+      leaderTimeoutMs: ctx.timing.leaderTimeoutMs,
+      notarizationTimeoutMs: ctx.timing.notarizationTimeoutMs,
+      retryMs: ctx.timing.retryMs
+    })
+    this.running = { store, app, marshal, stateful, engine }
+    await engine.start()
+    await ready
+    if (incarnation === this.incarnation) { this.syncHeight = plan.syncHeight() }
+  }
+
+  /**
+   * A verified finalization from one reachable validator (the node's probe
+   * asks for f + 1 vouchers; here any verified certificate is a safe floor).
+   */
+  private async discoverFloor (incarnation: number): Promise<Finalization> {
+    const ctx = this.ctx
+    for (;;) {
+      if (incarnation !== this.incarnation) { return never() }
+      const peer = this.pickPeer(undefined, p => p.validator)
+      if (peer !== undefined) {
+        const got = await ctx.net.request(this.index, peer.index, 'floor', async () => {
+          const latest = await peer.marshal?.latestFinalization()
+          return latest === undefined || latest.height === 0 ? undefined : ctx.scheme.encode(latest.finalization)
+        })
+        if (got !== undefined) {
+          const f = ctx.scheme.decode(got)
+          if (ctx.scheme.verify(f)) {
+            ctx.trace.record(ctx.now(), `floor ${this.index} view ${f.subject.proposal.view}`)
+            return f
+          }
+        }
+      }
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
+  /** What this node answers a state-sync request for `name` with (byzantine servers misbehave here). */
+  async serveSync (name: string, request: Request): Promise<Response> {
+    const source = this.served[name]
+    if (source === undefined || this.running === undefined) { throw new ServeError('MissingSource') }
+    if (this.syncFault === 'stall') { return never() }
+    if (this.syncFault === 'no-data') { throw new ServeError('NoData') }
+    const { response } = await source.serve(request, {})
+    return this.syncFault === 'lie' ? corrupt(response) : response
+  }
+
+  /** The node's `Source` for `name`: one reachable peer per attempt; a peer whose response failed verification is never asked again. */
+  private syncSource (name: string): Source {
+    const ctx = this.ctx
+    const me = this.index
+    return {
+      serve: async (request, { signal }) => {
+        for (;;) {
+          if (signal?.aborted === true) { throw new ServeError('Aborted') }
+          const peer = this.pickPeer(this.syncBlamed, p => p.served[name] !== undefined)
+          if (peer !== undefined) {
+            const response = await ctx.net.request(me, peer.index, `sync-${name}`, async () => peer.serveSync(name, request))
+            if (response !== undefined) {
+              if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
+              return {
+                response,
+                feedback: valid => {
+                  if (!valid) {
+                    this.syncBlamed.add(peer.index)
+                    ctx.trace.record(ctx.now(), `sync-blame ${me} ${peer.index}`)
+                  }
+                }
+              }
+            }
+          }
+          await new Promise(resolve => setTimeout(resolve, 100))
+        }
+      }
+    }
+  }
+
+  /** A reachable, running peer (matching `filter`), chosen by the seed. */
+  private pickPeer (exclude?: Set<number>, filter?: (p: SimNode<B, Dbs>) => boolean): SimNode<B, Dbs> | undefined {
+    const candidates = this.ctx.nodes.filter(p => p.up && p.index !== this.index && exclude?.has(p.index) !== true && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
+    return candidates.length === 0 ? undefined : this.ctx.rng.pick(candidates)
+  }
+
+  /** Marshal's view of the network: one peer per attempt; a peer that sent invalid data is never asked again. */
+  private fetcher (): BlockFetcher {
+    const ctx = this.ctx
+    const me = this.index
+    const codec = ctx.application.blockCodec
+    const blame = (peer: number) => (valid: boolean): void => {
+      if (!valid) {
+        this.blamed.add(peer)
+        ctx.trace.record(ctx.now(), `blame ${me} ${peer}`)
+      }
+    }
+    const wait = async (signal: AbortSignal): Promise<void> => {
+      signal.throwIfAborted()
+      await new Promise(resolve => setTimeout(resolve, 100))
+      signal.throwIfAborted()
+    }
+    return {
+      fetchBlock: async (digest, { signal }) => {
+        for (;;) {
+          const peer = this.pickPeer(this.blamed)
+          if (peer !== undefined) {
+            const bytes = await ctx.net.request(me, peer.index, 'block', async () => {
+              const b = await peer.marshal?.getBlock(digest)
+              return b === undefined ? undefined : peer.serveBlock(codec.encode(b))
+            })
+            if (bytes !== undefined) {
+              if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
+              return { bytes, feedback: blame(peer.index) }
+            }
+          }
+          await wait(signal)
+        }
+      },
+      fetchFinalized: async (from, to, { signal }) => {
+        for (;;) {
+          const peer = this.pickPeer(this.blamed)
+          if (peer !== undefined) {
+            const blocks = await ctx.net.request(me, peer.index, 'range', async () => {
+              const m = peer.marshal
+              if (m === undefined) { return undefined }
+              // as marshal's server does (`src/marshal/server.ts`): the longest run of finalized blocks ending at `to`, oldest first
+              const out: Array<{ block: Uint8Array, finalization?: Uint8Array }> = []
+              for (let h = to; h >= from; h--) {
+                const b = await m.getFinalizedBlock(h)
+                if (b === undefined) { break }
+                const f = await m.getFinalization(h)
+                out.unshift({ block: peer.serveBlock(codec.encode(b)), finalization: f === undefined ? undefined : ctx.scheme.encode(f) })
+              }
+              return out.length === 0 ? undefined : out
+            })
+            if (blocks !== undefined) {
+              if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
+              return { blocks, feedback: blame(peer.index) }
+            }
+          }
+          await wait(signal)
+        }
+      }
+    }
+  }
+
+  /** The bytes this node serves for an encoded block (honest: unchanged; a byzantine node overrides it). */
+  serveBlock (bytes: Uint8Array): Uint8Array {
+    return this.lieAboutBlocks ? this.ctx.rng.bytes(bytes.length) : bytes
+  }
+
+  /** Call `then` right after the `n`-th next synced write of this incarnation (false if the node is down). */
+  afterSyncs (n: number, then: () => void): boolean {
+    const store = this.running?.store
+    if (store === undefined) { return false }
+    let left = n
+    store.onSync = () => {
+      if (--left === 0) {
+        store.onSync = undefined
+        then()
+      }
+    }
+    return true
+  }
+
+  /** Stop voting and proposing (a silent validator); it keeps following. */
+  silence (): void {
+    this.running?.engine.pause()
+  }
+
+  /** Crash: everything stops where it is; the disk keeps what `kind` leaves. */
+  crash (kind: CrashKind): void {
+    const r = this.running
+    if (r === undefined) { return }
+    this.incarnation++
+    this.running = undefined
+    this.lied.clear()
+    this.syncLied.clear()
+    this.served = {}
+    this.disk = r.store.crash(kind)
+    // timers and loops of the dead incarnation stop; their pending storage calls hang forever
+    void r.engine.stop().catch(() => {})
+    r.marshal.stop()
+    void r.stateful.stop().catch(() => {})
+  }
+
+  /** A clean stop at the end of a run (flushes what marshal holds). */
+  async stop (): Promise<void> {
+    const r = this.running
+    if (r === undefined) { return }
+    this.running = undefined
+    await r.engine.stop().catch(() => {})
+    await r.stateful.stop().catch(() => {})
+    r.marshal.stop()
+    await r.marshal.flush().catch(() => {})
+    this.disk = r.store.crash('process')
+  }
+}
+
+async function never<T> (): Promise<T> {
+  return new Promise<T>(() => {})
+}
+
+/** A response altered so it cannot verify: one operation byte flipped (in a copy). */
+function corrupt (r: Response): Response {
+  const flip = (b: Uint8Array): Uint8Array => {
+    const c = b.slice()
+    if (c.length > 0) { c[c.length - 1] ^= 0x01 }
+    return c
+  }
+  if (r.type === 'boundary') { return { ...r, op: flip(r.op) } }
+  return { ...r, ops: r.ops.map((op, i) => i === 0 ? flip(op) : op) }
+}
+
+const initialCache = new WeakMap<object, Promise<unknown>>()
+
+/** The initial targets of `application`'s databases (opened empty, in memory), computed once per application. */
+async function initialTargets<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>): Promise<ReturnType<DatabaseSet<Dbs>['initialSyncTargets']>> {
+  let p = initialCache.get(application)
+  if (p === undefined) {
+    p = (async () => {
+      const set = await openDatabases(application, new PowerLossDatastore())
+      const targets = set.initialSyncTargets()
+      await set.close()
+      return targets
+    })()
+    initialCache.set(application, p)
+  }
+  return p as Promise<ReturnType<DatabaseSet<Dbs>['initialSyncTargets']>>
+}
