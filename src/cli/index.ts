@@ -27,6 +27,7 @@ commands:
              --dir DIR (required)  --validators N (4)  --joiners N (0)
              --chain-id ID (qmdb-local)  --host IP (127.0.0.1)
              --base-port PORT (40000)  --metrics-base-port PORT
+             --ws-base-port PORT (node i also listens on WebSockets at PORT + i)
              --transfers N (100)  --block-interval MS (100)
   node     run one node from its config until SIGINT/SIGTERM (JSON lines on stdout)
              --config FILE (required)  --status-interval MS (0)  --control
@@ -58,6 +59,7 @@ function parse (args: string[]): { values: Record<string, string | boolean | und
       host: { type: 'string' },
       'base-port': { type: 'string' },
       'metrics-base-port': { type: 'string' },
+      'ws-base-port': { type: 'string' },
       'status-interval': { type: 'string' },
       'block-interval': { type: 'string' }
     }
@@ -108,6 +110,7 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'init': {
       const metrics = str(p, 'metrics-base-port')
+      const ws = str(p, 'ws-base-port')
       const nodes = await initNetwork({
         dir: required(p, 'dir'),
         validators: intOption(str(p, 'validators'), 'validators', 4, 1, 64),
@@ -116,6 +119,7 @@ async function main (argv: string[]): Promise<number> {
         host: str(p, 'host') ?? '127.0.0.1',
         basePort: intOption(str(p, 'base-port'), 'base-port', 40000, 1, 65000),
         metricsBasePort: metrics === undefined ? undefined : intOption(metrics, 'metrics-base-port', 0, 1, 65000),
+        wsBasePort: ws === undefined ? undefined : intOption(ws, 'ws-base-port', 0, 1, 65000),
         autoTransfers: intOption(str(p, 'transfers'), 'transfers', 100, 0, 100_000),
         blockIntervalMs: intOption(str(p, 'block-interval'), 'block-interval', 100, 0, 999)
       })

@@ -39,7 +39,11 @@ export interface NodeConfig {
   chainId: string
   /** Validator peer ids (base58btc), in order; the node is a validator iff its id is listed. */
   validators: string[]
-  /** Multiaddrs to listen on (default `/ip4/127.0.0.1/tcp/0`). */
+  /**
+   * Multiaddrs to listen on (default `/ip4/127.0.0.1/tcp/0`): TCP
+   * (`/ip4/<ip>/tcp/<port>`) and WebSockets (the same followed by `/ws`,
+   * what browsers dial, README "Browser light client").
+   */
   listen?: string[]
   /** Multiaddrs (with `/p2p/<id>`) dialled at start. */
   bootstrap?: string[]
@@ -61,6 +65,9 @@ export class ConfigError extends Error {
 const KEYS: Record<string, true> = {
   dataDir: true, chainId: true, validators: true, listen: true, bootstrap: true, stateSync: true, metricsPort: true, application: true, consensus: true, sync: true, prune: true
 }
+
+/** Listen addresses the node's transports (TCP, WebSockets) accept. */
+const LISTENABLE = /^\/ip[46]\/[^/]+\/tcp\/\d{1,5}(\/ws)?$/
 
 function fail (field: string, what: string): never {
   throw new ConfigError(`config field \`${field}\` ${what}`)
@@ -134,7 +141,13 @@ export function validateConfig (raw: unknown): NodeConfig {
   })
   const config: NodeConfig = { dataDir: str(o.dataDir, 'dataDir'), chainId: str(o.chainId, 'chainId'), validators }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.chainId)) { fail('chainId', 'must be 1-64 characters of [A-Za-z0-9._-]') }
-  if (o.listen !== undefined) { config.listen = multiaddrs(o.listen, 'listen', false) }
+  if (o.listen !== undefined) {
+    config.listen = multiaddrs(o.listen, 'listen', false)
+    config.listen.forEach((a, i) => {
+      // the node's transports are TCP and WebSockets: any other address would be silently not listened on
+      if (!LISTENABLE.test(a)) { fail(`listen[${i}]`, 'must be /ip4|ip6/<address>/tcp/<port>, optionally followed by /ws') }
+    })
+  }
   if (o.bootstrap !== undefined) { config.bootstrap = multiaddrs(o.bootstrap, 'bootstrap', true) }
   if (o.stateSync !== undefined) {
     if (typeof o.stateSync !== 'boolean') { fail('stateSync', 'must be a boolean') }

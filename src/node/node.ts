@@ -2,7 +2,7 @@
  * `createNode(config, application)`: one node of a libp2p-qmdb network
  * running `application` (see `application.ts`), wired end to end:
  *
- * libp2p (TCP, Noise, Yamux, identify, ping, gossipsub) → block gossip and the
+ * libp2p (TCP and WebSockets, Noise, Yamux, identify, ping, gossipsub) → block gossip and the
  * block store (marshal) with its backfill protocol → the probe (floor
  * discovery and serving) → the startup decision (`SyncPlan`: marshal sync,
  * or one-time state sync through the standard/compact resolvers) → the
@@ -26,6 +26,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore, NamespaceDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
@@ -201,7 +202,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const libp2p = await createLibp2p({
     privateKey: key,
     addresses: { listen: config.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
+    // WebSockets for browsers (light clients); it only listens on `/ws` addresses
+    transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     datastore: new NamespaceDatastore(datastore, new Key('/libp2p')),

@@ -219,14 +219,14 @@ describe('cli: init', function () {
 
   it('keeps the peer ids when run again, applying the new options', async () => {
     const first = lines(await cli(['init', '--dir', dir, '--validators', '3', '--joiners', '1', '--base-port', '41000']))
-    const second = lines(await cli(['init', '--dir', dir, '--validators', '3', '--joiners', '1', '--base-port', '41100', '--metrics-base-port', '42000', '--chain-id', 'other-chain', '--transfers', '7']))
+    const second = lines(await cli(['init', '--dir', dir, '--validators', '3', '--joiners', '1', '--base-port', '41100', '--metrics-base-port', '42000', '--ws-base-port', '43000', '--chain-id', 'other-chain', '--transfers', '7']))
     expect(second.map(l => l.peerId)).to.deep.equal(first.map(l => l.peerId))
     for (let i = 0; i < 4; i++) {
       const c = await loadConfig(join(dir, `node-${i}.json`))
       expect(c.validators).to.deep.equal(first.slice(0, 3).map(l => l.peerId))
       expect(c.metricsPort).to.equal(42000 + i)
       expect(c.chainId).to.equal('other-chain')
-      expect(c.listen).to.deep.equal([`/ip4/127.0.0.1/tcp/${41100 + i}`])
+      expect(c.listen).to.deep.equal([`/ip4/127.0.0.1/tcp/${41100 + i}`, `/ip4/127.0.0.1/tcp/${43000 + i}/ws`])
       expect(c.application).to.deep.equal({ autoTransfers: 7 })
     }
   })
