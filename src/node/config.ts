@@ -119,6 +119,15 @@ function multiaddrs (v: unknown, field: string, withPeer: boolean): string[] {
   return list
 }
 
+function listenAddrs (v: unknown): string[] {
+  const list = multiaddrs(v, 'listen', false)
+  list.forEach((a, i) => {
+    // the node's transports are TCP and WebSockets: any other address would be silently not listened on
+    if (!LISTENABLE.test(a)) { fail(`listen[${i}]`, 'must be /ip4|ip6/<address>/tcp/<port>, optionally followed by /ws') }
+  })
+  return list
+}
+
 /** Validate a parsed configuration object. */
 export function validateConfig (raw: unknown): NodeConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) { throw new ConfigError('the configuration must be a JSON object') }
@@ -141,13 +150,7 @@ export function validateConfig (raw: unknown): NodeConfig {
   })
   const config: NodeConfig = { dataDir: str(o.dataDir, 'dataDir'), chainId: str(o.chainId, 'chainId'), validators }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.chainId)) { fail('chainId', 'must be 1-64 characters of [A-Za-z0-9._-]') }
-  if (o.listen !== undefined) {
-    config.listen = multiaddrs(o.listen, 'listen', false)
-    config.listen.forEach((a, i) => {
-      // the node's transports are TCP and WebSockets: any other address would be silently not listened on
-      if (!LISTENABLE.test(a)) { fail(`listen[${i}]`, 'must be /ip4|ip6/<address>/tcp/<port>, optionally followed by /ws') }
-    })
-  }
+  if (o.listen !== undefined) { config.listen = listenAddrs(o.listen) }
   if (o.bootstrap !== undefined) { config.bootstrap = multiaddrs(o.bootstrap, 'bootstrap', true) }
   if (o.stateSync !== undefined) {
     if (typeof o.stateSync !== 'boolean') { fail('stateSync', 'must be a boolean') }
