@@ -42,7 +42,9 @@ import { sleep } from '../p2p/signals.ts'
 import { probeService } from '../probe/index.ts'
 import { DatabaseSet } from '../qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
+import { lightServer } from '../light/server.ts'
 import { gossipScoring } from './gossip.ts'
+import { nodeLightBackend } from './light.ts'
 import { loadOrCreateKey } from './identity.ts'
 import { startMetricsServer } from './metrics-server.ts'
 import { PeerKeeper } from './peer-keeper.ts'
@@ -52,6 +54,8 @@ import type { NodeConfig } from './config.ts'
 import type { MetricsServer } from './metrics-server.ts'
 import type { DatabaseStatus } from './status.ts'
 import type { Finalization } from '../consensus/index.ts'
+import type { LightServer } from '../light/server.ts'
+import type { LightDatabase } from '../light/verify.ts'
 import type { MarshalService } from '../marshal/index.ts'
 import type { QmdbResolver } from '../p2p/index.ts'
 import type { Probe } from '../probe/index.ts'
@@ -72,6 +76,7 @@ export type NodeServices<B extends Block = Block> = {
   compact: QmdbResolver
   marshal: MarshalService<B, Finalization>
   probe: Probe<Finalization>
+  light: LightServer
 }
 
 export interface NodeStatus {
@@ -197,6 +202,12 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const served = (protocol: 'standard' | 'compact'): string[] => names.filter(n => application.databases[n].protocol === protocol)
   const blocked = new Set<string>()
   const isBlocked = (p: { toString(): string }): boolean => blocked.has(p.toString())
+  // light-client proofs: the `current` databases, when the application says which root a block commits to
+  const lightDbs: Record<string, LightDatabase> = {}
+  for (const n of names) {
+    const spec = application.databases[n].light
+    if (spec !== undefined && application.lightRoot !== undefined) { lightDbs[n] = spec }
+  }
   const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
   const consensusTopics = consensusNames(config.chainId)
   const libp2p = await createLibp2p({
@@ -236,7 +247,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       }),
       // the reference rule: the highest of f + 1 verified answers (each is a
       // quorum certificate, so any of them is a safe floor)
-      probe: probeService<Finalization>({ chain: config.chainId, scheme, participants, policy: 'highest', retryTimeout: 2000 })
+      probe: probeService<Finalization>({ chain: config.chainId, scheme, participants, policy: 'highest', retryTimeout: 2000 }),
+      light: lightServer({ chain: config.chainId, databases: Object.keys(lightDbs) })
     }
   })
   events.onListening?.(libp2p.getMultiaddrs().map(String))
@@ -335,6 +347,14 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       events.onFatal?.(err)
     }
   })
+  libp2p.services.light.attach(nodeLightBackend<B, Dbs, Finalization>({
+    databases: lightDbs,
+    readApplied: async fn => stateful.readApplied(fn),
+    finalized: async height => ({ block: await marshal.getFinalizedBlock(height), finalization: await marshal.getFinalization(height) }),
+    blockCodec: application.blockCodec,
+    scheme,
+    processing: () => phase === 'processing'
+  }))
   const ready = stateful.start().then(() => { setPhase('processing') })
   ready.catch(err => { log.error('startup failed: %e', err) })
   marshal.attach(stateful)

@@ -127,7 +127,7 @@ describe('node: gossip and protocols under attack (issue 18)', function () {
     const attacker = await join(node, [BLOCKS])
     await waitUntil(() => seen.size >= 2, 30_000, 'honest blocks reach the spy through node-0')
     const real = await node.libp2p.services.marshal.marshal.getFinalizedBlock(1) as LedgerBlock
-    const junk = Array.from({ length: 10 }, (_, i) => makeBlock(2 ** 40 + i, real.context, real.transfers, real.targets))
+    const junk = Array.from({ length: 10 }, (_, i) => makeBlock(2 ** 40 + i, real.context, real.transfers, real.targets, real.accountsRoot))
     const garbage = [...Array.from({ length: 50 }, (_, i) => randomBytes(1 + i * 80)), randomBytes(512 * 1024)]
     // decodable junk first (ignored, no penalty), then garbage (rejected)
     for (const b of junk) { await attacker.services.pubsub.publish(BLOCKS, b.bytes) }
