@@ -22,13 +22,20 @@ import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { LevelDatastore } from 'datastore-level'
 import { build } from 'esbuild'
 import { chromium } from 'playwright-core'
 import { initNetwork } from '../../src/cli/init.ts'
 import { ledgerApplication } from '../../src/cli/ledger.ts'
+import { hex } from '../../src/codec/index.ts'
+import { accountId, ledgerBlockCodec } from '../../src/examples/ledger/index.ts'
+import { currentDatabase } from '../../src/node/application.ts'
 import { createNode } from '../../src/node/node.ts'
+import { FORGERIES, startTamperingNode } from './tampering-node.ts'
+import type { Forgery } from './tampering-node.ts'
 import type { PageConfig, PageResults } from './types.ts'
 import type { QmdbNode } from '../../src/node/node.ts'
+import type { Libp2p } from '@libp2p/interface'
 import type { Server } from 'node:http'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -40,6 +47,9 @@ const OVERALL_MS = 240_000
 const NETWORK_MS = 90_000
 const BROWSER_MS = 60_000
 const VALIDATORS = 3
+/** Accounts the generated transfers move tokens between (all read by the page). */
+const ACCOUNTS = 6
+const CHAIN = 'qmdb-browser'
 
 interface Check { name: string, ok: boolean, detail?: string }
 const checks: Check[] = []
@@ -66,8 +76,8 @@ async function until (what: string, timeoutMs: number, cond: () => Promise<boole
 
 /** The validators, started one after another, each dialling those already running. */
 async function startNetwork (dir: string): Promise<QmdbNode[]> {
-  const configs = await initNetwork({ dir, validators: VALIDATORS, joiners: 0, chainId: 'qmdb-browser', host: '127.0.0.1', autoTransfers: 10, wsBasePort: 0 })
-  const application = ledgerApplication({ autoTransfers: 10, accountSpace: 6 })
+  const configs = await initNetwork({ dir, validators: VALIDATORS, joiners: 0, chainId: CHAIN, host: '127.0.0.1', autoTransfers: 10, wsBasePort: 0 })
+  const application = ledgerApplication({ autoTransfers: 10, accountSpace: ACCOUNTS })
   const nodes: QmdbNode[] = []
   for (const { config } of configs) {
     const bootstrap = nodes.flatMap(n => n.libp2p.getMultiaddrs().map(String).filter(a => !a.includes('/ws/')))
@@ -122,6 +132,35 @@ async function inChromium (url: string, profile: string, errors: string[]): Prom
   }
 }
 
+/** Pause consensus everywhere and wait until every node has applied the same, last height. */
+async function settle (nodes: QmdbNode[]): Promise<void> {
+  await Promise.all(nodes.map(async n => n.pauseConsensus()))
+  let last = ''
+  await until('the validators to agree on a last applied height', NETWORK_MS, async () => {
+    const seen = JSON.stringify(await Promise.all(nodes.map(async n => (await n.status()).appliedHeight)))
+    const agreed = seen === last && new Set(JSON.parse(seen)).size === 1
+    last = seen
+    if (!agreed) { await new Promise(resolve => setTimeout(resolve, 500)) }
+    return agreed
+  })
+}
+
+/** What the network wrote: the accounts read straight from a stopped node's database (as the ledger opens it; no proof involved). */
+async function writtenValues (dataDir: string, keys: Uint8Array[]): Promise<Array<string | undefined>> {
+  const datastore = new LevelDatastore(join(dataDir, 'db'))
+  await datastore.open()
+  try {
+    const db = await currentDatabase().open({ datastore, prefix: '/ledger/accounts' })
+    try {
+      return await Promise.all(keys.map(async k => { const v = await db.get(k); return v === undefined ? undefined : hex(v) }))
+    } finally {
+      await db.close()
+    }
+  } finally {
+    await datastore.close()
+  }
+}
+
 async function main (): Promise<number> {
   if (!existsSync(CHROMIUM)) {
     check('chromium is installed', false, `${CHROMIUM} is missing: install the Debian package \`chromium\` (apt-get install -y --no-install-recommends chromium)`)
@@ -129,6 +168,7 @@ async function main (): Promise<number> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'qmdb-browser-'))
   let nodes: QmdbNode[] = []
+  let bad: Libp2p | undefined
   let server: Server | undefined
   try {
     const bundle = await bundlePage().then(b => b, (err: Error) => err)
@@ -136,15 +176,41 @@ async function main (): Promise<number> {
       return summary()
     }
     process.stdout.write(`# bundle: ${(bundle.js.length / 1024).toFixed(0)} KiB, ${bundle.inputs.length} modules\n`)
+    check('the bundle holds the light client (src/light)', bundle.inputs.some(i => i.includes('src/light/client.js')))
 
     nodes = await startNetwork(dir)
     await until('every validator to apply 3 blocks', NETWORK_MS, async () => {
       const heights = await Promise.all(nodes.map(async n => (await n.status()).appliedHeight ?? 0))
       return Math.min(...heights) >= 3
     })
-    const wsAddrs = nodes.map(n => n.libp2p.getMultiaddrs().map(String).find(a => a.includes('/ws/')))
-    if (!check('every node listens on a /ws address', wsAddrs.every(a => a !== undefined), wsAddrs.join(' '))) { return summary() }
-    const config: PageConfig = { honest: wsAddrs as string[], timeoutMs: 20_000 }
+    await settle(nodes)
+    const status = await nodes[0].status()
+    const addrs = (n: { getMultiaddrs(): Array<{ toString(): string }> }, ws: boolean): string[] => n.getMultiaddrs().map(String).filter(a => a.includes('/ws/') === ws)
+    const honest = nodes.map(n => addrs(n.libp2p, true)[0])
+    if (!check('every node listens on a /ws address', honest.every(a => a !== undefined), honest.join(' '))) { return summary() }
+
+    const forgeries = Object.keys(FORGERIES) as Forgery[]
+    const forgedKeys = forgeries.map((_, i) => accountId(i))
+    bad = await startTamperingNode({
+      chain: CHAIN,
+      db: 'accounts',
+      validators: VALIDATORS,
+      maxBlockBytes: ledgerBlockCodec.maxBytes,
+      honest: addrs(nodes[0].libp2p, false)[0],
+      forgeries: new Map(forgeries.map((f, i) => [hex(forgedKeys[i]), f]))
+    })
+    // every account the generated transfers can touch, and one they never touch
+    const readKeys = [...Array.from({ length: ACCOUNTS }, (_, i) => accountId(i)), accountId(ACCOUNTS + 1000)]
+    const config: PageConfig = {
+      chain: CHAIN,
+      validators: nodes.map(n => n.peerId),
+      db: 'accounts',
+      honest,
+      bad: addrs(bad, true)[0],
+      reads: readKeys.map(hex),
+      forged: forgedKeys.map(hex),
+      timeoutMs: 20_000
+    }
 
     const served = await serve({
       '/': { type: 'text/html; charset=utf-8', body: HTML },
@@ -162,13 +228,34 @@ async function main (): Promise<number> {
     }
     process.stdout.write(`# ${page.results.userAgent}\n`)
     if (!check('the page ran', page.results.fatal === undefined, page.results.fatal)) { return summary() }
-    for (const p of page.results.pings) {
-      check(`the page connects over WebSockets and pings ${p.addr}`, p.error === undefined && p.remoteAddr?.includes('/ws') === true, p.error ?? p.remoteAddr)
-    }
+
+    await Promise.all(nodes.map(async n => n.stop()))
+    nodes = []
+    const written = await writtenValues(join(dir, 'node-0'), readKeys)
+    check(`the network wrote at least ${ACCOUNTS - 1} of the ${ACCOUNTS} accounts`, written.filter(v => v !== undefined).length >= ACCOUNTS - 1, JSON.stringify(written))
+    check('the page made every read', page.results.reads.length === readKeys.length && page.results.forged.length === forgedKeys.length)
+    page.results.reads.forEach((r, i) => {
+      const want = written[i]
+      const name = `read ${r.key.slice(0, 12)}… via ${r.via.split('/')[4]}/ws`
+      if (want === undefined) {
+        // the accounts database is unordered: a key never written cannot be proven absent
+        check(`${name}: never written, so unprovable`, r.error?.code === 'Unprovable', JSON.stringify(r))
+      } else {
+        check(`${name}: the value the network wrote, verified at height ${status.appliedHeight} (block ${status.digest?.slice(0, 12)}…)`,
+          r.error === undefined && r.value === want && r.height === status.appliedHeight && r.blockDigest === status.digest, JSON.stringify({ r, want }))
+      }
+    })
+    page.results.forged.forEach((r, i) => {
+      const code = FORGERIES[forgeries[i]]
+      check(`forged ${forgeries[i]} from the bad node: rejected with LightError ${code}, shown on the page`,
+        r.error?.name === 'LightError' && r.error.code === code && page.table.includes(`rejected: LightError ${code}`), JSON.stringify(r))
+    })
+    check('every connection of the page is a WebSocket', page.results.connections.length > 0 && page.results.connections.every(a => a.includes('/ws')), page.results.connections.join(' '))
     check('no page errors', errors.length === 0, errors.join(' | '))
     return summary()
   } finally {
     await Promise.all(nodes.map(async n => n.stop().catch(() => {})))
+    await bad?.stop()
     await new Promise(resolve => server === undefined ? resolve(undefined) : server.close(resolve))
     await rm(dir, { recursive: true, force: true })
   }
