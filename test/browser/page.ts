@@ -26,7 +26,7 @@ import type { LedgerBlock } from '../../src/examples/ledger/block.ts'
 import type { LightApplication, LightClient } from '../../src/light/index.ts'
 
 /** The ledger as a light client sees it: its block codec, its `current` accounts, the root its blocks commit to. */
-const ledger: LightApplication<LedgerBlock> = {
+const ledgerLight: LightApplication<LedgerBlock> = {
   blockCodec: ledgerBlockCodec,
   databases: { accounts: currentDatabase() },
   lightRoot: (block, db) => db === 'accounts' ? block.accountsRoot : undefined
@@ -64,7 +64,7 @@ async function run (): Promise<PageResults> {
     // browsers refuse private addresses by default; the test network is on 127.0.0.1
     connectionGater: { denyDialMultiaddr: () => false }
   })
-  const client = lightClient(libp2p, { validators: config.validators, chain: config.chain, application: ledger, timeout: config.timeoutMs })
+  const client = lightClient(libp2p, { validators: config.validators, chain: config.chain, application: ledgerLight, timeout: config.timeoutMs })
   try {
     const reads: ReadResult[] = []
     for (let i = 0; i < config.reads.length; i++) { reads.push(await read(client, config, config.honest[i % config.honest.length], config.reads[i])) }
