@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `libp2p-qmdb` command line: `demo`, `init`, `node`, `status`.
+ * The `libp2p-qmdb` command line: `demo`, `init`, `node`, `status`, `get`.
  * Usage mistakes exit 2 with the usage text; failures exit 1 with one line
  * on stderr (the stack only with DEBUG set).
  */
@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util'
 import { installPolyfills } from '../polyfill.ts'
 import { formatReport, runDemo } from './demo.ts'
+import { formatValue, runGet } from './get.ts'
 import { initNetwork } from './init.ts'
 import { UsageError, info, intOption, toJson } from './output.ts'
 import { runNode } from './run-node.ts'
@@ -32,6 +33,11 @@ commands:
              --config FILE (required)  --status-interval MS (0)  --control
   status   print a running node's status (from its metrics port)
              --url http://127.0.0.1:PORT (required)
+  get      read one key from a node and verify it (light client): prints the
+           value in hex (or "absent") and the height and block it is proven at
+             <key-hex> --peer MULTIADDR/p2p/ID (required)  --db NAME (accounts)
+             --config FILE (required: a node config, for the validator set)
+             --height N (latest)  --timeout SECONDS (10)
 `
 
 type Parsed = ReturnType<typeof parse>
@@ -48,6 +54,9 @@ function parse (args: string[]): { values: Record<string, string | boolean | und
       dir: { type: 'string' },
       config: { type: 'string' },
       url: { type: 'string' },
+      peer: { type: 'string' },
+      db: { type: 'string' },
+      height: { type: 'string' },
       validators: { type: 'string' },
       joiners: { type: 'string' },
       blocks: { type: 'string' },
@@ -85,6 +94,20 @@ async function main (argv: string[]): Promise<number> {
   const [command, ...rest] = p.positionals
   if (p.values.help === true || command === undefined || command === 'help') {
     process.stdout.write(USAGE)
+    return 0
+  }
+  if (command === 'get') {
+    if (rest.length !== 1) { throw new UsageError('get takes one key (hex)') }
+    const height = str(p, 'height')
+    const value = await runGet({
+      configPath: required(p, 'config'),
+      peer: required(p, 'peer'),
+      db: str(p, 'db') ?? 'accounts',
+      keyHex: rest[0],
+      height: height === undefined ? undefined : intOption(height, 'height', 0),
+      timeoutMs: intOption(str(p, 'timeout'), 'timeout', 10, 1) * 1000
+    })
+    process.stdout.write(`${formatValue(value)}\n`)
     return 0
   }
   if (rest.length > 0) { throw new UsageError(`unexpected argument ${rest[0]}`) }
