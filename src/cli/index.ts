@@ -28,7 +28,7 @@ commands:
              --dir DIR (required)  --validators N (4)  --joiners N (0)
              --chain-id ID (qmdb-local)  --host IP (127.0.0.1)
              --base-port PORT (40000)  --metrics-base-port PORT
-             --transfers N (100)  --block-interval MS (100)
+             --transfers N (100)  --block-interval MS (100)  --mdns
   node     run one node from its config until SIGINT/SIGTERM (JSON lines on stdout)
              --config FILE (required)  --status-interval MS (0)  --control
   status   print a running node's status (from its metrics port)
@@ -51,6 +51,7 @@ function parse (args: string[]): { values: Record<string, string | boolean | und
       help: { type: 'boolean', short: 'h' },
       json: { type: 'boolean' },
       control: { type: 'boolean' },
+      mdns: { type: 'boolean' },
       dir: { type: 'string' },
       config: { type: 'string' },
       url: { type: 'string' },
@@ -140,7 +141,8 @@ async function main (argv: string[]): Promise<number> {
         basePort: intOption(str(p, 'base-port'), 'base-port', 40000, 1, 65000),
         metricsBasePort: metrics === undefined ? undefined : intOption(metrics, 'metrics-base-port', 0, 1, 65000),
         autoTransfers: intOption(str(p, 'transfers'), 'transfers', 100, 0, 100_000),
-        blockIntervalMs: intOption(str(p, 'block-interval'), 'block-interval', 100, 0, 999)
+        blockIntervalMs: intOption(str(p, 'block-interval'), 'block-interval', 100, 0, 999),
+        mdns: p.values.mdns === true
       })
       for (const n of nodes) {
         process.stdout.write(`${toJson({ name: n.name, peerId: n.peerId, config: n.configPath, validator: n.config.stateSync !== true })}\n`)

@@ -2,7 +2,9 @@
  * `createNode(config, application)`: one node of a libp2p-qmdb network
  * running `application` (see `application.ts`), wired end to end:
  *
- * libp2p (TCP, Noise, Yamux, identify, ping, gossipsub) → block gossip and the
+ * libp2p (TCP, Noise, Yamux, identify, ping, gossipsub; peer discovery:
+ * the configured bootstrap list, announcements over gossip, optionally mDNS;
+ * light-client proofs of `current` databases) → block gossip and the
  * block store (marshal) with its backfill protocol → the probe (floor
  * discovery and serving) → the startup decision (`SyncPlan`: marshal sync,
  * or one-time state sync through the standard/compact resolvers) → the
@@ -19,12 +21,15 @@
 
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore, NamespaceDatastore } from 'datastore-core'
@@ -63,7 +68,7 @@ import type { Anchor, Block, StatefulFatalError } from '../stateful/index.ts'
 import type { MemberRecord, Source, SyncProgress } from '../sync/index.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Datastore } from 'interface-datastore'
 
@@ -208,6 +213,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     if (spec !== undefined && application.lightRoot !== undefined) { lightDbs[n] = spec }
   }
   const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
+  const peersTopic = `/qmdb/${config.chainId}/peers/1`
   const consensusTopics = consensusNames(config.chainId)
   const libp2p = await createLibp2p({
     privateKey: key,
@@ -218,6 +224,12 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     datastore: new NamespaceDatastore(datastore, new Key('/libp2p')),
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 100 },
+    // one known address is enough: peers announce their addresses on a per-chain gossip topic
+    peerDiscovery: [
+      ...((config.bootstrap ?? []).length > 0 ? [bootstrap({ list: config.bootstrap ?? [], timeout: 0 })] : []),
+      pubsubPeerDiscovery({ topics: [peersTopic], interval: 2000 }),
+      ...(config.mdns === true ? [mdns()] : [])
+    ],
     connectionGater: {
       denyDialPeer: isBlocked,
       denyInboundEncryptedConnection: isBlocked,
@@ -277,6 +289,14 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   // configured peers: dialled now, redialled whenever disconnected
   const keeper = new PeerKeeper(libp2p, config.bootstrap ?? [], { blocked: id => blocked.has(id), log })
   await keeper.start()
+  // validators found by discovery are kept connected too (the probe and consensus need them)
+  const onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
+    const id = evt.detail.id.toString()
+    if (id === peerId || set.indexOf(id) === undefined || evt.detail.multiaddrs.length === 0) { return }
+    const addrs = evt.detail.multiaddrs.map(a => a.getComponents().some(c => c.name === 'p2p') ? a : a.encapsulate(`/p2p/${id}`))
+    void keeper.add(addrs.map(String)).catch(() => {})
+  }
+  libp2p.addEventListener('peer:discovery', onDiscovery)
 
   // the application (its genesis block commits to the targets of empty databases)
   const app = application.create(await initialTargets(application))
@@ -489,6 +509,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       await marshal.flush().catch(() => {})
       await metrics?.close()
       pubsub.removeEventListener('message', onBlock)
+      libp2p.removeEventListener('peer:discovery', onDiscovery)
       await libp2p.stop()
       await datastore.close()
     }
