@@ -1,8 +1,9 @@
 /**
  * `libp2p-qmdb init`: lay out a local network on disk — one data directory per
  * node holding its identity key, and one JSON config per node (listen ports,
- * TCP and optionally WebSockets for browsers; the validator set, the peers to
- * dial, the ledger's settings in
+ * TCP and optionally WebSockets for browsers; the validator set, the
+ * bootstrap list — one address would do, the rest are discovered —,
+ * optionally mDNS, the ledger's settings in
  * `application`). Without a base port every node listens on port 0 (the
  * system picks a free one) and knows no peer addresses: whoever starts the
  * nodes tells them each other's real addresses (the interop harness does,
@@ -35,6 +36,8 @@ export interface InitOptions {
   autoTransfers: number
   /** Minimum block time (ms); 0 = as fast as consensus goes. */
   blockIntervalMs?: number
+  /** Every node also discovers peers on the local network with mDNS. */
+  mdns?: boolean
 }
 
 export interface InitializedNode {
@@ -78,6 +81,7 @@ export async function initNetwork (opts: InitOptions): Promise<InitializedNode[]
     if (opts.wsBasePort !== undefined) { config.listen?.push(`/ip4/${opts.host}/tcp/${opts.wsBasePort === 0 ? 0 : opts.wsBasePort + i}/ws`) }
     if ((opts.blockIntervalMs ?? 0) > 0) { config.consensus = { blockIntervalMs: opts.blockIntervalMs } }
     if (joiner) { config.stateSync = true }
+    if (opts.mdns === true) { config.mdns = true }
     if (opts.metricsBasePort !== undefined) { config.metricsPort = opts.metricsBasePort + i }
     const configPath = join(dir, `${ids[i].name}.json`)
     await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`)

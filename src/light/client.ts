@@ -18,7 +18,7 @@
 import { frameStream } from '../p2p/frames.ts'
 import { PeerLimiter } from '../p2p/limits.ts'
 import { DEFAULT_PROTOCOL_PREFIX } from '../p2p/protocol.ts'
-import { linked } from '../p2p/signals.ts'
+import { linked, sleep } from '../p2p/signals.ts'
 import { LightError } from './errors.ts'
 import { DEFAULT_MAX_LIGHT_RESPONSE, MAX_KEY_BYTES, decodeLightAnswer, encodeLightRequest, lightProtocolId } from './protocol.ts'
 import { LightValidators, maxFinalizationBytes, verifyAnswer } from './verify.ts'
@@ -89,9 +89,16 @@ class Client<B extends LightBlock> implements LightClient {
     if (key.length > MAX_KEY_BYTES) { throw new LightError('Unsupported', `a key of at most ${MAX_KEY_BYTES} bytes`) }
     const request = encodeLightRequest({ key, height: options.height })
     const peerKey = peer.toString()
-    const admitted = this.limiter.tryAcquire(peerKey)
-    if (!admitted.ok) { throw new LightError('NoAnswer', `too many requests to ${peerKey} (${admitted.reason}); retry in ${admitted.retryInMs} ms`) }
     const link = linked(options.signal === undefined ? [] : [options.signal], this.init.timeout ?? 10_000)
+    // over the per-peer limits: wait for a slot (within the deadline) rather than exceed what servers admit
+    for (let admitted = this.limiter.tryAcquire(peerKey); !admitted.ok; admitted = this.limiter.tryAcquire(peerKey)) {
+      await sleep(Math.max(10, admitted.retryInMs), link.signal)
+      if (link.signal.aborted) {
+        link.dispose()
+        options.signal?.throwIfAborted()
+        throw new LightError('NoAnswer', `too many requests to ${peerKey} (${admitted.reason}) until the deadline`)
+      }
+    }
     let body: Uint8Array
     try {
       const stream = await this.libp2p.dialProtocol(peer, this.protocol(db), { signal: link.signal })

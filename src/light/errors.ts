@@ -4,17 +4,17 @@
  * forged answer from a node that simply cannot answer:
  *
  * - `Certificate`: the finalization does not verify against the trusted
- *   validator set (bad or missing signatures, no quorum), or it finalizes
- *   another block than the one sent;
+ * validator set (bad or missing signatures, no quorum), or it finalizes
+ * another block than the one sent;
  * - `RootCommitment`: the block does not commit to the root the proof is
- *   against (or commits no root for the database);
+ * against (or commits no root for the database);
  * - `Proof`: the key-value or exclusion proof does not verify against that root;
  * - `KeyMismatch`: the proven operation is for another key;
  * - `HeightMismatch`: the answer is for another height than the one asked;
  * - `Malformed`: the peer broke the wire protocol (docs/PROTOCOLS.md, "Light-client proofs");
  * - `HeightUnavailable`: the peer cannot prove the requested height (only its latest applied height);
  * - `Unprovable`: the peer says the key has no value in an unordered database,
- *   where absence cannot be proven (only ordered databases have exclusion proofs);
+ * where absence cannot be proven (only ordered databases have exclusion proofs);
  * - `Unsupported`: a local mistake: the database is not one the client can verify;
  * - `NoAnswer`: the peer could not be reached, reset the stream or timed out.
  */
@@ -34,4 +34,3 @@ export class LightError extends Error {
     this.code = code
   }
 }
-

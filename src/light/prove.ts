@@ -13,9 +13,9 @@ import { encodeOperationProof } from '../qmdb/current-proof.ts'
 import { QmdbError } from '../qmdb/errors.ts'
 import { encodeExclusionProof, encodeOrderedKeyValueProof } from '../qmdb/ordered-proof.ts'
 import type { LightDatabase } from './verify.ts'
+import type { Digest } from '../merkle/index.ts'
 import type { OperationProof } from '../qmdb/current-proof.ts'
 import type { ExclusionProof, OrderedKeyValueProof } from '../qmdb/ordered-proof.ts'
-import type { Digest } from '../merkle/index.ts'
 
 /** The reads of a `current` database a proof needs (its reader facade has them). */
 export interface ProvableReader {

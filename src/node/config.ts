@@ -45,8 +45,14 @@ export interface NodeConfig {
    * what browsers dial, README "Browser light client").
    */
   listen?: string[]
-  /** Multiaddrs (with `/p2p/<id>`) dialled at start. */
+  /**
+   * Multiaddrs (with `/p2p/<id>`) dialled at start and kept connected
+   * (`@libp2p/bootstrap`); one is enough: the other nodes are found through
+   * peer discovery over gossip, and every validator found is kept connected.
+   */
   bootstrap?: string[]
+  /** Also discover peers on the local network with mDNS (default false). */
+  mdns?: boolean
   /** Request state sync at first start (an interrupted sync always resumes). */
   stateSync?: boolean
   /** Serve Prometheus metrics and `/status` on this port (127.0.0.1). */
@@ -63,7 +69,7 @@ export class ConfigError extends Error {
 }
 
 const KEYS: Record<string, true> = {
-  dataDir: true, chainId: true, validators: true, listen: true, bootstrap: true, stateSync: true, metricsPort: true, application: true, consensus: true, sync: true, prune: true
+  dataDir: true, chainId: true, validators: true, listen: true, bootstrap: true, mdns: true, stateSync: true, metricsPort: true, application: true, consensus: true, sync: true, prune: true
 }
 
 /** Listen addresses the node's transports (TCP, WebSockets) accept. */
@@ -155,6 +161,10 @@ export function validateConfig (raw: unknown): NodeConfig {
   if (o.stateSync !== undefined) {
     if (typeof o.stateSync !== 'boolean') { fail('stateSync', 'must be a boolean') }
     config.stateSync = o.stateSync
+  }
+  if (o.mdns !== undefined) {
+    if (typeof o.mdns !== 'boolean') { fail('mdns', 'must be a boolean') }
+    config.mdns = o.mdns
   }
   if (o.metricsPort !== undefined) { config.metricsPort = int(o.metricsPort, 'metricsPort', 0, 65535) }
   if (o.application !== undefined) {

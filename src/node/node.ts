@@ -2,7 +2,9 @@
  * `createNode(config, application)`: one node of a libp2p-qmdb network
  * running `application` (see `application.ts`), wired end to end:
  *
- * libp2p (TCP and WebSockets, Noise, Yamux, identify, ping, gossipsub) → block gossip and the
+ * libp2p (TCP and WebSockets, Noise, Yamux, identify, ping, gossipsub; peer discovery:
+ * the configured bootstrap list, announcements over gossip, optionally mDNS;
+ * light-client proofs of `current` databases) → block gossip and the
  * block store (marshal) with its backfill protocol → the probe (floor
  * discovery and serving) → the startup decision (`SyncPlan`: marshal sync,
  * or one-time state sync through the standard/compact resolvers) → the
@@ -19,12 +21,15 @@
 
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
@@ -35,6 +40,7 @@ import { createLibp2p } from 'libp2p'
 import { Counter, Histogram, Registry } from 'prom-client'
 import { hex } from '../codec/index.ts'
 import { ConsensusNetwork, SimplexEngine, ValidatorSet, consensusNames, finalizationScheme } from '../consensus/index.ts'
+import { lightServer } from '../light/server.ts'
 import { marshalService } from '../marshal/index.ts'
 import { topicResult } from '../p2p/admission.ts'
 import { compactResolver, standardResolver } from '../p2p/index.ts'
@@ -42,10 +48,9 @@ import { sleep } from '../p2p/signals.ts'
 import { probeService } from '../probe/index.ts'
 import { DatabaseSet } from '../qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
-import { lightServer } from '../light/server.ts'
 import { gossipScoring } from './gossip.ts'
-import { nodeLightBackend } from './light.ts'
 import { loadOrCreateKey } from './identity.ts'
+import { nodeLightBackend } from './light.ts'
 import { startMetricsServer } from './metrics-server.ts'
 import { PeerKeeper } from './peer-keeper.ts'
 import { databaseStatus } from './status.ts'
@@ -64,7 +69,7 @@ import type { Anchor, Block, StatefulFatalError } from '../stateful/index.ts'
 import type { MemberRecord, Source, SyncProgress } from '../sync/index.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Datastore } from 'interface-datastore'
 
@@ -209,6 +214,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     if (spec !== undefined && application.lightRoot !== undefined) { lightDbs[n] = spec }
   }
   const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
+  const peersTopic = `/qmdb/${config.chainId}/peers/1`
   const consensusTopics = consensusNames(config.chainId)
   const libp2p = await createLibp2p({
     privateKey: key,
@@ -220,6 +226,12 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     datastore: new NamespaceDatastore(datastore, new Key('/libp2p')),
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 100 },
+    // one known address is enough: peers announce their addresses on a per-chain gossip topic
+    peerDiscovery: [
+      ...((config.bootstrap ?? []).length > 0 ? [bootstrap({ list: config.bootstrap ?? [], timeout: 0 })] : []),
+      pubsubPeerDiscovery({ topics: [peersTopic], interval: 2000 }),
+      ...(config.mdns === true ? [mdns()] : [])
+    ],
     connectionGater: {
       denyDialPeer: isBlocked,
       denyInboundEncryptedConnection: isBlocked,
@@ -279,6 +291,14 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   // configured peers: dialled now, redialled whenever disconnected
   const keeper = new PeerKeeper(libp2p, config.bootstrap ?? [], { blocked: id => blocked.has(id), log })
   await keeper.start()
+  // validators found by discovery are kept connected too (the probe and consensus need them)
+  const onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
+    const id = evt.detail.id.toString()
+    if (id === peerId || set.indexOf(id) === undefined || evt.detail.multiaddrs.length === 0) { return }
+    const addrs = evt.detail.multiaddrs.map(a => a.getComponents().some(c => c.name === 'p2p') ? a : a.encapsulate(`/p2p/${id}`))
+    void keeper.add(addrs.map(String)).catch(() => {})
+  }
+  libp2p.addEventListener('peer:discovery', onDiscovery)
 
   // the application (its genesis block commits to the targets of empty databases)
   const app = application.create(await initialTargets(application))
@@ -491,6 +511,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       await marshal.flush().catch(() => {})
       await metrics?.close()
       pubsub.removeEventListener('message', onBlock)
+      libp2p.removeEventListener('peer:discovery', onDiscovery)
       await libp2p.stop()
       await datastore.close()
     }

@@ -30,6 +30,7 @@ function full (): Record<string, unknown> {
     validators: [V1, V2, V3],
     listen: ['/ip4/127.0.0.1/tcp/40001', '/ip4/0.0.0.0/tcp/40101', '/ip4/127.0.0.1/tcp/40201/ws', '/ip6/::1/tcp/0/ws'],
     bootstrap: [`/ip4/127.0.0.1/tcp/40000/p2p/${V1}`, `/ip4/127.0.0.1/tcp/40002/p2p/${V3}`],
+    mdns: true,
     stateSync: true,
     metricsPort: 9100,
     application: { autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 },
@@ -63,6 +64,7 @@ describe('node: validateConfig', () => {
     expect(c.validators).to.deep.equal([V1])
     expect(c.listen).to.be.undefined()
     expect(c.bootstrap).to.be.undefined()
+    expect(c.mdns).to.be.undefined()
     expect(c.stateSync).to.be.undefined()
     expect(c.metricsPort).to.be.undefined()
     expect(c.application).to.be.undefined()
@@ -79,6 +81,7 @@ describe('node: validateConfig', () => {
       validators: [V1, V2, V3],
       listen: ['/ip4/127.0.0.1/tcp/40001', '/ip4/0.0.0.0/tcp/40101', '/ip4/127.0.0.1/tcp/40201/ws', '/ip6/::1/tcp/0/ws'],
       bootstrap: [`/ip4/127.0.0.1/tcp/40000/p2p/${V1}`, `/ip4/127.0.0.1/tcp/40002/p2p/${V3}`],
+      mdns: true,
       stateSync: true,
       metricsPort: 9100,
       application: { autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 },
@@ -94,6 +97,8 @@ describe('node: validateConfig', () => {
     expect(validateConfig({ ...minimal(), metricsPort: 0 }).metricsPort).to.equal(0)
     expect(validateConfig({ ...minimal(), metricsPort: 65535 }).metricsPort).to.equal(65535)
     expect(validateConfig({ ...minimal(), stateSync: false }).stateSync).to.equal(false)
+    expect(validateConfig({ ...minimal(), mdns: false }).mdns).to.equal(false)
+    rejects({ ...minimal(), mdns: 'yes' }, 'mdns', /boolean/)
     expect(validateConfig({ ...minimal(), listen: [], bootstrap: [] })).to.include.keys('listen', 'bootstrap')
     expect(validateConfig({ ...minimal(), application: {} }).application).to.deep.equal({})
   })

@@ -49,7 +49,7 @@ export const orderedSpec: LightDatabase = { kind: 'current-ordered', codec: new 
 export const tinyApplication: LightApplication<TinyBlock> = {
   blockCodec: { decode: decodeTiny, maxBytes: 128 },
   databases: { plain: { light: plainSpec }, ordered: { light: orderedSpec }, log: {} },
-  lightRoot: (b, db) => db === 'plain' ? b.plainRoot : db === 'ordered' ? b.orderedRoot : undefined
+  lightRoot: (b, db) => ({ plain: b.plainRoot, ordered: b.orderedRoot } as Record<string, Uint8Array | undefined>)[db]
 }
 
 export function key (i: number): Uint8Array {

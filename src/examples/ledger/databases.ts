@@ -2,8 +2,8 @@
  * Opening the ledger's databases (in memory or in a datastore).
  */
 
-import { CurrentDb } from '../../qmdb/current.ts'
 import { CompactKeylessDb } from '../../qmdb/compact.ts'
+import { CurrentDb } from '../../qmdb/current.ts'
 import { DatabaseSet } from '../../qmdb/managed.ts'
 import type { LedgerDbs } from './app.ts'
 import type { Datastore } from 'interface-datastore'
