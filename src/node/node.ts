@@ -243,6 +243,10 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       pubsub: gossipsub({
         globalSignaturePolicy: StrictNoSign,
         allowPublishToZeroTopicPeers: true,
+        // peer announcements repeat the same bytes (the same message id without
+        // signatures) and @libp2p/pubsub-peer-discovery publishes without a catch:
+        // a repeat must not reject, or it is an unhandled rejection that ends the process
+        ignoreDuplicatePublishError: true,
         heartbeatInterval: 300,
         ...gossipScoring([blocksTopic, consensusTopics.votesTopic, consensusTopics.certsTopic])
       }),
