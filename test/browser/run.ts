@@ -116,7 +116,7 @@ async function serve (files: Record<string, { type: string, body: string }>): Pr
 }
 
 /** Open the page in a fresh headless Chromium profile and return its report and its table's text. */
-async function inChromium (url: string, profile: string, errors: string[]): Promise<{ results: PageResults, table: string, version: string }> {
+async function inChromium (url: string, profile: string, errors: string[]): Promise<{ results: PageResults, table: string }> {
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: BROWSER_MS })
   try {
     const page = context.pages()[0] ?? await context.newPage()
@@ -126,7 +126,7 @@ async function inChromium (url: string, profile: string, errors: string[]): Prom
     await page.waitForFunction(() => window.qmdbResults !== undefined, undefined, { timeout: BROWSER_MS })
     const results = await page.evaluate(() => window.qmdbResults) as PageResults
     const table = await page.textContent('#results', { timeout: BROWSER_MS }) ?? ''
-    return { results, table, version: context.browser()?.version() ?? 'unknown' }
+    return { results, table }
   } finally {
     await context.close()
   }
