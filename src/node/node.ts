@@ -71,6 +71,7 @@ import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Datastore } from 'interface-datastore'
+import type { Libp2pOptions } from 'libp2p'
 
 export type NodeServices<B extends Block = Block> = {
   identify: Identify
@@ -192,6 +193,24 @@ async function openDatabases<B extends Block, Dbs extends DatabaseRecord> (appli
   return new DatabaseSet(dbs as Dbs)
 }
 
+/** The bootstrap list, announcements on the chain's peers topic, and mDNS if configured. */
+function peerDiscovery (config: NodeConfig, topic: string): NonNullable<Libp2pOptions['peerDiscovery']> {
+  const out: NonNullable<Libp2pOptions['peerDiscovery']> = [pubsubPeerDiscovery({ topics: [topic], interval: 2000 })]
+  if ((config.bootstrap ?? []).length > 0) { out.push(bootstrap({ list: config.bootstrap ?? [], timeout: 0 })) }
+  if (config.mdns === true) { out.push(mdns()) }
+  return out
+}
+
+/** Light-client proofs: the `current` databases, when the application says which root a block commits to. */
+function lightDatabases<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>): Record<string, LightDatabase> {
+  const out: Record<string, LightDatabase> = {}
+  if (application.lightRoot === undefined) { return out }
+  for (const [name, spec] of Object.entries(application.databases) as Array<[string, { light?: LightDatabase }]>) {
+    if (spec.light !== undefined) { out[name] = spec.light }
+  }
+  return out
+}
+
 /** Create and start a node running `application`. */
 export async function createNode<B extends Block, Dbs extends DatabaseRecord> (config: NodeConfig, application: NodeApplication<B, Dbs>, events: NodeEvents = {}): Promise<QmdbNode<B>> {
   await mkdir(config.dataDir, { recursive: true })
@@ -206,12 +225,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const served = (protocol: 'standard' | 'compact'): string[] => names.filter(n => application.databases[n].protocol === protocol)
   const blocked = new Set<string>()
   const isBlocked = (p: { toString(): string }): boolean => blocked.has(p.toString())
-  // light-client proofs: the `current` databases, when the application says which root a block commits to
-  const lightDbs: Record<string, LightDatabase> = {}
-  for (const n of names) {
-    const spec = application.databases[n].light
-    if (spec !== undefined && application.lightRoot !== undefined) { lightDbs[n] = spec }
-  }
+  const lightDbs = lightDatabases(application)
   const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
   const peersTopic = `/qmdb/${config.chainId}/peers/1`
   const consensusTopics = consensusNames(config.chainId)
@@ -225,11 +239,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 100 },
     // one known address is enough: peers announce their addresses on a per-chain gossip topic
-    peerDiscovery: [
-      ...((config.bootstrap ?? []).length > 0 ? [bootstrap({ list: config.bootstrap ?? [], timeout: 0 })] : []),
-      pubsubPeerDiscovery({ topics: [peersTopic], interval: 2000 }),
-      ...(config.mdns === true ? [mdns()] : [])
-    ],
+    peerDiscovery: peerDiscovery(config, peersTopic),
     connectionGater: {
       denyDialPeer: isBlocked,
       denyInboundEncryptedConnection: isBlocked,

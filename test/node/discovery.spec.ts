@@ -43,7 +43,8 @@ describe('node: peer discovery', function () {
     const joiner = await createNode({ ...configs[4].config, application: undefined, bootstrap: one }, application)
     nodes.push(joiner)
     const ids = validators.map(v => v.peerId)
-    await waitUntil(() => ids.every(id => joiner.libp2p.getPeers().some(p => p.toString() === id)), 60_000, 'connections to every validator')
+    const connected = (): Set<string> => new Set(joiner.libp2p.getPeers().map(String))
+    await waitUntil(() => ids.every(id => connected().has(id)), 60_000, 'connections to every validator')
     await joiner.ready
     expect((await joiner.status()).syncHeight).to.be.greaterThan(0)
   })
