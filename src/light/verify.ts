@@ -5,14 +5,14 @@
  * naming it:
  *
  * 1. the finalization decodes, is a finalization, and carries a quorum of
- *  distinct validators' valid Ed25519 signatures over the chain's signed
- *  message (`Certificate`), for the digest of the block sent (`Certificate`);
+ * distinct validators' valid Ed25519 signatures over the chain's signed
+ * message (`Certificate`), for the digest of the block sent (`Certificate`);
  * 2. the block decodes with the application's codec (`Malformed`), at the
- *  height asked for (`HeightMismatch`);
+ * height asked for (`HeightMismatch`);
  * 3. the application's seam reads the database's root from the block, and
- *  it equals the root the proof is against (`RootCommitment`);
+ * it equals the root the proof is against (`RootCommitment`);
  * 4. the proof shows the key's value (or, ordered only, its absence) under
- *  that root (`Proof`); an unordered proof is for the key asked (`KeyMismatch`).
+ * that root (`Proof`); an unordered proof is for the key asked (`KeyMismatch`).
  *
  * Browser-safe: signatures are checked with `@libp2p/crypto`'s public keys
  * (no `node:` modules; `src/consensus/validators.ts` uses `node:crypto`).

@@ -3,7 +3,7 @@
  * running `application` (see `application.ts`), wired end to end:
  *
  * libp2p (TCP and WebSockets, Noise, Yamux, identify, ping, gossipsub; peer discovery:
- * the configured bootstrap list, announcements over gossip, optionally mDNS;
+ * the configured bootstrap list, announcements over gossip (`announce.ts`), optionally mDNS;
  * light-client proofs of `current` databases) → block gossip and the
  * block store (marshal) with its backfill protocol → the probe (floor
  * discovery and serving) → the startup decision (`SyncPlan`: marshal sync,
@@ -29,7 +29,6 @@ import { noise } from '@libp2p/noise'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
-import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
@@ -48,6 +47,7 @@ import { sleep } from '../p2p/signals.ts'
 import { probeService } from '../probe/index.ts'
 import { DatabaseSet } from '../qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
+import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_MAX_AGE_MS, admitAnnouncement, encodeAnnouncement } from './announce.ts'
 import { gossipScoring } from './gossip.ts'
 import { loadOrCreateKey } from './identity.ts'
 import { nodeLightBackend } from './light.ts'
@@ -72,6 +72,7 @@ import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Datastore } from 'interface-datastore'
+import type { Libp2pOptions } from 'libp2p'
 
 export type NodeServices<B extends Block = Block> = {
   identify: Identify
@@ -193,6 +194,24 @@ async function openDatabases<B extends Block, Dbs extends DatabaseRecord> (appli
   return new DatabaseSet(dbs as Dbs)
 }
 
+/** The bootstrap list, and mDNS if configured (announcements on the chain's peers topic: `announce.ts`). */
+function peerDiscovery (config: NodeConfig): NonNullable<Libp2pOptions['peerDiscovery']> {
+  const out: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  if ((config.bootstrap ?? []).length > 0) { out.push(bootstrap({ list: config.bootstrap ?? [], timeout: 0 })) }
+  if (config.mdns === true) { out.push(mdns()) }
+  return out
+}
+
+/** Light-client proofs: the `current` databases, when the application says which root a block commits to. */
+function lightDatabases<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>): Record<string, LightDatabase> {
+  const out: Record<string, LightDatabase> = {}
+  if (application.lightRoot === undefined) { return out }
+  for (const [name, spec] of Object.entries(application.databases) as Array<[string, { light?: LightDatabase }]>) {
+    if (spec.light !== undefined) { out[name] = spec.light }
+  }
+  return out
+}
+
 /** Create and start a node running `application`. */
 export async function createNode<B extends Block, Dbs extends DatabaseRecord> (config: NodeConfig, application: NodeApplication<B, Dbs>, events: NodeEvents = {}): Promise<QmdbNode<B>> {
   await mkdir(config.dataDir, { recursive: true })
@@ -207,12 +226,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const served = (protocol: 'standard' | 'compact'): string[] => names.filter(n => application.databases[n].protocol === protocol)
   const blocked = new Set<string>()
   const isBlocked = (p: { toString(): string }): boolean => blocked.has(p.toString())
-  // light-client proofs: the `current` databases, when the application says which root a block commits to
-  const lightDbs: Record<string, LightDatabase> = {}
-  for (const n of names) {
-    const spec = application.databases[n].light
-    if (spec !== undefined && application.lightRoot !== undefined) { lightDbs[n] = spec }
-  }
+  const lightDbs = lightDatabases(application)
   const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
   const peersTopic = `/qmdb/${config.chainId}/peers/1`
   const consensusTopics = consensusNames(config.chainId)
@@ -226,12 +240,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
     datastore: new NamespaceDatastore(datastore, new Key('/libp2p')),
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 100 },
-    // one known address is enough: peers announce their addresses on a per-chain gossip topic
-    peerDiscovery: [
-      ...((config.bootstrap ?? []).length > 0 ? [bootstrap({ list: config.bootstrap ?? [], timeout: 0 })] : []),
-      pubsubPeerDiscovery({ topics: [peersTopic], interval: 2000 }),
-      ...(config.mdns === true ? [mdns()] : [])
-    ],
+    peerDiscovery: peerDiscovery(config),
     connectionGater: {
       denyDialPeer: isBlocked,
       denyInboundEncryptedConnection: isBlocked,
@@ -243,12 +252,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       pubsub: gossipsub({
         globalSignaturePolicy: StrictNoSign,
         allowPublishToZeroTopicPeers: true,
-        // peer announcements repeat the same bytes (the same message id without
-        // signatures) and @libp2p/pubsub-peer-discovery publishes without a catch:
-        // a repeat must not reject, or it is an unhandled rejection that ends the process
-        ignoreDuplicatePublishError: true,
         heartbeatInterval: 300,
-        ...gossipScoring([blocksTopic, consensusTopics.votesTopic, consensusTopics.certsTopic])
+        ...gossipScoring([blocksTopic, consensusTopics.votesTopic, consensusTopics.certsTopic, peersTopic])
       }),
       // a node's state sync waits for its peers however long it takes (logging why it stalls): no stall deadline
       standard: standardResolver({ chain: config.chainId, databases: served('standard'), stallTimeout: Infinity }),
@@ -295,14 +300,31 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   // configured peers: dialled now, redialled whenever disconnected
   const keeper = new PeerKeeper(libp2p, config.bootstrap ?? [], { blocked: id => blocked.has(id), log })
   await keeper.start()
-  // validators found by discovery are kept connected too (the probe and consensus need them)
-  const onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
-    const id = evt.detail.id.toString()
-    if (id === peerId || set.indexOf(id) === undefined || evt.detail.multiaddrs.length === 0) { return }
-    const addrs = evt.detail.multiaddrs.map(a => a.getComponents().some(c => c.name === 'p2p') ? a : a.encapsulate(`/p2p/${id}`))
-    void keeper.add(addrs.map(String)).catch(() => {})
+  // one known address is enough: every node announces its addresses on the chain's peers topic, and
+  // validators found (announced, or by mDNS) are kept connected too (the probe and consensus need them)
+  const learn = (info: PeerInfo): void => {
+    const id = info.id.toString()
+    if (id === peerId || info.multiaddrs.length === 0) { return }
+    const addrs = info.multiaddrs.map(a => a.getComponents().some(c => c.name === 'p2p') ? a : a.encapsulate(`/p2p/${id}`))
+    void libp2p.peerStore.merge(info.id, { multiaddrs: info.multiaddrs }).catch(() => {})
+    if (set.indexOf(id) !== undefined) { void keeper.add(addrs.map(String)).catch(() => {}) }
   }
+  const onDiscovery = (evt: CustomEvent<PeerInfo>): void => { learn(evt.detail) }
   libp2p.addEventListener('peer:discovery', onDiscovery)
+  pubsub.topicValidators.set(peersTopic, (_peer, msg) => topicResult(admitAnnouncement(msg.data, Date.now(), ANNOUNCE_MAX_AGE_MS).admission))
+  const onAnnouncement = (evt: CustomEvent<Message>): void => {
+    if (evt.detail.topic !== peersTopic) { return }
+    const a = admitAnnouncement(evt.detail.data, Date.now(), ANNOUNCE_MAX_AGE_MS).announcement
+    if (a !== undefined) { learn({ id: a.peerId, multiaddrs: a.addrs }) }
+  }
+  pubsub.addEventListener('message', onAnnouncement)
+  pubsub.subscribe(peersTopic)
+  const announce = (): void => {
+    void pubsub.publish(peersTopic, encodeAnnouncement(Date.now(), libp2p.peerId, libp2p.getMultiaddrs())).catch(() => {})
+  }
+  const announcer = setInterval(announce, ANNOUNCE_INTERVAL_MS)
+  announcer.unref?.()
+  announce()
 
   // the application (its genesis block commits to the targets of empty databases)
   const app = application.create(await initialTargets(application))
@@ -516,6 +538,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       await metrics?.close()
       pubsub.removeEventListener('message', onBlock)
       libp2p.removeEventListener('peer:discovery', onDiscovery)
+      pubsub.removeEventListener('message', onAnnouncement)
+      clearInterval(announcer)
       await libp2p.stop()
       await datastore.close()
     }

@@ -16,8 +16,8 @@ import { loadConfig } from '../../src/node/config.ts'
 import { loadOrCreateKey } from '../../src/node/identity.ts'
 import { startMetricsServer } from '../../src/node/metrics-server.ts'
 import { cli } from '../util/cli-run.ts'
-import type { Run } from '../util/cli-run.ts'
 import type { NodeConfig } from '../../src/node/config.ts'
+import type { Run } from '../util/cli-run.ts'
 
 async function exists (path: string): Promise<boolean> {
   return access(path).then(() => true, () => false)

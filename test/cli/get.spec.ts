@@ -15,15 +15,12 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { expect } from 'aegir/chai'
 import { createLibp2p } from 'libp2p'
-import { initNetwork } from '../../src/cli/init.ts'
 import { ledgerApplication } from '../../src/cli/ledger.ts'
 import { hex } from '../../src/codec/index.ts'
 import { accountId } from '../../src/examples/ledger/index.ts'
 import { lightClient } from '../../src/light/index.ts'
-import { createNode } from '../../src/node/node.ts'
 import { cli } from '../util/cli-run.ts'
-import { waitUntil } from '../util/common.ts'
-import { lyingPeer } from '../util/light-proxy.ts'
+import { flipBalance, lyingPeer, pausedLedger } from '../util/light-proxy.ts'
 import type { LightValue } from '../../src/light/index.ts'
 import type { QmdbNode } from '../../src/node/node.ts'
 import type { LyingPeer } from '../util/light-proxy.ts'
@@ -38,18 +35,10 @@ describe('cli: get', function () {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmdb-cli-get-'))
-    const [v] = await initNetwork({ dir, validators: 1, joiners: 0, chainId: 'cli-get', host: '127.0.0.1', autoTransfers: 10 })
-    configPath = v.configPath
-    node = await createNode({ ...v.config, listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: [], consensus: { blockIntervalMs: 20 } }, ledgerApplication({ autoTransfers: 10, accountSpace: 20 }))
-    await waitUntil(async () => ((await node.status()).appliedHeight ?? 0) >= 4, 60_000, 'the validator at height 4')
-    await node.pauseConsensus()
-    let height = -1
-    await waitUntil(async () => {
-      const h = (await node.status()).appliedHeight ?? -1
-      const same = h === height
-      height = h
-      return same
-    }, 30_000, 'the applied height to settle')
+    const chain = await pausedLedger(dir, 'cli-get', 20, 4)
+    node = chain.node
+    configPath = chain.init.configPath
+    const v = chain.init
     // an account with a value, verified in this process
     const client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
     const light = lightClient(client, { validators: v.config.validators, chain: 'cli-get', application: ledgerApplication() })
@@ -58,12 +47,7 @@ describe('cli: get', function () {
       if (value !== undefined) { written = { key: accountId(i), value } }
     }
     await client.stop()
-    liar = await lyingPeer(node.libp2p.getMultiaddrs(), 'cli-get', ['accounts'], a => {
-      if (a.type !== 'answer') { return a }
-      const value = a.value.slice()
-      value[40] ^= 0x01
-      return { ...a, value }
-    })
+    liar = await lyingPeer(node.libp2p.getMultiaddrs(), 'cli-get', ['accounts'], flipBalance)
   })
 
   after(async () => {

@@ -19,15 +19,13 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { expect } from 'aegir/chai'
 import { createLibp2p } from 'libp2p'
-import { initNetwork } from '../../src/cli/init.ts'
 import { ledgerApplication } from '../../src/cli/ledger.ts'
 import { accountId, decodeAccount } from '../../src/examples/ledger/index.ts'
 import { LightError } from '../../src/light/errors.ts'
 import { lightClient } from '../../src/light/index.ts'
-import { createNode } from '../../src/node/node.ts'
 import { frameStream } from '../../src/p2p/frames.ts'
-import { codeOf, waitUntil } from '../util/common.ts'
-import { lyingPeer } from '../util/light-proxy.ts'
+import { codeOf } from '../util/common.ts'
+import { flipBalance, lyingPeer, pausedLedger } from '../util/light-proxy.ts'
 import type { LightClient } from '../../src/light/index.ts'
 import type { QmdbNode } from '../../src/node/node.ts'
 import type { LyingPeer } from '../util/light-proxy.ts'
@@ -43,15 +41,16 @@ describe('light: proofs between libp2p nodes', function () {
   let client: Libp2p
   let light: LightClient
   let liar: LyingPeer | undefined
+  let height: number
   /** Accounts with a value (read in the first test). */
   const written: number[] = []
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'qmdb-light-'))
-    const [v] = await initNetwork({ dir, validators: 1, joiners: 0, chainId: 'light', host: '127.0.0.1', autoTransfers: 10 })
-    node = await createNode({ ...v.config, application: undefined, consensus: { blockIntervalMs: 20 } }, ledgerApplication({ autoTransfers: 10, accountSpace: ACCOUNTS }))
-    await waitUntil(async () => ((await node.status()).appliedHeight ?? 0) >= 6, 60_000, 'the validator at height 6')
-    await node.pauseConsensus()
+    const chain = await pausedLedger(dir, 'light', ACCOUNTS, 6)
+    node = chain.node
+    height = chain.height
+    const v = chain.init
     client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
     light = lightClient(client, { validators: v.config.validators, chain: 'light', application: ledgerApplication() })
   })
@@ -65,14 +64,6 @@ describe('light: proofs between libp2p nodes', function () {
 
   it('reads every account verified at one height; balances sum to the initial supply', async () => {
     const peer = node.libp2p.getMultiaddrs()[0]
-    // consensus is paused: wait until the applied height stops moving
-    let height = -1
-    await waitUntil(async () => {
-      const h = (await node.status()).appliedHeight ?? -1
-      const same = h === height
-      height = h
-      return same
-    }, 30_000, 'the applied height to settle')
     let total = 0n
     for (let i = 0; i < ACCOUNTS; i++) {
       const v = await light.get(peer, 'accounts', accountId(i), { signal: AbortSignal.timeout(20_000) }).catch(err => {
@@ -98,18 +89,12 @@ describe('light: proofs between libp2p nodes', function () {
   it('a key never written: Unprovable; another height: HeightUnavailable; an unknown database: Unsupported', async () => {
     const peer = node.libp2p.getMultiaddrs()[0]
     expect(await codeOf(light.get(peer, 'accounts', accountId(ACCOUNTS + 1000)), LightError)).to.equal('Unprovable')
-    const height = (await node.status()).appliedHeight ?? 0
     expect(await codeOf(light.get(peer, 'accounts', accountId(written[0]), { height: height - 1 }), LightError)).to.equal('HeightUnavailable')
     expect(await codeOf(light.get(peer, 'receipts', accountId(1)), LightError)).to.equal('Unsupported')
   })
 
   it('a lying peer: its tampered value is rejected (Proof), the honest answer verifies', async () => {
-    liar = await lyingPeer(node.libp2p.getMultiaddrs(), 'light', ['accounts'], a => {
-      if (a.type !== 'answer') { return a }
-      const value = a.value.slice()
-      value[40] ^= 0x01 // inside the balance of the update operation
-      return { ...a, value }
-    })
+    liar = await lyingPeer(node.libp2p.getMultiaddrs(), 'light', ['accounts'], flipBalance)
     const bad = liar.getMultiaddrs()[0]
     const err = await light.get(bad, 'accounts', accountId(written[0])).catch(e => e as LightError)
     expect(err).to.be.instanceOf(LightError)

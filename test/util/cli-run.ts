@@ -30,4 +30,3 @@ export async function cli (args: string[], timeoutMs = 30_000): Promise<Run> {
     clearTimeout(timer)
   }
 }
-
