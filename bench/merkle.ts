@@ -3,8 +3,9 @@
  * append + root throughput against the per-call and native SHA-256 bounds of
  * the same leaf and node inputs, proof building and verification.
  */
-import { jsHasher, nodeCryptoHasher, nobleHasher, Mmr, verifyRangeProof, buildRangeProof } from '../src/merkle/index.ts'
+import { jsHasher, nobleHasher, Mmr, verifyRangeProof, buildRangeProof } from '../src/merkle/index.ts'
 import { sha256Lanes } from '../src/merkle/sha256-lanes.ts'
+import { nodeCryptoHasher } from './node-crypto-hasher.ts'
 import { blocksFor, fmt, header, line, nativeNsPerBlock, now, perCallNs } from './util.ts'
 import type { Hasher } from '../src/merkle/index.ts'
 

@@ -1,11 +1,13 @@
 /**
  * Fault scenarios across OS processes (`npm run test:interop`): crashes
  * (SIGKILL) of a validator and of a joiner in the middle of its state sync,
- * a corrupt serving peer, a full-cluster restart, and a partition that heals.
+ * a corrupt serving peer, a full-cluster restart, a partition that heals, and
+ * a joiner that knows one validator's address only (peer discovery).
  * Every scenario ends with the same check: consensus pauses, all running
  * nodes settle on one height and report identical roots.
  */
 
+import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'aegir/chai'
 import { Network, leftovers } from './util/network.ts'
@@ -135,6 +137,23 @@ describe('interop: faults', function () {
     expect(isolated.status?.appliedHeight ?? 0).to.equal(cut)
     isolated.send({ cmd: 'unblock' })
     await isolated.height(net.minHeight(others), 60_000)
+    await net.settle()
+  })
+
+  it('a joiner that knows one validator finds the rest (discovery), state-syncs and follows', async () => {
+    net = await Network.create({ validators: 4, joiners: 1 })
+    await net.startAll(net.validatorNodes)
+    await net.allAt(15, 60_000)
+    const joiner = net.nodes[4]
+    await net.start(4, { peers: [2] })
+    const config = JSON.parse(await readFile(joiner.configPath, 'utf8')) as { bootstrap: string[] }
+    expect(config.bootstrap).to.have.lengthOf(1)
+    // connected to every validator although it was given one address; the
+    // probe needs finalizations from f + 1 = 2 of them
+    await joiner.until('connections to 4 validators', () => (joiner.status?.peers ?? 0) >= 4, 60_000)
+    await joiner.event('ready', 90_000)
+    expect(joiner.status?.syncHeight, 'the joiner state-synced from a floor above genesis').to.be.greaterThan(0)
+    await joiner.height(net.minHeight() + 2, 60_000)
     await net.settle()
   })
 })

@@ -6,7 +6,7 @@
  * their proofs, state sync and its libp2p resolvers, the stateful pending-tip
  * manager and `createNode`. Everything else is reachable per layer through
  * the subpath exports (`libp2p-qmdb/merkle`, `/qmdb`, `/sync`, `/p2p`,
- * `/stateful`, `/consensus`, `/marshal`, `/probe`, `/node`, `/codec`,
+ * `/stateful`, `/consensus`, `/marshal`, `/probe`, `/node`, `/light`, `/codec`,
  * `/storage`); the layers and the route of data between them are described
  * in docs/ARCHITECTURE.md.
  */
@@ -61,5 +61,11 @@ export {
   anyDatabase, currentDatabase, orderedAnyDatabase, orderedCurrentDatabase, immutableDatabase, keylessDatabase,
   compactImmutableDatabase, compactKeylessDatabase, loadConfig, validateConfig, ConfigError, type NodeConfig
 } from './node/index.ts'
+
+// Light clients: verified reads of `current` databases from any peer, trusting only a validator set.
+export {
+  lightClient, type LightClient, type LightClientInit, type GetOptions, LightError, type LightErrorCode,
+  type LightApplication, type LightDatabase, type LightValue, lightServer, type LightServer
+} from './light/index.ts'
 
 export { installPolyfills } from './polyfill.ts'

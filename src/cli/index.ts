@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `libp2p-qmdb` command line: `demo`, `init`, `node`, `status`.
+ * The `libp2p-qmdb` command line: `demo`, `init`, `node`, `status`, `get`.
  * Usage mistakes exit 2 with the usage text; failures exit 1 with one line
  * on stderr (the stack only with DEBUG set).
  */
@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util'
 import { installPolyfills } from '../polyfill.ts'
 import { formatReport, runDemo } from './demo.ts'
+import { formatValue, runGet } from './get.ts'
 import { initNetwork } from './init.ts'
 import { UsageError, info, intOption, toJson } from './output.ts'
 import { runNode } from './run-node.ts'
@@ -27,11 +28,17 @@ commands:
              --dir DIR (required)  --validators N (4)  --joiners N (0)
              --chain-id ID (qmdb-local)  --host IP (127.0.0.1)
              --base-port PORT (40000)  --metrics-base-port PORT
-             --transfers N (100)  --block-interval MS (100)
+             --ws-base-port PORT (node i also listens on WebSockets at PORT + i)
+             --transfers N (100)  --block-interval MS (100)  --mdns
   node     run one node from its config until SIGINT/SIGTERM (JSON lines on stdout)
              --config FILE (required)  --status-interval MS (0)  --control
   status   print a running node's status (from its metrics port)
              --url http://127.0.0.1:PORT (required)
+  get      read one key from a node and verify it (light client): prints the
+           value in hex (or "absent") and the height and block it is proven at
+             <key-hex> --peer MULTIADDR/p2p/ID (required)  --db NAME (accounts)
+             --config FILE (required: a node config, for the validator set)
+             --height N (latest)  --timeout SECONDS (10)
 `
 
 type Parsed = ReturnType<typeof parse>
@@ -45,9 +52,13 @@ function parse (args: string[]): { values: Record<string, string | boolean | und
       help: { type: 'boolean', short: 'h' },
       json: { type: 'boolean' },
       control: { type: 'boolean' },
+      mdns: { type: 'boolean' },
       dir: { type: 'string' },
       config: { type: 'string' },
       url: { type: 'string' },
+      peer: { type: 'string' },
+      db: { type: 'string' },
+      height: { type: 'string' },
       validators: { type: 'string' },
       joiners: { type: 'string' },
       blocks: { type: 'string' },
@@ -58,6 +69,7 @@ function parse (args: string[]): { values: Record<string, string | boolean | und
       host: { type: 'string' },
       'base-port': { type: 'string' },
       'metrics-base-port': { type: 'string' },
+      'ws-base-port': { type: 'string' },
       'status-interval': { type: 'string' },
       'block-interval': { type: 'string' }
     }
@@ -87,6 +99,20 @@ async function main (argv: string[]): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
+  if (command === 'get') {
+    if (rest.length !== 1) { throw new UsageError('get takes one key (hex)') }
+    const height = str(p, 'height')
+    const value = await runGet({
+      configPath: required(p, 'config'),
+      peer: required(p, 'peer'),
+      db: str(p, 'db') ?? 'accounts',
+      keyHex: rest[0],
+      height: height === undefined ? undefined : intOption(height, 'height', 0),
+      timeoutMs: intOption(str(p, 'timeout'), 'timeout', 10, 1) * 1000
+    })
+    process.stdout.write(`${formatValue(value)}\n`)
+    return 0
+  }
   if (rest.length > 0) { throw new UsageError(`unexpected argument ${rest[0]}`) }
   switch (command) {
     case 'demo': {
@@ -108,6 +134,7 @@ async function main (argv: string[]): Promise<number> {
     }
     case 'init': {
       const metrics = str(p, 'metrics-base-port')
+      const ws = str(p, 'ws-base-port')
       const nodes = await initNetwork({
         dir: required(p, 'dir'),
         validators: intOption(str(p, 'validators'), 'validators', 4, 1, 64),
@@ -116,8 +143,10 @@ async function main (argv: string[]): Promise<number> {
         host: str(p, 'host') ?? '127.0.0.1',
         basePort: intOption(str(p, 'base-port'), 'base-port', 40000, 1, 65000),
         metricsBasePort: metrics === undefined ? undefined : intOption(metrics, 'metrics-base-port', 0, 1, 65000),
+        wsBasePort: ws === undefined ? undefined : intOption(ws, 'ws-base-port', 0, 1, 65000),
         autoTransfers: intOption(str(p, 'transfers'), 'transfers', 100, 0, 100_000),
-        blockIntervalMs: intOption(str(p, 'block-interval'), 'block-interval', 100, 0, 999)
+        blockIntervalMs: intOption(str(p, 'block-interval'), 'block-interval', 100, 0, 999),
+        mdns: p.values.mdns === true
       })
       for (const n of nodes) {
         process.stdout.write(`${toJson({ name: n.name, peerId: n.peerId, config: n.configPath, validator: n.config.stateSync !== true })}\n`)

@@ -1,7 +1,9 @@
 /**
  * `libp2p-qmdb init`: lay out a local network on disk — one data directory per
- * node holding its identity key, and one JSON config per node (listen port,
- * the validator set, the peers to dial, the ledger's settings in
+ * node holding its identity key, and one JSON config per node (listen ports,
+ * TCP and optionally WebSockets for browsers; the validator set, the
+ * bootstrap list — one address would do, the rest are discovered —,
+ * optionally mDNS, the ledger's settings in
  * `application`). Without a base port every node listens on port 0 (the
  * system picks a free one) and knows no peer addresses: whoever starts the
  * nodes tells them each other's real addresses (the interop harness does,
@@ -24,11 +26,18 @@ export interface InitOptions {
   host: string
   /** Node i listens on `basePort + i`; every node on port 0 when undefined. */
   basePort?: number
+  /**
+   * Node i also listens on WebSockets (for browsers) at `wsBasePort + i`, or
+   * every node on port 0 when it is 0; TCP only when undefined.
+   */
+  wsBasePort?: number
   /** First metrics port (node i gets `metricsBasePort + i`); none when undefined. */
   metricsBasePort?: number
   autoTransfers: number
   /** Minimum block time (ms); 0 = as fast as consensus goes. */
   blockIntervalMs?: number
+  /** Every node also discovers peers on the local network with mDNS. */
+  mdns?: boolean
 }
 
 export interface InitializedNode {
@@ -69,8 +78,10 @@ export async function initNetwork (opts: InitOptions): Promise<InitializedNode[]
       bootstrap: base === undefined ? [] : validators.map((_, v) => addr(v)).filter((_, v) => v !== i),
       application: { autoTransfers: opts.autoTransfers }
     }
+    if (opts.wsBasePort !== undefined) { config.listen?.push(`/ip4/${opts.host}/tcp/${opts.wsBasePort === 0 ? 0 : opts.wsBasePort + i}/ws`) }
     if ((opts.blockIntervalMs ?? 0) > 0) { config.consensus = { blockIntervalMs: opts.blockIntervalMs } }
     if (joiner) { config.stateSync = true }
+    if (opts.mdns === true) { config.mdns = true }
     if (opts.metricsBasePort !== undefined) { config.metricsPort = opts.metricsBasePort + i }
     const configPath = join(dir, `${ids[i].name}.json`)
     await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`)

@@ -1,13 +1,14 @@
 /**
  * The application the command line runs: the example token ledger as a
- * `NodeApplication` — `accounts` (an `any` database, served with range
- * proofs on the standard sync protocol) and `receipts` (a compact `keyless`
+ * `NodeApplication` — `accounts` (a `current` database, served with range
+ * proofs on the standard sync protocol and with key-value proofs to light
+ * clients against the canonical root each block commits to) and `receipts` (a compact `keyless`
  * database, only its tip, on the compact protocol). Its settings come from
  * the config file's `application` section.
  */
 
 import { LedgerApp, ledgerBlockCodec } from '../examples/ledger/index.ts'
-import { anyDatabase, compactKeylessDatabase, optionalInts } from '../node/index.ts'
+import { compactKeylessDatabase, currentDatabase, optionalInts } from '../node/index.ts'
 import type { LedgerBlock, LedgerDbs } from '../examples/ledger/index.ts'
 import type { NodeApplication } from '../node/index.ts'
 
@@ -31,9 +32,10 @@ export function ledgerApplication (settings: LedgerSettings = {}): NodeApplicati
     name: 'ledger',
     blockCodec: ledgerBlockCodec,
     databases: {
-      accounts: anyDatabase(),
+      accounts: currentDatabase(),
       receipts: compactKeylessDatabase()
     },
-    create: initialTargets => new LedgerApp(initialTargets, settings)
+    create: initialTargets => new LedgerApp(initialTargets, settings),
+    lightRoot: (block, db) => db === 'accounts' ? block.accountsRoot : undefined
   }
 }

@@ -6,14 +6,15 @@
  * - fold  = SHA256(acc || peak)
  * - root  = SHA256(u64be(leaves) [|| u64be(k) if k > 0] || bagged peaks)
  *
- * One `Hasher` interface with three interchangeable implementations; the
- * Merkle code uses `defaultHasher`, the fastest one measured by
- * `npm run bench` (the allocation-free JS implementation: one `node:crypto`
- * call per 72-byte message costs more in call overhead than the compression
- * itself). All implementations produce identical digests (tested).
+ * One `Hasher` interface with interchangeable implementations; the Merkle
+ * code uses `defaultHasher`, the fastest one measured by `npm run bench` (the
+ * allocation-free JS implementation: one `node:crypto` call per 72-byte
+ * message costs more in call overhead than the compression itself; that
+ * baseline lives in bench/, so this module, like everything a light client
+ * verifies with, runs in browsers). All implementations produce identical
+ * digests (tested).
  */
 
-import { createHash } from 'node:crypto'
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js'
 import { MerkleError } from './errors.ts'
 import { hashLeafInto, hashNodeInto, hashPairInto, sha256 as jsSha256, sha256WithU64 } from './sha256.ts'
@@ -50,28 +51,6 @@ function u64be (v: number): Uint8Array {
   view.setUint32(0, Math.floor(v / 0x100000000))
   view.setUint32(4, v >>> 0)
   return b
-}
-
-/** One `node:crypto` call per hash (the per-call baseline). */
-export const nodeCryptoHasher: Hasher = {
-  name: 'node:crypto',
-  digest (...parts) {
-    const h = createHash('sha256')
-    for (const p of parts) { h.update(p) }
-    return new Uint8Array(h.digest())
-  },
-  leafInto (pos, element, eo, elen, out, oo) {
-    const d = createHash('sha256').update(u64be(pos)).update(element.subarray(eo, eo + elen)).digest()
-    out.set(d, oo)
-  },
-  nodeInto (pos, l, lo, r, ro, out, oo) {
-    const d = createHash('sha256').update(u64be(pos)).update(l.subarray(lo, lo + 32)).update(r.subarray(ro, ro + 32)).digest()
-    out.set(d, oo)
-  },
-  pairInto (a, ao, b, bo, out, oo) {
-    const d = createHash('sha256').update(a.subarray(ao, ao + 32)).update(b.subarray(bo, bo + 32)).digest()
-    out.set(d, oo)
-  }
 }
 
 /** `@noble/hashes` (the portable baseline). */

@@ -11,7 +11,7 @@ export {
 } from './math.ts'
 export {
   type Digest, type Hasher, type Bagging, DIGEST_LENGTH,
-  jsHasher, nodeCryptoHasher, nobleHasher, defaultHasher,
+  jsHasher, nobleHasher, defaultHasher,
   sha256, leafDigest, nodeDigest, fold, computeRoot, rootWithFolded, emptyRoot, digestEquals
 } from './hasher.ts'
 export {

@@ -18,6 +18,7 @@
 import { AnyDb } from '../qmdb/any.ts'
 import { CompactImmutableDb, CompactKeylessDb } from '../qmdb/compact.ts'
 import { CurrentDb } from '../qmdb/current.ts'
+import { CHUNK_BYTES } from '../qmdb/grafting.ts'
 import { ImmutableDb } from '../qmdb/immutable.ts'
 import { KeylessDb } from '../qmdb/keyless.ts'
 import { AnyOpCodec, ImmutableOpCodec, KeylessOpCodec, fixedField } from '../qmdb/ops.ts'
@@ -27,6 +28,7 @@ import { compactTargetsEqual, compactToTarget, targetsEqual } from '../qmdb/targ
 import { CompactSource } from '../sync/compact-source.ts'
 import { anySync, compactSync, currentSync, immutableSync, keylessSync, orderedAnySync, orderedCurrentSync } from '../sync/kinds.ts'
 import { LocalSource } from '../sync/local-source.ts'
+import type { LightDatabase } from '../light/verify.ts'
 import type { BlockCodec } from '../marshal/types.ts'
 import type { AnyDbOptions } from '../qmdb/any.ts'
 import type { CompactDb, CompactImmutableOptions, CompactKeylessOptions } from '../qmdb/compact.ts'
@@ -60,6 +62,8 @@ export interface NodeDatabase<D> {
   syncMember(storage: DatabaseStorage, source: Source): Promise<MemberSync<D, TargetOfDb<D>>>
   /** What serves it to syncing peers. */
   serve(db: D): Source
+  /** How light clients verify its proofs (`current` kinds only: the others cannot prove a key's value now). */
+  readonly light?: LightDatabase
 }
 
 /** An application chain, ready to run on `createNode`. */
@@ -72,6 +76,12 @@ export interface NodeApplication<B extends Block, Dbs extends DatabaseRecord> {
   readonly databases: { readonly [K in keyof Dbs]: NodeDatabase<Dbs[K]> }
   /** The application logic; its genesis commits to `initialTargets`. */
   create(initialTargets: SyncTargetsOf<Dbs>): Application<B, Dbs>
+  /**
+   * The root `block` commits to for database `db`, for light clients (the
+   * canonical root of a `current` database); undefined if it commits none.
+   * Without it the node serves no light-client proofs.
+   */
+  lightRoot?(block: B, db: string): Uint8Array | undefined
 }
 
 type Storage<O> = Omit<O, 'datastore' | 'prefix'>
@@ -109,8 +119,13 @@ export function anyDatabase (options: Storage<AnyDbOptions> = {}): NodeDatabase<
   return full(anyCodec(options), AnyDb.open, anySync, options)
 }
 
+function light (kind: LightDatabase['kind'], codec: OpCodec<unknown>, options: Storage<CurrentDbOptions>): LightDatabase {
+  return { kind, codec: codec as AnyOpCodec, chunkBytes: options.chunkBytes ?? CHUNK_BYTES }
+}
+
 export function currentDatabase (options: Storage<CurrentDbOptions> = {}): NodeDatabase<CurrentDb> {
-  return full(anyCodec(options), CurrentDb.open, currentSync, options)
+  const codec = anyCodec(options)
+  return { ...full(codec, CurrentDb.open, currentSync, options), light: light('current', codec, options) }
 }
 
 export function orderedAnyDatabase (options: Storage<AnyDbOptions> = {}): NodeDatabase<OrderedAnyDb> {
@@ -118,7 +133,8 @@ export function orderedAnyDatabase (options: Storage<AnyDbOptions> = {}): NodeDa
 }
 
 export function orderedCurrentDatabase (options: Storage<CurrentDbOptions> = {}): NodeDatabase<OrderedCurrentDb> {
-  return full(anyCodec(options, true), OrderedCurrentDb.open, orderedCurrentSync, options)
+  const codec = anyCodec(options, true)
+  return { ...full(codec, OrderedCurrentDb.open, orderedCurrentSync, options), light: light('current-ordered', codec, options) }
 }
 
 const immutableCodec = (o: Storage<ImmutableDbOptions>): OpCodec<unknown> => new ImmutableOpCodec(o.key ?? fixedField(32), o.value ?? fixedField(32), o.encoding ?? 'fixed') as OpCodec<unknown>

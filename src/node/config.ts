@@ -39,10 +39,20 @@ export interface NodeConfig {
   chainId: string
   /** Validator peer ids (base58btc), in order; the node is a validator iff its id is listed. */
   validators: string[]
-  /** Multiaddrs to listen on (default `/ip4/127.0.0.1/tcp/0`). */
+  /**
+   * Multiaddrs to listen on (default `/ip4/127.0.0.1/tcp/0`): TCP
+   * (`/ip4/<ip>/tcp/<port>`) and WebSockets (the same followed by `/ws`,
+   * what browsers dial, README "Browser light client").
+   */
   listen?: string[]
-  /** Multiaddrs (with `/p2p/<id>`) dialled at start. */
+  /**
+   * Multiaddrs (with `/p2p/<id>`) dialled at start and kept connected
+   * (`@libp2p/bootstrap`); one is enough: the other nodes are found through
+   * peer discovery over gossip, and every validator found is kept connected.
+   */
   bootstrap?: string[]
+  /** Also discover peers on the local network with mDNS (default false). */
+  mdns?: boolean
   /** Request state sync at first start (an interrupted sync always resumes). */
   stateSync?: boolean
   /** Serve Prometheus metrics and `/status` on this port (127.0.0.1). */
@@ -59,8 +69,11 @@ export class ConfigError extends Error {
 }
 
 const KEYS: Record<string, true> = {
-  dataDir: true, chainId: true, validators: true, listen: true, bootstrap: true, stateSync: true, metricsPort: true, application: true, consensus: true, sync: true, prune: true
+  dataDir: true, chainId: true, validators: true, listen: true, bootstrap: true, mdns: true, stateSync: true, metricsPort: true, application: true, consensus: true, sync: true, prune: true
 }
+
+/** Listen addresses the node's transports (TCP, WebSockets) accept. */
+const LISTENABLE = /^\/ip[46]\/[^/]+\/tcp\/\d{1,5}(\/ws)?$/
 
 function fail (field: string, what: string): never {
   throw new ConfigError(`config field \`${field}\` ${what}`)
@@ -112,6 +125,15 @@ function multiaddrs (v: unknown, field: string, withPeer: boolean): string[] {
   return list
 }
 
+function listenAddrs (v: unknown): string[] {
+  const list = multiaddrs(v, 'listen', false)
+  list.forEach((a, i) => {
+    // the node's transports are TCP and WebSockets: any other address would be silently not listened on
+    if (!LISTENABLE.test(a)) { fail(`listen[${i}]`, 'must be /ip4|ip6/<address>/tcp/<port>, optionally followed by /ws') }
+  })
+  return list
+}
+
 /** Validate a parsed configuration object. */
 export function validateConfig (raw: unknown): NodeConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) { throw new ConfigError('the configuration must be a JSON object') }
@@ -134,11 +156,15 @@ export function validateConfig (raw: unknown): NodeConfig {
   })
   const config: NodeConfig = { dataDir: str(o.dataDir, 'dataDir'), chainId: str(o.chainId, 'chainId'), validators }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.chainId)) { fail('chainId', 'must be 1-64 characters of [A-Za-z0-9._-]') }
-  if (o.listen !== undefined) { config.listen = multiaddrs(o.listen, 'listen', false) }
+  if (o.listen !== undefined) { config.listen = listenAddrs(o.listen) }
   if (o.bootstrap !== undefined) { config.bootstrap = multiaddrs(o.bootstrap, 'bootstrap', true) }
   if (o.stateSync !== undefined) {
     if (typeof o.stateSync !== 'boolean') { fail('stateSync', 'must be a boolean') }
     config.stateSync = o.stateSync
+  }
+  if (o.mdns !== undefined) {
+    if (typeof o.mdns !== 'boolean') { fail('mdns', 'must be a boolean') }
+    config.mdns = o.mdns
   }
   if (o.metricsPort !== undefined) { config.metricsPort = int(o.metricsPort, 'metricsPort', 0, 65535) }
   if (o.application !== undefined) {

@@ -2,7 +2,9 @@
  * `createNode(config, application)`: one node of a libp2p-qmdb network
  * running `application` (see `application.ts`), wired end to end:
  *
- * libp2p (TCP, Noise, Yamux, identify, ping, gossipsub) → block gossip and the
+ * libp2p (TCP and WebSockets, Noise, Yamux, identify, ping, gossipsub; peer discovery:
+ * the configured bootstrap list, announcements over gossip (`announce.ts`), optionally mDNS;
+ * light-client proofs of `current` databases) → block gossip and the
  * block store (marshal) with its backfill protocol → the probe (floor
  * discovery and serving) → the startup decision (`SyncPlan`: marshal sync,
  * or one-time state sync through the standard/compact resolvers) → the
@@ -19,13 +21,16 @@
 
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { bootstrap } from '@libp2p/bootstrap'
 import { gossipsub, StrictNoSign } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
+import { mdns } from '@libp2p/mdns'
 import { noise } from '@libp2p/noise'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { MemoryDatastore, NamespaceDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
@@ -34,6 +39,7 @@ import { createLibp2p } from 'libp2p'
 import { Counter, Histogram, Registry } from 'prom-client'
 import { hex } from '../codec/index.ts'
 import { ConsensusNetwork, SimplexEngine, ValidatorSet, consensusNames, finalizationScheme } from '../consensus/index.ts'
+import { lightServer } from '../light/server.ts'
 import { marshalService } from '../marshal/index.ts'
 import { topicResult } from '../net/admission.ts'
 import { sleep } from '../net/signals.ts'
@@ -41,8 +47,10 @@ import { compactResolver, standardResolver } from '../p2p/index.ts'
 import { probeService } from '../probe/index.ts'
 import { DatabaseSet } from '../qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../stateful/index.ts'
+import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_MAX_AGE_MS, admitAnnouncement, encodeAnnouncement } from './announce.ts'
 import { gossipScoring } from './gossip.ts'
 import { loadOrCreateKey } from './identity.ts'
+import { nodeLightBackend } from './light.ts'
 import { startMetricsServer } from './metrics-server.ts'
 import { PeerKeeper } from './peer-keeper.ts'
 import { databaseStatus } from './status.ts'
@@ -51,6 +59,8 @@ import type { NodeConfig } from './config.ts'
 import type { MetricsServer } from './metrics-server.ts'
 import type { DatabaseStatus } from './status.ts'
 import type { Finalization } from '../consensus/index.ts'
+import type { LightServer } from '../light/server.ts'
+import type { LightDatabase } from '../light/verify.ts'
 import type { MarshalService } from '../marshal/index.ts'
 import type { QmdbResolver } from '../p2p/index.ts'
 import type { Probe } from '../probe/index.ts'
@@ -59,9 +69,10 @@ import type { Anchor, Block, StatefulFatalError } from '../stateful/index.ts'
 import type { MemberRecord, Source, SyncProgress } from '../sync/index.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Datastore } from 'interface-datastore'
+import type { Libp2pOptions } from 'libp2p'
 
 export type NodeServices<B extends Block = Block> = {
   identify: Identify
@@ -71,6 +82,7 @@ export type NodeServices<B extends Block = Block> = {
   compact: QmdbResolver
   marshal: MarshalService<B, Finalization>
   probe: Probe<Finalization>
+  light: LightServer
 }
 
 export interface NodeStatus {
@@ -189,6 +201,24 @@ async function openDatabases<B extends Block, Dbs extends DatabaseRecord> (appli
   return new DatabaseSet(dbs as Dbs)
 }
 
+/** The bootstrap list, and mDNS if configured (announcements on the chain's peers topic: `announce.ts`). */
+function peerDiscovery (config: NodeConfig): NonNullable<Libp2pOptions['peerDiscovery']> {
+  const out: NonNullable<Libp2pOptions['peerDiscovery']> = []
+  if ((config.bootstrap ?? []).length > 0) { out.push(bootstrap({ list: config.bootstrap ?? [], timeout: 0 })) }
+  if (config.mdns === true) { out.push(mdns()) }
+  return out
+}
+
+/** Light-client proofs: the `current` databases, when the application says which root a block commits to. */
+function lightDatabases<B extends Block, Dbs extends DatabaseRecord> (application: NodeApplication<B, Dbs>): Record<string, LightDatabase> {
+  const out: Record<string, LightDatabase> = {}
+  if (application.lightRoot === undefined) { return out }
+  for (const [name, spec] of Object.entries(application.databases) as Array<[string, { light?: LightDatabase }]>) {
+    if (spec.light !== undefined) { out[name] = spec.light }
+  }
+  return out
+}
+
 /** Create and start a node running `application`. */
 export async function createNode<B extends Block, Dbs extends DatabaseRecord> (config: NodeConfig, application: NodeApplication<B, Dbs>, events: NodeEvents = {}): Promise<QmdbNode<B>> {
   await mkdir(config.dataDir, { recursive: true })
@@ -203,17 +233,21 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   const served = (protocol: 'standard' | 'compact'): string[] => names.filter(n => application.databases[n].protocol === protocol)
   const blocked = new Set<string>()
   const isBlocked = (p: { toString(): string }): boolean => blocked.has(p.toString())
+  const lightDbs = lightDatabases(application)
   const blocksTopic = `/qmdb/${config.chainId}/blocks/1`
+  const peersTopic = `/qmdb/${config.chainId}/peers/1`
   const consensusTopics = consensusNames(config.chainId)
   const libp2p = await createLibp2p({
     privateKey: key,
     addresses: { listen: config.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
+    // WebSockets for browsers (light clients); it only listens on `/ws` addresses
+    transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     datastore: new NamespaceDatastore(datastore, new Key('/libp2p')),
     metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
     connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 100 },
+    peerDiscovery: peerDiscovery(config),
     connectionGater: {
       denyDialPeer: isBlocked,
       denyInboundEncryptedConnection: isBlocked,
@@ -226,7 +260,7 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
         globalSignaturePolicy: StrictNoSign,
         allowPublishToZeroTopicPeers: true,
         heartbeatInterval: 300,
-        ...gossipScoring([blocksTopic, consensusTopics.votesTopic, consensusTopics.certsTopic])
+        ...gossipScoring([blocksTopic, consensusTopics.votesTopic, consensusTopics.certsTopic, peersTopic])
       }),
       // a node's state sync waits for its peers however long it takes (logging why it stalls): no stall deadline
       standard: standardResolver({ chain: config.chainId, databases: served('standard'), stallTimeout: Infinity }),
@@ -241,7 +275,8 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       }),
       // the reference rule: the highest of f + 1 verified answers (each is a
       // quorum certificate, so any of them is a safe floor)
-      probe: probeService<Finalization>({ chain: config.chainId, scheme, participants, policy: 'highest', retryTimeout: 2000 })
+      probe: probeService<Finalization>({ chain: config.chainId, scheme, participants, policy: 'highest', retryTimeout: 2000 }),
+      light: lightServer({ chain: config.chainId, databases: Object.keys(lightDbs) })
     }
   })
   events.onListening?.(libp2p.getMultiaddrs().map(String))
@@ -272,6 +307,31 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
   // configured peers: dialled now, redialled whenever disconnected
   const keeper = new PeerKeeper(libp2p, config.bootstrap ?? [], { blocked: id => blocked.has(id), log })
   await keeper.start()
+  // one known address is enough: every node announces its addresses on the chain's peers topic, and
+  // validators found (announced, or by mDNS) are kept connected too (the probe and consensus need them)
+  const learn = (info: PeerInfo): void => {
+    const id = info.id.toString()
+    if (id === peerId || info.multiaddrs.length === 0) { return }
+    const addrs = info.multiaddrs.map(a => a.getComponents().some(c => c.name === 'p2p') ? a : a.encapsulate(`/p2p/${id}`))
+    void libp2p.peerStore.merge(info.id, { multiaddrs: info.multiaddrs }).catch(() => {})
+    if (set.indexOf(id) !== undefined) { void keeper.add(addrs.map(String)).catch(() => {}) }
+  }
+  const onDiscovery = (evt: CustomEvent<PeerInfo>): void => { learn(evt.detail) }
+  libp2p.addEventListener('peer:discovery', onDiscovery)
+  pubsub.topicValidators.set(peersTopic, (_peer, msg) => topicResult(admitAnnouncement(msg.data, Date.now(), ANNOUNCE_MAX_AGE_MS).admission))
+  const onAnnouncement = (evt: CustomEvent<Message>): void => {
+    if (evt.detail.topic !== peersTopic) { return }
+    const a = admitAnnouncement(evt.detail.data, Date.now(), ANNOUNCE_MAX_AGE_MS).announcement
+    if (a !== undefined) { learn({ id: a.peerId, multiaddrs: a.addrs }) }
+  }
+  pubsub.addEventListener('message', onAnnouncement)
+  pubsub.subscribe(peersTopic)
+  const announce = (): void => {
+    void pubsub.publish(peersTopic, encodeAnnouncement(Date.now(), libp2p.peerId, libp2p.getMultiaddrs())).catch(() => {})
+  }
+  const announcer = setInterval(announce, ANNOUNCE_INTERVAL_MS)
+  announcer.unref?.()
+  announce()
 
   // the application (its genesis block commits to the targets of empty databases)
   const app = application.create(await initialTargets(application))
@@ -340,6 +400,14 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       events.onFatal?.(err)
     }
   })
+  libp2p.services.light.attach(nodeLightBackend<B, Dbs, Finalization>({
+    databases: lightDbs,
+    readApplied: async fn => stateful.readApplied(fn),
+    finalized: async height => ({ block: await marshal.getFinalizedBlock(height), finalization: await marshal.getFinalization(height) }),
+    blockCodec: application.blockCodec,
+    scheme,
+    processing: () => phase === 'processing'
+  }))
   const ready = stateful.start().then(() => { setPhase('processing') })
   ready.catch(err => { log.error('startup failed: %e', err) })
   marshal.attach(stateful)
@@ -476,6 +544,9 @@ export async function createNode<B extends Block, Dbs extends DatabaseRecord> (c
       await marshal.flush().catch(() => {})
       await metrics?.close()
       pubsub.removeEventListener('message', onBlock)
+      libp2p.removeEventListener('peer:discovery', onDiscovery)
+      pubsub.removeEventListener('message', onAnnouncement)
+      clearInterval(announcer)
       await libp2p.stop()
       await datastore.close()
     }

@@ -4,12 +4,10 @@
  * `status` (a node's `/status` as one JSON line) and the end-to-end `demo`.
  */
 
-import { spawn } from 'node:child_process'
 import { access, mkdtemp, readdir, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { Registry } from 'prom-client'
@@ -17,33 +15,9 @@ import { progressBar } from '../../src/cli/output.ts'
 import { loadConfig } from '../../src/node/config.ts'
 import { loadOrCreateKey } from '../../src/node/identity.ts'
 import { startMetricsServer } from '../../src/node/metrics-server.ts'
+import { cli } from '../util/cli-run.ts'
 import type { NodeConfig } from '../../src/node/config.ts'
-
-// dist/test/cli/cli.spec.js -> dist/src/cli/index.js
-const CLI = fileURLToPath(new URL('../../src/cli/index.js', import.meta.url))
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-async function cli (args: string[], timeoutMs = 30_000): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  delete env.NODE_OPTIONS
-  delete env.DEBUG
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-  const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
-  try {
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject)
-      child.once('close', c => { resolve(c) })
-    })
-    return { code, stdout, stderr }
-  } finally {
-    clearTimeout(timer)
-  }
-}
+import type { Run } from '../util/cli-run.ts'
 
 async function exists (path: string): Promise<boolean> {
   return access(path).then(() => true, () => false)
@@ -219,14 +193,14 @@ describe('cli: init', function () {
 
   it('keeps the peer ids when run again, applying the new options', async () => {
     const first = lines(await cli(['init', '--dir', dir, '--validators', '3', '--joiners', '1', '--base-port', '41000']))
-    const second = lines(await cli(['init', '--dir', dir, '--validators', '3', '--joiners', '1', '--base-port', '41100', '--metrics-base-port', '42000', '--chain-id', 'other-chain', '--transfers', '7']))
+    const second = lines(await cli(['init', '--dir', dir, '--validators', '3', '--joiners', '1', '--base-port', '41100', '--metrics-base-port', '42000', '--ws-base-port', '43000', '--chain-id', 'other-chain', '--transfers', '7']))
     expect(second.map(l => l.peerId)).to.deep.equal(first.map(l => l.peerId))
     for (let i = 0; i < 4; i++) {
       const c = await loadConfig(join(dir, `node-${i}.json`))
       expect(c.validators).to.deep.equal(first.slice(0, 3).map(l => l.peerId))
       expect(c.metricsPort).to.equal(42000 + i)
       expect(c.chainId).to.equal('other-chain')
-      expect(c.listen).to.deep.equal([`/ip4/127.0.0.1/tcp/${41100 + i}`])
+      expect(c.listen).to.deep.equal([`/ip4/127.0.0.1/tcp/${41100 + i}`, `/ip4/127.0.0.1/tcp/${43000 + i}/ws`])
       expect(c.application).to.deep.equal({ autoTransfers: 7 })
     }
   })

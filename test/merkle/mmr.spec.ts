@@ -6,8 +6,9 @@ import { expect } from 'aegir/chai'
 import { MemoryDatastore } from 'datastore-core'
 import { LevelDatastore } from 'datastore-level'
 import all from 'it-all'
+import { nodeCryptoHasher } from '../../bench/node-crypto-hasher.ts'
 import {
-  Mmr, MerkleError, verifyRangeProof, jsHasher, nodeCryptoHasher, nobleHasher, sha256, leafDigest, nodeDigest
+  Mmr, MerkleError, verifyRangeProof, jsHasher, nobleHasher, sha256, leafDigest, nodeDigest
 } from '../../src/merkle/index.ts'
 import { Kv } from '../../src/storage/index.ts'
 import { u64be } from '../util/bytes.ts'

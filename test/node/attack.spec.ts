@@ -130,8 +130,8 @@ describe('node: gossip and protocols under attack (issue 18)', function () {
     // far above the tip, and at a plausible height (well inside the 64-height window) linking to a random parent
     const plausible = node.libp2p.services.marshal.marshal.finalizedTip + 40
     const junk = [
-      ...Array.from({ length: 10 }, (_, i) => makeBlock(2 ** 40 + i, real.context, real.transfers, real.targets)),
-      ...Array.from({ length: 5 }, (_, i) => makeBlock(plausible + i, { ...real.context, parent: { view: real.context.parent.view, digest: randomBytes(32) } }, real.transfers, real.targets))
+      ...Array.from({ length: 10 }, (_, i) => makeBlock(2 ** 40 + i, real.context, real.transfers, real.targets, real.accountsRoot)),
+      ...Array.from({ length: 5 }, (_, i) => makeBlock(plausible + i, { ...real.context, parent: { view: real.context.parent.view, digest: randomBytes(32) } }, real.transfers, real.targets, real.accountsRoot))
     ]
     const garbage = [...Array.from({ length: 50 }, (_, i) => randomBytes(1 + i * 80)), randomBytes(512 * 1024)]
     // decodable junk first (ignored, no penalty), then garbage (rejected)

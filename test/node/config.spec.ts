@@ -28,8 +28,9 @@ function full (): Record<string, unknown> {
     dataDir: '/var/lib/qmdb/node-1',
     chainId: 'Chain_1.test-net',
     validators: [V1, V2, V3],
-    listen: ['/ip4/127.0.0.1/tcp/40001', '/ip4/0.0.0.0/tcp/40101'],
+    listen: ['/ip4/127.0.0.1/tcp/40001', '/ip4/0.0.0.0/tcp/40101', '/ip4/127.0.0.1/tcp/40201/ws', '/ip6/::1/tcp/0/ws'],
     bootstrap: [`/ip4/127.0.0.1/tcp/40000/p2p/${V1}`, `/ip4/127.0.0.1/tcp/40002/p2p/${V3}`],
+    mdns: true,
     stateSync: true,
     metricsPort: 9100,
     application: { autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 },
@@ -63,6 +64,7 @@ describe('node: validateConfig', () => {
     expect(c.validators).to.deep.equal([V1])
     expect(c.listen).to.be.undefined()
     expect(c.bootstrap).to.be.undefined()
+    expect(c.mdns).to.be.undefined()
     expect(c.stateSync).to.be.undefined()
     expect(c.metricsPort).to.be.undefined()
     expect(c.application).to.be.undefined()
@@ -77,8 +79,9 @@ describe('node: validateConfig', () => {
       dataDir: '/var/lib/qmdb/node-1',
       chainId: 'Chain_1.test-net',
       validators: [V1, V2, V3],
-      listen: ['/ip4/127.0.0.1/tcp/40001', '/ip4/0.0.0.0/tcp/40101'],
+      listen: ['/ip4/127.0.0.1/tcp/40001', '/ip4/0.0.0.0/tcp/40101', '/ip4/127.0.0.1/tcp/40201/ws', '/ip6/::1/tcp/0/ws'],
       bootstrap: [`/ip4/127.0.0.1/tcp/40000/p2p/${V1}`, `/ip4/127.0.0.1/tcp/40002/p2p/${V3}`],
+      mdns: true,
       stateSync: true,
       metricsPort: 9100,
       application: { autoTransfers: 100, accountSpace: 1000, maxTransfers: 500 },
@@ -94,6 +97,8 @@ describe('node: validateConfig', () => {
     expect(validateConfig({ ...minimal(), metricsPort: 0 }).metricsPort).to.equal(0)
     expect(validateConfig({ ...minimal(), metricsPort: 65535 }).metricsPort).to.equal(65535)
     expect(validateConfig({ ...minimal(), stateSync: false }).stateSync).to.equal(false)
+    expect(validateConfig({ ...minimal(), mdns: false }).mdns).to.equal(false)
+    rejects({ ...minimal(), mdns: 'yes' }, 'mdns', /boolean/)
     expect(validateConfig({ ...minimal(), listen: [], bootstrap: [] })).to.include.keys('listen', 'bootstrap')
     expect(validateConfig({ ...minimal(), application: {} }).application).to.deep.equal({})
   })
@@ -194,6 +199,10 @@ describe('node: validateConfig', () => {
 
   it('rejects listen and bootstrap entries that are not multiaddrs, and bootstrap entries without a peer id', () => {
     rejects({ ...minimal(), listen: ['/ip4/127.0.0.1/tcp/1', 'localhost:4000'] }, 'listen[1]', /not a multiaddr/)
+    // valid multiaddrs no transport of the node listens on (QUIC, secure WebSockets, a peer id suffix)
+    rejects({ ...minimal(), listen: ['/ip4/127.0.0.1/tcp/1/ws', '/ip4/127.0.0.1/udp/1/quic-v1'] }, 'listen[1]', /\/tcp\/<port>, optionally followed by \/ws/)
+    rejects({ ...minimal(), listen: ['/ip4/127.0.0.1/tcp/1/wss'] }, 'listen[0]', /optionally followed by \/ws/)
+    rejects({ ...minimal(), listen: [`/ip4/127.0.0.1/tcp/1/p2p/${V1}`] }, 'listen[0]', /optionally followed by \/ws/)
     rejects({ ...minimal(), bootstrap: ['/ip4/127.0.0.1/tcp/40000'] }, 'bootstrap[0]', /\/p2p\/<peer id>/)
     rejects({ ...minimal(), bootstrap: ['/ip4/999.0.0.1/tcp/1/p2p/' + V1] }, 'bootstrap[0]', /not a multiaddr/)
   })

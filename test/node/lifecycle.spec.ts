@@ -66,7 +66,7 @@ describe('node: lifecycle and status', function () {
       const status = await node.status()
       const accounts = status.databases?.accounts
       const receipts = status.databases?.receipts
-      expect(accounts?.kind).to.equal('any')
+      expect(accounts?.kind).to.equal('current')
       expect(accounts?.protocol).to.equal('/qmdb/qmdb-status/accounts/sync/standard/1.0.0')
       expect(receipts?.kind).to.equal('keyless-compact')
       expect(receipts?.protocol).to.equal('/qmdb/qmdb-status/receipts/sync/compact/1.0.0')

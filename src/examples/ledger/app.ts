@@ -1,8 +1,10 @@
 /**
  * An example application on two QMDB databases: a token ledger.
  *
- * - `accounts` (`any`): account id (32 bytes) → `u64be(balance) ‖ u64be(nonce) ‖ 16 zero bytes`;
- * an account never written holds `initialBalance` with nonce 0.
+ * - `accounts` (`current`): account id (32 bytes) → `u64be(balance) ‖ u64be(nonce) ‖ 16 zero bytes`;
+ * an account never written holds `initialBalance` with nonce 0. Blocks commit
+ * to its sync target and to its canonical root, so a light client can verify
+ * an account's balance now (`src/light`).
  * - `receipts` (compact `keyless`): one `SHA256(transferId ‖ status)` per
  * transfer; only the tip is kept (the floor is each commit's own location).
  *
@@ -18,7 +20,9 @@
 
 import { hex } from '../../codec/index.ts'
 import { sha256 } from '../../merkle/index.ts'
+import { CurrentDb } from '../../qmdb/current.ts'
 import { DatabaseSet } from '../../qmdb/managed.ts'
+import { bytesEqual } from '../../stateful/types.ts'
 import { makeBlock, transferId } from './block.ts'
 import type { LedgerBlock, LedgerTargets, Transfer } from './block.ts'
 import type { Mempool } from './mempool.ts'
@@ -90,7 +94,7 @@ export class LedgerApp implements Application<LedgerBlock, LedgerDbs> {
   readonly accountSpace: number
   readonly mempool?: Mempool
   private readonly initial: LedgerTargets
-  private readonly genesisBlock: LedgerBlock
+  private genesisBlock: LedgerBlock | undefined
 
   constructor (initialTargets: LedgerTargets, options: LedgerOptions = {}) {
     this.initial = initialTargets
@@ -99,8 +103,6 @@ export class LedgerApp implements Application<LedgerBlock, LedgerDbs> {
     this.autoTransfers = options.autoTransfers ?? 0
     this.accountSpace = Math.max(2, options.accountSpace ?? 1000)
     this.mempool = options.mempool
-    const ctx: Context = { round: { epoch: 0, view: 0 }, leader: 'genesis', parent: { view: 0, digest: new Uint8Array(32) } }
-    this.genesisBlock = makeBlock(0, ctx, [], this.initial)
   }
 
   /** The application for databases opened as `set` (the genesis block commits to their initial targets). */
@@ -113,11 +115,18 @@ export class LedgerApp implements Application<LedgerBlock, LedgerDbs> {
   }
 
   async genesis (): Promise<LedgerBlock> {
+    if (this.genesisBlock === undefined) {
+      // the canonical root of the empty accounts database (the initial targets carry only its ops root)
+      const empty = await CurrentDb.open()
+      const ctx: Context = { round: { epoch: 0, view: 0 }, leader: 'genesis', parent: { view: 0, digest: new Uint8Array(32) } }
+      this.genesisBlock = makeBlock(0, ctx, [], this.initial, empty.root)
+      await empty.close()
+    }
     return this.genesisBlock
   }
 
   /** Execute `transfers` on `batches`; returns the merkleized state and the block targets. */
-  async execute (batches: UnmerkleizedOf<LedgerDbs>, transfers: readonly Transfer[]): Promise<{ merkleized: MerkleizedOf<LedgerDbs>, targets: LedgerTargets }> {
+  async execute (batches: UnmerkleizedOf<LedgerDbs>, transfers: readonly Transfer[]): Promise<{ merkleized: MerkleizedOf<LedgerDbs>, targets: LedgerTargets, accountsRoot: Uint8Array }> {
     const { accounts, receipts } = batches
     for (const t of transfers) {
       const status = await this.transfer(accounts, t)
@@ -131,9 +140,11 @@ export class LedgerApp implements Application<LedgerBlock, LedgerDbs> {
     return {
       merkleized: { accounts: a, receipts: r },
       targets: {
-        accounts: { root: a.opsRoot, range: { start: a.floor, end: a.size } },
+        // a `current` database syncs from its floor rounded down to a bitmap chunk
+        accounts: { root: a.opsRoot, range: { start: a.floor - (a.floor % (a.graft?.chunkBits ?? 1)), end: a.size } },
         receipts: { root: r.root, size: r.size }
-      }
+      },
+      accountsRoot: a.root
     }
   }
 
@@ -169,15 +180,16 @@ export class LedgerApp implements Application<LedgerBlock, LedgerDbs> {
     if (parent === undefined) { return undefined }
     const transfers = this.mempool?.take(this.maxTransfers) ?? []
     if (this.autoTransfers > 0) { transfers.push(...await this.generate(batches.accounts, ctx.round.view, this.autoTransfers)) }
-    const { merkleized, targets } = await this.execute(batches, transfers)
-    return { block: makeBlock(parent.height + 1, ctx, transfers, targets), merkleized }
+    const { merkleized, targets, accountsRoot } = await this.execute(batches, transfers)
+    return { block: makeBlock(parent.height + 1, ctx, transfers, targets, accountsRoot), merkleized }
   }
 
   async verify (_ctx: Context, ancestry: AsyncIterable<LedgerBlock>, batches: UnmerkleizedOf<LedgerDbs>): Promise<MerkleizedOf<LedgerDbs> | undefined> {
     const block = await first(ancestry)
     if (block === undefined) { return undefined }
-    const { merkleized } = await this.execute(batches, block.transfers)
-    return merkleized
+    const { merkleized, accountsRoot } = await this.execute(batches, block.transfers)
+    // the manager checks the sync targets; the canonical root is the ledger's own commitment
+    return bytesEqual(accountsRoot, block.accountsRoot) ? merkleized : undefined
   }
 
   async apply (_ctx: Context, block: LedgerBlock, batches: UnmerkleizedOf<LedgerDbs>): Promise<MerkleizedOf<LedgerDbs>> {

@@ -4,7 +4,10 @@
  * by digest is self-authenticating).
  *
  * Block = height ‖ parent digest ‖ context (epoch, view, leader, parent view)
- * ‖ transfers ‖ accounts target ‖ receipts compact target.
+ * ‖ transfers ‖ accounts target ‖ receipts compact target ‖ accounts canonical root.
+ * The accounts database is a `current` one: its target (ops root) is what
+ * state sync verifies against, its canonical root (ops root plus activity
+ * bitmap) what light clients verify a balance against.
  * Transfer = from(32) ‖ to(32) ‖ u64 amount ‖ u64 nonce.
  *
  * Every length is capped before allocation; decoding only throws `CodecError`.
@@ -18,7 +21,7 @@ import type { Block, Context } from '../../stateful/types.ts'
 
 export const MAX_TRANSFERS_PER_BLOCK = 10_000
 export const MAX_LEADER_BYTES = 128
-export const MAX_BLOCK_BYTES = 64 + MAX_LEADER_BYTES + MAX_TRANSFERS_PER_BLOCK * 80 + 128
+export const MAX_BLOCK_BYTES = 64 + MAX_LEADER_BYTES + MAX_TRANSFERS_PER_BLOCK * 80 + 160
 
 export interface Transfer {
   from: Uint8Array
@@ -35,6 +38,8 @@ export interface LedgerTargets {
 export interface LedgerBlock extends Block {
   readonly transfers: readonly Transfer[]
   readonly targets: LedgerTargets
+  /** The canonical root of the accounts database after this block (`current`: proves balances now). */
+  readonly accountsRoot: Uint8Array
   /** The canonical encoding (what the digest hashes). */
   readonly bytes: Uint8Array
 }
@@ -58,7 +63,8 @@ function checkTransfer (t: Transfer): void {
 }
 
 /** Build a block (computing its encoding and digest). */
-export function makeBlock (height: number, context: Context, transfers: readonly Transfer[], targets: LedgerTargets): LedgerBlock {
+export function makeBlock (height: number, context: Context, transfers: readonly Transfer[], targets: LedgerTargets, accountsRoot: Uint8Array): LedgerBlock {
+  if (accountsRoot.length !== 32) { throw new RangeError('a root is 32 bytes') }
   if (transfers.length > MAX_TRANSFERS_PER_BLOCK) { throw new RangeError(`at most ${MAX_TRANSFERS_PER_BLOCK} transfers per block`) }
   const leader = new TextEncoder().encode(context.leader)
   if (leader.length > MAX_LEADER_BYTES) { throw new RangeError('leader id too long') }
@@ -71,8 +77,9 @@ export function makeBlock (height: number, context: Context, transfers: readonly
   }
   encodeTarget(targets.accounts, w)
   encodeCompactTarget(targets.receipts, w)
+  w.raw(accountsRoot)
   const bytes = w.finish()
-  return { digest: sha256(bytes), height, parent: context.parent.digest, context, transfers, targets, bytes }
+  return { digest: sha256(bytes), height, parent: context.parent.digest, context, transfers, targets, accountsRoot, bytes }
 }
 
 /** Strict decode of an encoded block. */
@@ -88,6 +95,7 @@ export function decodeBlock (bytes: Uint8Array): LedgerBlock {
   const transfers = r.vec(MAX_TRANSFERS_PER_BLOCK, decodeTransfer)
   const accounts = decodeTarget(r)
   const receipts = decodeCompactTarget(r)
+  const accountsRoot = r.raw(32)
   r.finish()
   let leader: string
   try {
@@ -96,7 +104,7 @@ export function decodeBlock (bytes: Uint8Array): LedgerBlock {
     throw new CodecError('Invalid', 'leader id is not UTF-8')
   }
   const context: Context = { round: { epoch, view }, leader, parent: { view: parentView, digest: parentDigest } }
-  return { digest: sha256(bytes), height, parent: parentDigest, context, transfers, targets: { accounts, receipts }, bytes: bytes.slice() }
+  return { digest: sha256(bytes), height, parent: parentDigest, context, transfers, targets: { accounts, receipts }, accountsRoot, bytes: bytes.slice() }
 }
 
 /** The marshal block codec of the ledger. */

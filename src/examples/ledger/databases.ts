@@ -2,8 +2,8 @@
  * Opening the ledger's databases (in memory or in a datastore).
  */
 
-import { AnyDb } from '../../qmdb/any.ts'
 import { CompactKeylessDb } from '../../qmdb/compact.ts'
+import { CurrentDb } from '../../qmdb/current.ts'
 import { DatabaseSet } from '../../qmdb/managed.ts'
 import type { LedgerDbs } from './app.ts'
 import type { Datastore } from 'interface-datastore'
@@ -18,7 +18,7 @@ export interface LedgerStorage {
 export async function openLedgerDatabases (storage: LedgerStorage = {}): Promise<DatabaseSet<LedgerDbs>> {
   const prefix = storage.prefix ?? '/ledger'
   return new DatabaseSet<LedgerDbs>({
-    accounts: await AnyDb.open({ datastore: storage.datastore, prefix: `${prefix}/accounts` }),
+    accounts: await CurrentDb.open({ datastore: storage.datastore, prefix: `${prefix}/accounts` }),
     receipts: await CompactKeylessDb.open({ datastore: storage.datastore, prefix: `${prefix}/receipts` })
   })
 }
