@@ -61,7 +61,7 @@ export interface SoakOptions {
 }
 
 /** Least-squares slope of `y` over `x` (0 for fewer than two distinct x). */
-export function slope (x: number[], y: number[]): number {
+function slope (x: number[], y: number[]): number {
   const mx = x.reduce((a, b) => a + b, 0) / x.length
   const my = y.reduce((a, b) => a + b, 0) / y.length
   let num = 0
