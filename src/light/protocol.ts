@@ -26,15 +26,15 @@ import { CodecError, Reader, Writer } from '../codec/index.ts'
 import { checkDbName, checkPrefix } from '../p2p/protocol.ts'
 import { LightError } from './errors.ts'
 
-export const LIGHT_PROTOCOL_VERSION = '1.0.0'
+const LIGHT_PROTOCOL_VERSION = '1.0.0'
 /** Largest key a request may carry. */
 export const MAX_KEY_BYTES = 1024
 /** Largest request frame body (an option tag, a varint height, a length-prefixed key). */
 export const MAX_LIGHT_REQUEST_FRAME = 1 + 9 + 2 + MAX_KEY_BYTES
 /** Largest value field of an answer. */
-export const MAX_VALUE_BYTES = 1 << 20
+const MAX_VALUE_BYTES = 1 << 20
 /** Largest proof field of an answer (a proof has at most 122 digests plus one bitmap chunk and a few fields). */
-export const MAX_PROOF_BYTES = 64 * 1024
+const MAX_PROOF_BYTES = 64 * 1024
 /** Default largest response frame body a client reads. */
 export const DEFAULT_MAX_LIGHT_RESPONSE = 4 * 1024 * 1024
 
@@ -119,6 +119,11 @@ export function encodeLightAnswer (a: LightAnswer): Uint8Array {
     .u8(TAG_ANSWER).bytes(a.block).bytes(a.finalization).raw(a.root)
     .u8(a.result === 'value' ? RESULT_VALUE : RESULT_ABSENT).bytes(a.value).bytes(a.proof)
     .finish()
+}
+
+/** Whether an encoded answer is "unavailable" (the server's no-data outcome in the metrics). */
+export function isAnswerUnavailable (body: Uint8Array): boolean {
+  return body[0] === TAG_UNAVAILABLE
 }
 
 /** Strict decode of a response body within `caps` (`LightError('Malformed')` otherwise). */

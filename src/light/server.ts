@@ -5,27 +5,27 @@
  * answering from the `LightBackend` attached by the host (a node attaches
  * its applied state and block store, `src/node/light.ts`).
  *
- * Per stream, as the sync resolvers (docs/PROTOCOLS.md, "Server
- * behaviour"): admit the peer (a concurrency slot and a rate token per peer,
- * a cap over all peers, else reset before reading), read one request frame
- * with the bounded reader (`src/net/frames.ts`) within `readTimeout`, decode
- * it strictly (else reset, no reply), answer with one frame within
- * `serveTimeout`, close.
+ * Per stream: the request/response kit's server (`src/net/server.ts`, as
+ * the sync resolvers: a concurrency slot and a rate token per peer and a cap
+ * over all peers, else reset before reading; one bounded request frame
+ * within `readTimeout`, decoded strictly, else reset without reply; one
+ * answer within `serveTimeout`). Metrics: the kit's serving series under
+ * `libp2p_qmdb_light_*`.
  *
  * Invariant: nothing a peer sends throws out of the handler; a backend
  * failure or an answer above `maxResponseBytes` is answered "unavailable".
  */
 
 import { serviceCapabilities } from '@libp2p/interface'
-import { frameStream } from '../net/frames.ts'
 import { PeerLimiter } from '../net/limits.ts'
+import { ServiceMetrics } from '../net/metrics.ts'
 import { DEFAULT_PROTOCOL_PREFIX } from '../net/protocol.ts'
-import { linked } from '../net/signals.ts'
-import { LightError } from './errors.ts'
-import { DEFAULT_MAX_LIGHT_RESPONSE, MAX_LIGHT_REQUEST_FRAME, decodeLightRequest, encodeLightAnswer, lightProtocolId } from './protocol.ts'
+import { RequestServer } from '../net/server.ts'
+import { DEFAULT_MAX_LIGHT_RESPONSE, MAX_LIGHT_REQUEST_FRAME, decodeLightRequest, encodeLightAnswer, isAnswerUnavailable, lightProtocolId } from './protocol.ts'
 import type { LightAnswer, LightRequest } from './protocol.ts'
 import type { RateLimit } from '../net/limits.ts'
-import type { ComponentLogger, Connection, Logger, Startable, Stream } from '@libp2p/interface'
+import type { RequestHandler } from '../net/server.ts'
+import type { ComponentLogger, Logger, Metrics, Startable } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
 
 /** What answers requests: the host's applied state and finalized blocks. */
@@ -53,23 +53,27 @@ export interface LightServerInit {
 export interface LightServerComponents {
   registrar: Registrar
   logger: ComponentLogger
+  metrics?: Metrics
 }
+
+const UNAVAILABLE = encodeLightAnswer({ type: 'unavailable', latest: undefined })
 
 export class LightServer implements Startable {
   private readonly components: LightServerComponents
   private readonly init: LightServerInit
   private readonly log: Logger
-  private readonly limiter: PeerLimiter
+  private readonly server: RequestServer
   private readonly protocols: Map<string, string>
   private backend: LightBackend | undefined
-  private controller: AbortController | undefined
-  private answered = 0
+  private started = false
 
   constructor (components: LightServerComponents, init: LightServerInit) {
     this.components = components
     this.init = init
     this.log = components.logger.forComponent('libp2p:qmdb:light')
-    this.limiter = new PeerLimiter(init.inbound?.rate ?? { perSecond: 20, burst: 40 }, init.inbound?.maxConcurrent ?? 4, init.inbound?.maxTotal ?? 64)
+    const limiter = new PeerLimiter(init.inbound?.rate ?? { perSecond: 20, burst: 40 }, init.inbound?.maxConcurrent ?? 4, init.inbound?.maxTotal ?? 64)
+    const limits = { readTimeout: init.readTimeout ?? 2000, serveTimeout: init.serveTimeout ?? 10_000 }
+    this.server = new RequestServer(limits, limiter, new ServiceMetrics(components.metrics, 'light', { client: false }), this.log)
     const prefix = init.protocolPrefix ?? DEFAULT_PROTOCOL_PREFIX
     this.protocols = new Map(init.databases.map(db => [db, lightProtocolId(prefix, init.chain, db)]))
   }
@@ -84,83 +88,52 @@ export class LightServer implements Startable {
     return id
   }
 
-  /** Requests answered with a proof so far. */
-  get served (): number {
-    return this.answered
-  }
-
   /** Answer from `backend` (until then every request is answered "unavailable"). */
   attach (backend: LightBackend): void {
     this.backend = backend
   }
 
   isStarted (): boolean {
-    return this.controller !== undefined
+    return this.started
   }
 
   async start (): Promise<void> {
-    if (this.controller !== undefined) { return }
-    this.controller = new AbortController()
+    if (this.started) { return }
+    this.started = true
     for (const [db, id] of this.protocols) {
+      const handler = this.handler(db)
       await this.components.registrar.handle(id, async (stream, connection) => {
-        await this.serve(db, stream, connection)
+        await this.server.handle(stream, connection, handler)
       }, { maxInboundStreams: this.init.maxInboundStreams ?? 32, maxOutboundStreams: 1 })
     }
   }
 
   async stop (): Promise<void> {
-    this.controller?.abort()
-    this.controller = undefined
+    this.started = false
     for (const id of this.protocols.values()) { await this.components.registrar.unhandle(id) }
   }
 
-  /** Answer one inbound request. Never throws. */
-  private async serve (db: string, stream: Stream, connection: Connection): Promise<void> {
-    const peer = connection.remotePeer.toString()
-    const admitted = this.limiter.tryAcquire(peer)
-    if (!admitted.ok) {
-      stream.abort(new LightError('NoAnswer', `too many requests (${admitted.reason})`))
-      return
-    }
-    try {
-      const frames = frameStream(stream, { maxDataLength: MAX_LIGHT_REQUEST_FRAME })
-      let request: LightRequest
-      const read = linked([], this.init.readTimeout ?? 2000)
-      try {
-        request = decodeLightRequest(await frames.read({ signal: read.signal }))
-        await stream.closeRead()
-      } catch (err) {
-        this.log.trace('malformed light request from %s: %s', peer, (err as Error)?.message)
-        stream.abort(err instanceof Error ? err : new Error(String(err)))
-        return
-      } finally {
-        read.dispose()
-      }
-      const write = linked(this.controller === undefined ? [] : [this.controller.signal], this.init.serveTimeout ?? 10_000)
-      try {
-        let body = await this.answer(db, request, write.signal)
-        if (body.length > (this.init.maxResponseBytes ?? DEFAULT_MAX_LIGHT_RESPONSE)) { body = encodeLightAnswer({ type: 'unavailable', latest: undefined }) }
-        await frames.write(body, { signal: write.signal })
-        await stream.close({ signal: write.signal })
-      } finally {
-        write.dispose()
-      }
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    } finally {
-      this.limiter.release(peer)
+  /** The proof protocol of database `db` for the kit's server. */
+  private handler (db: string): RequestHandler<LightRequest> {
+    const maxResponseBytes = this.init.maxResponseBytes ?? DEFAULT_MAX_LIGHT_RESPONSE
+    return {
+      maxRequestBytes: MAX_LIGHT_REQUEST_FRAME,
+      decode: decodeLightRequest,
+      answer: async (request, _peer, signal) => {
+        const body = await this.answer(db, request, signal)
+        return body.length > maxResponseBytes ? UNAVAILABLE : body
+      },
+      isNoData: isAnswerUnavailable
     }
   }
 
   private async answer (db: string, request: LightRequest, signal: AbortSignal): Promise<Uint8Array> {
-    if (this.backend === undefined) { return encodeLightAnswer({ type: 'unavailable', latest: undefined }) }
+    if (this.backend === undefined) { return UNAVAILABLE }
     try {
-      const a = await this.backend.answer(db, request, signal)
-      if (a.type === 'answer') { this.answered++ }
-      return encodeLightAnswer(a)
+      return encodeLightAnswer(await this.backend.answer(db, request, signal))
     } catch (err) {
       this.log('cannot answer a light request on %s: %s', db, (err as Error)?.message)
-      return encodeLightAnswer({ type: 'unavailable', latest: undefined })
+      return UNAVAILABLE
     }
   }
 }

@@ -28,7 +28,7 @@ import { chromium } from 'playwright-core'
 import { initNetwork } from '../../src/cli/init.ts'
 import { ledgerApplication } from '../../src/cli/ledger.ts'
 import { hex } from '../../src/codec/index.ts'
-import { accountId, ledgerBlockCodec } from '../../src/examples/ledger/index.ts'
+import { accountId } from '../../src/examples/ledger/index.ts'
 import { currentDatabase } from '../../src/node/application.ts'
 import { createNode } from '../../src/node/node.ts'
 import { FORGERIES, startTamperingNode } from './tampering-node.ts'
@@ -194,8 +194,6 @@ async function main (): Promise<number> {
     bad = await startTamperingNode({
       chain: CHAIN,
       db: 'accounts',
-      validators: VALIDATORS,
-      maxBlockBytes: ledgerBlockCodec.maxBytes,
       honest: addrs(nodes[0].libp2p, false)[0],
       forgeries: new Map(forgeries.map((f, i) => [hex(forgedKeys[i]), f]))
     })

@@ -5,21 +5,11 @@
  * for. A light client must reject every one of them, with the error code
  * naming what failed (src/light/errors.ts): that is what the page shows.
  */
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { webSockets } from '@libp2p/websockets'
-import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import { hex } from '../../src/codec/index.ts'
-import { maxFinalizationBytes } from '../../src/light/index.ts'
-import { DEFAULT_MAX_LIGHT_RESPONSE, decodeLightAnswer, encodeLightRequest, lightProtocolId } from '../../src/light/protocol.ts'
-import { lightServer } from '../../src/light/server.ts'
-import { frameStream } from '../../src/net/frames.ts'
-import { DEFAULT_PROTOCOL_PREFIX } from '../../src/net/protocol.ts'
-import type { LightAnswer, LightRequest } from '../../src/light/protocol.ts'
-import type { LightServer } from '../../src/light/server.ts'
-import type { Libp2p } from '@libp2p/interface'
+import { lyingPeer } from '../util/light-proxy.ts'
+import type { LightAnswer } from '../../src/light/protocol.ts'
+import type { LyingPeer } from '../util/light-proxy.ts'
 
 /** The forgeries, each with the code a client must reject it with. */
 export const FORGERIES = {
@@ -50,8 +40,6 @@ function forge (a: LightAnswer, forgery: Forgery): LightAnswer {
 export interface TamperingNodeInit {
   chain: string
   db: string
-  validators: number
-  maxBlockBytes: number
   /** TCP multiaddr (with `/p2p/`) of the honest node whose answers are forged. */
   honest: string
   /** Which forgery each key (hex) gets; other keys are answered honestly. */
@@ -59,29 +47,9 @@ export interface TamperingNodeInit {
 }
 
 /** Start the bad node (listening on 127.0.0.1 WebSockets, port 0). */
-export async function startTamperingNode (init: TamperingNodeInit): Promise<Libp2p<{ light: LightServer }>> {
-  const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
-    transports: [tcp(), webSockets()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { light: lightServer({ chain: init.chain, databases: [init.db] }) }
-  })
-  const protocol = lightProtocolId(DEFAULT_PROTOCOL_PREFIX, init.chain, init.db)
-  const honestAnswer = async (request: LightRequest, signal: AbortSignal): Promise<LightAnswer> => {
-    const stream = await node.dialProtocol(multiaddr(init.honest), protocol, { signal })
-    const frames = frameStream(stream, { maxDataLength: DEFAULT_MAX_LIGHT_RESPONSE })
-    await frames.write(encodeLightRequest(request), { signal })
-    await stream.close({ signal })
-    const body = await frames.read({ signal })
-    return decodeLightAnswer(body, { maxBlockBytes: init.maxBlockBytes, maxFinalizationBytes: maxFinalizationBytes(init.validators) })
-  }
-  node.services.light.attach({
-    answer: async (_db, request, signal) => {
-      const answer = await honestAnswer(request, signal)
-      const forgery = init.forgeries.get(hex(request.key))
-      return forgery === undefined ? answer : forge(answer, forgery)
-    }
-  })
-  return node
+export async function startTamperingNode (init: TamperingNodeInit): Promise<LyingPeer> {
+  return lyingPeer([multiaddr(init.honest)], init.chain, [init.db], (answer, _db, request) => {
+    const forgery = init.forgeries.get(hex(request.key))
+    return forgery === undefined ? answer : forge(answer, forgery)
+  }, { listen: ['/ip4/127.0.0.1/tcp/0/ws'] })
 }

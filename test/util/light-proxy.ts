@@ -7,6 +7,7 @@
  */
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { initNetwork } from '../../src/cli/init.ts'
@@ -17,7 +18,7 @@ import { frameStream } from '../../src/net/frames.ts'
 import { createNode } from '../../src/node/node.ts'
 import { waitUntil } from './common.ts'
 import type { InitializedNode } from '../../src/cli/init.ts'
-import type { LightAnswer } from '../../src/light/protocol.ts'
+import type { LightAnswer, LightRequest } from '../../src/light/protocol.ts'
 import type { LightServer } from '../../src/light/server.ts'
 import type { QmdbNode } from '../../src/node/node.ts'
 import type { Libp2p } from '@libp2p/interface'
@@ -25,10 +26,16 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 
 export type LyingPeer = Libp2p<{ light: LightServer }>
 
-export async function lyingPeer (honest: Multiaddr[], chain: string, databases: string[], tamper: (a: LightAnswer, db: string) => LightAnswer): Promise<LyingPeer> {
+/**
+ * Start a lying server for `databases` of `chain`: each answer is `honest`'s
+ * answer to the same request, passed through `tamper`. Listens on
+ * `options.listen` (default TCP on 127.0.0.1, port 0; `/ws` addresses for
+ * browser clients).
+ */
+export async function lyingPeer (honest: Multiaddr[], chain: string, databases: string[], tamper: (a: LightAnswer, db: string, request: LightRequest) => LightAnswer, options: { listen?: string[] } = {}): Promise<LyingPeer> {
   const node = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
+    addresses: { listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     services: { light: lightServer({ chain, databases }) }
@@ -40,7 +47,7 @@ export async function lyingPeer (honest: Multiaddr[], chain: string, databases: 
       await frames.write(encodeLightRequest(request), { signal })
       await stream.close({ signal })
       const body = await frames.read({ signal })
-      return tamper(decodeLightAnswer(body, { maxBlockBytes: 4 << 20, maxFinalizationBytes: 1 << 16 }), db)
+      return tamper(decodeLightAnswer(body, { maxBlockBytes: 4 << 20, maxFinalizationBytes: 1 << 16 }), db, request)
     }
   })
   return node
