@@ -16,7 +16,7 @@ import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { initNetwork } from '../../src/cli/init.ts'
-import { NodeProcess, CLI } from './node-process.ts'
+import { NodeProcess, CLI, LIVE_HEAP_FLAGS } from './node-process.ts'
 import type { NodeConfig } from '../../src/node/config.ts'
 
 export interface NetworkOptions {
@@ -26,6 +26,8 @@ export interface NetworkOptions {
   transfers?: number
   /** Minimum block time (default 50 ms: a loaded CI machine keeps up with the chain). */
   blockIntervalMs?: number
+  /** Start every node with {@link LIVE_HEAP_FLAGS}, so `NodeProcess.liveHeap()` answers. */
+  liveHeap?: boolean
 }
 
 const open = new Set<Network>()
@@ -59,7 +61,7 @@ export class Network {
       dir, validators: opts.validators, joiners: opts.joiners ?? 0, chainId: 'qmdb-interop', host: '127.0.0.1', autoTransfers: opts.transfers ?? 50, blockIntervalMs: opts.blockIntervalMs ?? 50
     })
     for (const n of nodes) {
-      net.nodes.push(new NodeProcess(n.name, n.configPath))
+      net.nodes.push(new NodeProcess(n.name, n.configPath, CLI, undefined, opts.liveHeap === true ? LIVE_HEAP_FLAGS : []))
       net.peerIds.push(n.peerId)
       net.addrs.push(undefined)
     }

@@ -8,11 +8,14 @@
 
 import { spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 
 /** The compiled CLI (this file runs from dist/interop/util/). */
 export const CLI = fileURLToPath(new URL('../../src/cli/index.js', import.meta.url))
+
+/** Node flags that make a process answer {@link NodeProcess.liveHeap} (see live-heap.ts). */
+export const LIVE_HEAP_FLAGS = ['--expose-gc', '--import', pathToFileURL(fileURLToPath(new URL('./live-heap.js', import.meta.url))).href]
 
 export interface NodeEvent {
   event: string
@@ -40,8 +43,9 @@ export class NodeProcess {
   private readonly stderr: string[] = []
   private waiters: Array<() => void> = []
   private exit: Promise<number | null> = Promise.resolve(null)
+  private readonly heapWaiters: Array<(bytes: number) => void> = []
 
-  constructor (readonly name: string, readonly configPath: string, private readonly script = CLI, private readonly statusIntervalMs = 300) {}
+  constructor (readonly name: string, readonly configPath: string, private readonly script = CLI, private readonly statusIntervalMs = 300, private readonly nodeFlags: string[] = []) {}
 
   get running (): boolean {
     return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null
@@ -51,7 +55,7 @@ export class NodeProcess {
     if (this.running) { throw new Error(`${this.name} is already running`) }
     this.events = []
     this.status = undefined
-    const proc = spawn(process.execPath, [this.script, 'node', '--config', this.configPath, '--status-interval', String(this.statusIntervalMs), '--control'], {
+    const proc = spawn(process.execPath, [...this.nodeFlags, this.script, 'node', '--config', this.configPath, '--status-interval', String(this.statusIntervalMs), '--control'], {
       env: { ...process.env, NODE_OPTIONS: '' },
       stdio: ['pipe', 'pipe', 'pipe']
     })
@@ -70,6 +74,11 @@ export class NodeProcess {
       this.notify()
     })
     createInterface({ input: proc.stderr }).on('line', line => {
+      const live = /^live-heap (\d+)$/.exec(line)
+      if (live !== null) {
+        this.heapWaiters.shift()?.(Number(live[1]))
+        return
+      }
       this.stderr.push(line)
       if (this.stderr.length > 40) { this.stderr.shift() }
     })
@@ -106,6 +115,25 @@ export class NodeProcess {
       const h = this.status?.appliedHeight
       return h !== undefined && h >= min ? h : undefined
     }, timeoutMs)
+  }
+
+  /**
+   * The V8 heap in use right after a full collection (needs
+   * {@link LIVE_HEAP_FLAGS}); `undefined` if the process does not answer in
+   * `timeoutMs` (not running, or started without the flags).
+   */
+  async liveHeap (timeoutMs = 10_000): Promise<number | undefined> {
+    if (!this.running || !this.nodeFlags.includes('--expose-gc')) { return undefined }
+    return new Promise(resolve => {
+      const answer = (bytes: number | undefined): void => { clearTimeout(timer); resolve(bytes) }
+      const timer = setTimeout(() => {
+        const i = this.heapWaiters.indexOf(answer)
+        if (i >= 0) { this.heapWaiters.splice(i, 1) }
+        resolve(undefined)
+      }, timeoutMs)
+      this.heapWaiters.push(answer)
+      this.proc?.kill('SIGUSR2')
+    })
   }
 
   send (cmd: Record<string, unknown>): void {

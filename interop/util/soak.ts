@@ -3,7 +3,8 @@
  * transfer load (every block carries `transfers` generated transfers),
  * sampled every `sampleMs` for each node's applied height, resident set
  * (split, on Linux, into anonymous memory and mapped files), V8 heap in
- * use, memory outside the heap (`external`, `arrayBuffers`) and on-disk
+ * use and live (right after a full collection the harness asks for, see
+ * live-heap.ts), memory outside the heap (`external`, `arrayBuffers`) and on-disk
  * store size. `growth` compares a sample taken after warm-up with the last
  * one, and fits the growth per block through the last half of the run,
  * which is what "flat memory" is judged on (docs/PROTOCOLS.md "Storage and
@@ -31,6 +32,8 @@ export interface SoakSample {
   rssFile: number
   heapTotal: number
   heapUsed: number
+  /** V8 heap in use right after a full collection (what the node holds; -1 if it did not answer). */
+  heapLive: number
   external: number
   arrayBuffers: number
   /** LevelDB's block cache and memtables. */
@@ -47,7 +50,7 @@ export interface SoakGrowth {
   rssPerBlock: number
   heapPerBlock: number
   /** Least-squares bytes per block through the samples of the last half of the run. */
-  slope: { blocks: number, rss: number, rssAnon: number, heapUsed: number, external: number }
+  slope: { blocks: number, rss: number, rssAnon: number, heapLive: number, external: number }
 }
 
 export interface SoakOptions {
@@ -61,7 +64,7 @@ export interface SoakOptions {
 }
 
 /** Least-squares slope of `y` over `x` (0 for fewer than two distinct x). */
-function slope (x: number[], y: number[]): number {
+export function slope (x: number[], y: number[]): number {
   const mx = x.reduce((a, b) => a + b, 0) / x.length
   const my = y.reduce((a, b) => a + b, 0) / y.length
   let num = 0
@@ -117,12 +120,12 @@ function growthOf (rounds: SoakSample[][], warmup: number): SoakGrowth[] {
       from,
       to,
       rssPerBlock: (to.rss - from.rss) / blocks,
-      heapPerBlock: (to.heapUsed - from.heapUsed) / blocks,
+      heapPerBlock: (to.heapLive - from.heapLive) / blocks,
       slope: {
         blocks: half.length === 0 ? 0 : half[half.length - 1].height - half[0].height,
         rss: fit(s => s.rss),
         rssAnon: fit(s => s.rssAnon),
-        heapUsed: fit(s => s.heapUsed),
+        heapLive: fit(s => s.heapLive),
         external: fit(s => s.external)
       }
     }]
@@ -130,7 +133,7 @@ function growthOf (rounds: SoakSample[][], warmup: number): SoakGrowth[] {
 }
 
 export async function soak (opts: SoakOptions): Promise<{ samples: SoakSample[][], growth: SoakGrowth[] }> {
-  const net = await Network.create({ validators: 4, transfers: opts.transfers ?? 50 })
+  const net = await Network.create({ validators: 4, transfers: opts.transfers ?? 50, liveHeap: true })
   const rounds: SoakSample[][] = []
   try {
     const dataDirs = await Promise.all(net.nodes.map(async n => (JSON.parse(await readFile(n.configPath, 'utf8')) as NodeConfig).dataDir))
@@ -151,6 +154,7 @@ export async function soak (opts: SoakOptions): Promise<{ samples: SoakSample[][
           ...await residentSplit(net.nodes[i].proc?.pid),
           heapTotal: s.memory.heapTotal,
           heapUsed: s.memory.heapUsed,
+          heapLive: await net.nodes[i].liveHeap() ?? -1,
           external: s.memory.external,
           arrayBuffers: s.memory.arrayBuffers,
           leveldb: s.memory.leveldb,
