@@ -248,8 +248,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
           for (const peer of ctx.nodes) {
             if (peer.index === me) { continue }
             // an equivocator tells each peer one of its two votes, or both
-            const pick = twin === undefined ? 0 : ctx.rng.int(3)
-            for (const vote of pick === 0 ? [bytes] : pick === 1 ? [twin as Uint8Array] : [bytes, twin as Uint8Array]) {
+            const votes = twin === undefined ? [bytes] : [[bytes], [twin], [bytes, twin]][ctx.rng.int(3)]
+            for (const vote of votes) {
               ctx.net.send(me, peer.index, 'vote', () => { void peer.engine?.receiveVote(decodeVote(vote)).catch(() => {}) })
             }
           }

@@ -304,15 +304,7 @@ class Run {
     for (const n of this.nodes) {
       for (const c of n.conflicts) { this.fail(`node ${n.index} delivered two blocks at one height: ${c}`) }
       for (const e of n.fatal) { this.fail(`node ${n.index}: fatal ${e.message}`) }
-      for (const liar of n.lied) { if (!n.marshalPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got garbage blocks from ${liar} and did not block it`) } }
-      for (const liar of n.syncLied) { if (!n.syncPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got bad sync data from ${liar} and did not block it`) } }
-      // a stalling or NoData server sent nothing false: penalised, never blocked (see SimNode.syncSource)
-      for (const p of n.syncStalled) {
-        if (n.syncPeers.isBlocked(this.nodes[p].peerId)) { this.fail(`node ${n.index} blocked ${p}, which only stalled or had no data`) }
-        if (n.syncPeers.score(this.nodes[p].peerId) < this.net.requestTimeoutMs / 2) { this.fail(`node ${n.index}: the stalling server ${p} was not penalised`) }
-      }
-      for (const p of n.blamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: marshal blamed honest node ${p}`) } }
-      for (const p of n.syncBlamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: state sync blamed honest node ${p}`) } }
+      this.checkBlocking(n, byzantine)
       for (const [h, digest] of n.delivered) {
         const seen = byHeight.get(h)
         if (seen === undefined) { byHeight.set(h, { digest, from: n.index }) } else if (seen.digest !== digest) { this.fail(`agreement: height ${h}: node ${seen.from} ${seen.digest}, node ${n.index} ${digest}`) }
@@ -320,6 +312,19 @@ class Run {
       if (n.stateSync && n.syncHeight === undefined && this.failures.length === 0) { this.fail(`node ${n.index} never handed off from a state sync`) }
     }
     for (const e of this.clock.uncaught) { this.fail(`exception in a timer: ${String((e as Error)?.stack ?? e)}`) }
+  }
+
+  /** Liars end blocked in `n`'s peer books, stalling servers penalised but not blocked, honest nodes never blocked. */
+  private checkBlocking (n: Node, byzantine: Set<number>): void {
+    for (const liar of n.lied) { if (!n.marshalPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got garbage blocks from ${liar} and did not block it`) } }
+    for (const liar of n.syncLied) { if (!n.syncPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got bad sync data from ${liar} and did not block it`) } }
+    // a stalling or NoData server sent nothing false (see SimNode.syncSource)
+    for (const p of n.syncStalled) {
+      if (n.syncPeers.isBlocked(this.nodes[p].peerId)) { this.fail(`node ${n.index} blocked ${p}, which only stalled or had no data`) }
+      if (n.syncPeers.score(this.nodes[p].peerId) < this.net.requestTimeoutMs / 2) { this.fail(`node ${n.index}: the stalling server ${p} was not penalised`) }
+    }
+    for (const p of n.blamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: marshal blocked honest node ${p}`) } }
+    for (const p of n.syncBlamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: state sync blocked honest node ${p}`) } }
   }
 
   /** Every node's committed roots equal its finalized block's at that height, and agree across nodes. */
