@@ -106,8 +106,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
    * service and the resolvers keep): scores order the peers asked, and a
    * peer blocked here is never asked again until the node restarts.
    */
-  marshalPeers = new PeerBook({ initialLatency: 100 })
-  syncPeers = new PeerBook({ initialLatency: 100 })
+  marshalPeers: PeerBook
+  syncPeers: PeerBook
   /** Serve garbage instead of blocks (a byzantine block server). */
   lieAboutBlocks = false
   /** Sign a second, conflicting vote for every notarize and finalize vote (a byzantine validator). */
@@ -132,8 +132,19 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.key = key
     this.validator = role === 'validator'
     this.stateSync = role === 'state-sync'
+    this.marshalPeers = this.newBook()
+    this.syncPeers = this.newBook()
     this.id = peerIdFromPrivateKey(key)
     this.peerId = this.id.toString()
+  }
+
+  /** An unmeasured peer's score: below the request timeout a failure costs, as in the services' defaults (`src/net/service.ts`). */
+  get initialLatency (): number {
+    return this.ctx.net.requestTimeoutMs / 4
+  }
+
+  private newBook (): PeerBook {
+    return new PeerBook({ initialLatency: this.initialLatency })
   }
 
   get up (): boolean {
@@ -501,8 +512,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.lied.clear()
     this.syncLied.clear()
     this.syncStalled.clear()
-    this.marshalPeers = new PeerBook({ initialLatency: 100 })
-    this.syncPeers = new PeerBook({ initialLatency: 100 })
+    this.marshalPeers = this.newBook()
+    this.syncPeers = this.newBook()
     this.served = {}
     this.disk = r.store.crash(kind)
     // timers and loops of the dead incarnation stop; their pending storage calls hang forever

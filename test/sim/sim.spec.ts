@@ -19,7 +19,7 @@ import type { RunResult } from '../../sim/run.ts'
  * Seeds run by `npm test`, chosen so that together they inject every fault
  * kind (checked below); a seed a sweep finds failing is added here once fixed.
  */
-const FIXED_SEEDS = [21, 29, 36, 38, 41, 45, 53, 54]
+const FIXED_SEEDS = [4, 6, 17, 27, 29, 34, 36, 38]
 
 function explain (r: RunResult): string {
   return `seed ${r.seed} (replay: npm run sim -- --seed ${r.seed}):\n${r.failures.join('\n')}\n${r.tail.join('\n')}`
@@ -46,20 +46,20 @@ describe('sim: seeded whole-network simulation', function () {
     for (const kind of FAULT_KINDS) {
       expect([...results.values()].some(r => r.faults[kind] > 0), kind).to.equal(true)
     }
-    // seeds 45 (garbage blocks) and 54 (altered state-sync responses) deliver bad data to someone: blocked (the run's invariants)
-    expect(results.get(45)?.byzantine.reached).to.be.greaterThan(0)
-    expect(results.get(54)?.byzantine.reached).to.be.greaterThan(0)
-    // seeds 53 (a stalling sync server) and 21 (NoData to everything): the state-sync joiner asked it in vain and still handed off
-    expect(results.get(53)?.byzantine.stalled).to.be.greaterThan(0)
-    expect(results.get(21)?.byzantine.stalled).to.be.greaterThan(0)
+    // seeds 4 (garbage blocks) and 34 (altered state-sync responses) deliver bad data to someone: blocked (the run's invariants)
+    expect(results.get(4)?.byzantine.reached).to.be.greaterThan(0)
+    expect(results.get(34)?.byzantine.reached).to.be.greaterThan(0)
+    // seeds 27 (a stalling sync server) and 6 (NoData to everything): the state-sync joiner asked it in vain and still handed off
+    expect(results.get(27)?.byzantine.stalled).to.be.greaterThan(0)
+    expect(results.get(6)?.byzantine.stalled).to.be.greaterThan(0)
     // seed 29: a validator signed conflicting votes, and every node still agreed on every height (the run's invariants)
     expect(results.get(29)?.faults.equivocate).to.be.greaterThan(0)
   })
 
   it('replaying a seed reproduces its trace hash; other seeds give other hashes', async () => {
-    const first = results.get(54)
-    expect(first, 'seed 54 ran above').to.not.equal(undefined)
-    const again = await runSeed(54)
+    const first = results.get(34)
+    expect(first, 'seed 34 ran above').to.not.equal(undefined)
+    const again = await runSeed(34)
     expect(again.hash).to.equal(first?.hash)
     expect(again.height).to.equal(first?.height)
     expect(again.messages).to.deep.equal(first?.messages)
