@@ -4,9 +4,15 @@
  * cut in one direction (one-way) or both (partitions) until healed, and
  * nodes that are down. A message is judged twice: when sent (dropped, or
  * delayed by its latency) and when it arrives (dropped if the link was cut
- * or the receiver went down meanwhile). Jitter reorders messages on a link;
- * nothing is duplicated. Every decision comes from the run's seeded
- * generator and is recorded in the trace.
+ * or the receiver went down meanwhile). Jitter reorders messages on a link.
+ * A message may be delivered twice (`dupRate`, each copy with its own
+ * latency): a whole message is what libp2p can repeat — gossipsub may hand
+ * the same message on twice before its seen-cache has it, a retried
+ * request is served again — never bytes inside a stream, so a duplicate is
+ * a whole gossip message or a whole leg of a request/response exchange
+ * (a repeated request runs the server twice; the caller takes the first
+ * answer). Every decision comes from the run's seeded generator and is
+ * recorded in the trace.
  */
 import type { VirtualClock } from './clock.ts'
 import type { Trace } from './trace.ts'
@@ -19,12 +25,14 @@ export interface LinkModel {
   jitterMs: number
   /** Probability (0..1) that a message is lost. */
   dropRate: number
+  /** Probability (0..1) that a delivered message is delivered a second time. */
+  dupRate: number
 }
 
 export class SimNetwork {
   readonly model: LinkModel
-  /** messages sent / delivered / dropped */
-  readonly counts = { sent: 0, delivered: 0, dropped: 0 }
+  /** messages sent / delivered / dropped / delivered twice */
+  readonly counts = { sent: 0, delivered: 0, dropped: 0, duplicated: 0 }
   private readonly clock: VirtualClock
   private readonly rng: Rng
   private readonly trace: Trace
@@ -72,6 +80,11 @@ export class SimNetwork {
     this.cut.clear()
   }
 
+  /** How long a requester waits for an answer (a generous round trip). */
+  get requestTimeoutMs (): number {
+    return 4 * (this.model.latencyMs + this.model.jitterMs) + 50
+  }
+
   /** One link's latency for the next message. */
   latency (): number {
     return this.model.latencyMs + this.rng.int(Math.max(1, this.model.jitterMs))
@@ -89,6 +102,14 @@ export class SimNetwork {
       this.trace.record(this.clock.now, `drop ${kind} ${from}>${to}`)
       return
     }
+    this.deliverAfter(from, to, kind, deliver)
+    if (this.model.dupRate > 0 && this.rng.u32() / 0x100000000 < this.model.dupRate) {
+      this.counts.duplicated++
+      this.deliverAfter(from, to, `${kind}(dup)`, deliver)
+    }
+  }
+
+  private deliverAfter (from: number, to: number, kind: string, deliver: () => void): void {
     const delay = this.latency()
     this.trace.record(this.clock.now, `send ${kind} ${from}>${to} +${delay}`)
     this.clock.schedule(() => {
@@ -112,13 +133,15 @@ export class SimNetwork {
       this.send(from, to, `${kind}?`, () => {
         void serve().catch(() => undefined).then(value => {
           this.send(to, from, `${kind}!`, () => {
+            // a duplicated request or answer arrives after the first: ignored
+            if (settled) { return }
             settled = true
             resolve({ value })
           })
         })
       })
       // a lost leg: the caller gives up after a generous round trip
-      this.clock.schedule(() => { if (!settled) { resolve(undefined) } }, 4 * (this.model.latencyMs + this.model.jitterMs) + 50, undefined)
+      this.clock.schedule(() => { if (!settled) { resolve(undefined) } }, this.requestTimeoutMs, undefined)
     })
     return answer?.value
   }

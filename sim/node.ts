@@ -17,12 +17,17 @@
  * Recorded for the run's invariants: the highest acknowledged height (an
  * acknowledgement means the block's state is durable), the blocks delivered
  * per height, fatal errors, the byzantine peers whose bad data reached this
- * node and the peers its marshal and state sync blamed for invalid data.
+ * node, the stalling sync servers it asked in vain, and the peers its marshal
+ * and state sync blocked (in per-incarnation peer books, as the marshal
+ * service and the resolvers keep them). A byzantine validator may also
+ * equivocate: sign a second vote for another payload in every view it votes
+ * a proposal in, and tell each peer one of the two, or both.
  */
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { hex } from '../src/codec/index.ts'
-import { SimplexEngine, decodeCertificate, decodeVote, encodeCertificate } from '../src/consensus/index.ts'
+import { SimplexEngine, decodeCertificate, decodeVote, encodeCertificate, encodeVote, signedMessage } from '../src/consensus/index.ts'
 import { BlockStore, Marshal } from '../src/marshal/index.ts'
+import { PeerBook } from '../src/net/peers.ts'
 import { DatabaseSet } from '../src/qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../src/stateful/index.ts'
 import { Kv } from '../src/storage/kv.ts'
@@ -38,7 +43,7 @@ import type { DatabaseRecord } from '../src/qmdb/managed.ts'
 import type { Application, Block, StatefulFatalError } from '../src/stateful/index.ts'
 import type { MemberRecord, Request, Response, Source } from '../src/sync/index.ts'
 import type { Rng } from '../test/util/rng.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export interface SimContext<B extends Block, Dbs extends DatabaseRecord> {
   net: SimNetwork
@@ -78,23 +83,37 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   /** Joins by state sync from a floor (else by replaying blocks from genesis). */
   readonly stateSync: boolean
   readonly peerId: string
+  readonly id: PeerId
   /** Highest height whose acknowledgement the manager released. */
   acked = -1
   /** Finalized digests this node's marshal delivered, by height (hex). */
   readonly delivered = new Map<number, string>()
   readonly fatal: StatefulFatalError[] = []
-  /** Peers whose data this node's marshal found invalid. */
+  /** Peers whose data this node's marshal found invalid (any incarnation). */
   readonly blamed = new Set<number>()
   /** Byzantine peers whose garbage reached this incarnation's marshal. */
   readonly lied = new Set<number>()
   /** Heights delivered twice with different blocks (must stay empty). */
   readonly conflicts: string[] = []
-  /** Peers whose state-sync responses failed verification here. */
+  /** Peers whose state-sync responses failed verification here (any incarnation). */
   readonly syncBlamed = new Set<number>()
   /** Byzantine sync servers whose lies reached this incarnation's sync engine. */
   readonly syncLied = new Set<number>()
+  /** Stalling and `NoData` servers this incarnation's state sync asked in vain. */
+  readonly syncStalled = new Set<number>()
+  /**
+   * This incarnation's peer books (`src/net/peers.ts`, what the marshal
+   * service and the resolvers keep): scores order the peers asked, and a
+   * peer blocked here is never asked again until the node restarts.
+   */
+  marshalPeers: PeerBook
+  syncPeers: PeerBook
   /** Serve garbage instead of blocks (a byzantine block server). */
   lieAboutBlocks = false
+  /** Sign a second, conflicting vote for every notarize and finalize vote (a byzantine validator). */
+  equivocate = false
+  /** Conflicting votes this node signed. */
+  equivocations = 0
   /** A byzantine state-sync server: altered responses, no answer at all, or `NoData` to everything. */
   syncFault: 'lie' | 'stall' | 'no-data' | undefined
   /** Height the node's state sync handed off at (state-sync joiners, once done). */
@@ -113,7 +132,19 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.key = key
     this.validator = role === 'validator'
     this.stateSync = role === 'state-sync'
-    this.peerId = peerIdFromPrivateKey(key).toString()
+    this.marshalPeers = this.newBook()
+    this.syncPeers = this.newBook()
+    this.id = peerIdFromPrivateKey(key)
+    this.peerId = this.id.toString()
+  }
+
+  /** An unmeasured peer's score: below the request timeout a failure costs, as in the services' defaults (`src/net/service.ts`). */
+  get initialLatency (): number {
+    return this.ctx.net.requestTimeoutMs / 4
+  }
+
+  private newBook (): PeerBook {
+    return new PeerBook({ initialLatency: this.initialLatency })
   }
 
   get up (): boolean {
@@ -224,8 +255,14 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
       },
       transport: {
         broadcastVote: async bytes => {
+          const twin = this.equivocate ? await this.twinVote(bytes) : undefined
           for (const peer of ctx.nodes) {
-            if (peer.index !== me) { ctx.net.send(me, peer.index, 'vote', () => { void peer.engine?.receiveVote(decodeVote(bytes)).catch(() => {}) }) }
+            if (peer.index === me) { continue }
+            // an equivocator tells each peer one of its two votes, or both
+            const votes = twin === undefined ? [bytes] : [[bytes], [twin], [bytes, twin]][ctx.rng.int(3)]
+            for (const vote of votes) {
+              ctx.net.send(me, peer.index, 'vote', () => { void peer.engine?.receiveVote(decodeVote(vote)).catch(() => {}) })
+            }
           }
         },
         broadcastCertificate: async bytes => {
@@ -267,7 +304,7 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     const ctx = this.ctx
     for (;;) {
       if (incarnation !== this.incarnation) { return never() }
-      const peer = this.pickPeer(undefined, p => p.validator)
+      const peer = this.pickPeer(p => p.validator)
       if (peer !== undefined) {
         const got = await ctx.net.request(this.index, peer.index, 'floor', async () => {
           const latest = await peer.marshal?.latestFinalization()
@@ -295,29 +332,45 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return this.syncFault === 'lie' ? corrupt(response) : response
   }
 
-  /** The node's `Source` for `name`: one reachable peer per attempt; a peer whose response failed verification is never asked again. */
+  /**
+   * The node's `Source` for `name`, as the resolver's client asks
+   * (`src/net/client.ts`): a fresh request goes to the best-scored peer, a
+   * retry to a shuffled other one; an exchange that brings nothing (no answer
+   * in time, `NoData`, an error) penalises the peer's score by the timeout;
+   * a response that fails verification blocks its peer. Stalling and
+   * `NoData` peers are not blocked: they sent nothing false, and an honest
+   * peer behind a partition or past its prune floor looks the same.
+   */
   private syncSource (name: string): Source {
     const ctx = this.ctx
     const me = this.index
     return {
       serve: async (request, { signal }) => {
+        let last: string | undefined
         for (;;) {
           if (signal?.aborted === true) { throw new ServeError('Aborted') }
-          const peer = this.pickPeer(this.syncBlamed, p => p.served[name] !== undefined)
+          const book = this.syncPeers
+          const peer = this.pickFrom(book, last, p => p.served[name] !== undefined)
           if (peer !== undefined) {
+            const asked = ctx.now()
             const response = await ctx.net.request(me, peer.index, `sync-${name}`, async () => peer.serveSync(name, request))
             if (response !== undefined) {
+              book.record(peer.peerId, ctx.now() - asked)
               if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
               return {
                 response,
                 feedback: valid => {
                   if (!valid) {
+                    book.block(peer.peerId, `its ${request.type} response for ${name} failed verification`)
                     this.syncBlamed.add(peer.index)
                     ctx.trace.record(ctx.now(), `sync-blame ${me} ${peer.index}`)
                   }
                 }
               }
             }
+            book.record(peer.peerId, ctx.net.requestTimeoutMs)
+            if (peer.syncFault === 'stall' || peer.syncFault === 'no-data') { this.syncStalled.add(peer.index) }
+            last = peer.peerId
           }
           await new Promise(resolve => setTimeout(resolve, 100))
         }
@@ -325,21 +378,29 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     }
   }
 
+  /** The peer `book` orders first among the reachable, running peers matching `filter` (a retry after `last` shuffles by the seed). */
+  private pickFrom (book: PeerBook, last: string | undefined, filter?: (p: SimNode<B, Dbs>) => boolean): SimNode<B, Dbs> | undefined {
+    const candidates = this.ctx.nodes.filter(p => p.up && p.index !== this.index && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
+    const first = book.order(candidates.map(p => p.id), last === undefined, last, () => this.ctx.rng.u32() / 0x100000000)[0]
+    return first === undefined ? undefined : candidates.find(p => p.id === first)
+  }
+
   /** A reachable, running peer (matching `filter`), chosen by the seed. */
-  private pickPeer (exclude?: Set<number>, filter?: (p: SimNode<B, Dbs>) => boolean): SimNode<B, Dbs> | undefined {
-    const candidates = this.ctx.nodes.filter(p => p.up && p.index !== this.index && exclude?.has(p.index) !== true && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
+  private pickPeer (filter?: (p: SimNode<B, Dbs>) => boolean): SimNode<B, Dbs> | undefined {
+    const candidates = this.ctx.nodes.filter(p => p.up && p.index !== this.index && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
     return candidates.length === 0 ? undefined : this.ctx.rng.pick(candidates)
   }
 
-  /** Marshal's view of the network: one peer per attempt; a peer that sent invalid data is never asked again. */
+  /** Marshal's view of the network: one peer per attempt, picked and blocked as the sync source does (`syncSource`). */
   private fetcher (): BlockFetcher {
     const ctx = this.ctx
     const me = this.index
     const codec = ctx.application.blockCodec
-    const blame = (peer: number) => (valid: boolean): void => {
+    const blame = (book: PeerBook, peer: SimNode<B, Dbs>) => (valid: boolean): void => {
       if (!valid) {
-        this.blamed.add(peer)
-        ctx.trace.record(ctx.now(), `blame ${me} ${peer}`)
+        book.block(peer.peerId, 'served a block that failed verification')
+        this.blamed.add(peer.index)
+        ctx.trace.record(ctx.now(), `blame ${me} ${peer.index}`)
       }
     }
     const wait = async (signal: AbortSignal): Promise<void> => {
@@ -349,25 +410,34 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     }
     return {
       fetchBlock: async (digest, { signal }) => {
+        let last: string | undefined
         for (;;) {
-          const peer = this.pickPeer(this.blamed)
+          const book = this.marshalPeers
+          const peer = this.pickFrom(book, last)
           if (peer !== undefined) {
+            const asked = ctx.now()
             const bytes = await ctx.net.request(me, peer.index, 'block', async () => {
               const b = await peer.marshal?.getBlock(digest)
               return b === undefined ? undefined : peer.serveBlock(codec.encode(b))
             })
             if (bytes !== undefined) {
+              book.record(peer.peerId, ctx.now() - asked)
               if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
-              return { bytes, feedback: blame(peer.index) }
+              return { bytes, feedback: blame(book, peer) }
             }
+            book.record(peer.peerId, ctx.net.requestTimeoutMs)
+            last = peer.peerId
           }
           await wait(signal)
         }
       },
       fetchFinalized: async (from, to, { signal }) => {
+        let last: string | undefined
         for (;;) {
-          const peer = this.pickPeer(this.blamed)
+          const book = this.marshalPeers
+          const peer = this.pickFrom(book, last)
           if (peer !== undefined) {
+            const asked = ctx.now()
             const blocks = await ctx.net.request(me, peer.index, 'range', async () => {
               const m = peer.marshal
               if (m === undefined) { return undefined }
@@ -382,9 +452,12 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
               return out.length === 0 ? undefined : out
             })
             if (blocks !== undefined) {
+              book.record(peer.peerId, ctx.now() - asked)
               if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
-              return { blocks, feedback: blame(peer.index) }
+              return { blocks, feedback: blame(book, peer) }
             }
+            book.record(peer.peerId, ctx.net.requestTimeoutMs)
+            last = peer.peerId
           }
           await wait(signal)
         }
@@ -411,6 +484,20 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return true
   }
 
+  /**
+   * A second vote for the same view as `bytes`, validly signed, for another
+   * payload (a notarize or finalize vote; a nullify has no payload to vary):
+   * with the leader's notarize vote this is a second proposal for its view.
+   */
+  private async twinVote (bytes: Uint8Array): Promise<Uint8Array | undefined> {
+    const vote = decodeVote(bytes)
+    if (vote.subject.kind === 'nullify') { return undefined }
+    const subject = { kind: vote.subject.kind, proposal: { ...vote.subject.proposal, payload: this.ctx.rng.bytes(32) } }
+    this.equivocations++
+    this.ctx.trace.record(this.ctx.now(), `equivocate ${this.index} ${subject.kind} view ${subject.proposal.view}`)
+    return encodeVote({ subject, signer: vote.signer, signature: await this.key.sign(signedMessage(this.ctx.set.chainId, subject)) })
+  }
+
   /** Stop voting and proposing (a silent validator); it keeps following. */
   silence (): void {
     this.running?.engine.pause()
@@ -424,6 +511,9 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.running = undefined
     this.lied.clear()
     this.syncLied.clear()
+    this.syncStalled.clear()
+    this.marshalPeers = this.newBook()
+    this.syncPeers = this.newBook()
     this.served = {}
     this.disk = r.store.crash(kind)
     // timers and loops of the dead incarnation stop; their pending storage calls hang forever

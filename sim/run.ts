@@ -13,7 +13,9 @@
  * process or power loss (at a seeded time, or right after a seeded fsync:
  * between a commit and what follows it) and restarts, a silent validator, a byzantine
  * validator serving garbage blocks or bad state-sync data (lies, stalls,
- * `NoData` to everything) — at most f validators are ever faulty. Then
+ * `NoData` to everything), or an equivocating validator (two signed votes
+ * for one view) — at most f validators are ever faulty. The network may
+ * deliver any message twice. Then
  * every link heals, every crashed node restarts, and the run waits (bounded,
  * in virtual time) until every node has processed a common target height.
  *
@@ -26,8 +28,11 @@
  * target height, and the state-sync joiner handed off from a sync;
  * - durability: after a restart (even on power loss) the applied height is
  * at least the highest height acknowledged before the crash;
- * - every byzantine server whose bad data reached a node is blamed by it,
- * and no honest node is ever blamed;
+ * - every byzantine server whose bad data (garbage blocks, altered sync
+ * responses) reached a node ends blocked in that node's peer book, and no
+ * honest node is ever blocked; a stalling or `NoData` sync server ends
+ * penalised but not blocked (nothing it sent was false; see
+ * `SimNode.syncSource`), and the syncing node hands off regardless;
  * - no fatal error, no unhandled rejection, no exception from a timer.
  */
 import { createHash } from 'node:crypto'
@@ -59,7 +64,7 @@ export interface SimOptions {
 }
 
 export const FAULT_KINDS = [
-  'partition', 'one-way', 'crash-process', 'crash-power', 'crash-at-fsync', 'joiner-crash', 'silent', 'byzantine-blocks', 'sync-lie', 'sync-stall', 'sync-no-data'
+  'partition', 'one-way', 'duplicate', 'crash-process', 'crash-power', 'crash-at-fsync', 'joiner-crash', 'silent', 'equivocate', 'byzantine-blocks', 'sync-lie', 'sync-stall', 'sync-no-data'
 ] as const
 export type FaultKind = typeof FAULT_KINDS[number]
 
@@ -71,9 +76,13 @@ export interface RunResult {
   /** Height every node reached (the convergence target). */
   height: number
   faults: Record<FaultKind, number>
-  messages: { sent: number, delivered: number, dropped: number }
-  /** (node, byzantine peer) pairs: bad data that reached the node, and blame it gave (marshal and state sync together). */
-  byzantine: { reached: number, blamed: number }
+  messages: { sent: number, delivered: number, dropped: number, duplicated: number }
+  /**
+   * (node, byzantine peer) pairs: bad data that reached the node, and blocks
+   * it gave (marshal and state sync together); stalling / `NoData` sync
+   * servers a syncing node asked in vain (never blocked).
+   */
+  byzantine: { reached: number, blamed: number, stalled: number }
   /** Height the state-sync joiner handed off at (its last sync). */
   syncHeight: number | undefined
   virtualMs: number
@@ -109,7 +118,8 @@ class Run {
     this.net = new SimNetwork(this.clock, rng, this.trace, {
       latencyMs: 1 + rng.int(30),
       jitterMs: 1 + rng.int(40),
-      dropRate: rng.pick([0, 0, 0.01, 0.05, 0.1])
+      dropRate: rng.pick([0, 0, 0.01, 0.05, 0.1]),
+      dupRate: rng.pick([0, 0.01, 0.05, 0.2])
     })
     this.ctx = {
       net: this.net,
@@ -231,7 +241,7 @@ class Run {
     const chosen = new Set(Array.from({ length: f }, () => rng.int(nv)))
     for (const v of chosen) {
       const node = this.nodes[v]
-      const mode = rng.pick(['crash', 'crash', 'silent', 'byzantine-blocks', 'sync-lie', 'sync-stall', 'sync-no-data', 'none'] as const)
+      const mode = rng.pick(['crash', 'crash', 'silent', 'equivocate', 'byzantine-blocks', 'sync-lie', 'sync-stall', 'sync-no-data', 'none'] as const)
       if (mode === 'crash') {
         let t = rng.int(this.faultMs / 2)
         for (let k = 1 + rng.int(3); k > 0; k--) {
@@ -253,6 +263,9 @@ class Run {
       } else if (mode === 'silent') {
         this.faults.silent++
         this.at(rng.int(this.faultMs), `silent ${v}`, () => { node.silence() })
+      } else if (mode === 'equivocate') {
+        node.equivocate = true
+        this.trace.record(0, `equivocate ${v}`)
       } else if (mode === 'byzantine-blocks') {
         this.faults['byzantine-blocks']++
         node.lieAboutBlocks = true
@@ -291,10 +304,7 @@ class Run {
     for (const n of this.nodes) {
       for (const c of n.conflicts) { this.fail(`node ${n.index} delivered two blocks at one height: ${c}`) }
       for (const e of n.fatal) { this.fail(`node ${n.index}: fatal ${e.message}`) }
-      for (const liar of n.lied) { if (!n.blamed.has(liar)) { this.fail(`node ${n.index} got garbage blocks from ${liar} and did not blame it`) } }
-      for (const liar of n.syncLied) { if (!n.syncBlamed.has(liar)) { this.fail(`node ${n.index} got bad sync data from ${liar} and did not blame it`) } }
-      for (const p of n.blamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: marshal blamed honest node ${p}`) } }
-      for (const p of n.syncBlamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: state sync blamed honest node ${p}`) } }
+      this.checkBlocking(n, byzantine)
       for (const [h, digest] of n.delivered) {
         const seen = byHeight.get(h)
         if (seen === undefined) { byHeight.set(h, { digest, from: n.index }) } else if (seen.digest !== digest) { this.fail(`agreement: height ${h}: node ${seen.from} ${seen.digest}, node ${n.index} ${digest}`) }
@@ -302,6 +312,20 @@ class Run {
       if (n.stateSync && n.syncHeight === undefined && this.failures.length === 0) { this.fail(`node ${n.index} never handed off from a state sync`) }
     }
     for (const e of this.clock.uncaught) { this.fail(`exception in a timer: ${String((e as Error)?.stack ?? e)}`) }
+  }
+
+  /** Liars end blocked in `n`'s peer books, stalling servers penalised but not blocked, honest nodes never blocked. */
+  private checkBlocking (n: Node, byzantine: Set<number>): void {
+    for (const liar of n.lied) { if (!n.marshalPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got garbage blocks from ${liar} and did not block it`) } }
+    for (const liar of n.syncLied) { if (!n.syncPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got bad sync data from ${liar} and did not block it`) } }
+    // a stalling or NoData server sent nothing false (see SimNode.syncSource)
+    for (const p of n.syncStalled) {
+      if (n.syncPeers.isBlocked(this.nodes[p].peerId)) { this.fail(`node ${n.index} blocked ${p}, which only stalled or had no data`) }
+      // each exchange in vain moves its score halfway to the timeout: at least one did
+      if (n.syncPeers.score(this.nodes[p].peerId) < (n.initialLatency + this.net.requestTimeoutMs) / 2) { this.fail(`node ${n.index}: the stalling server ${p} was not penalised`) }
+    }
+    for (const p of n.blamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: marshal blocked honest node ${p}`) } }
+    for (const p of n.syncBlamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: state sync blocked honest node ${p}`) } }
   }
 
   /** Every node's committed roots equal its finalized block's at that height, and agree across nodes. */
@@ -360,6 +384,8 @@ export async function runSeed (seed: number, options: SimOptions = {}): Promise<
     process.off('unhandledRejection', onRejection)
     run.clock.uninstall()
   }
+  run.faults.duplicate = run.net.counts.duplicated
+  run.faults.equivocate = run.nodes.reduce((a, n) => a + n.equivocations, 0)
   return {
     seed,
     hash: run.trace.digest(),
@@ -369,7 +395,8 @@ export async function runSeed (seed: number, options: SimOptions = {}): Promise<
     messages: { ...run.net.counts },
     byzantine: {
       reached: run.nodes.reduce((a, n) => a + n.lied.size + n.syncLied.size, 0),
-      blamed: run.nodes.reduce((a, n) => a + n.blamed.size + n.syncBlamed.size, 0)
+      blamed: run.nodes.reduce((a, n) => a + n.blamed.size + n.syncBlamed.size, 0),
+      stalled: run.nodes.reduce((a, n) => a + n.syncStalled.size, 0)
     },
     syncHeight: run.nodes.find(n => n.stateSync)?.syncHeight,
     virtualMs: run.clock.now,
