@@ -10,8 +10,9 @@
  * and Yamux framing included, from libp2p's prometheus metrics), and the
  * resolver's own frame bytes;
  * - peak RSS of the syncing process: sampled every 20 ms during the sync
- * (the process's lifetime maximum is printed too; it is the same figure when
- * the bench runs standalone), and the serving process's peak;
+ * (the process's lifetime maximum is printed too; `npm run bench` runs this
+ * section in a process of its own, so both are the sync's), and the serving
+ * process's peak;
  * - next to them, the local `merkleize` rate of the same workload on the
  * same machine (operations appended per second of `merkleize`, in memory),
  * and the ratio sync / merkleize.
@@ -44,7 +45,7 @@ import { installPolyfills } from '../src/polyfill.ts'
 import { AnyDb } from '../src/qmdb/index.ts'
 import { anySync, syncDatabase } from '../src/sync/index.ts'
 import { SYNC_NET_DB, buildWorkload } from './sync-net-server.ts'
-import { fmt, header, line, now } from './util.ts'
+import { floors, fmt, header, judge, line, now } from './util.ts'
 import type { Target } from '../src/qmdb/index.ts'
 import type { Interface } from 'node:readline'
 
@@ -253,9 +254,9 @@ export async function benchSyncNet (opts: SyncNetOptions): Promise<SyncNetResult
       const mib = (n: number): string => `${fmt(n / 1024 / 1024, 1)} MiB`
       line('sync over TCP (verify + journal + rebuild, LevelDB)', `${fmt(opsPerSec)} ops/s`, `${fmt(seconds, 2)} s; ${fmt(result.requests)} requests of up to ${fmt(fetchBatchSize)} ops, ${outstanding} outstanding`)
       line('bytes on the wire per op (TCP payload, both directions)', `${fmt(result.wireBytesPerOp, 1)} B/op`, `resolver frames ${fmt(result.frameBytesPerOp, 1)} B/op; total ${mib(wire)}`)
-      line('peak RSS of the syncing process (sampled during the sync)', mib(peakRss), `before ${mib(rssBefore)}; process max ${mib(processMaxRss)}; server max ${mib(result.serverPeakRssBytes)}`)
+      line('peak RSS of the syncing process (sampled during the sync)', mib(peakRss), `before ${mib(rssBefore)}; process max ${mib(processMaxRss)}; server max ${mib(result.serverPeakRssBytes)}; ${judge({ name: `sync peak RSS (${fmt(synced)} ops)`, value: peakRss / 1024 / 1024, limit: 400, kind: 'max', level: 'floor', unit: ' MiB' })}`)
       line('local merkleize rate (same workload, in memory)', `${fmt(merkleizeOpsPerSec)} ops/s`)
-      line('sync / merkleize', `${fmt(result.ratio, 2)}`)
+      line('sync / merkleize', `${fmt(result.ratio, 2)}`, judge({ name: 'state sync / local merkleize', value: result.ratio, limit: 0.5, kind: 'min', level: 'floor' }))
     }
     return result
   } finally {
@@ -268,17 +269,40 @@ export async function benchSyncNet (opts: SyncNetOptions): Promise<SyncNetResult
   }
 }
 
+/**
+ * `npm run bench` runs the sync in a process of its own, so the peak RSS is
+ * the syncing process's and not the earlier sections' heap: its lines pass
+ * through, its floors come back as one `#floors <json>` line.
+ */
+export async function benchSyncNetProcess (ops: number): Promise<void> {
+  const script = fileURLToPath(new URL('./sync-net.js', import.meta.url))
+  const child = spawn(process.execPath, [script, '--ops', String(ops), '--report-floors', '--quiet-title'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = new Promise<number | null>(resolve => { child.on('close', code => { resolve(code) }) })
+  for await (const l of createInterface({ input: child.stdout })) {
+    if (l.startsWith('#floors ')) {
+      floors.push(...JSON.parse(l.slice('#floors '.length)))
+    } else {
+      process.stdout.write(l + '\n')
+    }
+  }
+  const code = await exited
+  if (code !== 0) { throw new Error(`the sync bench process exited with code ${String(code)}`) }
+}
+
 // standalone: node dist/bench/sync-net.js --ops 100000
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const arg = (name: string): string | undefined => {
     const i = process.argv.indexOf(`--${name}`)
     return i >= 0 ? process.argv[i + 1] : undefined
   }
-  process.stdout.write(`libp2p-qmdb bench — node ${process.version}, ${new Date().toISOString()}\n`)
+  if (!process.argv.includes('--quiet-title')) { process.stdout.write(`libp2p-qmdb bench — node ${process.version}, ${new Date().toISOString()}\n`) }
   await benchSyncNet({
     ops: Number(arg('ops') ?? DEFAULT_SYNC_NET_OPS),
     fetchBatchSize: arg('batch') === undefined ? undefined : Number(arg('batch')),
     maxOutstandingRequests: arg('outstanding') === undefined ? undefined : Number(arg('outstanding')),
     serverLevel: process.argv.includes('--server-level')
   })
+  if (process.argv.includes('--report-floors')) { process.stdout.write(`#floors ${JSON.stringify(floors)}\n`) }
+  // libp2p keeps timers alive for a while after stop
+  process.exit(0)
 }

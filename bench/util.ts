@@ -58,3 +58,38 @@ export function perCallNs (len: number, iterations = 200_000): number {
   }
   return ((now() - t) * 1e6) / iterations
 }
+
+/** A floor or target of issue 14: `min` (the figure must reach it) or `max` (must not exceed it). */
+export interface Floor {
+  name: string
+  value: number
+  limit: number
+  kind: 'min' | 'max'
+  /** `floor`: resolves the issue; `target`: reported only. */
+  level: 'floor' | 'target'
+  unit?: string
+}
+
+/** `PASS` or `BELOW` for one floor (data printed next to the figure, never a test). */
+export function verdict (f: Floor): 'PASS' | 'BELOW' {
+  return (f.kind === 'min' ? f.value >= f.limit : f.value <= f.limit) ? 'PASS' : 'BELOW'
+}
+
+/** Every floor and target a section measured, printed together at the end of the run. */
+export const floors: Floor[] = []
+
+/** Record `f` and return its verdict text for the figure's line. */
+export function judge (f: Floor): string {
+  floors.push(f)
+  return `${f.level} ${f.kind === 'min' ? '>=' : '<='} ${fmt(f.limit, f.limit < 10 ? 2 : 0)}${f.unit ?? ''}: ${verdict(f)}`
+}
+
+/** The summary of every recorded floor and target. */
+export function printFloors (): void {
+  if (floors.length === 0) { return }
+  header('issue 14 floors (resolve the issue) and targets (reported), this run')
+  for (const f of floors) {
+    const digits = Math.abs(f.value) < 10 ? 2 : 0
+    line(`${f.level === 'floor' ? 'FLOOR ' : 'target'} ${f.name}`, `${fmt(f.value, digits)}${f.unit ?? ''}`, `${f.kind === 'min' ? '>=' : '<='} ${fmt(f.limit, f.limit < 10 ? 2 : 0)}${f.unit ?? ''}  ${verdict(f)}`)
+  }
+}

@@ -21,6 +21,7 @@ import { CodecError, Reader, Writer } from '../codec/index.ts'
 import { MerkleError } from './errors.ts'
 import { fold, rootWithFolded, digestEquals, defaultHasher, sha256 } from './hasher.ts'
 import { locToPos, peaks, MAX_LEAVES } from './math.ts'
+import { sha256Lanes } from './sha256-lanes.ts'
 import type { Bagging, Digest } from './hasher.ts'
 
 export interface Proof {
@@ -181,6 +182,20 @@ export function proofFromBytes (bytes: Uint8Array, maxDigests: number): Proof {
 // ---------------------------------------------------------------------------
 // Verification
 
+/** Ranges of at least this many elements hash their leaves through the lanes. */
+const LANE_LEAVES = 16
+
+/** The leaf digests of `elements` at locations `start, start + 1, ...`, 32 bytes each. */
+function hashLeaves (start: number, elements: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(32 * elements.length)
+  for (let i = 0; i < elements.length; i++) {
+    const el = elements[i]
+    sha256Lanes.leaf(locToPos(start + i), el, 0, el.length, out, 32 * i)
+  }
+  sha256Lanes.flush()
+  return out
+}
+
 // scratch for reconstructRoot (synchronous, so one shared buffer is safe)
 const STACK = new Uint8Array(32 * 128)
 
@@ -258,6 +273,8 @@ export function reconstructRoot (proof: Proof, start: number, elements: readonly
   let si = di // siblings follow
   let ei = 0
   const hasher = defaultHasher
+  // the leaves are independent: hashed together up front (`sha256-lanes.ts`), the nodes as the walk meets them
+  const leafDigests = elements.length >= LANE_LEAVES ? hashLeaves(start, elements) : undefined
 
   // Stack discipline: every call pushes exactly one digest on `stack` (depth <= 54).
   const stack = STACK
@@ -270,8 +287,13 @@ export function reconstructRoot (proof: Proof, start: number, elements: readonly
       return
     }
     if (x.height === 0) {
-      const el = elements[ei++]
-      hasher.leafInto(x.pos, el, 0, el.length, stack, 32 * top++)
+      if (leafDigests !== undefined) {
+        stack.set(leafDigests.subarray(32 * ei, 32 * ei + 32), 32 * top++)
+        ei++
+      } else {
+        const el = elements[ei++]
+        hasher.leafInto(x.pos, el, 0, el.length, stack, 32 * top++)
+      }
     } else {
       rec(leftChild(x))
       rec(rightChild(x))

@@ -58,19 +58,49 @@ function readLe (b: Uint8Array, o: number): number {
   return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24)
 }
 
-/** 32-bit views of byte arrays, remembered for the buffer last seen (MMR batches hash from and into one arena). */
-let viewBuffer: ArrayBufferLike | undefined
+/**
+ * 32-bit views of the two byte arrays last seen (MMR batches hash from and
+ * into one arena; a caller may alternate a source and a destination), so the
+ * `buffer`/`byteOffset` getters run once per array, not per message.
+ */
 const NO_VIEW: Int32Array<ArrayBufferLike> = new Int32Array(0)
+/** the view `wordAt` last resolved against */
 let view32 = NO_VIEW
+let arrayA: Uint8Array | undefined
+let viewA = NO_VIEW
+let baseA = -1
+let arrayB: Uint8Array | undefined
+let viewB = NO_VIEW
+let baseB = -1
 
-/** An Int32Array over `b.buffer` if `b[o]` is 4-byte aligned in it, else undefined. */
-function words (b: Uint8Array, o: number): Int32Array | undefined {
-  if (((b.byteOffset + o) & 3) !== 0) { return undefined }
-  if (b.buffer !== viewBuffer) {
-    viewBuffer = b.buffer
-    view32 = new Int32Array(b.buffer, 0, b.buffer.byteLength >>> 2)
+/** Forget the cached views (so no batch's buffer stays alive through them). */
+function forgetViews (): void {
+  arrayA = arrayB = undefined
+  viewA = viewB = view32 = NO_VIEW
+}
+
+/** The word index of `b[o]` in `view32` (which it then views) if it is 4-byte aligned, else -1. */
+function wordAt (b: Uint8Array, o: number): number {
+  let base: number
+  if (b === arrayA) {
+    base = baseA
+    view32 = viewA
+  } else if (b === arrayB) {
+    base = baseB
+    view32 = viewB
+  } else {
+    const off = b.byteOffset
+    base = (off & 3) !== 0 ? -1 : off >>> 2
+    const view = base < 0 ? NO_VIEW : (viewA.buffer === b.buffer ? viewA : new Int32Array(b.buffer, 0, b.buffer.byteLength >>> 2))
+    arrayB = arrayA
+    viewB = viewA
+    baseB = baseA
+    arrayA = b
+    viewA = view
+    baseA = base
+    view32 = view
   }
-  return view32
+  return base < 0 || (o & 3) !== 0 ? -1 : base + (o >>> 2)
 }
 
 const PAD_NODE = 0x80 // byte 72 = 0x80 (word 18 in memory order)
@@ -78,7 +108,10 @@ const LEN_NODE = bswap(72 * 8)
 
 export class Sha256Lanes {
   private readonly simd: Simd | undefined
-  private readonly dst: Uint8Array[] = new Array<Uint8Array>(CAP)
+  /** per queued message: the word view its digest goes to (aligned), else the byte array */
+  private readonly dstWords: Array<Int32Array | undefined> = new Array<Int32Array | undefined>(CAP)
+  private readonly dstBytes: Uint8Array[] = new Array<Uint8Array>(CAP)
+  /** word index (aligned) or byte offset */
   private readonly dstOff = new Int32Array(CAP)
   private count = 0
 
@@ -96,8 +129,15 @@ export class Sha256Lanes {
   private slot (out: Uint8Array, oo: number): number {
     if (this.count === CAP) { this.flush() }
     const k = this.count++
-    this.dst[k] = out
-    this.dstOff[k] = oo
+    const w = wordAt(out, oo)
+    if (w >= 0) {
+      this.dstWords[k] = view32
+      this.dstOff[k] = w
+    } else {
+      this.dstWords[k] = undefined
+      this.dstBytes[k] = out
+      this.dstOff[k] = oo
+    }
     return ((k >>> 2) << 7) + (k & 3)
   }
 
@@ -122,9 +162,9 @@ export class Sha256Lanes {
 
   /** Copy the 8 words of a 32-byte child into the lanes at word index `i`; returns the next index. */
   private child (b: Uint8Array, o: number, w: Int32Array, i: number): number {
-    const v = words(b, o)
-    if (v !== undefined) {
-      let k = (b.byteOffset + o) >>> 2
+    let k = wordAt(b, o)
+    if (k >= 0) {
+      const v = view32
       for (let j = 0; j < 8; j++, i += 4) { w[i] = v[k++] }
     } else {
       for (let j = 0; j < 32; j += 4, i += 4) { w[i] = readLe(b, o + j) }
@@ -162,14 +202,15 @@ export class Sha256Lanes {
     const w = simd.words
     const outBase = OUT_PTR >>> 2
     for (let k = 0; k < n; k++) {
-      const out = this.dst[k]
-      const o = this.dstOff[k]
       let i = outBase + ((k >>> 2) << 5) + (k & 3)
-      const v = words(out, o)
+      const v = this.dstWords[k]
       if (v !== undefined) {
-        let q = (out.byteOffset + o) >>> 2
+        let q = this.dstOff[k]
         for (let j = 0; j < 8; j++, i += 4) { v[q++] = w[i] }
+        this.dstWords[k] = undefined
       } else {
+        const out = this.dstBytes[k]
+        const o = this.dstOff[k]
         for (let j = 0; j < 32; j += 4, i += 4) {
           const x = w[i]
           out[o + j] = x
@@ -177,12 +218,11 @@ export class Sha256Lanes {
           out[o + j + 2] = x >>> 16
           out[o + j + 3] = x >>> 24
         }
+        this.dstBytes[k] = EMPTY
       }
-      this.dst[k] = EMPTY
     }
     // do not keep the last batch's buffer alive through the view cache
-    viewBuffer = undefined
-    view32 = NO_VIEW
+    forgetViews()
   }
 }
 

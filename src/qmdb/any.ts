@@ -353,6 +353,31 @@ async function opIn (base: Base, ops: Uint8Array[], l: number): Promise<Uint8Arr
 }
 
 /**
+ * The indices `j` with `locs[j] >= 0` (`count` of them), by ascending
+ * location. Each is packed as `loc * n + j` into one float array and sorted
+ * natively (no comparator calls): exact while `loc * n + j` stays below
+ * 2^53, which real logs do; beyond that a comparator sort.
+ */
+function locationOrder (locs: Float64Array, count: number): Uint32Array {
+  const n = locs.length
+  const order = new Uint32Array(count)
+  let max = 0
+  let e = 0
+  for (let j = 0; j < n; j++) {
+    if (locs[j] >= 0) {
+      order[e++] = j
+      if (locs[j] > max) { max = locs[j] }
+    }
+  }
+  if ((max + 1) * n >= Number.MAX_SAFE_INTEGER) { return order.sort((a, b) => locs[a] - locs[b]) }
+  const packed = new Float64Array(count)
+  for (let i = 0; i < count; i++) { packed[i] = locs[order[i]] * n + order[i] }
+  packed.sort()
+  for (let i = 0; i < count; i++) { order[i] = packed[i] % n }
+  return order
+}
+
+/**
  * updates/deletes of existing keys in current-location order, then
  * creates in key order. Returns the user steps and the change in active keys.
  */
@@ -370,13 +395,11 @@ function emitUserOps (base: Base, mutations: Map<string, Mutation>, out: OpWrite
     i++
   }
   // existing keys in location order (locations are distinct), then creates in key order
-  const order = new Uint32Array(existing)
+  const order = locationOrder(locs, existing)
   const creates: Mutation[] = []
-  let e = 0
   for (let j = 0; j < n; j++) {
-    if (locs[j] >= 0) { order[e++] = j } else if (muts[j].value !== null) { creates.push(muts[j]) }
+    if (locs[j] < 0 && muts[j].value !== null) { creates.push(muts[j]) }
   }
-  order.sort((a, b) => locs[a] - locs[b])
   creates.sort((a, b) => compareBytes(a.key, b.key))
   const ops = out.ops
   let delta = 0

@@ -78,9 +78,10 @@ export interface OpCodec<Op> {
   decode(bytes: Uint8Array): Op
   /**
    * Read one operation from a stream of concatenated operations (a `Vec<Op>`
-   * on the wire) and return its exact encoded bytes (what the MMR hashes).
+   * on the wire) and return its exact encoded bytes (what the MMR hashes):
+   * a copy, or with `copy: false` a view of the reader's buffer.
    */
-  readBytes(r: Reader): Uint8Array
+  readBytes(r: Reader, copy?: boolean): Uint8Array
   /** The commit floor if `op` is a commit. */
   floorOf(op: Op): number | undefined
   /** `encode` of `Commit(metadata, floor)` (the bootstrap commit and every batch's last operation). */
@@ -157,16 +158,21 @@ export abstract class BaseOpCodec<Op extends { type: string, floor?: number }> i
    * to find where they end. The returned bytes always decode (they are
    * validated here).
    */
-  readBytes (r: Reader): Uint8Array {
+  readBytes (r: Reader, copy = true): Uint8Array {
     if (this.fixedSize !== undefined) {
-      const bytes = r.raw(this.fixedSize)
-      this.decode(bytes)
+      const bytes = copy ? r.raw(this.fixedSize) : r.view(this.fixedSize)
+      this.validate(bytes)
       return bytes
     }
     const start = r.offset
     const probe = r.clone()
     this.parse(probe)
-    return r.raw(probe.offset - start)
+    return copy ? r.raw(probe.offset - start) : r.view(probe.offset - start)
+  }
+
+  /** Throw `CodecError` unless `bytes` is one valid fixed-size operation (`decode`'s checks; codecs may check without decoding). */
+  protected validate (bytes: Uint8Array): void {
+    this.decode(bytes)
   }
 
   floorOf (op: Op): number | undefined {
@@ -305,6 +311,25 @@ export class AnyOpCodec extends BaseOpCodec<AnyOp> {
     if (this.ordered) {
       if (nextKey?.length !== k) { throw new RangeError('ordered update needs a nextKey of the key size') }
       copyInto(nextKey, out, off + 1 + k + v)
+    }
+  }
+
+  /**
+   * `decode`'s checks without decoding, for updates and deletes of the fixed
+   * encoding (the bulk of a sync response): fields are raw bytes, so an
+   * operation is valid iff its tag is known and its padding is zero.
+   */
+  protected validate (bytes: Uint8Array): void {
+    const tag = bytes[0]
+    const size = this.fixedSize
+    if (size === undefined || bytes.length !== size || (tag !== ANY_UPDATE && tag !== ANY_DELETE)) {
+      super.validate(bytes)
+      return
+    }
+    const k = this.key.size as number
+    const used = tag === ANY_DELETE ? 1 + k : 1 + k + (this.value.size as number) + (this.ordered ? k : 0)
+    for (let i = used; i < size; i++) {
+      if (bytes[i] !== 0) { throw new CodecError('NonZeroPadding', `non-zero padding byte at offset ${i}`) }
     }
   }
 

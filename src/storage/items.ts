@@ -102,20 +102,44 @@ export class ItemLog extends ChunkedArray<ItemChunk> {
     return c.items[i - idx * this.chunkItems]
   }
 
-  /** Items `[start, end)`, loading their chunks concurrently. */
+  /**
+   * Items `[start, end)`: resident chunks as they are, the others in one
+   * `getMany`, read through without entering the cache (a long scan such as
+   * a sync rebuild or an index replay would only evict what is hot).
+   */
   async range (start: number, end: number): Promise<Uint8Array[]> {
     if (start >= end) { return [] }
     this.checkRange(start)
     this.checkRange(end - 1)
     const first = this.chunkOf(start)
     const last = this.chunkOf(end - 1)
-    const loads: Array<Promise<ItemChunk>> = []
-    for (let idx = first; idx <= last; idx++) { loads.push(this.loadChunk(idx)) }
-    const chunks = await Promise.all(loads)
+    const chunks = new Array<ItemChunk | undefined>(last - first + 1)
+    const missing: number[] = []
+    for (let idx = first; idx <= last; idx++) {
+      const c = this.chunks.get(idx)
+      chunks[idx - first] = c
+      if (c === undefined) { missing.push(idx) }
+    }
+    if (missing.length > 0) {
+      if (this.kv === undefined) { throw new StorageError('MissingItem', `item chunk ${missing[0]} under ${this.prefix} is missing`) }
+      const stored = await this.kv.getMany(missing.map(idx => this.key(idx)))
+      for (let j = 0; j < missing.length; j++) {
+        const idx = missing[j]
+        // loaded or appended while the read was in flight: what is resident is newer
+        const resident = this.chunks.get(idx)
+        if (resident !== undefined) {
+          chunks[idx - first] = resident
+          continue
+        }
+        const bytes = stored[j]
+        if (bytes === undefined) { throw new StorageError('MissingItem', `item chunk ${idx} under ${this.prefix} is missing`) }
+        chunks[idx - first] = { items: this.decodeChunk(idx, bytes), dirty: false, version: 0 }
+      }
+    }
     const out = new Array<Uint8Array>(end - start)
     for (let i = start; i < end; i++) {
       const idx = this.chunkOf(i)
-      out[i - start] = chunks[idx - first].items[i - idx * this.chunkItems]
+      out[i - start] = (chunks[idx - first] as ItemChunk).items[i - idx * this.chunkItems]
     }
     return out
   }

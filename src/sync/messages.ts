@@ -82,7 +82,7 @@ export interface OpBytesReader {
    * Read one operation from `r` and return its exact bytes; throws
    * `CodecError` if the bytes are not a valid operation.
    */
-  readBytes(r: Reader): Uint8Array
+  readBytes(r: Reader, copy?: boolean): Uint8Array
   /** Size of every operation when the encoding is fixed (lets caps use it). */
   readonly fixedSize?: number
 }
@@ -231,8 +231,14 @@ function readOps (r: Reader, max: number, codec: OpBytesReader): Uint8Array[] {
   if (minBytes > r.remaining) {
     throw new CodecError('EndOfBuffer', `${n} operations need at least ${minBytes} bytes, have ${r.remaining}`)
   }
+  // validated in place, then copied once: every operation is a view of one
+  // buffer per response, not a buffer of its own (the journal keeps them)
+  const probe = r.clone()
+  const ends = new Int32Array(n)
+  for (let i = 0; i < n; i++) { ends[i] = codec.readBytes(r, false).length + (i > 0 ? ends[i - 1] : 0) }
+  const all = probe.raw(n > 0 ? ends[n - 1] : 0)
   const out = new Array<Uint8Array>(n)
-  for (let i = 0; i < n; i++) { out[i] = codec.readBytes(r) }
+  for (let i = 0; i < n; i++) { out[i] = all.subarray(i > 0 ? ends[i - 1] : 0, ends[i]) }
   return out
 }
 

@@ -179,6 +179,28 @@ describe('sync messages: responses', () => {
     expect(codecError(() => decodeResponse(rawOpsResponse(0, [], 0, 2 ** 32), opsReq(10, 0, big), keyless))).to.equal('InvalidLength')
   })
 
+  it('any operations (fixed, unordered and ordered): exact bytes that do not alias the input; bad padding or tag is a typed error', () => {
+    for (const ordered of [false, true]) {
+      const any = new AnyOpCodec(fixedField(32), fixedField(32), 'fixed', ordered)
+      const key = new Uint8Array(32).fill(7)
+      const update = any.encode(ordered ? { type: 'update', key, value: digest(2), nextKey: digest(3) } : { type: 'update', key, value: digest(2) })
+      const del = any.encode({ type: 'delete', key })
+      const commit = any.encodeCommit(undefined, 4)
+      const body = rawOpsResponse(0, [update, del, commit])
+      const res = decodeResponse(body, opsReq(10, 0, 4), any)
+      if (res.type !== 'operations') { throw new Error('expected operations') }
+      expect(res.ops.map(hex)).to.deep.equal([update, del, commit].map(hex))
+      body.fill(0xee)
+      expect(res.ops.map(hex)).to.deep.equal([update, del, commit].map(hex), 'ops must not alias the input')
+      // a delete's padding, a commit's padding, an unknown tag
+      expect(codecError(() => decodeResponse(rawOpsResponse(0, [update, flipLast(del)]), opsReq(10, 0, 4), any))).to.equal('NonZeroPadding')
+      expect(codecError(() => decodeResponse(rawOpsResponse(0, [flipLast(commit)]), opsReq(10, 0, 4), any))).to.equal('NonZeroPadding')
+      const unknown = update.slice()
+      unknown[0] = 0xd4
+      expect(codecError(() => decodeResponse(rawOpsResponse(0, [unknown]), opsReq(10, 0, 4), any))).to.equal('InvalidEnum')
+    }
+  })
+
   it('rejects every other malformed response with a typed error', () => {
     const op = appendOp(1)
     const req = opsReq(10, 0, 4)
