@@ -18,7 +18,7 @@
  */
 
 import { QmdbError } from './errors.ts'
-import { compareBytes, keyId } from './ops.ts'
+import { compareBytes } from './ops.ts'
 import type { BatchDiff } from './batch-diff.ts'
 import type { Mutation, OpWriter } from './batch-ops.ts'
 import type { AnyOpCodec } from './ops.ts'
@@ -35,7 +35,56 @@ export interface OrderedBase {
   loc(key: Uint8Array): number
 }
 
-type Skip = (key: Uint8Array) => boolean
+/** Order-preserving 32-bit prefix of a key (first 4 bytes, big-endian, zero-padded). */
+function prefixOf (key: Uint8Array): number {
+  return ((key[0] ?? 0) * 0x1000000) + ((key[1] ?? 0) << 16) + ((key[2] ?? 0) << 8) + (key[3] ?? 0)
+}
+
+/** Ties longer than this are sorted by comparator instead of insertion (keys sharing long prefixes). */
+const INSERTION_RUN = 16
+
+/**
+ * Indices of `keys` in key order, equal keys by index: one native sort of
+ * `prefix * 2^21 + index` packed in a float (exact below 2^53), then each run
+ * of equal prefixes finished by full comparison. No comparator call per pair
+ * for keys that differ in their first 4 bytes (hashes nearly always do).
+ */
+function keyOrder (keys: readonly Uint8Array[]): Uint32Array {
+  const n = keys.length
+  const order = new Uint32Array(n)
+  const byKey = (a: number, b: number): number => compareBytes(keys[a], keys[b]) || a - b
+  if (n >= 1 << 21) {
+    for (let i = 0; i < n; i++) { order[i] = i }
+    return order.sort(byKey)
+  }
+  const packed = new Float64Array(n)
+  for (let i = 0; i < n; i++) { packed[i] = prefixOf(keys[i]) * 0x200000 + i }
+  packed.sort()
+  for (let i = 0; i < n; i++) { order[i] = packed[i] % 0x200000 }
+  for (let s = 0; s < n;) {
+    const p = Math.floor(packed[s] / 0x200000)
+    let e = s + 1
+    while (e < n && Math.floor(packed[e] / 0x200000) === p) { e++ }
+    if (e - s > INSERTION_RUN) {
+      order.subarray(s, e).sort(byKey)
+    } else {
+      for (let i = s + 1; i < e; i++) {
+        const v = order[i]
+        let j = i - 1
+        while (j >= s && byKey(order[j], v) > 0) { order[j + 1] = order[j]; j-- }
+        order[j + 1] = v
+      }
+    }
+    s = e
+  }
+  return order
+}
+
+/** Index of `key` in sorted `keys`, or -1. */
+function find (keys: readonly Uint8Array[], key: Uint8Array): number {
+  const j = firstAbove(keys, key) - 1
+  return j >= 0 && compareBytes(keys[j], key) === 0 ? j : -1
+}
 
 /** Greatest index in sorted `keys` whose key is < `key` (or -1). */
 function lastBelow (keys: readonly Uint8Array[], key: Uint8Array): number {
@@ -71,53 +120,72 @@ function minKey (a: Uint8Array | undefined, b: Uint8Array | undefined): Uint8Arr
   return compareBytes(a, b) <= 0 ? a : b
 }
 
-/** The active keys of the parent state, in order: the committed index overlaid with ancestor diffs. */
+/** `keys` (sorted) gathered in the order `order` gives. */
+function gather (keys: readonly Uint8Array[], order: Uint32Array): Uint8Array[] {
+  const out = new Array<Uint8Array>(order.length)
+  for (let i = 0; i < order.length; i++) { out[i] = keys[order[i]] }
+  return out
+}
+
+/**
+ * The active keys of the parent state, in order: the committed index
+ * overlaid with ancestor diffs, minus the keys this batch deletes (`skip`,
+ * sorted). Membership tests are binary searches of sorted key arrays, so a
+ * step costs no string id.
+ */
 class ParentOrder {
   private readonly index: OrderedKeyIndex
-  /** keys the ancestors deleted (ids) */
-  private readonly gone = new Set<string>()
-  /** keys the ancestors made active, sorted */
-  private readonly added: Uint8Array[] = []
+  /** keys the ancestors deleted or this batch deletes, sorted */
+  private readonly gone: Uint8Array[]
+  /** keys the ancestors made active and this batch keeps, sorted */
+  private readonly added: Uint8Array[]
 
-  constructor (index: OrderedKeyIndex, ancestors: ReadonlyArray<{ diff: BatchDiff }>) {
+  constructor (index: OrderedKeyIndex, ancestors: ReadonlyArray<{ diff: BatchDiff }>, deleted: readonly Uint8Array[]) {
     this.index = index
-    const seen = new Set<string>()
-    for (const { diff } of ancestors) {
+    const gone: Uint8Array[] = deleted.slice()
+    const added: Uint8Array[] = []
+    ancestors.forEach(({ diff }, a) => {
       for (let s = 0; s < diff.size; s++) {
-        const id = keyId(diff.keys[s])
-        if (seen.has(id)) { continue }
-        seen.add(id)
-        if (diff.locs[s] < 0) { this.gone.add(id) } else { this.added.push(diff.keys[s]) }
+        const key = diff.keys[s]
+        // a nearer ancestor's entry for the key wins
+        let shadowed = false
+        for (let b = 0; b < a && !shadowed; b++) { shadowed = ancestors[b].diff.slotOf(key) >= 0 }
+        if (shadowed) { continue }
+        if (diff.locs[s] < 0) { gone.push(key) } else if (find(deleted, key) < 0) { added.push(key) }
       }
-    }
-    this.added.sort(compareBytes)
+    })
+    this.gone = deleted.length === gone.length ? gone : gather(gone, keyOrder(gone))
+    this.added = gather(added, keyOrder(added))
   }
 
-  /** Greatest active key < `key` (undefined `key`: the greatest) that `skip` does not reject. */
-  prev (key: Uint8Array | undefined, skip: Skip): Uint8Array | undefined {
+  private skip (key: Uint8Array): boolean {
+    return this.gone.length > 0 && find(this.gone, key) >= 0
+  }
+
+  /** Greatest active key < `key` (undefined `key`: the greatest). */
+  prev (key: Uint8Array | undefined): Uint8Array | undefined {
     let c = key === undefined ? this.index.last() : this.index.lower(key)
-    while (c !== undefined && (this.gone.has(keyId(c.key)) || skip(c.key))) { c = this.index.lower(c.key) }
-    let j = key === undefined ? this.added.length - 1 : lastBelow(this.added, key)
-    while (j >= 0 && skip(this.added[j])) { j-- }
+    while (c !== undefined && this.skip(c.key)) { c = this.index.lower(c.key) }
+    const j = key === undefined ? this.added.length - 1 : lastBelow(this.added, key)
     return maxKey(c?.key, j >= 0 ? this.added[j] : undefined)
   }
 
-  /** Smallest active key > `key` (undefined `key`: the smallest) that `skip` does not reject. */
-  next (key: Uint8Array | undefined, skip: Skip): Uint8Array | undefined {
+  /** Smallest active key > `key` (undefined `key`: the smallest). */
+  next (key: Uint8Array | undefined): Uint8Array | undefined {
     let c = key === undefined ? this.index.first() : this.index.higher(key)
-    while (c !== undefined && (this.gone.has(keyId(c.key)) || skip(c.key))) { c = this.index.higher(c.key) }
-    let j = key === undefined ? 0 : firstAbove(this.added, key)
-    while (j < this.added.length && skip(this.added[j])) { j++ }
+    while (c !== undefined && this.skip(c.key)) { c = this.index.higher(c.key) }
+    const j = key === undefined ? 0 : firstAbove(this.added, key)
     return minKey(c?.key, j < this.added.length ? this.added[j] : undefined)
   }
 }
-
-interface Existing { id: string, key: Uint8Array, loc: number }
 
 /**
  * Emit the user operations of an ordered batch into `ops` and its key changes
  * into `diff`. `read(loc)` returns the encoded operation at `loc` in the
  * parent state. Returns the user steps and the change in active keys.
+ *
+ * Mutations are held as parallel arrays (keys, values, locations) indexed in
+ * key order; the three groups are index lists into them.
  */
 export async function emitOrderedUserOps (
   base: OrderedBase,
@@ -131,77 +199,108 @@ export async function emitOrderedUserOps (
   const ops = out.ops
   const index = db.orderedIndex
   if (index === undefined) { throw new QmdbError('UnexpectedData', 'ordered merkleize on an unordered database') }
-  const parent = new ParentOrder(index, base.ancestors)
 
-  const deleted: Existing[] = []
-  const updated: Array<Existing & { value: Uint8Array }> = []
-  const created: Array<{ id: string, key: Uint8Array, value: Uint8Array }> = []
-  for (const [id, m] of mutations) {
-    const loc = base.loc(m.key)
+  const n = mutations.size
+  const unsorted = new Array<Uint8Array>(n)
+  const vals = new Array<Uint8Array | null>(n)
+  let i = 0
+  for (const m of mutations.values()) {
+    unsorted[i] = m.key
+    vals[i] = m.value
+    i++
+  }
+  const order = keyOrder(unsorted)
+  const keys = gather(unsorted, order)
+  const locs = new Float64Array(n)
+  const deleted: Uint8Array[] = []
+  const delLocs: number[] = []
+  const updated = new Uint32Array(n)
+  const created = new Uint32Array(n)
+  let nu = 0
+  let nc = 0
+  for (let j = 0; j < n; j++) {
+    const loc = base.loc(keys[j])
+    locs[j] = loc
+    const value = vals[order[j]]
     if (loc >= 0) {
-      if (m.value === null) { deleted.push({ id, key: m.key, loc }) } else { updated.push({ id, key: m.key, loc, value: m.value }) }
-    } else if (m.value !== null) {
-      created.push({ id, key: m.key, value: m.value })
+      if (value === null) {
+        deleted.push(keys[j])
+        delLocs.push(loc)
+      } else {
+        updated[nu++] = j
+      }
+    } else if (value !== null) {
+      created[nc++] = j
     }
   }
-  const byKey = (a: { key: Uint8Array }, b: { key: Uint8Array }): number => compareBytes(a.key, b.key)
-  deleted.sort(byKey)
-  updated.sort(byKey)
-  created.sort(byKey)
-  const deletedIds = new Set(deleted.map(d => d.id))
-  const createdKeys = created.map(c => c.key)
-  const isDeleted: Skip = k => deletedIds.has(keyId(k))
+  const createdKeys = new Array<Uint8Array>(nc)
+  for (let j = 0; j < nc; j++) { createdKeys[j] = keys[created[j]] }
+  const parent = new ParentOrder(index, base.ancestors, deleted)
 
   /** The next active key after the batch (cyclic); `key` is itself active after the batch. */
   const successor = (key: Uint8Array): Uint8Array => {
-    const j = firstAbove(createdKeys, key)
-    const after = minKey(parent.next(key, isDeleted), j < createdKeys.length ? createdKeys[j] : undefined)
-    const next = after ?? minKey(parent.next(undefined, isDeleted), createdKeys[0])
+    const j = nc === 0 ? 0 : firstAbove(createdKeys, key)
+    const after = minKey(parent.next(key), j < nc ? createdKeys[j] : undefined)
+    const next = after ?? minKey(parent.next(undefined), createdKeys[0])
     if (next === undefined) { throw new QmdbError('DataCorrupted', 'no active key after the batch') }
     return next
   }
 
   let userSteps = 0
   let delta = 0
-  for (const d of deleted) {
-    out.keyed(d.key, null)
-    diff.add(d.key, -1, undefined, d.loc)
+  for (let j = 0; j < deleted.length; j++) {
+    out.keyed(deleted[j], null)
+    diff.add(deleted[j], -1, undefined, delLocs[j])
     delta--
     userSteps++
   }
-  for (const u of updated) {
-    diff.add(u.key, base.size + ops.length, u.value, u.loc)
-    out.keyed(u.key, u.value, successor(u.key))
+  for (let u = 0; u < nu; u++) {
+    const j = updated[u]
+    const value = vals[order[j]] as Uint8Array
+    diff.add(keys[j], base.size + ops.length, value, locs[j])
+    out.keyed(keys[j], value, successor(keys[j]))
     userSteps++
   }
-  for (const c of created) {
-    diff.add(c.key, base.size + ops.length, c.value, -1)
-    out.keyed(c.key, c.value, successor(c.key))
+  for (let c = 0; c < nc; c++) {
+    const j = created[c]
+    const value = vals[order[j]] as Uint8Array
+    diff.add(keys[j], base.size + ops.length, value, -1)
+    out.keyed(keys[j], value, successor(keys[j]))
     delta++
   }
 
   // the untouched key in front of each create and delete now points elsewhere: rewrite it
-  const rewrites: Existing[] = []
-  if (parent.next(undefined, isDeleted) !== undefined) {
-    const rewritten = new Set<string>()
-    for (const changed of [...createdKeys, ...deleted.map(d => d.key)]) {
-      const found = parent.prev(changed, isDeleted) ?? parent.prev(undefined, isDeleted)
-      if (found === undefined) { continue }
-      const id = keyId(found)
-      if (mutations.has(id) || rewritten.has(id)) { continue }
-      rewritten.add(id)
-      const key = found.slice() // index keys are views: keep a copy
-      rewrites.push({ id, key, loc: base.loc(key) })
+  const found: Uint8Array[] = []
+  if (parent.next(undefined) !== undefined) {
+    for (const changed of [createdKeys, deleted]) {
+      for (const key of changed) {
+        const f = parent.prev(key) ?? parent.prev(undefined)
+        if (f !== undefined && find(keys, f) < 0) { found.push(f) }
+      }
     }
   }
+  // distinct keys, each at its first sighting (a sort of the sightings, equal keys by position)
+  const seen = keyOrder(found)
+  const first = new Uint8Array(found.length)
+  for (let s = 0; s < seen.length; s++) {
+    if (s === 0 || compareBytes(found[seen[s - 1]], found[seen[s]]) !== 0) { first[seen[s]] = 1 }
+  }
+  const rewrites: Uint8Array[] = []
+  const rewriteLocs: number[] = []
+  for (let s = 0; s < found.length; s++) {
+    if (first[s] === 0) { continue }
+    const key = found[s].slice() // index keys are views: keep a copy
+    rewrites.push(key)
+    rewriteLocs.push(base.loc(key))
+  }
   // their current values: read together (a large batch would otherwise wait on each read in turn)
-  const current = await Promise.all(rewrites.map(async r => read(r.loc)))
-  rewrites.forEach((r, i) => {
-    const op = codec.decode(current[i])
-    if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `active key at ${r.loc} is not an update`) }
-    diff.add(r.key, base.size + ops.length, op.value, r.loc)
-    out.keyed(r.key, op.value, successor(r.key))
+  const current = await Promise.all(rewriteLocs.map(async l => read(l)))
+  for (let r = 0; r < rewrites.length; r++) {
+    const op = codec.decode(current[r])
+    if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `active key at ${rewriteLocs[r]} is not an update`) }
+    diff.add(rewrites[r], base.size + ops.length, op.value, rewriteLocs[r])
+    out.keyed(rewrites[r], op.value, successor(rewrites[r]))
     userSteps++
-  })
+  }
   return { userSteps, delta }
 }
