@@ -182,6 +182,11 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
     return this.opBytesSync(loc) ?? this.log.get(loc)
   }
 
+  /** The encoded operations at `locs` (committed ones: one storage read for all missing chunks). */
+  async opsAt (locs: readonly number[]): Promise<Uint8Array[]> {
+    return this.log.getMany(locs)
+  }
+
   /** The encoded operation at `loc` if its chunk is in memory. */
   opAtSync (loc: number): Uint8Array | undefined {
     return this.opBytesSync(loc)
@@ -347,9 +352,19 @@ function opInSync (base: Base, ops: Uint8Array[], l: number): Uint8Array | undef
   return base.db.opAtSync(l)
 }
 
-/** `opInSync`, loading from storage when needed. */
-async function opIn (base: Base, ops: Uint8Array[], l: number): Promise<Uint8Array> {
-  return opInSync(base, ops, l) ?? await base.db.opAt(l)
+/** `opInSync` for each of `locs`, the ones not in memory loaded from storage together. */
+async function opsIn (base: Base, ops: Uint8Array[], locs: readonly number[]): Promise<Uint8Array[]> {
+  const out = new Array<Uint8Array>(locs.length)
+  const missing: number[] = []
+  for (let j = 0; j < locs.length; j++) {
+    const bytes = opInSync(base, ops, locs[j])
+    if (bytes === undefined) { missing.push(j) } else { out[j] = bytes }
+  }
+  if (missing.length > 0) {
+    const loaded = await base.db.opsAt(missing.map(j => locs[j]))
+    for (let m = 0; m < missing.length; m++) { out[missing[m]] = loaded[m] }
+  }
+  return out
 }
 
 /**
@@ -472,7 +487,7 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
   // every mutation and about as many moves
   const diff = new BatchDiff(db.codec.key.size, 2 * mutations.size + 16)
   const { userSteps, delta } = db.codec.ordered
-    ? await emitOrderedUserOps(base, mutations, out, diff, async l => opIn(base, ops, l))
+    ? await emitOrderedUserOps(base, mutations, out, diff, async locs => opsIn(base, ops, locs))
     : emitUserOps(base, mutations, out, diff)
   const totalActive = (parent?.activeKeys ?? db.activeKeys) + delta
   const floor = totalActive > 0

@@ -181,8 +181,8 @@ class ParentOrder {
 
 /**
  * Emit the user operations of an ordered batch into `ops` and its key changes
- * into `diff`. `read(loc)` returns the encoded operation at `loc` in the
- * parent state. Returns the user steps and the change in active keys.
+ * into `diff`. `read(locs)` returns the encoded operations at `locs` in the
+ * parent state (one storage read for all of them). Returns the user steps and the change in active keys.
  *
  * Mutations are held as parallel arrays (keys, values, locations) indexed in
  * key order; the three groups are index lists into them.
@@ -192,7 +192,7 @@ export async function emitOrderedUserOps (
   mutations: Map<string, Mutation>,
   out: OpWriter,
   diff: BatchDiff,
-  read: (loc: number) => Promise<Uint8Array>
+  read: (locs: readonly number[]) => Promise<Uint8Array[]>
 ): Promise<{ userSteps: number, delta: number }> {
   const db = base.db
   const codec = db.codec
@@ -294,7 +294,7 @@ export async function emitOrderedUserOps (
     rewriteLocs.push(base.loc(key))
   }
   // their current values: read together (a large batch would otherwise wait on each read in turn)
-  const current = await Promise.all(rewriteLocs.map(async l => read(l)))
+  const current = rewrites.length === 0 ? [] : await read(rewriteLocs)
   for (let r = 0; r < rewrites.length; r++) {
     const op = codec.decode(current[r])
     if (op.type !== 'update') { throw new QmdbError('DataCorrupted', `active key at ${rewriteLocs[r]} is not an update`) }

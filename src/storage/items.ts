@@ -103,6 +103,50 @@ export class ItemLog extends ChunkedArray<ItemChunk> {
   }
 
   /**
+   * The items at `locs` (any order, repeats allowed): resident chunks as
+   * they are, the distinct missing chunks in one `getMany`, read through
+   * without entering the cache (scattered reads such as an ordered batch's
+   * rewrites would only evict what is hot).
+   */
+  async getMany (locs: readonly number[]): Promise<Uint8Array[]> {
+    const out = new Array<Uint8Array>(locs.length)
+    const missing: number[] = []
+    const pending = new Map<number, number[]>()
+    for (let j = 0; j < locs.length; j++) {
+      const i = locs[j]
+      this.checkRange(i)
+      const idx = this.chunkOf(i)
+      const c = this.chunks.get(idx)
+      if (c !== undefined) {
+        out[j] = c.items[i - idx * this.chunkItems]
+        continue
+      }
+      const waiting = pending.get(idx)
+      if (waiting === undefined) {
+        pending.set(idx, [j])
+        missing.push(idx)
+      } else {
+        waiting.push(j)
+      }
+    }
+    if (missing.length === 0) { return out }
+    if (this.kv === undefined) { throw new StorageError('MissingItem', `item chunk ${missing[0]} under ${this.prefix} is missing`) }
+    const stored = await this.kv.getMany(missing.map(idx => this.key(idx)))
+    for (let m = 0; m < missing.length; m++) {
+      const idx = missing[m]
+      // loaded or appended while the read was in flight: what is resident is newer
+      let items = this.chunks.get(idx)?.items
+      if (items === undefined) {
+        const bytes = stored[m]
+        if (bytes === undefined) { throw new StorageError('MissingItem', `item chunk ${idx} under ${this.prefix} is missing`) }
+        items = this.decodeChunk(idx, bytes)
+      }
+      for (const j of pending.get(idx) as number[]) { out[j] = items[locs[j] - idx * this.chunkItems] }
+    }
+    return out
+  }
+
+  /**
    * Items `[start, end)`: resident chunks as they are, the others in one
    * `getMany`, read through without entering the cache (a long scan such as
    * a sync rebuild or an index replay would only evict what is hot).
