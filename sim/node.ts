@@ -346,49 +346,76 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     const me = this.index
     return {
       serve: async (request, { signal }) => {
-        let last: string | undefined
-        for (;;) {
-          if (signal?.aborted === true) { throw new ServeError('Aborted') }
-          const book = this.syncPeers
-          const peer = this.pickFrom(book, last, p => p.served[name] !== undefined)
-          if (peer !== undefined) {
-            const asked = ctx.now()
-            const response = await ctx.net.request(me, peer.index, `sync-${name}`, async () => peer.serveSync(name, request))
-            if (response !== undefined) {
-              book.record(peer.peerId, ctx.now() - asked)
-              if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
-              return {
-                response,
-                feedback: valid => {
-                  if (!valid) {
-                    book.block(peer.peerId, `its ${request.type} response for ${name} failed verification`)
-                    this.syncBlamed.add(peer.index)
-                    ctx.trace.record(ctx.now(), `sync-blame ${me} ${peer.index}`)
-                  }
-                }
-              }
+        const { peer, value: response } = await this.askPeers(() => this.syncPeers, `sync-${name}`, async peer => peer.serveSync(name, request), {
+          check: () => { if (signal?.aborted === true) { throw new ServeError('Aborted') } },
+          filter: p => p.served[name] !== undefined,
+          onMiss: peer => { if (peer.syncFault === 'stall' || peer.syncFault === 'no-data') { this.syncStalled.add(peer.index) } }
+        })
+        if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
+        const book = this.syncPeers
+        return {
+          response,
+          feedback: valid => {
+            if (!valid) {
+              book.block(peer.peerId, `its ${request.type} response for ${name} failed verification`)
+              this.syncBlamed.add(peer.index)
+              ctx.trace.record(ctx.now(), `sync-blame ${me} ${peer.index}`)
             }
-            book.record(peer.peerId, ctx.net.requestTimeoutMs)
-            if (peer.syncFault === 'stall' || peer.syncFault === 'no-data') { this.syncStalled.add(peer.index) }
-            last = peer.peerId
           }
-          await new Promise(resolve => setTimeout(resolve, 100))
         }
       }
     }
   }
 
+  /**
+   * One exchange of kind `kind`, retried until a peer answers, as the kit's
+   * client does (`src/net/client.ts`): a fresh request goes to the best-scored
+   * peer of `book()` matching `filter`, a retry to a shuffled other one; an
+   * attempt that brings nothing costs its peer the request timeout in the
+   * book (and is shown to `onMiss`); 100 ms of virtual time pass before the
+   * next attempt. `check` runs before every attempt and throws to give up.
+   */
+  private async askPeers<T> (book: () => PeerBook, kind: string, serve: (peer: SimNode<B, Dbs>) => Promise<T | undefined>, opts: {
+    check(): void
+    filter?(p: SimNode<B, Dbs>): boolean
+    onMiss?(peer: SimNode<B, Dbs>): void
+  }): Promise<{ peer: SimNode<B, Dbs>, value: T }> {
+    let last: string | undefined
+    for (;;) {
+      opts.check()
+      const peers = book()
+      const peer = this.pickFrom(peers, last, opts.filter)
+      if (peer !== undefined) {
+        const asked = this.ctx.now()
+        const value = await this.ctx.net.request(this.index, peer.index, kind, async () => serve(peer))
+        if (value !== undefined) {
+          peers.record(peer.peerId, this.ctx.now() - asked)
+          return { peer, value }
+        }
+        peers.record(peer.peerId, this.ctx.net.requestTimeoutMs)
+        opts.onMiss?.(peer)
+        last = peer.peerId
+      }
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
   /** The peer `book` orders first among the reachable, running peers matching `filter` (a retry after `last` shuffles by the seed). */
   private pickFrom (book: PeerBook, last: string | undefined, filter?: (p: SimNode<B, Dbs>) => boolean): SimNode<B, Dbs> | undefined {
-    const candidates = this.ctx.nodes.filter(p => p.up && p.index !== this.index && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
+    const candidates = this.reachablePeers(filter)
     const first = book.order(candidates.map(p => p.id), last === undefined, last, () => this.ctx.rng.u32() / 0x100000000)[0]
     return first === undefined ? undefined : candidates.find(p => p.id === first)
   }
 
   /** A reachable, running peer (matching `filter`), chosen by the seed. */
   private pickPeer (filter?: (p: SimNode<B, Dbs>) => boolean): SimNode<B, Dbs> | undefined {
-    const candidates = this.ctx.nodes.filter(p => p.up && p.index !== this.index && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
+    const candidates = this.reachablePeers(filter)
     return candidates.length === 0 ? undefined : this.ctx.rng.pick(candidates)
+  }
+
+  /** The running peers this node can reach now (matching `filter`). */
+  private reachablePeers (filter?: (p: SimNode<B, Dbs>) => boolean): Array<SimNode<B, Dbs>> {
+    return this.ctx.nodes.filter(p => p.up && p.index !== this.index && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
   }
 
   /** Marshal's view of the network: one peer per attempt, picked and blocked as the sync source does (`syncSource`). */
@@ -403,64 +430,33 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
         ctx.trace.record(ctx.now(), `blame ${me} ${peer.index}`)
       }
     }
-    const wait = async (signal: AbortSignal): Promise<void> => {
-      signal.throwIfAborted()
-      await new Promise(resolve => setTimeout(resolve, 100))
-      signal.throwIfAborted()
+    const answered = (peer: SimNode<B, Dbs>): (valid: boolean) => void => {
+      if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
+      return blame(this.marshalPeers, peer)
     }
     return {
       fetchBlock: async (digest, { signal }) => {
-        let last: string | undefined
-        for (;;) {
-          const book = this.marshalPeers
-          const peer = this.pickFrom(book, last)
-          if (peer !== undefined) {
-            const asked = ctx.now()
-            const bytes = await ctx.net.request(me, peer.index, 'block', async () => {
-              const b = await peer.marshal?.getBlock(digest)
-              return b === undefined ? undefined : peer.serveBlock(codec.encode(b))
-            })
-            if (bytes !== undefined) {
-              book.record(peer.peerId, ctx.now() - asked)
-              if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
-              return { bytes, feedback: blame(book, peer) }
-            }
-            book.record(peer.peerId, ctx.net.requestTimeoutMs)
-            last = peer.peerId
-          }
-          await wait(signal)
-        }
+        const { peer, value: bytes } = await this.askPeers(() => this.marshalPeers, 'block', async peer => {
+          const b = await peer.marshal?.getBlock(digest)
+          return b === undefined ? undefined : peer.serveBlock(codec.encode(b))
+        }, { check: () => { signal.throwIfAborted() } })
+        return { bytes, feedback: answered(peer) }
       },
       fetchFinalized: async (from, to, { signal }) => {
-        let last: string | undefined
-        for (;;) {
-          const book = this.marshalPeers
-          const peer = this.pickFrom(book, last)
-          if (peer !== undefined) {
-            const asked = ctx.now()
-            const blocks = await ctx.net.request(me, peer.index, 'range', async () => {
-              const m = peer.marshal
-              if (m === undefined) { return undefined }
-              // as marshal's server does (`src/marshal/server.ts`): the longest run of finalized blocks ending at `to`, oldest first
-              const out: Array<{ block: Uint8Array, finalization?: Uint8Array }> = []
-              for (let h = to; h >= from; h--) {
-                const b = await m.getFinalizedBlock(h)
-                if (b === undefined) { break }
-                const f = await m.getFinalization(h)
-                out.unshift({ block: peer.serveBlock(codec.encode(b)), finalization: f === undefined ? undefined : ctx.scheme.encode(f) })
-              }
-              return out.length === 0 ? undefined : out
-            })
-            if (blocks !== undefined) {
-              book.record(peer.peerId, ctx.now() - asked)
-              if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
-              return { blocks, feedback: blame(book, peer) }
-            }
-            book.record(peer.peerId, ctx.net.requestTimeoutMs)
-            last = peer.peerId
+        const { peer, value: blocks } = await this.askPeers(() => this.marshalPeers, 'range', async peer => {
+          const m = peer.marshal
+          if (m === undefined) { return undefined }
+          // as marshal's server does (`src/marshal/server.ts`): the longest run of finalized blocks ending at `to`, oldest first
+          const out: Array<{ block: Uint8Array, finalization?: Uint8Array }> = []
+          for (let h = to; h >= from; h--) {
+            const b = await m.getFinalizedBlock(h)
+            if (b === undefined) { break }
+            const f = await m.getFinalization(h)
+            out.unshift({ block: peer.serveBlock(codec.encode(b)), finalization: f === undefined ? undefined : ctx.scheme.encode(f) })
           }
-          await wait(signal)
-        }
+          return out.length === 0 ? undefined : out
+        }, { check: () => { signal.throwIfAborted() } })
+        return { blocks, feedback: answered(peer) }
       }
     }
   }

@@ -16,7 +16,7 @@
  * failure or an answer above `maxResponseBytes` is answered "unavailable".
  */
 
-import { serviceCapabilities } from '@libp2p/interface'
+import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
 import { PeerLimiter } from '../net/limits.ts'
 import { ServiceMetrics } from '../net/metrics.ts'
 import { DEFAULT_PROTOCOL_PREFIX } from '../net/protocol.ts'
@@ -65,7 +65,8 @@ export class LightServer implements Startable {
   private readonly server: RequestServer
   private readonly protocols: Map<string, string>
   private backend: LightBackend | undefined
-  private started = false
+  /** Aborted at `stop`: answers in flight end then, not at `serveTimeout`. */
+  private controller: AbortController | undefined
 
   constructor (components: LightServerComponents, init: LightServerInit) {
     this.components = components
@@ -94,22 +95,25 @@ export class LightServer implements Startable {
   }
 
   isStarted (): boolean {
-    return this.started
+    return this.controller !== undefined
   }
 
   async start (): Promise<void> {
-    if (this.started) { return }
-    this.started = true
+    if (this.controller !== undefined) { return }
+    const controller = new AbortController()
+    setMaxListeners(Infinity, controller.signal)
+    this.controller = controller
     for (const [db, id] of this.protocols) {
       const handler = this.handler(db)
       await this.components.registrar.handle(id, async (stream, connection) => {
-        await this.server.handle(stream, connection, handler)
+        await this.server.handle(stream, connection, handler, controller.signal)
       }, { maxInboundStreams: this.init.maxInboundStreams ?? 32, maxOutboundStreams: 1 })
     }
   }
 
   async stop (): Promise<void> {
-    this.started = false
+    this.controller?.abort()
+    this.controller = undefined
     for (const id of this.protocols.values()) { await this.components.registrar.unhandle(id) }
   }
 

@@ -1,7 +1,8 @@
 /**
- * What a resolver knows about the peers it fetches from: a latency score per
- * peer (moving average, lower is better), the set of peers blocked for
- * serving data that failed verification, and the ordering used to pick a
+ * What a request/response client (resolvers, marshal) knows about the peers
+ * it fetches from: a latency score per peer (moving average, lower is
+ * better), the set of peers blocked for serving data that failed
+ * verification or breaking the protocol, and the ordering used to pick a
  * peer for a request (commonware `resolver/src/p2p`).
  *
  * Invariants: a blocked peer stays blocked for the book's lifetime (the

@@ -53,8 +53,12 @@ export class RequestServer {
     this.log = log
   }
 
-  /** Handle one inbound stream with `handler`; true iff an answer was sent. Never throws. */
-  async handle<Req> (stream: Stream, connection: Connection, handler: RequestHandler<Req>): Promise<boolean> {
+  /**
+   * Handle one inbound stream with `handler`; true iff an answer was sent.
+   * Never throws. `shutdown` (the service's) ends the read and the answer
+   * early when the service stops, instead of at their deadlines.
+   */
+  async handle<Req> (stream: Stream, connection: Connection, handler: RequestHandler<Req>, shutdown?: AbortSignal): Promise<boolean> {
     const peer = connection.remotePeer.toString()
     const admitted = this.limiter.tryAcquire(peer)
     if (!admitted.ok) {
@@ -65,7 +69,7 @@ export class RequestServer {
     }
     const started = performance.now()
     try {
-      return await this.answer(stream, peer, handler, started)
+      return await this.answer(stream, peer, handler, started, shutdown === undefined ? [] : [shutdown])
     } catch (err) {
       this.metrics.serve('error')
       this.log.trace('%s stream from %s failed: %s', stream.protocol, peer, (err as Error)?.message)
@@ -76,13 +80,13 @@ export class RequestServer {
     }
   }
 
-  private async answer<Req> (stream: Stream, peer: string, handler: RequestHandler<Req>, started: number): Promise<boolean> {
+  private async answer<Req> (stream: Stream, peer: string, handler: RequestHandler<Req>, started: number, parents: AbortSignal[]): Promise<boolean> {
     const { readTimeout, serveTimeout } = this.limits
     const { maxRequestBytes } = handler
     const lp = frameStream(stream, { maxDataLength: maxRequestBytes, maxBufferSize: 4 * maxRequestBytes })
     let request: Req
     try {
-      const frame = await withDeadline(readTimeout, async signal => lp.read({ signal }))
+      const frame = await withDeadline(readTimeout, async signal => lp.read({ signal }), parents)
       this.metrics.bytesIn(frameSize(frame.byteLength))
       request = handler.decode(frame)
       // one request per stream: anything more the peer sends is discarded
@@ -99,7 +103,7 @@ export class RequestServer {
       await lp.write(body, { signal })
       await stream.close({ signal })
       return body
-    })
+    }, parents)
     this.metrics.bytesOut(frameSize(body.length))
     this.metrics.serve(handler.isNoData(body) ? 'no_data' : 'response', (performance.now() - started) / 1000)
     return true

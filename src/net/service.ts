@@ -204,14 +204,15 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
   /** Serve `protocol` with `handler` (once per protocol until `stop`); `answered` is told of every answer sent. */
   protected async handle<Req> (protocol: string, handler: RequestHandler<Req>, answered?: () => void): Promise<void> {
     if (this.handled.has(protocol)) { return }
-    this.handled.add(protocol)
     await this.components.registrar.handle(protocol, async (stream, connection) => {
-      if (await this.server.handle(stream, connection, handler)) { answered?.() }
+      if (await this.server.handle(stream, connection, handler, this.shutdown)) { answered?.() }
     }, {
       maxInboundStreams: this.settings.maxInboundStreams,
       maxOutboundStreams: this.settings.maxOutboundStreams,
       runOnLimitedConnection: this.settings.runOnLimitedConnection
     })
+    // only once registered: a failed registration (another owner's handler) is not ours to unhandle at stop
+    this.handled.add(protocol)
   }
 
   /** The peers to ask on `protocol` for `selection`. */

@@ -17,7 +17,7 @@ export interface Linked {
 /**
  * A signal aborted by any of `parents` or after `timeoutMs`. Unlike
  * `AbortSignal.any`, which on Node 20 keeps every derived signal that ever had
- * a listener alive as long as a parent lives (the resolver's shutdown signal
+ * a listener alive as long as a parent lives (a service's shutdown signal
  * lives for the whole process), this one is released by `dispose`.
  */
 export function linked (parents: AbortSignal[], timeoutMs?: number): Linked {
@@ -48,9 +48,9 @@ export function linked (parents: AbortSignal[], timeoutMs?: number): Linked {
   }
 }
 
-/** Run `fn` with a signal that aborts after `ms` (its timer is cleared when `fn` settles). */
-export async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const link = linked([], ms)
+/** Run `fn` with a signal that aborts after `ms` or with any of `parents` (its timer and listeners are cleared when `fn` settles). */
+export async function withDeadline<T> (ms: number, fn: (signal: AbortSignal) => Promise<T>, parents: AbortSignal[] = []): Promise<T> {
+  const link = linked(parents, ms)
   try {
     return await fn(link.signal)
   } finally {

@@ -172,11 +172,17 @@ export interface QmdbNode<B extends Block = Block> {
 /**
  * The process's memory, and LevelDB's block cache and memtables
  * (`leveldb.approximate-memory-usage`: native memory outside V8; classic-level
- * has `getProperty`, the browser `level` has not, hence -1 there).
+ * has `getProperty`, the browser `level` has not, hence -1 there and while
+ * the database is closed).
  */
 function memoryOf (m: NodeJS.MemoryUsage, db: unknown): NodeStatus['memory'] {
   const level = db as { getProperty?(name: string): string }
-  const leveldb = typeof level.getProperty === 'function' ? Number(level.getProperty('leveldb.approximate-memory-usage')) : -1
+  let leveldb = -1
+  try {
+    if (typeof level.getProperty === 'function') { leveldb = Number(level.getProperty('leveldb.approximate-memory-usage')) }
+  } catch {
+    // closed (status asked during shutdown): unknown, as in the browser
+  }
   return { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, leveldb }
 }
 

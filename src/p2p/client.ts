@@ -339,7 +339,9 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
 
   /** Every candidate peer sent `p` bytes that do not decode (with the codec unproven). */
   private allUndecodable (p: Pending): boolean {
-    return this.client.candidates().every(peer => p.undecodable.has(peer.toString()))
+    const candidates = this.client.candidates()
+    // no candidate left (the peer that answered went away) is no evidence about the codec
+    return candidates.length > 0 && candidates.every(peer => p.undecodable.has(peer.toString()))
   }
 
   /** After waiting up to a poll interval for the candidates to change: whether every candidate still sent undecodable bytes. */

@@ -34,7 +34,6 @@ import { resolverHandler } from './server.ts'
 import type { NetworkSourceOptions } from './client.ts'
 import type { ResolverKind } from './protocol.ts'
 import type { ServerConfig } from './server.ts'
-import type { BlockHook } from '../net/blocking.ts'
 import type { ServiceComponents, ServiceInit, ServiceSettings } from '../net/service.ts'
 import type { Source } from '../sync/source.ts'
 
@@ -192,13 +191,6 @@ export class QmdbResolver extends RequestService {
     }, () => { this.sources.delete(source) })
     this.sources.add(source)
     return source
-  }
-
-  // ---- peers --------------------------------------------------------------
-
-  /** Be told whenever a peer gets blocked; returns an unsubscribe function (the same as `onBlockPeer`). */
-  onBlock (hook: BlockHook): () => void {
-    return this.onBlockPeer(hook)
   }
 }
 

@@ -19,6 +19,7 @@
 
 import { QmdbError } from './errors.ts'
 import { compareBytes } from './ops.ts'
+import { prefixOf } from './ordered-index.ts'
 import type { BatchDiff } from './batch-diff.ts'
 import type { Mutation, OpWriter } from './batch-ops.ts'
 import type { AnyOpCodec } from './ops.ts'
@@ -36,10 +37,6 @@ export interface OrderedBase {
 }
 
 /** Order-preserving 32-bit prefix of a key (first 4 bytes, big-endian, zero-padded). */
-function prefixOf (key: Uint8Array): number {
-  return ((key[0] ?? 0) * 0x1000000) + ((key[1] ?? 0) << 16) + ((key[2] ?? 0) << 8) + (key[3] ?? 0)
-}
-
 /** Ties longer than this are sorted by comparator instead of insertion (keys sharing long prefixes). */
 const INSERTION_RUN = 16
 

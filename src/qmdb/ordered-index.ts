@@ -35,7 +35,7 @@ export interface IndexEntry {
 }
 
 /** Order-preserving 32-bit prefix of a key (first 4 bytes, big-endian, zero-padded). */
-function prefixOf (key: Uint8Array): number {
+export function prefixOf (key: Uint8Array): number {
   return ((key[0] ?? 0) * 0x1000000) + ((key[1] ?? 0) << 16) + ((key[2] ?? 0) << 8) + (key[3] ?? 0)
 }
 

@@ -103,11 +103,33 @@ export class ItemLog extends ChunkedArray<ItemChunk> {
   }
 
   /**
-   * The items at `locs` (any order, repeats allowed): resident chunks as
-   * they are, the distinct missing chunks in one `getMany`, read through
-   * without entering the cache (scattered reads such as an ordered batch's
-   * rewrites would only evict what is hot).
+   * The items of chunks `missing` (distinct, not resident when asked) in one
+   * `getMany`, read through without entering the cache: scattered or long
+   * reads (an ordered batch's rewrites, a sync rebuild, an index replay)
+   * would only evict what is hot. A chunk that became resident during the
+   * read (loaded or appended meanwhile) is taken from memory: it is newer.
    */
+  private async readThrough (missing: readonly number[]): Promise<Uint8Array[][]> {
+    if (missing.length === 0) { return [] }
+    if (this.kv === undefined) { throw new StorageError('MissingItem', `item chunk ${missing[0]} under ${this.prefix} is missing`) }
+    const stored = await this.kv.getMany(missing.map(idx => this.key(idx)))
+    return missing.map((idx, j) => {
+      const resident = this.chunks.get(idx)
+      if (resident !== undefined) { return resident.items }
+      const bytes = stored[j]
+      if (bytes === undefined) { throw new StorageError('MissingItem', `item chunk ${idx} under ${this.prefix} is missing`) }
+      return this.decodeChunk(idx, bytes)
+    })
+  }
+
+  /** Item `i` of chunk `idx`'s `items`; a log cut below `i` while it was read is `OutOfRange`, not an undefined item. */
+  private itemOf (items: Uint8Array[], idx: number, i: number): Uint8Array {
+    const item = items[i - idx * this.chunkItems]
+    if (item === undefined) { this.checkRange(i) }
+    return item
+  }
+
+  /** The items at `locs` (any order, repeats allowed): resident chunks as they are, the rest read through (`readThrough`). */
   async getMany (locs: readonly number[]): Promise<Uint8Array[]> {
     const out = new Array<Uint8Array>(locs.length)
     const missing: number[] = []
@@ -129,61 +151,32 @@ export class ItemLog extends ChunkedArray<ItemChunk> {
         waiting.push(j)
       }
     }
-    if (missing.length === 0) { return out }
-    if (this.kv === undefined) { throw new StorageError('MissingItem', `item chunk ${missing[0]} under ${this.prefix} is missing`) }
-    const stored = await this.kv.getMany(missing.map(idx => this.key(idx)))
+    const read = await this.readThrough(missing)
     for (let m = 0; m < missing.length; m++) {
-      const idx = missing[m]
-      // loaded or appended while the read was in flight: what is resident is newer
-      let items = this.chunks.get(idx)?.items
-      if (items === undefined) {
-        const bytes = stored[m]
-        if (bytes === undefined) { throw new StorageError('MissingItem', `item chunk ${idx} under ${this.prefix} is missing`) }
-        items = this.decodeChunk(idx, bytes)
-      }
-      for (const j of pending.get(idx) as number[]) { out[j] = items[locs[j] - idx * this.chunkItems] }
+      for (const j of pending.get(missing[m]) as number[]) { out[j] = this.itemOf(read[m], missing[m], locs[j]) }
     }
     return out
   }
 
-  /**
-   * Items `[start, end)`: resident chunks as they are, the others in one
-   * `getMany`, read through without entering the cache (a long scan such as
-   * a sync rebuild or an index replay would only evict what is hot).
-   */
+  /** Items `[start, end)`: resident chunks as they are, the rest read through (`readThrough`). */
   async range (start: number, end: number): Promise<Uint8Array[]> {
     if (start >= end) { return [] }
     this.checkRange(start)
     this.checkRange(end - 1)
     const first = this.chunkOf(start)
     const last = this.chunkOf(end - 1)
-    const chunks = new Array<ItemChunk | undefined>(last - first + 1)
+    const chunks = new Array<Uint8Array[]>(last - first + 1)
     const missing: number[] = []
     for (let idx = first; idx <= last; idx++) {
       const c = this.chunks.get(idx)
-      chunks[idx - first] = c
-      if (c === undefined) { missing.push(idx) }
+      if (c === undefined) { missing.push(idx) } else { chunks[idx - first] = c.items }
     }
-    if (missing.length > 0) {
-      if (this.kv === undefined) { throw new StorageError('MissingItem', `item chunk ${missing[0]} under ${this.prefix} is missing`) }
-      const stored = await this.kv.getMany(missing.map(idx => this.key(idx)))
-      for (let j = 0; j < missing.length; j++) {
-        const idx = missing[j]
-        // loaded or appended while the read was in flight: what is resident is newer
-        const resident = this.chunks.get(idx)
-        if (resident !== undefined) {
-          chunks[idx - first] = resident
-          continue
-        }
-        const bytes = stored[j]
-        if (bytes === undefined) { throw new StorageError('MissingItem', `item chunk ${idx} under ${this.prefix} is missing`) }
-        chunks[idx - first] = { items: this.decodeChunk(idx, bytes), dirty: false, version: 0 }
-      }
-    }
+    const read = await this.readThrough(missing)
+    for (let m = 0; m < missing.length; m++) { chunks[missing[m] - first] = read[m] }
     const out = new Array<Uint8Array>(end - start)
     for (let i = start; i < end; i++) {
       const idx = this.chunkOf(i)
-      out[i - start] = (chunks[idx - first] as ItemChunk).items[i - idx * this.chunkItems]
+      out[i - start] = this.itemOf(chunks[idx - first], idx, i)
     }
     return out
   }

@@ -232,10 +232,16 @@ function readOps (r: Reader, max: number, codec: OpBytesReader): Uint8Array[] {
     throw new CodecError('EndOfBuffer', `${n} operations need at least ${minBytes} bytes, have ${r.remaining}`)
   }
   // validated in place, then copied once: every operation is a view of one
-  // buffer per response, not a buffer of its own (the journal keeps them)
+  // buffer per response, not a buffer of its own (the journal keeps them).
+  // Its bounds are where the reader stood, not the lengths a codec returned:
+  // a codec that returns fewer bytes than it read cannot shift the rest.
   const probe = r.clone()
+  const start = r.offset
   const ends = new Int32Array(n)
-  for (let i = 0; i < n; i++) { ends[i] = codec.readBytes(r, false).length + (i > 0 ? ends[i - 1] : 0) }
+  for (let i = 0; i < n; i++) {
+    codec.readBytes(r, false)
+    ends[i] = r.offset - start
+  }
   const all = probe.raw(n > 0 ? ends[n - 1] : 0)
   const out = new Array<Uint8Array>(n)
   for (let i = 0; i < n; i++) { out[i] = all.subarray(i > 0 ? ends[i - 1] : 0, ends[i]) }

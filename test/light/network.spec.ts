@@ -8,7 +8,8 @@
  * unordered); another height than the node's is `HeightUnavailable`; a lying
  * peer's tampered value is rejected (`Proof`) while the honest node's
  * answer for the same key verifies; a malformed request resets the stream
- * and the node keeps answering.
+ * and the node keeps answering; stopping a light server ends the answers it
+ * is still producing (not at its serve deadline).
  */
 import '../util/polyfill.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -22,7 +23,7 @@ import { createLibp2p } from 'libp2p'
 import { ledgerApplication } from '../../src/cli/ledger.ts'
 import { accountId, decodeAccount } from '../../src/examples/ledger/index.ts'
 import { LightError } from '../../src/light/errors.ts'
-import { lightClient } from '../../src/light/index.ts'
+import { lightClient, lightServer } from '../../src/light/index.ts'
 import { frameStream } from '../../src/net/frames.ts'
 import { codeOf } from '../util/common.ts'
 import { flipBalance, lyingPeer, pausedLedger } from '../util/light-proxy.ts'
@@ -42,6 +43,7 @@ describe('light: proofs between libp2p nodes', function () {
   let light: LightClient
   let liar: LyingPeer | undefined
   let height: number
+  let validators: string[]
   /** Accounts with a value (read in the first test). */
   const written: number[] = []
 
@@ -52,7 +54,8 @@ describe('light: proofs between libp2p nodes', function () {
     height = chain.height
     const v = chain.init
     client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
-    light = lightClient(client, { validators: v.config.validators, chain: 'light', application: ledgerApplication() })
+    validators = v.config.validators
+    light = lightClient(client, { validators, chain: 'light', application: ledgerApplication() })
   })
 
   after(async () => {
@@ -111,5 +114,37 @@ describe('light: proofs between libp2p nodes', function () {
     await stream.close().catch(() => {})
     expect(await codeOf(frames.read({ signal: AbortSignal.timeout(10_000) }))).to.not.equal('ok')
     expect((await light.get(peer, 'accounts', accountId(written[1]))).absent).to.equal(false)
+  })
+
+  it('stopping the light server ends an answer still in flight, not at its serve deadline', async () => {
+    const server = await createLibp2p({
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { light: lightServer({ chain: 'light', databases: ['accounts'], serveTimeout: 600_000 }) }
+    })
+    let entered!: () => void
+    const answering = new Promise<void>(resolve => { entered = resolve })
+    let backendSignal: AbortSignal | undefined
+    server.services.light.attach({
+      answer: async (_db, _request, signal) => {
+        backendSignal = signal
+        entered()
+        // a backend that never answers on its own: only the signal ends it
+        return new Promise((_resolve, reject) => { signal.addEventListener('abort', () => { reject(signal.reason) }, { once: true }) })
+      }
+    })
+    try {
+      const slow = lightClient(client, { validators, chain: 'light', application: ledgerApplication(), timeout: 600_000 })
+      const outcome = slow.get(server.getMultiaddrs()[0], 'accounts', accountId(0)).then(() => 'answered', (err: Error) => `ended: ${err.name}`)
+      await Promise.race([answering, new Promise((_resolve, reject) => setTimeout(() => { reject(new Error('the request never reached the backend')) }, 30_000))])
+      await server.services.light.stop()
+      expect(backendSignal?.aborted).to.equal(true)
+      const settled = await Promise.race([outcome, new Promise(resolve => setTimeout(() => { resolve('still waiting after 60 s') }, 60_000))])
+      expect(settled).to.match(/^ended: /)
+    } finally {
+      await server.stop()
+    }
   })
 })
