@@ -64,12 +64,16 @@ export class MarshalServer<B extends MarshalBlock, F> implements RequestHandler<
     return body === MARSHAL_NO_DATA
   }
 
-  /** The frame body answering `request`: data or no-data (never throws). */
-  async answer (request: MarshalRequest, peer: string): Promise<Uint8Array> {
+  /**
+   * The frame body answering `request`: data or no-data (never throws). A
+   * range read stops between blocks once `signal` aborts (the deadline
+   * passed or the service stopped: nobody will read the answer).
+   */
+  async answer (request: MarshalRequest, peer: string, signal: AbortSignal): Promise<Uint8Array> {
     const reader = this.reader
     if (reader === undefined) { return MARSHAL_NO_DATA }
     try {
-      const body = await this.bodyFor(reader, request)
+      const body = await this.bodyFor(reader, request, signal)
       if (body.length > this.config.maxResponseBytes) {
         this.log('no data for %s: %s answer of %d bytes above %d', peer, marshalRequestKey(request), body.length, this.config.maxResponseBytes)
         return MARSHAL_NO_DATA
@@ -81,14 +85,14 @@ export class MarshalServer<B extends MarshalBlock, F> implements RequestHandler<
     }
   }
 
-  private async bodyFor (reader: MarshalReader<B, F>, request: MarshalRequest): Promise<Uint8Array> {
+  private async bodyFor (reader: MarshalReader<B, F>, request: MarshalRequest, signal: AbortSignal): Promise<Uint8Array> {
     switch (request.type) {
       case 'block': {
         const block = await reader.getBlock(request.digest)
         return block === undefined ? MARSHAL_NO_DATA : blockBody(this.config.codec.encode(block))
       }
       case 'finalized': {
-        const entries = await this.range(reader, request.from, request.to)
+        const entries = await this.range(reader, request.from, request.to, signal)
         return entries.length === 0 ? MARSHAL_NO_DATA : finalizedBody(entries)
       }
       default: {
@@ -99,11 +103,12 @@ export class MarshalServer<B extends MarshalBlock, F> implements RequestHandler<
   }
 
   /** Finalized blocks from `to` down, while present and within the caps; returned oldest first. */
-  private async range (reader: MarshalReader<B, F>, from: number, to: number): Promise<RangeEntry[]> {
+  private async range (reader: MarshalReader<B, F>, from: number, to: number, signal: AbortSignal): Promise<RangeEntry[]> {
     const out: RangeEntry[] = []
     let budget = this.config.maxResponseBytes - 16
     const low = Math.max(from, to - this.config.maxServeBlocks + 1)
     for (let h = to; h >= low; h--) {
+      signal.throwIfAborted()
       const block = await reader.getFinalizedBlock(h)
       if (block === undefined) { break }
       const cert = await reader.getFinalization(h)

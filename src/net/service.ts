@@ -123,14 +123,37 @@ function defined<T extends object> (o: T | undefined, keys?: readonly string[]):
   return out as Partial<T>
 }
 
-/** `init` over `defaults`, option by option (an option left undefined keeps its default). */
+/** Durations (ms) that must be positive: a zero poll interval or timeout would spin or fail every request at once. */
+const DURATIONS = ['readTimeout', 'serveTimeout', 'timeout', 'retryDelay', 'maxRetryDelay', 'pollInterval'] as const
+/** Counts and sizes that must be whole numbers ≥ 1. */
+const COUNTS = ['maxResponseBytes', 'maxInboundStreams', 'maxOutboundStreams'] as const
+
+/**
+ * `init` over `defaults`, option by option (an option left undefined keeps
+ * its default). A value that cannot work is a `RangeError` naming the
+ * option, at construction rather than as a spinning loop or a silent
+ * refusal later; rate limits and concurrency are checked by `PeerLimiter`.
+ */
 export function resolveSettings (init: ServiceInit, defaults: ServiceSettings): ServiceSettings {
-  return {
+  const settings: ServiceSettings = {
     ...defaults,
     ...defined(init, Object.keys(defaults)),
     inbound: { ...defaults.inbound, ...defined(init.inbound) },
     outbound: { ...defaults.outbound, ...defined(init.outbound) }
   }
+  for (const key of DURATIONS) {
+    const v = settings[key]
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) { throw new RangeError(`${key} must be a finite number of ms > 0, got ${String(v)}`) }
+  }
+  for (const key of COUNTS) {
+    const v = settings[key]
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) { throw new RangeError(`${key} must be a whole number >= 1, got ${String(v)}`) }
+  }
+  if (settings.maxRetryDelay < settings.retryDelay) { throw new RangeError(`maxRetryDelay (${settings.maxRetryDelay}) is below retryDelay (${settings.retryDelay})`) }
+  if (typeof settings.initialLatency !== 'number' || !(settings.initialLatency >= 0) || !Number.isFinite(settings.initialLatency)) {
+    throw new RangeError(`initialLatency must be a finite number of ms >= 0, got ${String(settings.initialLatency)}`)
+  }
+  return settings
 }
 
 export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> implements Startable {
