@@ -405,7 +405,7 @@ export abstract class CompactDb<Op extends CompactOp, B extends CompactBatch<Op>
   }
 
   async close (): Promise<void> {
-    await this.guard.settle(false)
+    await this.guard.settle(true)
   }
 }
 
