@@ -12,18 +12,24 @@
  * response `Vec<certificate>` (capped), one uvarint-length-prefixed frame
  * each way (`src/net/frames.ts`, under a deadline), to catch up on views
  * missed while offline or partitioned; a peer whose bytes break the
- * protocol goes to the `blocker`.
+ * protocol goes to the `blocker`. Served by the kit's one-request server
+ * (`src/net/server.ts`): per-peer concurrency and rate limits, read and
+ * answer deadlines, and the `libp2p_qmdb_backfill_*` serving metrics.
  */
 
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { Reader, Writer } from '../codec/index.ts'
 import { topicResult } from '../net/admission.ts'
 import { deadline, frameStream } from '../net/frames.ts'
+import { PeerLimiter } from '../net/limits.ts'
+import { ServiceMetrics } from '../net/metrics.ts'
+import { RequestServer } from '../net/server.ts'
 import { MAX_VALIDATORS, decodeCertificate, decodeVote, encodeCertificate } from './types.ts'
 import type { ConsensusTransport, SimplexEngine } from './engine.ts'
 import type { Certificate, Vote } from './types.ts'
+import type { RequestHandler } from '../net/server.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
-import type { Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { Libp2p, Logger, PeerId } from '@libp2p/interface'
 
 export const MAX_BACKFILL_VIEWS = 256
 const MAX_FRAME = 4 * 1024 * 1024
@@ -31,6 +37,13 @@ const MAX_REQUEST = 32
 // a vote is tag ‖ proposal ‖ signer ‖ signature (< 128 bytes); a certificate carries at most MAX_VALIDATORS signatures
 const MAX_VOTE_MESSAGE = 256
 const MAX_CERT_MESSAGE = 128 + MAX_VALIDATORS * 80
+/**
+ * Inbound backfill per peer: an honest engine has one backfill in flight and
+ * asks three peers, so a peer is asked at most once at a time; the rate
+ * leaves room for restarts and catching up, while a peer asking for 256
+ * views of certificates in a loop is shed before its request is read.
+ */
+const BACKFILL_INBOUND = { maxConcurrent: 2, maxTotal: 32, rate: { perSecond: 10, burst: 20 } }
 
 export interface BackfillBlocker {
   block(peer: PeerId, reason: string): void
@@ -77,6 +90,9 @@ export class ConsensusNetwork implements ConsensusTransport {
   private readonly init: ConsensusNetworkInit
   private engine: SimplexEngine | undefined
   private seq = 0
+  private readonly server: RequestServer
+  private readonly backfill: BackfillHandler
+  private shutdown: AbortController | undefined
   /** Messages accepted by the validator, decoded, until gossipsub delivers them (weak: a dropped message leaves nothing behind). */
   private readonly admitted = new WeakMap<Uint8Array, Vote | Certificate>()
   private readonly onMessage = (evt: CustomEvent<Message>): void => { this.handleGossip(evt.detail) }
@@ -87,6 +103,15 @@ export class ConsensusNetwork implements ConsensusTransport {
     this.votesTopic = names.votesTopic
     this.certsTopic = names.certsTopic
     this.backfillProtocol = names.backfillProtocol
+    const timeout = init.timeoutMs ?? 3000
+    const { maxConcurrent, maxTotal, rate } = BACKFILL_INBOUND
+    this.server = new RequestServer(
+      { readTimeout: timeout, serveTimeout: timeout },
+      new PeerLimiter(rate, maxConcurrent, maxTotal),
+      new ServiceMetrics(init.libp2p.metrics, 'backfill', { client: false }),
+      init.libp2p.logger.forComponent('libp2p:qmdb:backfill')
+    )
+    this.backfill = new BackfillHandler(() => this.engine, (peer, reason) => { this.violation(peer, reason) })
   }
 
   /** Start delivering network input to `engine` and serving backfill from it. */
@@ -98,12 +123,14 @@ export class ConsensusNetwork implements ConsensusTransport {
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(this.votesTopic)
     pubsub.subscribe(this.certsTopic)
+    this.shutdown = new AbortController()
+    const shutdown = this.shutdown.signal
     await libp2p.handle(this.backfillProtocol, async (stream, connection) => {
       if (this.init.blocker?.isBlocked(connection.remotePeer) === true) {
         stream.abort(new BackfillViolation('peer blocked'))
         return
       }
-      await this.serve(stream, connection.remotePeer)
+      await this.server.handle(stream, connection, this.backfill, shutdown)
     }, { maxInboundStreams: 32 })
   }
 
@@ -115,6 +142,8 @@ export class ConsensusNetwork implements ConsensusTransport {
     pubsub.topicValidators.delete(this.votesTopic)
     pubsub.topicValidators.delete(this.certsTopic)
     await libp2p.unhandle(this.backfillProtocol)
+    this.shutdown?.abort()
+    this.shutdown = undefined
     this.engine = undefined
   }
 
@@ -182,37 +211,6 @@ export class ConsensusNetwork implements ConsensusTransport {
 
   // ---- backfill ----------------------------------------------------------------------
 
-  private async serve (stream: Stream, peer: PeerId): Promise<void> {
-    const link = deadline(stream, this.init.timeoutMs ?? 3000)
-    const signal = link.signal
-    const lp = frameStream(stream, { maxDataLength: MAX_REQUEST })
-    try {
-      let from: number
-      let to: number
-      try {
-        const r = new Reader(await lp.read({ signal }))
-        from = r.varint()
-        to = r.varint()
-        r.finish()
-        if (to < from || to - from >= MAX_BACKFILL_VIEWS) { throw new BackfillViolation(`bad range [${from}, ${to}]`) }
-      } catch (err) {
-        // a reset or a slow peer is not a violation (its own deadline may have passed); bytes that break the protocol are
-        if (isViolation(err)) { this.violation(peer, `malformed backfill request: ${(err as Error).message}`) }
-        throw err
-      }
-      const certs: Uint8Array[] = []
-      for (let v = from; v <= to; v++) { certs.push(...(this.engine?.certificatesFor(v) ?? []).map(encodeCertificate)) }
-      const w = new Writer(1024).length32(certs.length)
-      for (const c of certs) { w.bytes(c) }
-      await lp.write(w.finish(), { signal })
-      await stream.close({ signal })
-    } catch (err) {
-      stream.abort(err as Error)
-    } finally {
-      link.dispose()
-    }
-  }
-
   private violation (peer: PeerId, reason: string): void {
     this.init.log?.('backfill protocol violation by %p: %s', peer, reason)
     this.init.blocker?.block(peer, reason)
@@ -256,5 +254,48 @@ export class ConsensusNetwork implements ConsensusTransport {
     const peers = this.init.libp2p.getPeers().filter(p => blocker?.isBlocked(p) !== true).sort(() => Math.random() - 0.5).slice(0, 3)
     const results = await Promise.allSettled(peers.map(async p => this.request(p, from, hi, options.signal)))
     return results.flatMap(r => r.status === 'fulfilled' ? r.value : [])
+  }
+}
+
+/** A backfill answer starts with its number of certificates (a varint): a lone zero is the empty answer. */
+function isEmptyAnswer (body: Uint8Array): boolean {
+  return body.length === 1 && body[0] === 0
+}
+
+/** What the backfill protocol adds to the kit's server: its request codec, its answer from the engine, its violations. */
+class BackfillHandler implements RequestHandler<{ from: number, to: number }> {
+  readonly maxRequestBytes = MAX_REQUEST
+  private readonly engine: () => SimplexEngine | undefined
+  private readonly onViolation: (peer: PeerId, reason: string) => void
+
+  constructor (engine: () => SimplexEngine | undefined, onViolation: (peer: PeerId, reason: string) => void) {
+    this.engine = engine
+    this.onViolation = onViolation
+  }
+
+  decode (frame: Uint8Array): { from: number, to: number } {
+    const r = new Reader(frame)
+    const from = r.varint()
+    const to = r.varint()
+    r.finish()
+    if (to < from || to - from >= MAX_BACKFILL_VIEWS) { throw new BackfillViolation(`bad range [${from}, ${to}]`) }
+    return { from, to }
+  }
+
+  async answer ({ from, to }: { from: number, to: number }): Promise<Uint8Array> {
+    const certs: Uint8Array[] = []
+    for (let v = from; v <= to; v++) { certs.push(...(this.engine()?.certificatesFor(v) ?? []).map(encodeCertificate)) }
+    const w = new Writer(1024).length32(certs.length)
+    for (const c of certs) { w.bytes(c) }
+    return w.finish()
+  }
+
+  isNoData (body: Uint8Array): boolean {
+    return isEmptyAnswer(body)
+  }
+
+  /** A reset or a slow peer is not a violation (its own deadline may have passed); bytes that break the protocol are. */
+  malformed (peer: PeerId, err: Error): void {
+    if (isViolation(err)) { this.onViolation(peer, `malformed backfill request: ${err.message}`) }
   }
 }

@@ -19,7 +19,7 @@ import { RateLimitedError } from './protocol.ts'
 import { withDeadline } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
 import type { ServeMetrics } from './metrics.ts'
-import type { Connection, Logger, Stream } from '@libp2p/interface'
+import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 
 export interface ServerLimits {
   /** Time allowed for the request frame to arrive (ms). */
@@ -38,6 +38,12 @@ export interface RequestHandler<Req> {
   answer(request: Req, peer: string, signal: AbortSignal): Promise<Uint8Array>
   /** Whether `body` is the protocol's no-data answer (for the metrics). */
   isNoData(body: Uint8Array): boolean
+  /**
+   * Told why a request from `peer` was refused before it was answered (bytes
+   * that break the protocol, or none in time): a protocol that blocks peers
+   * for violations decides here which of these are violations.
+   */
+  malformed?(peer: PeerId, err: Error): void
 }
 
 export class RequestServer {
@@ -69,7 +75,7 @@ export class RequestServer {
     }
     const started = performance.now()
     try {
-      return await this.answer(stream, peer, handler, started, shutdown === undefined ? [] : [shutdown])
+      return await this.answer(stream, connection.remotePeer, handler, started, shutdown === undefined ? [] : [shutdown])
     } catch (err) {
       this.metrics.serve('error')
       this.log.trace('%s stream from %s failed: %s', stream.protocol, peer, (err as Error)?.message)
@@ -80,8 +86,9 @@ export class RequestServer {
     }
   }
 
-  private async answer<Req> (stream: Stream, peer: string, handler: RequestHandler<Req>, started: number, parents: AbortSignal[]): Promise<boolean> {
+  private async answer<Req> (stream: Stream, remote: PeerId, handler: RequestHandler<Req>, started: number, parents: AbortSignal[]): Promise<boolean> {
     const { readTimeout, serveTimeout } = this.limits
+    const peer = remote.toString()
     const { maxRequestBytes } = handler
     const lp = frameStream(stream, { maxDataLength: maxRequestBytes, maxBufferSize: 4 * maxRequestBytes })
     let request: Req
@@ -95,7 +102,9 @@ export class RequestServer {
       // undecodable, oversized, wrong shape, or never sent: reset, no reply
       this.metrics.serve('malformed')
       this.log.trace('malformed %s request from %s: %s', stream.protocol, peer, (err as Error)?.message)
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
+      const error = err instanceof Error ? err : new Error(String(err))
+      stream.abort(error)
+      handler.malformed?.(remote, error)
       return false
     }
     const body = await withDeadline(serveTimeout, async signal => {

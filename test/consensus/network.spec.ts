@@ -1,19 +1,23 @@
 /**
  * The consensus engine over real libp2p nodes (TCP 127.0.0.1, gossipsub):
  * 4 validators finalize and agree; an observer follows the certificates;
- * a restarted validator catches up through gossip and backfill.
+ * a restarted validator catches up through gossip and backfill. The backfill
+ * server sheds a peer that asks too often and blocks one whose request
+ * breaks the protocol.
  */
 import '../util/polyfill.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { MemoryDatastore } from 'datastore-core'
+import { Writer } from '../../src/codec/index.ts'
 import { ConsensusNetwork, SimplexEngine, ValidatorSet } from '../../src/consensus/index.ts'
+import { frameStream } from '../../src/net/frames.ts'
 import { createOutsider } from '../util/attack-net.ts'
 import { HashAutomaton, until } from '../util/consensus-bus.ts'
 import type { Finalization } from '../../src/consensus/index.ts'
 import type { Outsider } from '../util/attack-net.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 interface Peer {
   node: Outsider
@@ -85,5 +89,61 @@ describe('consensus: over libp2p gossipsub', function () {
     for (let i = 0; i < 3; i++) { await peers[3].node.dial(peers[i].node.getMultiaddrs()[0]) }
     const target = peers[0].engine.finalizedView + 3
     await until(() => peers[3].engine.finalizedView >= target, 'restarted validator catches up', 60_000)
+  })
+})
+
+describe('consensus: the backfill server', function () {
+  this.timeout(60_000)
+
+  it('sheds a peer that asks faster than its rate and blocks one whose request breaks the protocol', async () => {
+    const keys = await Promise.all(Array.from({ length: 4 }, async () => generateKeyPair('Ed25519')))
+    const set = new ValidatorSet('backfill-test', keys.map(k => peerIdFromPrivateKey(k).toString()))
+    const blocked = new Map<string, string>()
+    const blocker = { block: (peer: PeerId, reason: string) => { blocked.set(peer.toString(), reason) }, isBlocked: (peer: PeerId) => blocked.has(peer.toString()) }
+    const node = await createOutsider([], keys[0])
+    const network = new ConsensusNetwork({ libp2p: node, pubsub: node.services.pubsub, chainId: set.chainId, blocker })
+    const engine = new SimplexEngine({ validators: set, automaton: new HashAutomaton(), reporter: { finalized: () => {} }, transport: network, datastore: new MemoryDatastore() })
+    await network.start(engine)
+    const asker = await createOutsider([])
+    try {
+      await asker.dial(node.getMultiaddrs()[0])
+      const ask = async (request: Uint8Array): Promise<'answered' | 'refused'> => {
+        try {
+          const signal = AbortSignal.timeout(10_000)
+          const stream = await asker.dialProtocol(node.peerId, network.backfillProtocol, { signal })
+          const lp = frameStream(stream, { maxDataLength: 1 << 20 })
+          await lp.write(request, { signal })
+          await stream.close({ signal })
+          const body = await lp.read({ signal })
+          // nothing was finalized: the answer is an empty list (a count of 0)
+          expect([...body]).to.deep.equal([0])
+          return 'answered'
+        } catch {
+          return 'refused'
+        }
+      }
+      const range = new Writer(8).varint(1).varint(100).finish()
+      // one request first: the connection is warm (its muxer takes many streams at once)
+      expect(await ask(range)).to.equal('answered')
+      const started = Date.now()
+      const outcomes = await Promise.all(Array.from({ length: 60 }, async () => ask(range)))
+      const seconds = (Date.now() - started) / 1000
+      const answered = outcomes.filter(o => o === 'answered').length
+      // 2 at a time, burst 20 plus 10 per second at most: most of a burst of 60 is shed before it is read
+      expect(answered).to.be.at.most(20 + Math.ceil(10 * seconds) + 1)
+      expect(blocked.size, 'asking too often is not a violation').to.equal(0)
+      // and the peer is served again once its tokens are back
+      await new Promise(resolve => setTimeout(resolve, 2_500))
+      expect(await ask(range)).to.equal('answered')
+
+      // a range of 300 views breaks the protocol (at most 256): the asker is blocked, then refused at once
+      expect(await ask(new Writer(8).varint(10).varint(309).finish())).to.equal('refused')
+      expect(blocked.get(asker.peerId.toString())).to.match(/malformed backfill request: .*bad range/)
+      expect(await ask(range)).to.equal('refused')
+    } finally {
+      await asker.stop()
+      await network.stop()
+      await node.stop()
+    }
   })
 })
