@@ -15,7 +15,9 @@
  * never exceeds its own location; floors never decrease;
  * - nothing is pruned above the floor;
  * - a durable commit writes ops, nodes, pins and meta in one batch, so a
- * crash reopens exactly at the last durable commit;
+ * crash reopens exactly at the last durable commit (a sync build writes its
+ * MMR ahead of the meta, see `buildFromSync`: the database stays unopenable
+ * until the meta is written);
  * - a mutating call that throws poisons the handle: every later call throws
  * `Poisoned` until the database is reopened.
  */
@@ -141,8 +143,11 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
    * is rebuilt from the pinned nodes at `range.start` plus the journal's
    * operations (reusing a compatible MMR already on disk, falling back to a
    * fresh one if that does not reproduce `expectedRoot`), then the index is
-   * replayed from the last commit's floor. Nothing is durable until
-   * `commitSyncResult()`.
+   * replayed from the last commit's floor. The database is not durable until
+   * `commitSyncResult()`: the MMR is written under `<prefix>/mmr` as it grows
+   * (each write a self-consistent structure), but while `syncmeta` stands in
+   * for `meta` the database does not open (`SyncInterrupted`) and a resumed
+   * sync reuses that MMR only if it reproduces the target root.
    */
   protected async buildFromSync (journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize: number): Promise<this> {
     if (journal.size !== range.end || journal.start > range.start) {
@@ -182,13 +187,31 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
     return this
   }
 
-  /** Hash journal operations `[mmr.leaves, end)` into the MMR, `chunk` at a time. */
+  /**
+   * Hash journal operations `[mmr.leaves, end)` into the MMR, `chunk` at a
+   * time. A persisted MMR is written after every step (its chunks, meta and
+   * pins in one batch, while the next step hashes), so the rebuilt nodes of a
+   * large sync never sit in memory all at once: the resident cost is one
+   * step's nodes plus the node cache, not the whole structure.
+   */
   private async extendMmr (end: number, chunk: number): Promise<void> {
-    for (let s = this.mmr.leaves; s < end; s += chunk) {
-      const e = Math.min(end, s + chunk)
-      const batch = this.mmr.newBatch()
-      for (const op of await this.log.range(s, e)) { batch.add(op) }
-      this.mmr.apply(batch.merkleize())
+    let writing: Promise<void> | undefined
+    try {
+      for (let s = this.mmr.leaves; s < end; s += chunk) {
+        const e = Math.min(end, s + chunk)
+        const batch = this.mmr.newBatch()
+        for (const op of await this.log.range(s, e)) { batch.add(op) }
+        this.mmr.apply(batch.merkleize())
+        if (this.kv !== undefined) {
+          await writing
+          writing = this.mmr.commit()
+          // awaited at the next step or below; a handler now, so a failure while hashing is not unhandled
+          writing.catch(() => {})
+        }
+      }
+    } finally {
+      // a failed step still waits for its write, so nothing runs on after the build returns
+      await writing
     }
   }
 

@@ -14,7 +14,9 @@
  * response ends the sync (`InvalidResponse`).
  *
  * Verified operations are applied to the journal in order (stopping at the
- * first hole) and flushed, so a restarted sync resumes from what it had. On
+ * first hole) and flushed, so a restarted sync resumes from what it had;
+ * requests stay within a window past the journal, so operations waiting
+ * behind a hole are bounded (see `maxOutstandingRequests`). On
  * reaching the target the engine reports it once, optionally waits for an
  * explicit finish (taking any newer target first), rebuilds the database and
  * requires its root to be the target's.
@@ -52,11 +54,15 @@ export interface SyncEngineOptions<DB> {
   source: Source
   /** Name used in progress reports and errors. */
   name?: string
-  /** Concurrent fetches, the boundary request included (default 8). */
+  /**
+   * Concurrent fetches, the boundary request included (default 8). Fetches start at most
+   * `max(65536, 4 × maxOutstandingRequests × fetchBatchSize)` operations past the journal,
+   * which bounds the verified operations held in memory while waiting for an earlier answer.
+   */
   maxOutstandingRequests?: number
   /** Operations per request (default 1000). */
   fetchBatchSize?: number
-  /** Operations hashed per step when rebuilding the MMR (default 65536). */
+  /** Operations hashed (and the MMR written) per step when rebuilding the MMR (default 16384). */
   applyBatchSize?: number
   /** Superseded target roots kept to verify in-flight requests (default 16). */
   maxRetainedRoots?: number
@@ -69,6 +75,9 @@ export interface SyncEngineOptions<DB> {
   onProgress?(p: SyncProgress): void
   signal?: AbortSignal
 }
+
+/** Operations a request may start past the journal, at least (see `maxOutstandingRequests`). */
+const MIN_WINDOW = 1 << 16
 
 type FetchEvent = { id: number, served: Served } | { id: number, error: unknown }
 
@@ -217,8 +226,9 @@ export class SyncEngine<DB> {
     const ev = this.events.tryRecv()
     if (ev !== 'empty' && ev !== 'closed') {
       this.handleFetch(ev.value)
-      this.schedule()
+      // applied first: the request window starts at the journal's new size
       this.applyOperations()
+      this.schedule()
     }
   }
 
@@ -229,10 +239,13 @@ export class SyncEngine<DB> {
     if (this.needsPins && !this.outstanding.hasStart(start)) {
       this.issue({ type: 'boundary', size: end, start })
     }
+    // no request starts more than `window` operations past the journal: a slow answer at the
+    // journal's tip holds at most that much verified data waiting in `fetched`, however long it takes
+    const window = Math.max(MIN_WINDOW, 4 * this.maxOutstanding * this.fetchBatchSize)
     while (this.outstanding.size < this.maxOutstanding) {
       const fetched = [...this.fetched.entries()].map(([s, ops]) => ({ start: s, count: ops.length })).sort((a, b) => a.start - b.start)
       const gap = findNextGap(this.journal.size, end, fetched, this.outstanding.ranges())
-      if (gap === undefined) { break }
+      if (gap === undefined || gap.start >= this.journal.size + window) { break }
       this.issue({ type: 'operations', size: end, start: gap.start, maxOps: Math.min(this.fetchBatchSize, gap.end - gap.start) })
     }
   }
@@ -360,7 +373,7 @@ export class SyncEngine<DB> {
     await this.journal.flush()
     let built
     try {
-      built = await this.opts.kind.build(this.journal, this.pins, this.target, this.opts.applyBatchSize ?? (1 << 16))
+      built = await this.opts.kind.build(this.journal, this.pins, this.target, this.opts.applyBatchSize ?? (1 << 14))
     } catch (err) {
       throw new SyncError('Database', `${this.name}: rebuilding the database failed: ${(err as Error).message}`, { cause: err })
     }
