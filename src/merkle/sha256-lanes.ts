@@ -45,9 +45,6 @@ function instantiate (): Simd | undefined {
   }
 }
 
-const MSG = new Uint8Array(128)
-const MSG32 = new Int32Array(MSG.buffer)
-
 /** Byte-swap a 32-bit word (a big-endian word as its bytes sit in memory, read little-endian). */
 function bswap (v: number): number {
   return (v << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)
@@ -180,16 +177,20 @@ export class Sha256Lanes {
       hashLeafInto(pos, element, eo, elen, out, oo)
       return
     }
-    const m = MSG
-    for (let j = 0; j < elen; j++) { m[8 + j] = element[eo + j] }
-    m[len] = 0x80
-    for (let j = len + 1; j < 124; j++) { m[j] = 0 }
     const w = simd.words
-    let i = this.slot(out, oo)
+    const i = this.slot(out, oo)
     w[i] = bswap(Math.floor(pos / 0x100000000) | 0)
     w[i + 4] = bswap(pos | 0)
-    for (let t = 2; t < 31; t++) { i += 4; w[i + 4] = MSG32[t] }
-    w[i + 8] = bswap(len * 8)
+    // message word t (bytes 4t..4t+4, the element from word 2) is lane word i + 4t, read little-endian as wasm does
+    let k = i + 8
+    const whole = eo + (elen & ~3)
+    let e = eo
+    for (; e < whole; e += 4, k += 4) { w[k] = readLe(element, e) }
+    let tail = 0x80 << ((elen & 3) << 3)
+    for (let b = 0; e < eo + elen; b += 8, e++) { tail |= element[e] << b }
+    w[k] = tail
+    for (k += 4; k < i + 124; k += 4) { w[k] = 0 }
+    w[i + 124] = bswap(len * 8)
   }
 
   /** Hash everything queued and write the digests. */

@@ -123,16 +123,17 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
   protected applyIndex (batch: MerkleizedAnyBatch): void {
     this.bitmap.extend(batch.size)
     if (this.lastCommitBit >= 0) { this.bitmap.set(this.lastCommitBit, false) }
-    const { keys, locs, prevs } = batch.diff
-    for (let s = 0; s < keys.length; s++) {
+    const diff = batch.diff
+    const { locs, prevs } = diff
+    for (let s = 0; s < locs.length; s++) {
       const prev = prevs[s]
       const loc = locs[s]
       if (prev >= 0) { this.bitmap.set(prev, false) }
       if (loc >= 0) {
-        this.snapshot.set(keys[s], loc)
+        this.snapshot.set(diff.keyOf(s), loc)
         this.bitmap.set(loc)
       } else {
-        this.snapshot.delete(keys[s])
+        this.snapshot.delete(diff.keyOf(s))
       }
     }
     this.lastCommitBit = batch.size - 1
@@ -443,12 +444,17 @@ function emitUserOps (base: Base, mutations: Map<string, Mutation>, out: OpWrite
  * the scan never reaches operations appended by the raise itself. Operations
  * are immutable once encoded, so a move appends a view of the old bytes.
  */
-async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8Array[], diff: BatchDiff): Promise<number> {
+async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8Array[], diff: BatchDiff, readAhead: Promise<void> | undefined): Promise<number> {
   const codec = base.db.codec
   const tip = base.size + ops.length
+  // on the applied state, a set bit below `committed` is its key's active update (the bitmap is exact), so a key
+  // this batch did not touch needs no snapshot lookup there
+  const applied = base.ancestors.length === 0
+  const keySize = codec.key.size as number
+  const fixedKeys = codec.key.size !== undefined
   let moved = 0
   let loc = floor
-  if (loc < base.committed) { await base.db.prefetchActive(loc, steps) }
+  await readAhead
   while (loc < tip && moved < steps) {
     if (loc < base.committed) {
       const next = base.db.nextActive(loc, base.committed)
@@ -460,11 +466,19 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
     }
     floor = loc + 1
     const bytes = opInSync(base, ops, loc) ?? await base.db.opAt(loc)
-    const key = codec.peekKey(bytes)
-    if (key !== undefined) {
-      const slot = diff.slotOf(key)
-      if ((slot >= 0 ? diff.locs[slot] : base.loc(key)) === loc) {
-        if (slot >= 0) { diff.relocate(slot, base.size + ops.length, bytes) } else { diff.add(key, base.size + ops.length, undefined, loc, bytes) }
+    // fixed-size keys are hashed where they sit in the operation (no key view); others are peeked
+    const ko = fixedKeys ? codec.keyOffset(bytes) : -1
+    const key = fixedKeys ? undefined : codec.peekKey(bytes)
+    if (ko >= 0 || key !== undefined) {
+      const slot = key === undefined ? diff.slotAt(bytes, ko) : diff.slotOf(key)
+      if (slot >= 0) {
+        if (diff.locs[slot] === loc) {
+          diff.relocate(slot, base.size + ops.length, bytes)
+          ops.push(bytes)
+          moved++
+        }
+      } else if ((applied && loc < base.committed) || base.loc(key ?? bytes.subarray(ko, ko + keySize)) === loc) {
+        if (key === undefined) { diff.addMove(bytes, ko, base.size + ops.length, loc) } else { diff.add(key, base.size + ops.length, undefined, loc, bytes) }
         ops.push(bytes)
         moved++
       }
@@ -481,17 +495,22 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
 async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Map<string, Mutation>, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {
   const fork = forkPoint(db, parent)
   const base = baseOf(db, parent)
+  // read the committed operations the floor raise will visit (at most one per mutation, plus one) while the user
+  // operations are emitted; awaited by the raise (caught here only so that a throw before then leaves nothing unhandled)
+  const from = parent?.floor ?? db.inactivityFloor
+  const readAhead = from < base.committed ? db.prefetchActive(from, mutations.size + 1) : undefined
+  readAhead?.catch(() => {})
   // the user operations (ordered: plus at most one rewrite per create or delete)
   const out = new OpWriter(db.codec, db.codec.ordered ? 2 * mutations.size : mutations.size)
   const ops = out.ops
   // every mutation and about as many moves
-  const diff = new BatchDiff(db.codec.key.size, 2 * mutations.size + 16)
+  const diff = new BatchDiff(db.codec.key.size, 2 * mutations.size + 16, op => db.codec.peekKey(op) as Uint8Array)
   const { userSteps, delta } = db.codec.ordered
     ? await emitOrderedUserOps(base, mutations, out, diff, async locs => opsIn(base, ops, locs))
     : emitUserOps(base, mutations, out, diff)
   const totalActive = (parent?.activeKeys ?? db.activeKeys) + delta
   const floor = totalActive > 0
-    ? await raiseFloor(base, parent?.floor ?? db.inactivityFloor, userSteps + 1, ops, diff)
+    ? await raiseFloor(base, from, userSteps + 1, ops, diff, readAhead)
     : base.size + ops.length // nothing active: the floor is the commit's own location
   ops.push(db.codec.encodeCommit(metadata, floor))
 

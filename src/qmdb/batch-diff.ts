@@ -11,10 +11,12 @@
  * looking up a change builds no string id and no per-key object.
  *
  * Invariants: slots are dense and in first-touch order; a key has one slot
- * (`add` only for keys not in the diff; a key moved again is `relocate`d).
+ * (`add` only for keys not in the diff; a key moved again is `relocate`d);
+ * a slot added by a move keeps no key view of its own: its key is read from
+ * its moved operation, which a relocation replaces by one with the same key.
  */
 
-import { keyIndexFor } from './key-index.ts'
+import { FixedKeyIndex, keyIndexFor } from './key-index.ts'
 import type { KeyIndex } from './key-index.ts'
 
 /** One key's change, as handed to cold paths (`loc === -1`: deleted; `prev === -1`: absent before). */
@@ -28,29 +30,55 @@ export interface DiffEntry {
 
 export class BatchDiff {
   private readonly index: KeyIndex
-  /** Per slot: the key (a view the batch keeps alive), new location, parent-state location, value, moved operation. */
-  readonly keys: Uint8Array[] = []
+  /** `index` when keys are fixed-size (it can hash a key inside an operation's bytes) */
+  private readonly fixed: FixedKeyIndex | undefined
+  /** The key of an encoded update or delete (a view). */
+  private readonly keyOfOp: (op: Uint8Array) => Uint8Array
+  /** Per slot: the key (a view the batch keeps alive; undefined: the key of `moved`), new location, parent-state location, value, moved operation. */
+  private readonly keyList: Array<Uint8Array | undefined> = []
   readonly locs: number[] = []
   readonly prevs: number[] = []
   readonly values: Array<Uint8Array | undefined> = []
   readonly moved: Array<Uint8Array | undefined> = []
 
   /** `keySize` undefined: variable-size keys. `expected`: entries to size the table for. */
-  constructor (keySize: number | undefined, expected = 1024) {
+  constructor (keySize: number | undefined, expected: number, keyOfOp: (op: Uint8Array) => Uint8Array) {
     this.index = keyIndexFor(keySize, expected)
+    this.fixed = this.index instanceof FixedKeyIndex ? this.index : undefined
+    this.keyOfOp = keyOfOp
   }
 
-  get size (): number { return this.keys.length }
+  get size (): number { return this.locs.length }
+
+  /** The key of `slot`. */
+  keyOf (slot: number): Uint8Array {
+    return this.keyList[slot] ?? this.keyOfOp(this.moved[slot] as Uint8Array)
+  }
 
   /** The slot of `key`, or -1. */
   slotOf (key: Uint8Array): number {
     return this.index.get(key)
   }
 
+  /** Fixed-size keys only: the slot of the key at `op[o..o + keySize)`, or -1 (no view of the key is made). */
+  slotAt (op: Uint8Array, o: number): number {
+    return (this.fixed as FixedKeyIndex).getAt(op, o)
+  }
+
   /** Record the change of a key not in the diff yet (the caller knows: each user mutation is of a distinct key). */
   add (key: Uint8Array, loc: number, value: Uint8Array | undefined, prev: number, op?: Uint8Array): void {
-    this.index.set(key, this.keys.length)
-    this.keys.push(key)
+    this.index.set(key, this.locs.length)
+    this.push(key, loc, value, prev, op)
+  }
+
+  /** Fixed-size keys only: `add` of a key not in the diff moved from `prev` to `loc` as `op`, whose key is at `op[o..]`. */
+  addMove (op: Uint8Array, o: number, loc: number, prev: number): void {
+    (this.fixed as FixedKeyIndex).setAt(op, o, this.locs.length)
+    this.push(undefined, loc, undefined, prev, op)
+  }
+
+  private push (key: Uint8Array | undefined, loc: number, value: Uint8Array | undefined, prev: number, op: Uint8Array | undefined): void {
+    this.keyList.push(key)
     this.locs.push(loc)
     this.prevs.push(prev)
     this.values.push(value)
@@ -67,12 +95,12 @@ export class BatchDiff {
   /** The change in `slot` as an object (cold paths only). */
   entry (slot: number): DiffEntry {
     const op = this.moved[slot]
-    const e: DiffEntry = { key: this.keys[slot], loc: this.locs[slot], value: this.values[slot], prev: this.prevs[slot] }
+    const e: DiffEntry = { key: this.keyOf(slot), loc: this.locs[slot], value: this.values[slot], prev: this.prevs[slot] }
     if (op !== undefined) { e.op = op }
     return e
   }
 
   * entries (): IterableIterator<DiffEntry> {
-    for (let s = 0; s < this.keys.length; s++) { yield this.entry(s) }
+    for (let s = 0; s < this.size; s++) { yield this.entry(s) }
   }
 }

@@ -41,6 +41,6 @@ export class OpWriter {
     const off = this.used
     this.codec.encodeKeyedInto(key, value, nextKey, this.arena, off)
     this.used += size
-    this.ops.push(new Uint8Array(this.arena.buffer, off, size))
+    this.ops.push(this.arena.subarray(off, off + size))
   }
 }

@@ -46,15 +46,16 @@ export class FixedKeyIndex implements KeyIndex {
 
   get size (): number { return this.count }
 
-  private hash (key: Uint8Array): number {
+  /** The hash of the key at `key[o..o + keySize)`. */
+  private hash (key: Uint8Array, o: number): number {
     // FNV-1a over 32-bit words with a final avalanche (murmur3 fmix32)
-    let h = 0x811c9dc5 ^ key.length
-    const n = key.length
+    const n = this.keySize
+    let h = 0x811c9dc5 ^ n
     let i = 0
     for (; i + 4 <= n; i += 4) {
-      h = Math.imul(h ^ (key[i] | (key[i + 1] << 8) | (key[i + 2] << 16) | (key[i + 3] << 24)), 0x01000193)
+      h = Math.imul(h ^ (key[o + i] | (key[o + i + 1] << 8) | (key[o + i + 2] << 16) | (key[o + i + 3] << 24)), 0x01000193)
     }
-    for (; i < n; i++) { h = Math.imul(h ^ key[i], 0x01000193) }
+    for (; i < n; i++) { h = Math.imul(h ^ key[o + i], 0x01000193) }
     h ^= h >>> 16
     h = Math.imul(h, 0x85ebca6b)
     h ^= h >>> 13
@@ -63,43 +64,53 @@ export class FixedKeyIndex implements KeyIndex {
     return h >>> 0
   }
 
-  private matches (slot: number, key: Uint8Array): boolean {
+  private matches (slot: number, key: Uint8Array, ko: number): boolean {
     const o = slot * this.keySize
     const keys = this.keys
     for (let i = 0; i < this.keySize; i++) {
-      if (keys[o + i] !== key[i]) { return false }
+      if (keys[o + i] !== key[ko + i]) { return false }
     }
     return true
   }
 
-  /** The slot holding `key`, or -1. */
-  private find (key: Uint8Array): number {
-    if (key.length !== this.keySize) { return -1 }
-    let slot = this.hash(key) & this.mask
+  /** The slot holding the key at `key[o..o + keySize)`, or -1. */
+  private find (key: Uint8Array, o: number): number {
+    let slot = this.hash(key, o) & this.mask
     for (;;) {
       const l = this.locs[slot]
       if (l === EMPTY) { return -1 }
-      if (l !== TOMBSTONE && this.matches(slot, key)) { return slot }
+      if (l !== TOMBSTONE && this.matches(slot, key, o)) { return slot }
       slot = (slot + 1) & this.mask
     }
   }
 
   get (key: Uint8Array): number {
-    const slot = this.find(key)
+    return key.length === this.keySize ? this.getAt(key, 0) : -1
+  }
+
+  /** Location of the key at `bytes[o..o + keySize)` (inside a larger buffer, e.g. an encoded operation), or -1. */
+  getAt (bytes: Uint8Array, o: number): number {
+    const slot = this.find(bytes, o)
     return slot < 0 ? -1 : this.locs[slot]
   }
 
   set (key: Uint8Array, loc: number): void {
     if (key.length !== this.keySize) { throw new RangeError(`key must be ${this.keySize} bytes`) }
+    this.setAt(key, 0, loc)
+  }
+
+  /** `set` of the key at `bytes[o..o + keySize)` (copied into the table). */
+  setAt (bytes: Uint8Array, o: number, loc: number): void {
+    if (o < 0 || o + this.keySize > bytes.length) { throw new RangeError(`key must be ${this.keySize} bytes`) }
     if ((this.used + 1) * 10 > (this.mask + 1) * 7) { this.grow() }
-    let slot = this.hash(key) & this.mask
+    let slot = this.hash(bytes, o) & this.mask
     let firstFree = -1
     for (;;) {
       const l = this.locs[slot]
       if (l === EMPTY) { break }
       if (l === TOMBSTONE) {
         if (firstFree < 0) { firstFree = slot }
-      } else if (this.matches(slot, key)) {
+      } else if (this.matches(slot, bytes, o)) {
         this.locs[slot] = loc
         return
       }
@@ -110,13 +121,17 @@ export class FixedKeyIndex implements KeyIndex {
     } else {
       this.used++
     }
-    this.keys.set(key, slot * this.keySize)
+    const ks = this.keySize
+    const keys = this.keys
+    const d = slot * ks
+    for (let i = 0; i < ks; i++) { keys[d + i] = bytes[o + i] }
     this.locs[slot] = loc
     this.count++
   }
 
   delete (key: Uint8Array): void {
-    const slot = this.find(key)
+    if (key.length !== this.keySize) { return }
+    const slot = this.find(key, 0)
     if (slot < 0) { return }
     this.locs[slot] = TOMBSTONE
     this.count--
@@ -140,7 +155,7 @@ export class FixedKeyIndex implements KeyIndex {
     this.used = 0
     for (let s = 0; s < oldLocs.length; s++) {
       const l = oldLocs[s]
-      if (l >= 0) { this.set(oldKeys.subarray(s * this.keySize, (s + 1) * this.keySize), l) }
+      if (l >= 0) { this.setAt(oldKeys, s * this.keySize, l) }
     }
   }
 

@@ -333,6 +333,11 @@ export class AnyOpCodec extends BaseOpCodec<AnyOp> {
     }
   }
 
+  /** Fixed-size keys only: where the key of an encoded update/delete starts (right after its tag: `peekKey` without a view), -1 for a commit. */
+  keyOffset (bytes: Uint8Array): number {
+    return bytes[0] === ANY_COMMIT ? -1 : 1
+  }
+
   /** The key of an encoded update/delete without a full decode, or undefined for a commit. */
   peekKey (bytes: Uint8Array): Uint8Array | undefined {
     if (bytes[0] === ANY_COMMIT) { return undefined }

@@ -143,7 +143,7 @@ class ParentOrder {
     const added: Uint8Array[] = []
     ancestors.forEach(({ diff }, a) => {
       for (let s = 0; s < diff.size; s++) {
-        const key = diff.keys[s]
+        const key = diff.keyOf(s)
         // a nearer ancestor's entry for the key wins
         let shadowed = false
         for (let b = 0; b < a && !shadowed; b++) { shadowed = ancestors[b].diff.slotOf(key) >= 0 }
