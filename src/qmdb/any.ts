@@ -164,9 +164,15 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
   /**
    * Read ahead the committed operations the floor raise will visit: the
    * locations of the next `steps` set bits from `from` (bounded, so a huge
-   * batch does not pull the whole log into memory at once).
+   * batch does not pull the whole log into memory at once). A read-ahead
+   * started by `newBatch` is waited for first, so nothing is read twice.
    */
   async prefetchActive (from: number, steps: number): Promise<void> {
+    await this.readingAhead
+    await this.readActive(from, steps)
+  }
+
+  private async readActive (from: number, steps: number): Promise<void> {
     let loc = from
     let end = from
     for (let i = 0; i < Math.min(steps, 1 << 16); i++) {
@@ -176,6 +182,25 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
       loc = next + 1
     }
     await this.log.prefetch(from, end)
+  }
+
+  /** Floor-raise steps of the last merkleize (set by it): how far a new batch reads ahead. */
+  lastRaiseSteps = 0
+  /** The read-ahead in flight, if any (it never rejects). */
+  private readingAhead: Promise<void> | undefined
+
+  /**
+   * Start reading the operations a new batch forking at floor `from` will
+   * move (as many as the last merkleize moved) while the caller fills the
+   * batch, so its merkleize finds them resident. A failed read-ahead is
+   * dropped: the merkleize then reads, and reports, for itself.
+   */
+  readAhead (from: number): void {
+    if (this.readingAhead !== undefined || this.lastRaiseSteps === 0 || from >= this.size) { return }
+    const reading: Promise<void> = this.readActive(from, this.lastRaiseSteps).then(() => {}, () => {}).then(() => {
+      if (this.readingAhead === reading) { this.readingAhead = undefined }
+    })
+    this.readingAhead = reading
   }
 
   /** The encoded operation at `loc` (loads its chunk if needed). */
@@ -218,6 +243,7 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
   /** A new speculative batch on the applied state. */
   newBatch (): AnyBatch {
     this.check()
+    this.readAhead(this.inactivityFloor)
     return new AnyBatch(this, undefined)
   }
 }
@@ -296,6 +322,7 @@ export class MerkleizedAnyBatch extends MerkleizedBatch<AnyDb, MerkleizedAnyBatc
 
   /** A child batch that reads through this one. */
   newBatch (): AnyBatch {
+    this.owner.readAhead(this.floor)
     return new AnyBatch(this.owner, this)
   }
 }
@@ -508,6 +535,7 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
   const { userSteps, delta } = db.codec.ordered
     ? await emitOrderedUserOps(base, mutations, out, diff, async locs => opsIn(base, ops, locs))
     : emitUserOps(base, mutations, out, diff)
+  db.lastRaiseSteps = userSteps + 1
   const totalActive = (parent?.activeKeys ?? db.activeKeys) + delta
   const floor = totalActive > 0
     ? await raiseFloor(base, from, userSteps + 1, ops, diff, readAhead)
