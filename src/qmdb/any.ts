@@ -96,6 +96,10 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
 
   private lastCommitBit = -1
 
+  protected reserveIndex (entries: number): void {
+    this.snapshot.reserve?.(entries)
+  }
+
   protected resetIndex (): void {
     this.snapshot.clear()
     this.bitmap.reset(0, Math.floor(this.log.base / this.bitmap.chunkBits))

@@ -122,6 +122,8 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
 
   /** Forget the in-memory index (before a replay). */
   protected abstract resetIndex (): void
+  /** Room for up to `entries` keys before the index is rebuilt (variants without a sized index ignore it). */
+  protected reserveIndex (_entries: number): void {}
   /** Replay one operation at `loc` (>= floor) into the index. */
   protected abstract indexOp (loc: number, op: Op): void
   /** Apply a validated batch's index changes (its ops are already in the log). */
@@ -275,6 +277,8 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
     this._floor = floor
     this._metadata = (last as { metadata?: Uint8Array }).metadata
     this.resetIndex()
+    // at most one key per operation above the floor: sized once, the index never doubles while it is rebuilt
+    this.reserveIndex(this.size - floor)
     const step = 4096
     for (let s = floor; s < this.size; s += step) {
       const e = Math.min(this.size, s + step)

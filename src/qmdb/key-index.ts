@@ -20,6 +20,12 @@ export interface KeyIndex {
   set(key: Uint8Array, loc: number): void
   delete(key: Uint8Array): void
   clear(): void
+  /**
+   * Make room for `entries` keys at once (a rebuild knows how many may come):
+   * a table that grows while it fills holds its old and new arrays together
+   * at each doubling. Optional; never shrinks.
+   */
+  reserve?(entries: number): void
   /** Every `(key, location)` (keys are views: copy them to keep). */
   entries(): IterableIterator<[Uint8Array, number]>
 }
@@ -143,11 +149,20 @@ export class FixedKeyIndex implements KeyIndex {
     this.used = 0
   }
 
+  reserve (entries: number): void {
+    let cap = this.mask + 1
+    while (entries * 10 > cap * 7) { cap *= 2 }
+    if (cap !== this.mask + 1) { this.rehash(cap) }
+  }
+
   private grow (): void {
+    // double unless mostly tombstones, then rebuild at the same size
+    this.rehash(this.count * 2 > this.mask + 1 ? (this.mask + 1) * 2 : this.mask + 1)
+  }
+
+  private rehash (cap: number): void {
     const oldKeys = this.keys
     const oldLocs = this.locs
-    // double unless mostly tombstones, then rebuild at the same size
-    const cap = this.count * 2 > this.mask + 1 ? (this.mask + 1) * 2 : this.mask + 1
     this.keys = new Uint8Array(cap * this.keySize)
     this.locs = new Float64Array(cap).fill(EMPTY)
     this.mask = cap - 1
