@@ -13,6 +13,10 @@
  * undecodable, wrong answer, oversized frame) is blocked at once and the
  * request retried elsewhere; so is a peer whose data the caller later
  * rejects (`verdict(false)`). A verdict never given blames no one.
+ * - A peer that timed out (on an open stream) or had no data for a request
+ * another peer then answered earns a strike in the peer book; enough strikes
+ * in a row block it for a bounded time (the strike rule, `src/net/peers.ts`,
+ * docs/PROTOCOLS.md). An unreachable peer (no stream) earns none.
  * - Per peer, at most `maxConcurrent` requests are outstanding and a token
  * bucket bounds the request rate (the service's outbound `PeerLimiter`), so
  * a client stays within what servers admit.
@@ -66,7 +70,7 @@ export interface ClientOptions {
  */
 export type Attempt<T> =
   | { type: 'data', value: T, latency: number }
-  | { type: 'no-data' | 'timeout' | 'failure' | 'aborted' | 'unsupported', reason?: string }
+  | { type: 'no-data' | 'timeout' | 'failure' | 'aborted' | 'unsupported', reason?: string, unreachable?: boolean }
   | { type: 'invalid' | 'undecodable', reason: string }
 
 /** A response body that the protocol does not blame on the peer (yet): retried elsewhere, nobody blocked. */
@@ -150,18 +154,36 @@ export class RequestClient {
   async fetch<T> (ask: Ask<T>, signal: AbortSignal): Promise<Answer<T> | undefined> {
     let retry = 0
     let last: string | undefined
+    // peers that had nothing for this request although they were reached: struck if another peer answers it
+    const missed = new Map<string, string>()
     while (!signal.aborted) {
       const peer = await this.choosePeer(retry === 0, last, ask.skip, signal)
       if (peer === undefined) { return undefined }
       const result = await this.attempt(peer, ask, signal)
-      if (result.type === 'data') { return { value: result.value, peer, latency: result.latency } }
+      if (result.type === 'data') {
+        this.strike(peer, missed, ask.key)
+        return { value: result.value, peer, latency: result.latency }
+      }
       if (result.type === 'aborted') { return undefined }
+      if (result.type === 'no-data' || (result.type === 'timeout' && result.unreachable !== true)) { missed.set(peer.toString(), result.type) }
       if (ask.failed !== undefined && await ask.failed(peer, result, signal)) { return undefined }
       last = peer.toString()
       retry++
       await sleep(Math.min(this.options.maxRetryDelay, this.options.retryDelay * 2 ** Math.min(retry - 1, 20)), signal)
     }
     return undefined
+  }
+
+  /** `answerer` answered the request `key` with data: it is cleared, and every peer in `missed` (which had nothing) earns a strike. */
+  private strike (answerer: PeerId, missed: Map<string, string>, key: string): void {
+    const { book, log } = this.ctx
+    const id = answerer.toString()
+    book.answered(id)
+    for (const [peer, type] of missed) {
+      if (peer === id) { continue }
+      const ms = book.strike(peer, `${type} for ${key}`)
+      if (ms !== undefined) { log('blocking %s for %d ms: %s', peer, ms, book.blocked().get(peer) ?? '') }
+    }
   }
 
   /** The next peer to ask (holding an outbound slot), or undefined once `signal` aborts. */
@@ -207,7 +229,7 @@ export class RequestClient {
     })
     if (r.type !== 'frame') {
       if (r.type === 'oversized') { return { type: 'invalid', reason: `oversized response: ${r.reason ?? ''}` } }
-      return { type: r.type, reason: r.reason }
+      return { type: r.type, reason: r.reason, unreachable: r.unreachable }
     }
     try {
       const parsed = ask.parse(r.body, peer)

@@ -2,7 +2,8 @@
  * PeerBlocker, the blocking shared by the resolvers, the marshal service and
  * the probe: a peer is blocked once (later calls change nothing), tagged in
  * the peer store, disconnected only when configured, counted, and every
- * subscriber hears of it even if another subscriber throws.
+ * subscriber hears of it even if another subscriber throws. The peer book's
+ * strike rule: bounded blocks for peers that keep having nothing.
  */
 
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -62,5 +63,65 @@ describe('net: PeerBlocker', () => {
     blocker.block(peer, 'violation')
     await Promise.resolve()
     expect(f.closed).to.deep.equal([peer.toString()])
+  })
+})
+
+describe('net: PeerBook strike rule', () => {
+  const rule = { limit: 3, blockMs: 1000, maxBlockMs: 3000 }
+
+  it('blocks at the limit-th strike in a row, for a bounded time that doubles per strike-out up to the cap', () => {
+    let now = 0
+    const book = new PeerBook({ initialLatency: 0, strikes: rule, now: () => now })
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.isBlocked('p')).to.equal(false)
+    expect(book.strike('p', 'timeout for r')).to.equal(1000)
+    expect(book.isBlocked('p')).to.equal(true)
+    expect(book.blockedCount).to.equal(1)
+    expect(book.blocked().get('p')).to.equal('timeout for r (3 requests in a row that other peers answered)')
+    // strikes while blocked change nothing
+    now = 999
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.isBlocked('p')).to.equal(true)
+    now = 1000
+    expect(book.isBlocked('p')).to.equal(false)
+    expect(book.blockedCount).to.equal(0)
+    // on probation: the next strike blocks again, twice as long, then the cap
+    expect(book.strike('p', 'x')).to.equal(2000)
+    now = 3000
+    expect(book.strike('p', 'x')).to.equal(3000)
+    expect(book.strikeOuts('p')).to.equal(3)
+    now = 6000
+    expect(book.isBlocked('p')).to.equal(false)
+  })
+
+  it('a data answer clears the strikes and the back-off; a permanent block is not shortened', () => {
+    let now = 0
+    const book = new PeerBook({ initialLatency: 0, strikes: rule, now: () => now })
+    book.strike('p', 'x')
+    book.strike('p', 'x')
+    book.answered('p')
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(1000)
+    now = 1000
+    book.answered('p')
+    expect(book.strikeOuts('p')).to.equal(0)
+    // back to three strikes and the first block length
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(1000)
+
+    book.block('q', 'lied')
+    expect(book.strike('q', 'x')).to.equal(undefined)
+    now = 1e9
+    expect(book.isBlocked('q')).to.equal(true)
+    expect([...book.blocked().keys()]).to.deep.equal(['q'])
+  })
+
+  it('is off with limit 0', () => {
+    const book = new PeerBook({ initialLatency: 0, strikes: { ...rule, limit: 0 } })
+    for (let i = 0; i < 10; i++) { expect(book.strike('p', 'x')).to.equal(undefined) }
+    expect(book.isBlocked('p')).to.equal(false)
   })
 })
