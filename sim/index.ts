@@ -37,7 +37,7 @@ async function main (): Promise<number> {
   if (seed !== undefined) {
     const r = await runSeed(seed)
     out(`seed ${seed} hash ${r.hash} height ${r.height} virtual ${(r.virtualMs / 1000).toFixed(1)} s real ${(r.realMs / 1000).toFixed(1)} s messages ${r.messages.sent} (${r.messages.dropped} dropped, ${r.messages.duplicated} duplicated)`)
-    out(`state-sync joiner handed off at ${r.syncHeight ?? '-'}; byzantine data reached ${r.byzantine.reached} node(s), blocked by ${r.byzantine.blamed}; stalling sync servers asked in vain by ${r.byzantine.stalled}`)
+    out(`state-sync joiner handed off at ${r.syncHeight ?? '-'}; byzantine data reached ${r.byzantine.reached} node(s), blocked by ${r.byzantine.blamed}; stalling / no-data servers asked in vain by ${r.byzantine.stalled}, blocked by the strike rule at ${r.byzantine.struck}`)
     out(`faults ${FAULT_KINDS.filter(k => r.faults[k] > 0).map(k => `${k}=${r.faults[k]}`).join(' ') || 'none'}`)
     if (r.failures.length > 0) { printFailure(r) }
     return r.failures.length > 0 ? 1 : 0

@@ -17,9 +17,10 @@
  * Recorded for the run's invariants: the highest acknowledged height (an
  * acknowledgement means the block's state is durable), the blocks delivered
  * per height, fatal errors, the byzantine peers whose bad data reached this
- * node, the stalling sync servers it asked in vain, and the peers its marshal
- * and state sync blocked (in per-incarnation peer books, as the marshal
- * service and the resolvers keep them). A byzantine validator may also
+ * node, the stalling and `NoData` servers it asked in vain on requests
+ * other peers answered, and the peers its marshal, its state sync and the
+ * strike rule blocked (in per-incarnation peer books, as the marshal service
+ * and the resolvers keep them). A byzantine validator may also
  * equivocate: sign a second vote for another payload in every view it votes
  * a proposal in, and tell each peer one of the two, or both.
  */
@@ -27,7 +28,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { hex } from '../src/codec/index.ts'
 import { SimplexEngine, decodeCertificate, decodeVote, encodeCertificate, encodeVote, signedMessage } from '../src/consensus/index.ts'
 import { BlockStore, Marshal } from '../src/marshal/index.ts'
-import { PeerBook } from '../src/net/peers.ts'
+import { DEFAULT_STRIKES, PeerBook, StrikeTally } from '../src/net/peers.ts'
 import { DatabaseSet } from '../src/qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../src/stateful/index.ts'
 import { Kv } from '../src/storage/kv.ts'
@@ -99,8 +100,14 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   readonly syncBlamed = new Set<number>()
   /** Byzantine sync servers whose lies reached this incarnation's sync engine. */
   readonly syncLied = new Set<number>()
-  /** Stalling and `NoData` servers this incarnation's state sync asked in vain. */
-  readonly syncStalled = new Set<number>()
+  /**
+   * Stalling and `NoData` servers this incarnation asked in vain, by peer
+   * book: how many requests another peer then answered it had nothing for
+   * (a timeout; for state sync also a `NoData`) — what the strike rule counts.
+   */
+  readonly vain = { sync: new Map<number, number>(), marshal: new Map<number, number>() }
+  /** Peers this node's strike rule blocked for a while (any incarnation, either book). */
+  readonly struckOut = new Set<number>()
   /**
    * This incarnation's peer books (`src/net/peers.ts`, what the marshal
    * service and the resolvers keep): scores order the peers asked, and a
@@ -114,7 +121,10 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   equivocate = false
   /** Conflicting votes this node signed. */
   equivocations = 0
-  /** A byzantine state-sync server: altered responses, no answer at all, or `NoData` to everything. */
+  /**
+   * A byzantine server: altered state-sync responses, or no answer at all /
+   * no data to every state-sync and marshal request.
+   */
   syncFault: 'lie' | 'stall' | 'no-data' | undefined
   /** Height the node's state sync handed off at (state-sync joiners, once done). */
   syncHeight: number | undefined
@@ -132,8 +142,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.key = key
     this.validator = role === 'validator'
     this.stateSync = role === 'state-sync'
-    this.marshalPeers = this.newBook()
-    this.syncPeers = this.newBook()
+    this.marshalPeers = this.newBook('marshal')
+    this.syncPeers = this.newBook('sync')
     this.id = peerIdFromPrivateKey(key)
     this.peerId = this.id.toString()
   }
@@ -143,8 +153,11 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return this.ctx.net.requestTimeoutMs / 4
   }
 
-  private newBook (): PeerBook {
-    return new PeerBook({ initialLatency: this.initialLatency })
+  /** A peer book as the resolvers (`sync`) or marshal keep it: marshal's strikes count only timeouts (`src/marshal/service.ts`). */
+  private newBook (kind: 'sync' | 'marshal'): PeerBook {
+    const strikes = kind === 'sync' ? DEFAULT_STRIKES : { ...DEFAULT_STRIKES, noData: false }
+    // the services' strike rule, on the run's virtual clock
+    return new PeerBook({ initialLatency: this.initialLatency, now: () => this.ctx.now(), strikes })
   }
 
   get up (): boolean {
@@ -337,9 +350,9 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
    * (`src/net/client.ts`): a fresh request goes to the best-scored peer, a
    * retry to a shuffled other one; an exchange that brings nothing (no answer
    * in time, `NoData`, an error) penalises the peer's score by the timeout;
-   * a response that fails verification blocks its peer. Stalling and
-   * `NoData` peers are not blocked: they sent nothing false, and an honest
-   * peer behind a partition or past its prune floor looks the same.
+   * a response that fails verification blocks its peer for good. Stalling
+   * and `NoData` peers are blocked for a while by the strike rule
+   * (`askPeers`, `src/net/peers.ts`).
    */
   private syncSource (name: string): Source {
     const ctx = this.ctx
@@ -348,8 +361,7 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
       serve: async (request, { signal }) => {
         const { peer, value: response } = await this.askPeers(() => this.syncPeers, `sync-${name}`, async peer => peer.serveSync(name, request), {
           check: () => { if (signal?.aborted === true) { throw new ServeError('Aborted') } },
-          filter: p => p.served[name] !== undefined,
-          onMiss: peer => { if (peer.syncFault === 'stall' || peer.syncFault === 'no-data') { this.syncStalled.add(peer.index) } }
+          filter: p => p.served[name] !== undefined
         })
         if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
         const book = this.syncPeers
@@ -372,28 +384,46 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
    * client does (`src/net/client.ts`): a fresh request goes to the best-scored
    * peer of `book()` matching `filter`, a retry to a shuffled other one; an
    * attempt that brings nothing costs its peer the request timeout in the
-   * book (and is shown to `onMiss`); 100 ms of virtual time pass before the
-   * next attempt. `check` runs before every attempt and throws to give up.
+   * book; 100 ms of virtual time pass before the next attempt. `check` runs
+   * before every attempt and throws to give up. The strike rule is the kit's
+   * (`StrikeTally`, as the client loop uses it): a peer that timed out or had
+   * no data (where its book counts that) earns a strike when another peer
+   * answers; a lost exchange earns none.
    */
   private async askPeers<T> (book: () => PeerBook, kind: string, serve: (peer: SimNode<B, Dbs>) => Promise<T | undefined>, opts: {
     check(): void
     filter?(p: SimNode<B, Dbs>): boolean
-    onMiss?(peer: SimNode<B, Dbs>): void
   }): Promise<{ peer: SimNode<B, Dbs>, value: T }> {
+    const ctx = this.ctx
     let last: string | undefined
+    let tally: { book: PeerBook, strikes: StrikeTally, vain: Set<number> } | undefined
     for (;;) {
       opts.check()
       const peers = book()
+      // a crash replaces the books: strikes are counted in the current one
+      if (tally?.book !== peers) { tally = { book: peers, strikes: new StrikeTally(peers, kind), vain: new Set() } }
       const peer = this.pickFrom(peers, last, opts.filter)
       if (peer !== undefined) {
-        const asked = this.ctx.now()
-        const value = await this.ctx.net.request(this.index, peer.index, kind, async () => serve(peer))
-        if (value !== undefined) {
-          peers.record(peer.peerId, this.ctx.now() - asked)
-          return { peer, value }
+        const asked = ctx.now()
+        const r = await ctx.net.exchange(this.index, peer.index, kind, async () => serve(peer))
+        if (r.type === 'answer' && r.value !== undefined) {
+          peers.record(peer.peerId, ctx.now() - asked)
+          // the run's own count of what the rule should have counted, for its invariant
+          const vain = peers === this.syncPeers ? this.vain.sync : this.vain.marshal
+          for (const p of tally.vain) { vain.set(p, (vain.get(p) ?? 0) + 1) }
+          for (const out of tally.strikes.answered(peer.peerId)) {
+            const struck = ctx.nodes.find(p => p.peerId === out.peer) as SimNode<B, Dbs>
+            this.struckOut.add(struck.index)
+            ctx.trace.record(ctx.now(), `strike-out ${this.index} ${struck.index} ${kind} ${out.ms}`)
+          }
+          return { peer, value: r.value }
         }
-        peers.record(peer.peerId, this.ctx.net.requestTimeoutMs)
-        opts.onMiss?.(peer)
+        peers.record(peer.peerId, ctx.net.requestTimeoutMs)
+        // a lost exchange (dropped, cut, peer down) is the network's doing: no strike
+        if (r.type !== 'lost') {
+          tally.strikes.miss(peer.peerId, r.type === 'timeout' ? 'timeout' : 'no-data')
+          if ((peer.syncFault === 'stall' || peer.syncFault === 'no-data') && (r.type === 'timeout' || peers.strikesNoData)) { tally.vain.add(peer.index) }
+        }
         last = peer.peerId
       }
       await new Promise(resolve => setTimeout(resolve, 100))
@@ -437,6 +467,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return {
       fetchBlock: async (digest, { signal }) => {
         const { peer, value: bytes } = await this.askPeers(() => this.marshalPeers, 'block', async peer => {
+          if (peer.syncFault === 'stall') { return never() }
+          if (peer.syncFault === 'no-data') { return undefined }
           const b = await peer.marshal?.getBlock(digest)
           return b === undefined ? undefined : peer.serveBlock(codec.encode(b))
         }, { check: () => { signal.throwIfAborted() } })
@@ -444,8 +476,9 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
       },
       fetchFinalized: async (from, to, { signal }) => {
         const { peer, value: blocks } = await this.askPeers(() => this.marshalPeers, 'range', async peer => {
+          if (peer.syncFault === 'stall') { return never() }
           const m = peer.marshal
-          if (m === undefined) { return undefined }
+          if (m === undefined || peer.syncFault === 'no-data') { return undefined }
           // as marshal's server does (`src/marshal/server.ts`): the longest run of finalized blocks ending at `to`, oldest first
           const out: Array<{ block: Uint8Array, finalization?: Uint8Array }> = []
           for (let h = to; h >= from; h--) {
@@ -507,9 +540,10 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.running = undefined
     this.lied.clear()
     this.syncLied.clear()
-    this.syncStalled.clear()
-    this.marshalPeers = this.newBook()
-    this.syncPeers = this.newBook()
+    this.vain.sync.clear()
+    this.vain.marshal.clear()
+    this.marshalPeers = this.newBook('marshal')
+    this.syncPeers = this.newBook('sync')
     this.served = {}
     this.disk = r.store.crash(kind)
     // timers and loops of the dead incarnation stop; their pending storage calls hang forever

@@ -25,6 +25,7 @@
  */
 
 import { exchange } from './exchange.ts'
+import { StrikeTally } from './peers.ts'
 import { ProtocolViolation } from './protocol.ts'
 import { sleep } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
@@ -154,36 +155,24 @@ export class RequestClient {
   async fetch<T> (ask: Ask<T>, signal: AbortSignal): Promise<Answer<T> | undefined> {
     let retry = 0
     let last: string | undefined
-    // peers that had nothing for this request although they were reached: struck if another peer answers it
-    const missed = new Map<string, string>()
+    const tally = new StrikeTally(this.ctx.book, ask.key)
     while (!signal.aborted) {
       const peer = await this.choosePeer(retry === 0, last, ask.skip, signal)
       if (peer === undefined) { return undefined }
       const result = await this.attempt(peer, ask, signal)
       if (result.type === 'data') {
-        this.strike(peer, missed, ask.key)
+        for (const out of tally.answered(peer.toString())) { this.ctx.log('blocking %s for %d ms: %s', out.peer, out.ms, this.ctx.book.blocked().get(out.peer) ?? '') }
         return { value: result.value, peer, latency: result.latency }
       }
       if (result.type === 'aborted') { return undefined }
-      if (result.type === 'no-data' || (result.type === 'timeout' && result.unreachable !== true)) { missed.set(peer.toString(), result.type) }
+      // reached, and had nothing: a strike if another peer answers (`src/net/peers.ts`)
+      if (result.type === 'no-data' || (result.type === 'timeout' && result.unreachable !== true)) { tally.miss(peer.toString(), result.type) }
       if (ask.failed !== undefined && await ask.failed(peer, result, signal)) { return undefined }
       last = peer.toString()
       retry++
       await sleep(Math.min(this.options.maxRetryDelay, this.options.retryDelay * 2 ** Math.min(retry - 1, 20)), signal)
     }
     return undefined
-  }
-
-  /** `answerer` answered the request `key` with data: it is cleared, and every peer in `missed` (which had nothing) earns a strike. */
-  private strike (answerer: PeerId, missed: Map<string, string>, key: string): void {
-    const { book, log } = this.ctx
-    const id = answerer.toString()
-    book.answered(id)
-    for (const [peer, type] of missed) {
-      if (peer === id) { continue }
-      const ms = book.strike(peer, `${type} for ${key}`)
-      if (ms !== undefined) { log('blocking %s for %d ms: %s', peer, ms, book.blocked().get(peer) ?? '') }
-    }
   }
 
   /** The next peer to ask (holding an outbound slot), or undefined once `signal` aborts. */

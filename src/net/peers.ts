@@ -6,9 +6,9 @@
  * and the ordering used to pick a peer for a request (commonware
  * `resolver/src/p2p`).
  *
- * The strike rule (docs/PROTOCOLS.md, "Blocking"): a peer earns a strike
- * when it timed out or answered no-data on a request that another peer then
- * answered with data; `limit` strikes in a row block it for `blockMs`, and
+ * The strike rule (docs/PROTOCOLS.md, resolvers' "Client behaviour"): a
+ * peer earns a strike when it timed out (or, unless `noData` is off,
+ * answered no-data) on a request that another peer then answered with data; `limit` strikes in a row block it for `blockMs`, and
  * each further strike-out doubles that (up to `maxBlockMs`). A data answer
  * clears its strikes and its back-off. The block is bounded because an honest
  * peer looks the same for a while when it is behind, pruned past the range,
@@ -39,10 +39,15 @@ export interface StrikeRule {
   blockMs: number
   /** Longest such block (ms). */
   maxBlockMs: number
+  /**
+   * Whether a no-data answer is a strike (else only timeouts are). Off for
+   * marshal, whose honest peers lack recent blocks while they are behind.
+   */
+  noData: boolean
 }
 
 /** The services' strike rule: 3 strikes block for 30 s, then 1, 2, 4 … up to 10 minutes. */
-export const DEFAULT_STRIKES: StrikeRule = { limit: 3, blockMs: 30_000, maxBlockMs: 600_000 }
+export const DEFAULT_STRIKES: StrikeRule = { limit: 3, blockMs: 30_000, maxBlockMs: 600_000, noData: true }
 
 export interface PeerBookOptions {
   /** Latency (ms) assumed for a peer never measured. */
@@ -96,6 +101,11 @@ export class PeerBook {
     if (this.blockedPeers.has(peer)) { return false }
     this.blockedPeers.set(peer, reason)
     return true
+  }
+
+  /** Whether a no-data answer is a strike here. */
+  get strikesNoData (): boolean {
+    return this.rule.noData
   }
 
   /**
@@ -198,6 +208,37 @@ export class PeerBook {
       if (at >= 0 && list.length > 1) { list.push(list.splice(at, 1)[0]) }
     }
     return list
+  }
+}
+
+/**
+ * One request's part in the strike rule: the peers that were reached and had
+ * nothing for it (timed out on an open stream, or no data). When a peer
+ * answers it with data, that peer is cleared and each of the others earns a
+ * strike; a request nobody answers strikes no one.
+ */
+export class StrikeTally {
+  private readonly missed = new Map<string, string>()
+
+  constructor (private readonly book: PeerBook, private readonly key: string) {}
+
+  /** `peer` was reached and had nothing: it timed out on an open stream, or answered no-data. */
+  miss (peer: string, what: 'timeout' | 'no-data'): void {
+    if (what === 'no-data' && !this.book.strikesNoData) { return }
+    this.missed.set(peer, what)
+  }
+
+  /** `peer` answered with data; returns the peers this blocked, with how long (ms). */
+  answered (peer: string): Array<{ peer: string, ms: number }> {
+    this.book.answered(peer)
+    const out: Array<{ peer: string, ms: number }> = []
+    for (const [other, what] of this.missed) {
+      if (other === peer) { continue }
+      const ms = this.book.strike(other, `${what} for ${this.key}`)
+      if (ms !== undefined) { out.push({ peer: other, ms }) }
+    }
+    this.missed.clear()
+    return out
   }
 }
 

@@ -79,7 +79,8 @@ export interface ServiceInit {
    * The strike rule (`src/net/peers.ts`): `limit` requests in a row that a
    * peer timed out on or had no data for, while another peer answered them,
    * block it for `blockMs`, doubling per strike-out up to `maxBlockMs`.
-   * Defaults 3, 30 s, 10 min; `limit: 0` turns it off.
+   * Defaults 3, 30 s, 10 min; `limit: 0` turns it off; `noData: false`
+   * counts only timeouts (marshal's default).
    */
   strikes?: Partial<StrikeRule>
 }

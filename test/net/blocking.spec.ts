@@ -10,7 +10,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { PeerBlocker } from '../../src/net/blocking.ts'
-import { PeerBook } from '../../src/net/peers.ts'
+import { PeerBook, StrikeTally } from '../../src/net/peers.ts'
 import type { Logger, PeerId, PeerStore } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -67,7 +67,7 @@ describe('net: PeerBlocker', () => {
 })
 
 describe('net: PeerBook strike rule', () => {
-  const rule = { limit: 3, blockMs: 1000, maxBlockMs: 3000 }
+  const rule = { limit: 3, blockMs: 1000, maxBlockMs: 3000, noData: true }
 
   it('blocks at the limit-th strike in a row, for a bounded time that doubles per strike-out up to the cap', () => {
     let now = 0
@@ -123,5 +123,24 @@ describe('net: PeerBook strike rule', () => {
     const book = new PeerBook({ initialLatency: 0, strikes: { ...rule, limit: 0 } })
     for (let i = 0; i < 10; i++) { expect(book.strike('p', 'x')).to.equal(undefined) }
     expect(book.isBlocked('p')).to.equal(false)
+  })
+
+  it('a request answered by another peer strikes those that had nothing once each; no-data only where the rule counts it', () => {
+    const counting = new PeerBook({ initialLatency: 0, strikes: rule })
+    const timeoutsOnly = new PeerBook({ initialLatency: 0, strikes: { ...rule, noData: false } })
+    for (const book of [counting, timeoutsOnly]) {
+      for (let i = 0; i < 3; i++) {
+        const tally = new StrikeTally(book, `r${i}`)
+        tally.miss('slow', 'timeout')
+        tally.miss('slow', 'timeout')
+        tally.miss('empty', 'no-data')
+        tally.answered('good')
+      }
+    }
+    expect(counting.isBlocked('slow')).to.equal(true)
+    expect(counting.isBlocked('empty')).to.equal(true)
+    expect(timeoutsOnly.isBlocked('slow')).to.equal(true)
+    expect(timeoutsOnly.isBlocked('empty')).to.equal(false)
+    expect(counting.isBlocked('good')).to.equal(false)
   })
 })
