@@ -318,16 +318,16 @@ class Run {
 
   /**
    * Liars end blocked for good in `n`'s peer books; a stalling or `NoData`
-   * server whose misbehaviour reached `n` — it had nothing on as many
-   * requests as the strike rule's limit that other peers answered, in one
-   * book of one incarnation — ends blocked there by the rule; no honest node
+   * server whose misbehaviour reached `n` — it had nothing, on as many
+   * separate occasions as the strike rule's limit, for requests other peers
+   * answered, in one book of one incarnation — ends blocked there by the rule; no honest node
    * is ever blocked, for good or for a while.
    */
   private checkBlocking (n: Node, byzantine: Set<number>): void {
     for (const liar of n.lied) { if (!n.marshalPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got garbage blocks from ${liar} and did not block it`) } }
     for (const liar of n.syncLied) { if (!n.syncPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got bad sync data from ${liar} and did not block it`) } }
     for (const [what, book, vain] of [['state sync', n.syncPeers, n.vain.sync], ['marshal', n.marshalPeers, n.vain.marshal]] as const) {
-      for (const [p, times] of vain) {
+      for (const [p, { times }] of vain) {
         if (times >= DEFAULT_STRIKES.limit && !book.isBlocked(this.nodes[p].peerId)) { this.fail(`node ${n.index}: ${what} got nothing from ${p} on ${times} requests others answered, and it is not blocked`) }
       }
     }

@@ -13,7 +13,9 @@
  * clears its strikes and its back-off. The block is bounded because an honest
  * peer looks the same for a while when it is behind, pruned past the range,
  * or on a broken connection, and must get back in once it recovers — the
- * role graylisting with a decaying score plays in gossipsub; commonware's
+ * role graylisting with a decaying score plays in gossipsub. Misses seen
+ * before a peer's last strike counted (requests it was asked at the same
+ * time) add no strike: one occasion is one strike. commonware's
  * resolver only ever blocks peers whose data failed verification and merely
  * deprioritises the slow ones, which leaves a staller asked again forever.
  *
@@ -65,6 +67,8 @@ interface Strikes {
   outs: number
   /** Blocked until this time on the book's clock (0: not blocked). */
   until: number
+  /** When the last strike counted: a miss seen before it is the same occasion (concurrent requests) and does not count again. */
+  lastAt: number
   reason: string
 }
 
@@ -77,12 +81,17 @@ export class PeerBook {
   private readonly strikes = new Map<string, Strikes>()
   private readonly initialLatency: number
   private readonly rule: StrikeRule
-  private readonly now: () => number
+  private readonly clock: () => number
 
   constructor (options: PeerBookOptions) {
     this.initialLatency = options.initialLatency
     this.rule = options.strikes ?? DEFAULT_STRIKES
-    this.now = options.now ?? (() => performance.now())
+    this.clock = options.now ?? (() => performance.now())
+  }
+
+  /** The book's clock (ms). */
+  now (): number {
+    return this.clock()
   }
 
   /** Current latency score of `peer` in ms. */
@@ -110,20 +119,24 @@ export class PeerBook {
 
   /**
    * One strike against `peer` (it timed out or had no data on a request
-   * another peer answered). Returns how long it is now blocked for (ms) if
-   * this strike blocked it, else undefined.
+   * another peer answered), for a miss seen at `missedAt` (default now): a
+   * miss seen before its last strike counted is part of that occasion — a
+   * peer asked several requests at once that were all missing answers them
+   * all alike — and is ignored. Returns how long it is now blocked for (ms)
+   * if this strike blocked it, else undefined.
    */
-  strike (peer: string, reason: string): number | undefined {
+  strike (peer: string, reason: string, missedAt?: number): number | undefined {
     const { limit, blockMs, maxBlockMs } = this.rule
     if (limit <= 0 || this.blockedPeers.has(peer)) { return undefined }
     let s = this.strikes.get(peer)
     if (s === undefined) {
       if (this.strikes.size > MAX_TRACKED) { this.forgetUnblocked() }
-      s = { count: 0, outs: 0, until: 0, reason }
+      s = { count: 0, outs: 0, until: 0, lastAt: -Infinity, reason }
       this.strikes.set(peer, s)
     }
     const now = this.now()
-    if (s.until > now) { return undefined }
+    if (s.until > now || (missedAt ?? now) < s.lastAt) { return undefined }
+    s.lastAt = now
     // on probation after a strike-out: one strike is enough again
     s.count = s.outs > 0 ? limit : s.count + 1
     if (s.count < limit) { return undefined }
@@ -218,23 +231,23 @@ export class PeerBook {
  * strike; a request nobody answers strikes no one.
  */
 export class StrikeTally {
-  private readonly missed = new Map<string, string>()
+  private readonly missed = new Map<string, { what: string, at: number }>()
 
   constructor (private readonly book: PeerBook, private readonly key: string) {}
 
   /** `peer` was reached and had nothing: it timed out on an open stream, or answered no-data. */
   miss (peer: string, what: 'timeout' | 'no-data'): void {
     if (what === 'no-data' && !this.book.strikesNoData) { return }
-    this.missed.set(peer, what)
+    this.missed.set(peer, { what, at: this.book.now() })
   }
 
   /** `peer` answered with data; returns the peers this blocked, with how long (ms). */
   answered (peer: string): Array<{ peer: string, ms: number }> {
     this.book.answered(peer)
     const out: Array<{ peer: string, ms: number }> = []
-    for (const [other, what] of this.missed) {
+    for (const [other, { what, at }] of this.missed) {
       if (other === peer) { continue }
-      const ms = this.book.strike(other, `${what} for ${this.key}`)
+      const ms = this.book.strike(other, `${what} for ${this.key}`, at)
       if (ms !== undefined) { out.push({ peer: other, ms }) }
     }
     this.missed.clear()

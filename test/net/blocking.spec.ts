@@ -119,6 +119,29 @@ describe('net: PeerBook strike rule', () => {
     expect([...book.blocked().keys()]).to.deep.equal(['q'])
   })
 
+  it('misses of requests asked at the same time are one occasion: one strike, not one per request', () => {
+    let now = 0
+    const book = new PeerBook({ initialLatency: 0, strikes: rule, now: () => now })
+    // four requests in flight at once, all missing at t=5, answered elsewhere at t=10..13
+    const tallies = Array.from({ length: 4 }, (_, i) => new StrikeTally(book, `r${i}`))
+    now = 5
+    for (const t of tallies) { t.miss('p', 'no-data') }
+    for (const t of tallies) {
+      now++
+      t.answered('q')
+    }
+    expect(book.isBlocked('p')).to.equal(false)
+    // two later occasions, each after the last strike: the third strike blocks
+    for (let i = 0; i < 2; i++) {
+      const t = new StrikeTally(book, `later${i}`)
+      now += 10
+      t.miss('p', 'no-data')
+      now += 10
+      t.answered('q')
+    }
+    expect(book.isBlocked('p')).to.equal(true)
+  })
+
   it('is off with limit 0', () => {
     const book = new PeerBook({ initialLatency: 0, strikes: { ...rule, limit: 0 } })
     for (let i = 0; i < 10; i++) { expect(book.strike('p', 'x')).to.equal(undefined) }
