@@ -462,17 +462,7 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
         }
         if (outcome === 'data' && value !== undefined) {
           peers.record(peer.peerId, ctx.now() - asked)
-          // the run's own count of what the rule should have counted, for its invariant
-          const vain = peers === this.syncPeers ? this.vain.sync : this.vain.marshal
-          for (const [p, at] of tally.vain) {
-            const before = vain.get(p)
-            if (before === undefined || at >= before.at) { vain.set(p, { times: (before?.times ?? 0) + 1, at: ctx.now() }) }
-          }
-          for (const out of tally.strikes.answered(peer.peerId)) {
-            const struck = ctx.nodes.find(p => p.peerId === out.peer) as SimNode<B, Dbs>
-            this.struckOut.add(struck.index)
-            ctx.trace.record(ctx.now(), `strike-out ${this.index} ${struck.index} ${kind} ${out.ms}`)
-          }
+          this.answered(peers, peer, tally, kind)
           return { peer, value }
         }
         peers.record(peer.peerId, ctx.net.requestTimeoutMs)
@@ -484,6 +474,22 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
         last = peer.peerId
       }
       await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
+  /** `peer` answered a request of `kind` that `tally` followed: strikes go to those that had nothing (the kit's rule), and the run's own count. */
+  private answered (book: PeerBook, peer: SimNode<B, Dbs>, tally: { strikes: StrikeTally, vain: Map<number, number> }, kind: string): void {
+    const ctx = this.ctx
+    // the run's own count of what the rule should have counted, for its invariant
+    const vain = book === this.syncPeers ? this.vain.sync : this.vain.marshal
+    for (const [p, at] of tally.vain) {
+      const before = vain.get(p)
+      if (before === undefined || at >= before.at) { vain.set(p, { times: (before?.times ?? 0) + 1, at: ctx.now() }) }
+    }
+    for (const out of tally.strikes.answered(peer.peerId)) {
+      const struck = ctx.nodes.find(p => p.peerId === out.peer) as SimNode<B, Dbs>
+      this.struckOut.add(struck.index)
+      ctx.trace.record(ctx.now(), `strike-out ${this.index} ${struck.index} ${kind} ${out.ms}`)
     }
   }
 

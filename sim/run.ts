@@ -28,11 +28,13 @@
  * target height, and the state-sync joiner handed off from a sync;
  * - durability: after a restart (even on power loss) the applied height is
  * at least the highest height acknowledged before the crash;
- * - every byzantine server whose bad data (garbage blocks, altered sync
- * responses) reached a node ends blocked in that node's peer book, and no
- * honest node is ever blocked; a stalling or `NoData` sync server ends
- * penalised but not blocked (nothing it sent was false; see
- * `SimNode.syncSource`), and the syncing node hands off regardless;
+ * - every byzantine server whose misbehaviour reached a node ends blocked
+ * in that node's peer book, and no honest node is ever blocked, for good or
+ * for a while: bad data (garbage blocks, altered sync responses) blocks for
+ * good; a stalling or `NoData` server (it stalls or has nothing for every
+ * state-sync and marshal request) reached a node when it had nothing, on as
+ * many separate occasions as the strike rule's limit, for requests other
+ * peers answered, and is then blocked by the rule (`src/net/peers.ts`);
  * - no fatal error, no unhandled rejection, no exception from a timer.
  */
 import { createHash } from 'node:crypto'
