@@ -17,9 +17,11 @@ import type { RunResult } from '../../sim/run.ts'
 
 /**
  * Seeds run by `npm test`, chosen so that together they inject every fault
- * kind (checked below); a seed a sweep finds failing is added here once fixed.
+ * kind (checked below); a seed a sweep finds failing is added here once fixed
+ * (129, 204: an honest server behind the target answered no-data to four
+ * requests asked at once, and the strike rule counted them as four strikes).
  */
-const FIXED_SEEDS = [4, 6, 17, 27, 29, 34, 36, 38, 55]
+const FIXED_SEEDS = [4, 6, 17, 27, 29, 34, 36, 38, 129, 204]
 
 function explain (r: RunResult): string {
   return `seed ${r.seed} (replay: npm run sim -- --seed ${r.seed}):\n${r.failures.join('\n')}\n${r.tail.join('\n')}`
@@ -42,17 +44,16 @@ describe('sim: seeded whole-network simulation', function () {
     })
   }
 
-  it('the fixed seeds inject every fault kind; bad data and stalls reach a node and end blocked', () => {
+  it('the fixed seeds inject every fault kind; bad data and stalls reach a node', () => {
     for (const kind of FAULT_KINDS) {
       expect([...results.values()].some(r => r.faults[kind] > 0), kind).to.equal(true)
     }
     // seeds 4 (garbage blocks) and 34 (altered state-sync responses) deliver bad data to someone: blocked (the run's invariants)
     expect(results.get(4)?.byzantine.reached).to.be.greaterThan(0)
     expect(results.get(34)?.byzantine.reached).to.be.greaterThan(0)
-    // seeds 27 and 55 (a stalling server): asked in vain on requests others answered; in 55 often enough that
-    // the strike rule blocked it (the run's invariants: blocked wherever it cost a node 3 such requests)
+    // seed 27 (a stalling server): asked in vain on a request others answered (the run's invariants: blocked
+    // wherever that happened on 3 separate occasions; the rule itself is tested in test/net/)
     expect(results.get(27)?.byzantine.stalled).to.be.greaterThan(0)
-    expect(results.get(55)?.byzantine.struck).to.be.greaterThan(0)
     // seed 29: a validator signed conflicting votes, and every node still agreed on every height (the run's invariants)
     expect(results.get(29)?.faults.equivocate).to.be.greaterThan(0)
   })
