@@ -163,6 +163,11 @@ export function resolveSettings (init: ServiceInit, defaults: ServiceSettings): 
     const v = settings[key]
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) { throw new RangeError(`${key} must be a whole number >= 1, got ${String(v)}`) }
   }
+  const { limit, blockMs, maxBlockMs } = settings.strikes
+  if (!Number.isSafeInteger(limit) || limit < 0) { throw new RangeError(`strikes.limit must be a whole number >= 0, got ${String(limit)}`) }
+  if (!(blockMs > 0) || !Number.isFinite(blockMs) || !(maxBlockMs >= blockMs) || !Number.isFinite(maxBlockMs)) {
+    throw new RangeError(`strikes.blockMs must be a finite number of ms > 0 and maxBlockMs at least that, got ${String(blockMs)} and ${String(maxBlockMs)}`)
+  }
   if (settings.maxRetryDelay < settings.retryDelay) { throw new RangeError(`maxRetryDelay (${settings.maxRetryDelay}) is below retryDelay (${settings.retryDelay})`) }
   if (typeof settings.initialLatency !== 'number' || !(settings.initialLatency >= 0) || !Number.isFinite(settings.initialLatency)) {
     throw new RangeError(`initialLatency must be a finite number of ms >= 0, got ${String(settings.initialLatency)}`)
