@@ -120,6 +120,23 @@ describe('sim: network', () => {
     expect(net.counts.delivered).to.equal(2 + 2 + 4)
   })
 
+  it('an exchange that gets no answer is a timeout if the server got it and stayed up and reachable, else lost', async () => {
+    const clock = new VirtualClock()
+    const net = new SimNetwork(clock, new Rng(7), new Trace(), { latencyMs: 5, jitterMs: 10, dropRate: 0, dupRate: 0 })
+    const never = async (): Promise<number> => new Promise<number>(() => {})
+    const got: string[] = []
+    void net.exchange(0, 1, 'stall', never).then(r => { got.push(`stall:${r.type}`) })
+    void net.exchange(0, 2, 'answer', async () => 7).then(r => { got.push(`answer:${r.type}:${r.type === 'answer' ? String(r.value) : ''}`) })
+    // the server goes down while it serves: its connections close, a reset rather than a stall
+    void net.exchange(0, 3, 'crash', never).then(r => { got.push(`crash:${r.type}`) })
+    clock.schedule(() => { net.setUp(3, false) }, 40, undefined)
+    // the answer's way back is cut
+    void net.exchange(0, 4, 'cut', async () => 1).then(r => { got.push(`cut:${r.type}`) })
+    net.cutLink(4, 0)
+    await clock.run(() => got.length === 4, 10_000)
+    expect(got.sort()).to.deep.equal(['answer:answer:7', 'crash:lost', 'cut:lost', 'stall:timeout'])
+  })
+
   it('delivers nothing twice without a duplication rate, and nothing across a cut link', async () => {
     const clock = new VirtualClock()
     const net = new SimNetwork(clock, new Rng(7), new Trace(), { latencyMs: 5, jitterMs: 10, dropRate: 0, dupRate: 0 })
