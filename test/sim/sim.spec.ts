@@ -21,7 +21,7 @@ import type { RunResult } from '../../sim/run.ts'
  * (129, 204: an honest server behind the target answered no-data to four
  * requests asked at once, and the strike rule counted them as four strikes).
  */
-const FIXED_SEEDS = [4, 6, 17, 27, 29, 34, 36, 38, 129, 204]
+const FIXED_SEEDS = [4, 6, 17, 27, 29, 34, 36, 38, 129, 204, 288]
 
 function explain (r: RunResult): string {
   return `seed ${r.seed} (replay: npm run sim -- --seed ${r.seed}):\n${r.failures.join('\n')}\n${r.tail.join('\n')}`
@@ -54,6 +54,8 @@ describe('sim: seeded whole-network simulation', function () {
     // seed 27 (a stalling server): asked in vain on a request others answered (the run's invariants: blocked
     // wherever that happened on 3 separate occasions; the rule itself is tested in test/net/)
     expect(results.get(27)?.byzantine.stalled).to.be.greaterThan(0)
+    // seed 288: a stalling server cost a node three occasions and the strike rule blocked it
+    expect(results.get(288)?.byzantine.struck).to.be.greaterThan(0)
     // seed 29: a validator signed conflicting votes, and every node still agreed on every height (the run's invariants)
     expect(results.get(29)?.faults.equivocate).to.be.greaterThan(0)
   })
