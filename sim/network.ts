@@ -38,6 +38,8 @@ export class SimNetwork {
   private readonly trace: Trace
   private readonly cut = new Set<string>()
   private readonly down = new Set<number>()
+  /** Bumped each time a node goes down or up. */
+  private readonly epochs = new Map<number, number>()
 
   constructor (clock: VirtualClock, rng: Rng, trace: Trace, model: LinkModel) {
     this.clock = clock
@@ -57,6 +59,8 @@ export class SimNetwork {
 
   setUp (node: number, up: boolean): void {
     if (up) { this.down.delete(node) } else { this.down.add(node) }
+    // a node going down ends what it was serving: its exchanges in flight are lost, not stalled
+    this.epochs.set(node, (this.epochs.get(node) ?? 0) + 1)
   }
 
   /** Cut the link `from → to` (one way). */
@@ -122,27 +126,47 @@ export class SimNetwork {
     }, delay, undefined)
   }
 
+  /** The answer of `exchange`, or undefined if it brought none. */
+  async request<T>(from: number, to: number, kind: string, serve: () => Promise<T | undefined>): Promise<T | undefined> {
+    const r = await this.exchange(from, to, kind, serve)
+    return r.type === 'answer' ? r.value : undefined
+  }
+
   /**
    * A request/response exchange: `serve` runs at `to` after one latency,
-   * its answer arrives one latency later; `undefined` if either leg is lost
-   * (the caller sees it after the round trip, as a timeout would tell it).
+   * its answer arrives one latency later. The caller learns after a
+   * generous round trip when no answer came: `lost` if a leg was dropped,
+   * the link was cut or `to` went down meanwhile (what a reset stream tells
+   * a libp2p client), `timeout` if `to` got the request and, still up and
+   * reachable, never answered (a stall).
    */
-  async request<T>(from: number, to: number, kind: string, serve: () => Promise<T | undefined>): Promise<T | undefined> {
-    const answer = await new Promise<{ value: T | undefined } | undefined>(resolve => {
+  async exchange<T>(from: number, to: number, kind: string, serve: () => Promise<T | undefined>): Promise<Exchanged<T>> {
+    const epoch = this.epochs.get(to) ?? 0
+    return new Promise<Exchanged<T>>(resolve => {
       let settled = false
+      let arrived = false
+      let served = false
       this.send(from, to, `${kind}?`, () => {
+        arrived = true
         void serve().catch(() => undefined).then(value => {
+          served = true
           this.send(to, from, `${kind}!`, () => {
             // a duplicated request or answer arrives after the first: ignored
             if (settled) { return }
             settled = true
-            resolve({ value })
+            resolve({ type: 'answer', value })
           })
         })
       })
-      // a lost leg: the caller gives up after a generous round trip
-      this.clock.schedule(() => { if (!settled) { resolve(undefined) } }, this.requestTimeoutMs, undefined)
+      this.clock.schedule(() => {
+        if (settled) { return }
+        settled = true
+        const stalled = arrived && !served && (this.epochs.get(to) ?? 0) === epoch && this.reachable(from, to) && this.reachable(to, from)
+        resolve({ type: stalled ? 'timeout' : 'lost' })
+      }, this.requestTimeoutMs, undefined)
     })
-    return answer?.value
   }
 }
+
+/** How a request/response exchange ended (see `SimNetwork.exchange`). */
+export type Exchanged<T> = { type: 'answer', value: T | undefined } | { type: 'lost' | 'timeout' }

@@ -17,27 +17,35 @@
  * Recorded for the run's invariants: the highest acknowledged height (an
  * acknowledgement means the block's state is durable), the blocks delivered
  * per height, fatal errors, the byzantine peers whose bad data reached this
- * node, the stalling sync servers it asked in vain, and the peers its marshal
- * and state sync blocked (in per-incarnation peer books, as the marshal
- * service and the resolvers keep them). A byzantine validator may also
+ * node, the stalling and `NoData` servers it asked in vain on requests
+ * other peers answered, and the peers its marshal, its state sync and the
+ * strike rule blocked (in per-incarnation peer books, as the marshal service
+ * and the resolvers keep them). A byzantine validator may also
  * equivocate: sign a second vote for another payload in every view it votes
  * a proposal in, and tell each peer one of the two, or both.
  */
+import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { hex } from '../src/codec/index.ts'
 import { SimplexEngine, decodeCertificate, decodeVote, encodeCertificate, encodeVote, signedMessage } from '../src/consensus/index.ts'
-import { BlockStore, Marshal } from '../src/marshal/index.ts'
-import { PeerBook } from '../src/net/peers.ts'
+import { BlockStore, Marshal, MarshalServer } from '../src/marshal/index.ts'
+import { encodeMarshalRequest, parseBlockResponse, parseFinalizedResponse } from '../src/marshal/protocol.ts'
+import { DEFAULT_STRIKES, PeerBook, StrikeTally } from '../src/net/peers.ts'
+import { DEFAULT_MAX_RESPONSE_BYTES } from '../src/net/protocol.ts'
+import { parseResponseFrame } from '../src/p2p/index.ts'
+import { resolverHandler } from '../src/p2p/server.ts'
 import { DatabaseSet } from '../src/qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../src/stateful/index.ts'
 import { Kv } from '../src/storage/kv.ts'
-import { ServeError } from '../src/sync/index.ts'
+import { ServeError, encodeRequest } from '../src/sync/index.ts'
 import { PowerLossDatastore } from './storage.ts'
+import { WireServer } from './wire.ts'
 import type { SimNetwork } from './network.ts'
 import type { CrashKind } from './storage.ts'
 import type { Trace } from './trace.ts'
 import type { Finalization, ValidatorSet } from '../src/consensus/index.ts'
 import type { BlockFetcher, FinalizationScheme } from '../src/marshal/index.ts'
+import type { RequestHandler } from '../src/net/server.ts'
 import type { NodeApplication } from '../src/node/application.ts'
 import type { DatabaseRecord } from '../src/qmdb/managed.ts'
 import type { Application, Block, StatefulFatalError } from '../src/stateful/index.ts'
@@ -99,8 +107,16 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   readonly syncBlamed = new Set<number>()
   /** Byzantine sync servers whose lies reached this incarnation's sync engine. */
   readonly syncLied = new Set<number>()
-  /** Stalling and `NoData` servers this incarnation's state sync asked in vain. */
-  readonly syncStalled = new Set<number>()
+  /**
+   * Stalling and `NoData` servers this incarnation asked in vain, by peer
+   * book: on how many occasions (requests asked after the last one counted)
+   * it had nothing (a timeout; for state sync also a `NoData`) for a request
+   * another peer then answered — what the strike rule counts — and when the
+   * last one counted.
+   */
+  readonly vain = { sync: new Map<number, { times: number, at: number }>(), marshal: new Map<number, { times: number, at: number }>() }
+  /** Peers this node's strike rule blocked for a while (any incarnation, either book). */
+  readonly struckOut = new Set<number>()
   /**
    * This incarnation's peer books (`src/net/peers.ts`, what the marshal
    * service and the resolvers keep): scores order the peers asked, and a
@@ -114,12 +130,19 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   equivocate = false
   /** Conflicting votes this node signed. */
   equivocations = 0
-  /** A byzantine state-sync server: altered responses, no answer at all, or `NoData` to everything. */
+  /**
+   * A byzantine server: altered state-sync responses, or no answer at all /
+   * no data to every state-sync and marshal request.
+   */
   syncFault: 'lie' | 'stall' | 'no-data' | undefined
   /** Height the node's state sync handed off at (state-sync joiners, once done). */
   syncHeight: number | undefined
   /** What this node serves to syncing peers, by database (set once its databases are open). */
   private served: Record<string, Source> = {}
+  /** Where its peers' state-sync and marshal requests are served, as bytes on streams. */
+  private readonly wire = new WireServer(log)
+  private readonly syncHandlers = new Map<string, RequestHandler<Request>>()
+  private blockServer: MarshalServer<B, Finalization> | undefined
   private readonly ctx: SimContext<B, Dbs>
   private disk = new Map<string, Uint8Array>()
   private running: Running<B, Dbs> | undefined
@@ -132,8 +155,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.key = key
     this.validator = role === 'validator'
     this.stateSync = role === 'state-sync'
-    this.marshalPeers = this.newBook()
-    this.syncPeers = this.newBook()
+    this.marshalPeers = this.newBook('marshal')
+    this.syncPeers = this.newBook('sync')
     this.id = peerIdFromPrivateKey(key)
     this.peerId = this.id.toString()
   }
@@ -143,8 +166,11 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return this.ctx.net.requestTimeoutMs / 4
   }
 
-  private newBook (): PeerBook {
-    return new PeerBook({ initialLatency: this.initialLatency })
+  /** A peer book as the resolvers (`sync`) or marshal keep it: marshal's strikes count only timeouts (`src/marshal/service.ts`). */
+  private newBook (kind: 'sync' | 'marshal'): PeerBook {
+    const strikes = kind === 'sync' ? DEFAULT_STRIKES : { ...DEFAULT_STRIKES, noData: false }
+    // the services' strike rule, on the run's virtual clock
+    return new PeerBook({ initialLatency: this.initialLatency, now: () => this.ctx.now(), strikes })
   }
 
   get up (): boolean {
@@ -322,8 +348,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     }
   }
 
-  /** What this node answers a state-sync request for `name` with (byzantine servers misbehave here). */
-  async serveSync (name: string, request: Request): Promise<Response> {
+  /** What this node's source for `name` answers a state-sync request with (byzantine servers misbehave here). */
+  private async serveSync (name: string, request: Request): Promise<Response> {
     const source = this.served[name]
     if (source === undefined || this.running === undefined) { throw new ServeError('MissingSource') }
     if (this.syncFault === 'stall') { return never() }
@@ -332,24 +358,40 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return this.syncFault === 'lie' ? corrupt(response) : response
   }
 
+  /** The resolver's handler serving `name` here (`src/p2p/server.ts`), built once per database. */
+  private syncHandler (name: keyof Dbs & string): RequestHandler<Request> {
+    const known = this.syncHandlers.get(name)
+    if (known !== undefined) { return known }
+    const source: Source = { serve: async request => ({ response: await this.serveSync(name, request) }) }
+    const h = resolverHandler(name, { kind: this.ctx.application.databases[name].protocol, maxServeOps: 1024, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES },
+      () => this.served[name] === undefined ? undefined : source, log)
+    this.syncHandlers.set(name, h)
+    return h
+  }
+
   /**
    * The node's `Source` for `name`, as the resolver's client asks
-   * (`src/net/client.ts`): a fresh request goes to the best-scored peer, a
-   * retry to a shuffled other one; an exchange that brings nothing (no answer
-   * in time, `NoData`, an error) penalises the peer's score by the timeout;
-   * a response that fails verification blocks its peer. Stalling and
-   * `NoData` peers are not blocked: they sent nothing false, and an honest
-   * peer behind a partition or past its prune floor looks the same.
+   * (`src/net/client.ts`, `src/p2p/client.ts`): the request encoded with
+   * the protocol's codec, served by the peer's resolver handler over a
+   * stream (`sim/wire.ts`), the answer parsed as the client parses it; a
+   * response that breaks the protocol or fails verification blocks its
+   * peer for good, and stalling and `NoData` peers are blocked for a while
+   * by the strike rule (`askPeers`, `src/net/peers.ts`).
    */
-  private syncSource (name: string): Source {
+  private syncSource (name: keyof Dbs & string): Source {
     const ctx = this.ctx
-    const me = this.index
+    const codec = ctx.application.databases[name].codec
     return {
       serve: async (request, { signal }) => {
-        const { peer, value: response } = await this.askPeers(() => this.syncPeers, `sync-${name}`, async peer => peer.serveSync(name, request), {
+        const bytes = encodeRequest(request)
+        const { peer, value: response } = await this.askPeers(() => this.syncPeers, `sync-${name}`, async peer => peer.wire.ask(peer.syncHandler(name), this.id, bytes, DEFAULT_MAX_RESPONSE_BYTES), {
           check: () => { if (signal?.aborted === true) { throw new ServeError('Aborted') } },
           filter: p => p.served[name] !== undefined,
-          onMiss: peer => { if (peer.syncFault === 'stall' || peer.syncFault === 'no-data') { this.syncStalled.add(peer.index) } }
+          parse: body => {
+            const frame = parseResponseFrame(body, request, codec)
+            return frame.type === 'no-data' ? undefined : frame.response
+          },
+          invalid: peer => { this.blameSync(peer) }
         })
         if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
         const book = this.syncPeers
@@ -358,8 +400,7 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
           feedback: valid => {
             if (!valid) {
               book.block(peer.peerId, `its ${request.type} response for ${name} failed verification`)
-              this.syncBlamed.add(peer.index)
-              ctx.trace.record(ctx.now(), `sync-blame ${me} ${peer.index}`)
+              this.blameSync(peer)
             }
           }
         }
@@ -367,36 +408,88 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     }
   }
 
+  private blameSync (peer: SimNode<B, Dbs>): void {
+    if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
+    this.syncBlamed.add(peer.index)
+    this.ctx.trace.record(this.ctx.now(), `sync-blame ${this.index} ${peer.index}`)
+  }
+
   /**
    * One exchange of kind `kind`, retried until a peer answers, as the kit's
    * client does (`src/net/client.ts`): a fresh request goes to the best-scored
-   * peer of `book()` matching `filter`, a retry to a shuffled other one; an
-   * attempt that brings nothing costs its peer the request timeout in the
-   * book (and is shown to `onMiss`); 100 ms of virtual time pass before the
-   * next attempt. `check` runs before every attempt and throws to give up.
+   * peer of `book()` matching `filter`, a retry to a shuffled other one; the
+   * peer's answer bytes (`serve`, run at the peer) are parsed by `parse`
+   * (undefined: no data); an answer that breaks the protocol (`parse`
+   * throws) blocks its peer for good, as the client's `invalid` does, and
+   * is told to `invalid`; an attempt that brings nothing costs its peer the
+   * request timeout in the book; 100 ms of virtual time pass before the next
+   * attempt. `check` runs before every attempt and throws to give up. The
+   * strike rule is the kit's (`StrikeTally`, as the client loop uses it): a
+   * peer that timed out or had no data (where its book counts that) earns a
+   * strike when another peer answers; a lost exchange or a reset stream
+   * earns none.
    */
-  private async askPeers<T> (book: () => PeerBook, kind: string, serve: (peer: SimNode<B, Dbs>) => Promise<T | undefined>, opts: {
+  private async askPeers<T> (book: () => PeerBook, kind: string, serve: (peer: SimNode<B, Dbs>) => Promise<Uint8Array | undefined>, opts: {
     check(): void
     filter?(p: SimNode<B, Dbs>): boolean
-    onMiss?(peer: SimNode<B, Dbs>): void
+    parse(body: Uint8Array): T | undefined
+    invalid(peer: SimNode<B, Dbs>): void
   }): Promise<{ peer: SimNode<B, Dbs>, value: T }> {
+    const ctx = this.ctx
     let last: string | undefined
+    let tally: { book: PeerBook, strikes: StrikeTally, vain: Map<number, number> } | undefined
     for (;;) {
       opts.check()
       const peers = book()
+      // a crash replaces the books: strikes are counted in the current one
+      if (tally?.book !== peers) { tally = { book: peers, strikes: new StrikeTally(peers, kind), vain: new Map() } }
       const peer = this.pickFrom(peers, last, opts.filter)
       if (peer !== undefined) {
-        const asked = this.ctx.now()
-        const value = await this.ctx.net.request(this.index, peer.index, kind, async () => serve(peer))
-        if (value !== undefined) {
-          peers.record(peer.peerId, this.ctx.now() - asked)
+        const asked = ctx.now()
+        const r = await ctx.net.exchange(this.index, peer.index, kind, async () => serve(peer))
+        let outcome: 'data' | 'no-data' | 'invalid' | 'reset' | 'timeout' | 'lost' = r.type === 'answer' ? 'reset' : r.type
+        let value: T | undefined
+        if (r.type === 'answer') {
+          try {
+            value = r.value === undefined ? undefined : opts.parse(r.value)
+            outcome = r.value === undefined ? 'reset' : value === undefined ? 'no-data' : 'data'
+          } catch (err) {
+            outcome = 'invalid'
+            peers.block(peer.peerId, `${kind}: ${(err as Error).message}`)
+            ctx.trace.record(ctx.now(), `invalid ${this.index} ${peer.index} ${kind}`)
+            opts.invalid(peer)
+          }
+        }
+        if (outcome === 'data' && value !== undefined) {
+          peers.record(peer.peerId, ctx.now() - asked)
+          this.answered(peers, peer, tally, kind)
           return { peer, value }
         }
-        peers.record(peer.peerId, this.ctx.net.requestTimeoutMs)
-        opts.onMiss?.(peer)
+        peers.record(peer.peerId, ctx.net.requestTimeoutMs)
+        // lost (dropped, cut, peer down) or reset: the network's doing or a refusal, no strike
+        if (outcome === 'timeout' || outcome === 'no-data') {
+          tally.strikes.miss(peer.peerId, outcome)
+          if ((peer.syncFault === 'stall' || peer.syncFault === 'no-data') && (outcome === 'timeout' || peers.strikesNoData)) { tally.vain.set(peer.index, ctx.now()) }
+        }
         last = peer.peerId
       }
       await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+
+  /** `peer` answered a request of `kind` that `tally` followed: strikes go to those that had nothing (the kit's rule), and the run's own count. */
+  private answered (book: PeerBook, peer: SimNode<B, Dbs>, tally: { strikes: StrikeTally, vain: Map<number, number> }, kind: string): void {
+    const ctx = this.ctx
+    // the run's own count of what the rule should have counted, for its invariant
+    const vain = book === this.syncPeers ? this.vain.sync : this.vain.marshal
+    for (const [p, at] of tally.vain) {
+      const before = vain.get(p)
+      if (before === undefined || at >= before.at) { vain.set(p, { times: (before?.times ?? 0) + 1, at: ctx.now() }) }
+    }
+    for (const out of tally.strikes.answered(peer.peerId)) {
+      const struck = ctx.nodes.find(p => p.peerId === out.peer) as SimNode<B, Dbs>
+      this.struckOut.add(struck.index)
+      ctx.trace.record(ctx.now(), `strike-out ${this.index} ${struck.index} ${kind} ${out.ms}`)
     }
   }
 
@@ -418,44 +511,82 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return this.ctx.nodes.filter(p => p.up && p.index !== this.index && this.ctx.net.reachable(this.index, p.index) && (filter?.(p) ?? true))
   }
 
-  /** Marshal's view of the network: one peer per attempt, picked and blocked as the sync source does (`syncSource`). */
+  /**
+   * What this node's marshal server answers from (`src/marshal/server.ts`):
+   * its marshal while it runs; a stalling server never answers, a `NoData`
+   * server has nothing, a byzantine block server encodes garbage.
+   */
+  private marshalServer (): MarshalServer<B, Finalization> {
+    if (this.blockServer === undefined) {
+      const ctx = this.ctx
+      const codec = ctx.application.blockCodec
+      const serving = { maxBytes: codec.maxBytes, decode: (b: Uint8Array) => codec.decode(b), encode: (b: B) => this.serveBlock(codec.encode(b)) }
+      this.blockServer = new MarshalServer<B, Finalization>({ codec: serving, scheme: ctx.scheme, maxServeBlocks: MAX_RANGE, maxResponseBytes: DEFAULT_MAX_RESPONSE_BYTES }, log)
+      const read = async <R>(f: (m: Marshal<B, Finalization>) => Promise<R | undefined>): Promise<R | undefined> => {
+        if (this.syncFault === 'stall') { return never() }
+        const m = this.running?.marshal
+        return m === undefined || this.syncFault === 'no-data' ? undefined : f(m)
+      }
+      this.blockServer.attach({
+        getBlock: async digest => read(async m => m.getBlock(digest)),
+        getFinalizedBlock: async height => read(async m => m.getFinalizedBlock(height)),
+        getFinalization: async height => read(async m => m.getFinalization(height)),
+        latestFinalization: async () => read(async m => m.latestFinalization())
+      })
+    }
+    return this.blockServer
+  }
+
+  /**
+   * Marshal's view of the network, as its client asks (`src/marshal/client.ts`):
+   * requests encoded with marshal's codec, served by the peer's marshal server
+   * over a stream, answers parsed (digest, heights, links and certificates
+   * checked) as the client parses them; peers picked and blocked as the sync
+   * source does (`syncSource`).
+   */
   private fetcher (): BlockFetcher {
     const ctx = this.ctx
     const me = this.index
     const codec = ctx.application.blockCodec
-    const blame = (book: PeerBook, peer: SimNode<B, Dbs>) => (valid: boolean): void => {
-      if (!valid) {
-        book.block(peer.peerId, 'served a block that failed verification')
-        this.blamed.add(peer.index)
-        ctx.trace.record(ctx.now(), `blame ${me} ${peer.index}`)
-      }
+    const invalid = (peer: SimNode<B, Dbs>): void => {
+      if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
+      this.blamed.add(peer.index)
+      ctx.trace.record(ctx.now(), `blame ${me} ${peer.index}`)
     }
     const answered = (peer: SimNode<B, Dbs>): (valid: boolean) => void => {
       if (peer.lieAboutBlocks) { this.lied.add(peer.index) }
-      return blame(this.marshalPeers, peer)
+      const book = this.marshalPeers
+      return valid => {
+        if (!valid) {
+          book.block(peer.peerId, 'served a block that failed verification')
+          invalid(peer)
+        }
+      }
     }
+    const ask = (bytes: Uint8Array) => async (peer: SimNode<B, Dbs>) => peer.wire.ask(peer.marshalServer(), this.id, bytes, DEFAULT_MAX_RESPONSE_BYTES)
     return {
       fetchBlock: async (digest, { signal }) => {
-        const { peer, value: bytes } = await this.askPeers(() => this.marshalPeers, 'block', async peer => {
-          const b = await peer.marshal?.getBlock(digest)
-          return b === undefined ? undefined : peer.serveBlock(codec.encode(b))
-        }, { check: () => { signal.throwIfAborted() } })
+        const { peer, value: bytes } = await this.askPeers(() => this.marshalPeers, 'block', ask(encodeMarshalRequest({ type: 'block', digest })), {
+          check: () => { signal.throwIfAborted() },
+          parse: body => {
+            const p = parseBlockResponse(body, digest, codec)
+            return p.type === 'no-data' ? undefined : p.value
+          },
+          invalid
+        })
         return { bytes, feedback: answered(peer) }
       },
       fetchFinalized: async (from, to, { signal }) => {
-        const { peer, value: blocks } = await this.askPeers(() => this.marshalPeers, 'range', async peer => {
-          const m = peer.marshal
-          if (m === undefined) { return undefined }
-          // as marshal's server does (`src/marshal/server.ts`): the longest run of finalized blocks ending at `to`, oldest first
-          const out: Array<{ block: Uint8Array, finalization?: Uint8Array }> = []
-          for (let h = to; h >= from; h--) {
-            const b = await m.getFinalizedBlock(h)
-            if (b === undefined) { break }
-            const f = await m.getFinalization(h)
-            out.unshift({ block: peer.serveBlock(codec.encode(b)), finalization: f === undefined ? undefined : ctx.scheme.encode(f) })
-          }
-          return out.length === 0 ? undefined : out
-        }, { check: () => { signal.throwIfAborted() } })
+        // as marshal's client: at most MAX_RANGE blocks ending at `to`
+        const low = Math.max(from, to - MAX_RANGE + 1)
+        const { peer, value: blocks } = await this.askPeers(() => this.marshalPeers, 'range', ask(encodeMarshalRequest({ type: 'finalized', from: low, to })), {
+          check: () => { signal.throwIfAborted() },
+          parse: body => {
+            const p = parseFinalizedResponse(body, low, to, codec, ctx.scheme)
+            return p.type === 'no-data' ? undefined : p.value
+          },
+          invalid
+        })
         return { blocks, feedback: answered(peer) }
       }
     }
@@ -507,9 +638,10 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.running = undefined
     this.lied.clear()
     this.syncLied.clear()
-    this.syncStalled.clear()
-    this.marshalPeers = this.newBook()
-    this.syncPeers = this.newBook()
+    this.vain.sync.clear()
+    this.vain.marshal.clear()
+    this.marshalPeers = this.newBook('marshal')
+    this.syncPeers = this.newBook('sync')
     this.served = {}
     this.disk = r.store.crash(kind)
     // timers and loops of the dead incarnation stop; their pending storage calls hang forever
@@ -530,6 +662,12 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.disk = r.store.crash('process')
   }
 }
+
+/** Most blocks a range request asks for or a server sends (marshal's defaults, `src/marshal/service.ts`). */
+const MAX_RANGE = 128
+
+/** The simulation's libp2p-style log (silent unless DEBUG names it). */
+const log = defaultLogger().forComponent('qmdb:sim')
 
 async function never<T> (): Promise<T> {
   return new Promise<T>(() => {})

@@ -28,11 +28,13 @@
  * target height, and the state-sync joiner handed off from a sync;
  * - durability: after a restart (even on power loss) the applied height is
  * at least the highest height acknowledged before the crash;
- * - every byzantine server whose bad data (garbage blocks, altered sync
- * responses) reached a node ends blocked in that node's peer book, and no
- * honest node is ever blocked; a stalling or `NoData` sync server ends
- * penalised but not blocked (nothing it sent was false; see
- * `SimNode.syncSource`), and the syncing node hands off regardless;
+ * - every byzantine server whose misbehaviour reached a node ends blocked
+ * in that node's peer book, and no honest node is ever blocked, for good or
+ * for a while: bad data (garbage blocks, altered sync responses) blocks for
+ * good; a stalling or `NoData` server (it stalls or has nothing for every
+ * state-sync and marshal request) reached a node when it had nothing, on as
+ * many separate occasions as the strike rule's limit, for requests other
+ * peers answered, and is then blocked by the rule (`src/net/peers.ts`);
  * - no fatal error, no unhandled rejection, no exception from a timer.
  */
 import { createHash } from 'node:crypto'
@@ -40,6 +42,7 @@ import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { ledgerApplication } from '../src/cli/ledger.ts'
 import { hex } from '../src/codec/index.ts'
 import { ValidatorSet, finalizationScheme } from '../src/consensus/index.ts'
+import { DEFAULT_STRIKES } from '../src/net/peers.ts'
 import { Rng } from '../test/util/rng.ts'
 import { VirtualClock } from './clock.ts'
 import { SimNetwork } from './network.ts'
@@ -79,10 +82,11 @@ export interface RunResult {
   messages: { sent: number, delivered: number, dropped: number, duplicated: number }
   /**
    * (node, byzantine peer) pairs: bad data that reached the node, and blocks
-   * it gave (marshal and state sync together); stalling / `NoData` sync
-   * servers a syncing node asked in vain (never blocked).
+   * it gave (marshal and state sync together); stalling / `NoData`
+   * servers a node asked in vain on requests others answered, and the
+   * strike rule's blocks of them.
    */
-  byzantine: { reached: number, blamed: number, stalled: number }
+  byzantine: { reached: number, blamed: number, stalled: number, struck: number }
   /** Height the state-sync joiner handed off at (its last sync). */
   syncHeight: number | undefined
   virtualMs: number
@@ -314,16 +318,22 @@ class Run {
     for (const e of this.clock.uncaught) { this.fail(`exception in a timer: ${String((e as Error)?.stack ?? e)}`) }
   }
 
-  /** Liars end blocked in `n`'s peer books, stalling servers penalised but not blocked, honest nodes never blocked. */
+  /**
+   * Liars end blocked for good in `n`'s peer books; a stalling or `NoData`
+   * server whose misbehaviour reached `n` — it had nothing, on as many
+   * separate occasions as the strike rule's limit, for requests other peers
+   * answered, in one book of one incarnation — ends blocked there by the rule; no honest node
+   * is ever blocked, for good or for a while.
+   */
   private checkBlocking (n: Node, byzantine: Set<number>): void {
     for (const liar of n.lied) { if (!n.marshalPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got garbage blocks from ${liar} and did not block it`) } }
     for (const liar of n.syncLied) { if (!n.syncPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got bad sync data from ${liar} and did not block it`) } }
-    // a stalling or NoData server sent nothing false (see SimNode.syncSource)
-    for (const p of n.syncStalled) {
-      if (n.syncPeers.isBlocked(this.nodes[p].peerId)) { this.fail(`node ${n.index} blocked ${p}, which only stalled or had no data`) }
-      // each exchange in vain moves its score halfway to the timeout: at least one did
-      if (n.syncPeers.score(this.nodes[p].peerId) < (n.initialLatency + this.net.requestTimeoutMs) / 2) { this.fail(`node ${n.index}: the stalling server ${p} was not penalised`) }
+    for (const [what, book, vain] of [['state sync', n.syncPeers, n.vain.sync], ['marshal', n.marshalPeers, n.vain.marshal]] as const) {
+      for (const [p, { times }] of vain) {
+        if (times >= DEFAULT_STRIKES.limit && !book.isBlocked(this.nodes[p].peerId)) { this.fail(`node ${n.index}: ${what} got nothing from ${p} on ${times} requests others answered, and it is not blocked`) }
+      }
     }
+    for (const p of n.struckOut) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: the strike rule blocked honest node ${p}`) } }
     for (const p of n.blamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: marshal blocked honest node ${p}`) } }
     for (const p of n.syncBlamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: state sync blocked honest node ${p}`) } }
   }
@@ -396,7 +406,8 @@ export async function runSeed (seed: number, options: SimOptions = {}): Promise<
     byzantine: {
       reached: run.nodes.reduce((a, n) => a + n.lied.size + n.syncLied.size, 0),
       blamed: run.nodes.reduce((a, n) => a + n.blamed.size + n.syncBlamed.size, 0),
-      stalled: run.nodes.reduce((a, n) => a + n.syncStalled.size, 0)
+      stalled: run.nodes.reduce((a, n) => a + new Set([...n.vain.sync.keys(), ...n.vain.marshal.keys()]).size, 0),
+      struck: run.nodes.reduce((a, n) => a + n.struckOut.size, 0)
     },
     syncHeight: run.nodes.find(n => n.stateSync)?.syncHeight,
     virtualMs: run.clock.now,

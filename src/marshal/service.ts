@@ -115,7 +115,8 @@ export class MarshalService<B extends MarshalBlock, F> extends RequestService {
   private readonly admitted = new WeakMap<Uint8Array, B>()
 
   constructor (components: MarshalServiceComponents, init: MarshalServiceInit<B, F>) {
-    const settings = resolveSettings(init, { ...SERVICE_DEFAULTS, blockTag: 'qmdb-marshal-blocked' })
+    // an honest peer behind the tip has no recent blocks: only its timeouts are strikes (src/net/peers.ts)
+    const settings = resolveSettings(init, { ...SERVICE_DEFAULTS, blockTag: 'qmdb-marshal-blocked', strikes: { ...SERVICE_DEFAULTS.strikes, noData: false } })
     super(components, settings, 'marshal', new ServiceMetrics(components.metrics, 'marshal'))
     this.init = init
     this.chain = init.chain

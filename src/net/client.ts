@@ -13,6 +13,10 @@
  * undecodable, wrong answer, oversized frame) is blocked at once and the
  * request retried elsewhere; so is a peer whose data the caller later
  * rejects (`verdict(false)`). A verdict never given blames no one.
+ * - A peer that timed out (on an open stream) or had no data for a request
+ * another peer then answered earns a strike in the peer book; enough strikes
+ * in a row block it for a bounded time (the strike rule, `src/net/peers.ts`,
+ * docs/PROTOCOLS.md). An unreachable peer (no stream) earns none.
  * - Per peer, at most `maxConcurrent` requests are outstanding and a token
  * bucket bounds the request rate (the service's outbound `PeerLimiter`), so
  * a client stays within what servers admit.
@@ -21,6 +25,7 @@
  */
 
 import { exchange } from './exchange.ts'
+import { StrikeTally } from './peers.ts'
 import { ProtocolViolation } from './protocol.ts'
 import { sleep } from './signals.ts'
 import type { PeerLimiter } from './limits.ts'
@@ -66,7 +71,7 @@ export interface ClientOptions {
  */
 export type Attempt<T> =
   | { type: 'data', value: T, latency: number }
-  | { type: 'no-data' | 'timeout' | 'failure' | 'aborted' | 'unsupported', reason?: string }
+  | { type: 'no-data' | 'timeout' | 'failure' | 'aborted' | 'unsupported', reason?: string, unreachable?: boolean }
   | { type: 'invalid' | 'undecodable', reason: string }
 
 /** A response body that the protocol does not blame on the peer (yet): retried elsewhere, nobody blocked. */
@@ -150,12 +155,18 @@ export class RequestClient {
   async fetch<T> (ask: Ask<T>, signal: AbortSignal): Promise<Answer<T> | undefined> {
     let retry = 0
     let last: string | undefined
+    const tally = new StrikeTally(this.ctx.book, ask.key)
     while (!signal.aborted) {
       const peer = await this.choosePeer(retry === 0, last, ask.skip, signal)
       if (peer === undefined) { return undefined }
       const result = await this.attempt(peer, ask, signal)
-      if (result.type === 'data') { return { value: result.value, peer, latency: result.latency } }
+      if (result.type === 'data') {
+        for (const out of tally.answered(peer.toString())) { this.ctx.log('blocking %s for %d ms: %s', out.peer, out.ms, this.ctx.book.blocked().get(out.peer) ?? '') }
+        return { value: result.value, peer, latency: result.latency }
+      }
       if (result.type === 'aborted') { return undefined }
+      // reached, and had nothing: a strike if another peer answers (`src/net/peers.ts`)
+      if (result.type === 'no-data' || (result.type === 'timeout' && result.unreachable !== true)) { tally.miss(peer.toString(), result.type) }
       if (ask.failed !== undefined && await ask.failed(peer, result, signal)) { return undefined }
       last = peer.toString()
       retry++
@@ -207,7 +218,7 @@ export class RequestClient {
     })
     if (r.type !== 'frame') {
       if (r.type === 'oversized') { return { type: 'invalid', reason: `oversized response: ${r.reason ?? ''}` } }
-      return { type: r.type, reason: r.reason }
+      return { type: r.type, reason: r.reason, unreachable: r.unreachable }
     }
     try {
       const parsed = ask.parse(r.body, peer)

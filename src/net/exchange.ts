@@ -18,7 +18,7 @@ import type { ConnectionManager } from '@libp2p/interface-internal'
 
 export type ExchangeResult =
   | { type: 'frame', body: Uint8Array, latency: number }
-  | { type: 'timeout' | 'failure' | 'aborted' | 'unsupported' | 'oversized', reason?: string }
+  | { type: 'timeout' | 'failure' | 'aborted' | 'unsupported' | 'oversized', reason?: string, unreachable?: boolean }
 
 export interface ExchangeOptions {
   /** Aborts the exchange (the caller gave up or the service stopped). */
@@ -46,7 +46,8 @@ export async function exchange (connectionManager: ConnectionManager, peer: Peer
     } catch (err) {
       if (options.signal.aborted) { return { type: 'aborted' } }
       if ((err as Error)?.name === 'UnsupportedProtocolError') { return { type: 'unsupported', reason: (err as Error).message } }
-      return { type: link.timedOut() ? 'timeout' : 'failure', reason: (err as Error)?.message }
+      // no stream: the peer is unreachable (dial, connection or negotiation failed), which says nothing of what it serves
+      return { type: link.timedOut() ? 'timeout' : 'failure', reason: (err as Error)?.message, unreachable: true }
     }
     try {
       const lp = frameStream(stream, { maxDataLength: options.maxResponseBytes })

@@ -9,7 +9,9 @@
  *
  * Invariants: every handler registered through `handle` is unregistered by
  * `stop`; `shutdown` is aborted by `stop`, which ends every client loop of
- * the service; a blocked peer stays blocked for the service's lifetime.
+ * the service; a peer blocked for bad data stays blocked for the service's
+ * lifetime, one struck out by the strike rule (`src/net/peers.ts`) for a
+ * bounded time.
  */
 
 import { setMaxListeners } from '@libp2p/interface'
@@ -17,13 +19,14 @@ import { PeerBlocker } from './blocking.ts'
 import { RequestClient } from './client.ts'
 import { PeerLimiter } from './limits.ts'
 import { ServiceMetrics } from './metrics.ts'
-import { Notifier, PeerBook } from './peers.ts'
+import { DEFAULT_STRIKES, Notifier, PeerBook } from './peers.ts'
 import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PROTOCOL_PREFIX } from './protocol.ts'
 import { peerProvider } from './providers.ts'
 import { RequestServer } from './server.ts'
 import type { BlockHook } from './blocking.ts'
 import type { ClientContext } from './client.ts'
 import type { RateLimit } from './limits.ts'
+import type { StrikeRule } from './peers.ts'
 import type { PeerProvider, PeerSelection } from './providers.ts'
 import type { RequestHandler } from './server.ts'
 import type { ComponentLogger, Logger, Metrics, PeerId, PeerStore, Startable } from '@libp2p/interface'
@@ -72,6 +75,14 @@ export interface ServiceInit {
   blockTag?: string
   /** Also close connections to a blocked peer. Default false. */
   disconnectBlocked?: boolean
+  /**
+   * The strike rule (`src/net/peers.ts`): `limit` requests in a row that a
+   * peer timed out on or had no data for, while another peer answered them,
+   * block it for `blockMs`, doubling per strike-out up to `maxBlockMs`.
+   * Defaults 3, 30 s, 10 min; `limit: 0` turns it off; `noData: false`
+   * counts only timeouts (marshal's default).
+   */
+  strikes?: Partial<StrikeRule>
 }
 
 /** Every option resolved. */
@@ -92,6 +103,7 @@ export interface ServiceSettings {
   runOnLimitedConnection: boolean
   blockTag: string
   disconnectBlocked: boolean
+  strikes: StrikeRule
 }
 
 /** The defaults shared by the services; each overrides what differs. */
@@ -111,7 +123,8 @@ export const SERVICE_DEFAULTS: ServiceSettings = {
   maxOutboundStreams: 64,
   runOnLimitedConnection: false,
   blockTag: 'qmdb-blocked',
-  disconnectBlocked: false
+  disconnectBlocked: false,
+  strikes: DEFAULT_STRIKES
 }
 
 /** The entries of `o` that are set (among `keys` when given). */
@@ -139,7 +152,8 @@ export function resolveSettings (init: ServiceInit, defaults: ServiceSettings): 
     ...defaults,
     ...defined(init, Object.keys(defaults)),
     inbound: { ...defaults.inbound, ...defined(init.inbound) },
-    outbound: { ...defaults.outbound, ...defined(init.outbound) }
+    outbound: { ...defaults.outbound, ...defined(init.outbound) },
+    strikes: { ...defaults.strikes, ...defined(init.strikes) }
   }
   for (const key of DURATIONS) {
     const v = settings[key]
@@ -148,6 +162,11 @@ export function resolveSettings (init: ServiceInit, defaults: ServiceSettings): 
   for (const key of COUNTS) {
     const v = settings[key]
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) { throw new RangeError(`${key} must be a whole number >= 1, got ${String(v)}`) }
+  }
+  const { limit, blockMs, maxBlockMs } = settings.strikes
+  if (!Number.isSafeInteger(limit) || limit < 0) { throw new RangeError(`strikes.limit must be a whole number >= 0, got ${String(limit)}`) }
+  if (!(blockMs > 0) || !Number.isFinite(blockMs) || !(maxBlockMs >= blockMs) || !Number.isFinite(maxBlockMs)) {
+    throw new RangeError(`strikes.blockMs must be a finite number of ms > 0 and maxBlockMs at least that, got ${String(blockMs)} and ${String(maxBlockMs)}`)
   }
   if (settings.maxRetryDelay < settings.retryDelay) { throw new RangeError(`maxRetryDelay (${settings.maxRetryDelay}) is below retryDelay (${settings.retryDelay})`) }
   if (typeof settings.initialLatency !== 'number' || !(settings.initialLatency >= 0) || !Number.isFinite(settings.initialLatency)) {
@@ -176,7 +195,7 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
     this.settings = settings
     this.log = components.logger.forComponent(`libp2p:qmdb:${name}`)
     this.metrics = metrics
-    this.book = new PeerBook({ initialLatency: settings.initialLatency })
+    this.book = new PeerBook({ initialLatency: settings.initialLatency, strikes: settings.strikes })
     this.blocker = new PeerBlocker({
       book: this.book,
       components,
@@ -275,7 +294,7 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
   // ---- peers ------------------------------------------------------------------------------
 
   /**
-   * Block `peer` for good: no more requests go to it. Tags it in the peer
+   * Block `peer` for good (unlike the strike rule's bounded blocks): no more requests go to it. Tags it in the peer
    * store (`blockTag`) and, if configured, closes its connections.
    */
   block (peer: PeerId, reason: string): void {

@@ -2,14 +2,15 @@
  * PeerBlocker, the blocking shared by the resolvers, the marshal service and
  * the probe: a peer is blocked once (later calls change nothing), tagged in
  * the peer store, disconnected only when configured, counted, and every
- * subscriber hears of it even if another subscriber throws.
+ * subscriber hears of it even if another subscriber throws. The peer book's
+ * strike rule: bounded blocks for peers that keep having nothing.
  */
 
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { PeerBlocker } from '../../src/net/blocking.ts'
-import { PeerBook } from '../../src/net/peers.ts'
+import { PeerBook, StrikeTally } from '../../src/net/peers.ts'
 import type { Logger, PeerId, PeerStore } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -62,5 +63,107 @@ describe('net: PeerBlocker', () => {
     blocker.block(peer, 'violation')
     await Promise.resolve()
     expect(f.closed).to.deep.equal([peer.toString()])
+  })
+})
+
+describe('net: PeerBook strike rule', () => {
+  const rule = { limit: 3, blockMs: 1000, maxBlockMs: 3000, noData: true }
+
+  it('blocks at the limit-th strike in a row, for a bounded time that doubles per strike-out up to the cap', () => {
+    let now = 0
+    const book = new PeerBook({ initialLatency: 0, strikes: rule, now: () => now })
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.isBlocked('p')).to.equal(false)
+    expect(book.strike('p', 'timeout for r')).to.equal(1000)
+    expect(book.isBlocked('p')).to.equal(true)
+    expect(book.blockedCount).to.equal(1)
+    expect(book.blocked().get('p')).to.equal('timeout for r (3 requests in a row that other peers answered)')
+    // strikes while blocked change nothing
+    now = 999
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.isBlocked('p')).to.equal(true)
+    now = 1000
+    expect(book.isBlocked('p')).to.equal(false)
+    expect(book.blockedCount).to.equal(0)
+    // on probation: the next strike blocks again, twice as long, then the cap
+    expect(book.strike('p', 'x')).to.equal(2000)
+    now = 3000
+    expect(book.strike('p', 'x')).to.equal(3000)
+    expect(book.strikeOuts('p')).to.equal(3)
+    now = 6000
+    expect(book.isBlocked('p')).to.equal(false)
+  })
+
+  it('a data answer clears the strikes and the back-off; a permanent block is not shortened', () => {
+    let now = 0
+    const book = new PeerBook({ initialLatency: 0, strikes: rule, now: () => now })
+    book.strike('p', 'x')
+    book.strike('p', 'x')
+    book.answered('p')
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(1000)
+    now = 1000
+    book.answered('p')
+    expect(book.strikeOuts('p')).to.equal(0)
+    // back to three strikes and the first block length
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(undefined)
+    expect(book.strike('p', 'x')).to.equal(1000)
+
+    book.block('q', 'lied')
+    expect(book.strike('q', 'x')).to.equal(undefined)
+    now = 1e9
+    expect(book.isBlocked('q')).to.equal(true)
+    expect([...book.blocked().keys()]).to.deep.equal(['q'])
+  })
+
+  it('misses of requests asked at the same time are one occasion: one strike, not one per request', () => {
+    let now = 0
+    const book = new PeerBook({ initialLatency: 0, strikes: rule, now: () => now })
+    // four requests in flight at once, all missing at t=5, answered elsewhere at t=10..13
+    const tallies = Array.from({ length: 4 }, (_, i) => new StrikeTally(book, `r${i}`))
+    now = 5
+    for (const t of tallies) { t.miss('p', 'no-data') }
+    for (const t of tallies) {
+      now++
+      t.answered('q')
+    }
+    expect(book.isBlocked('p')).to.equal(false)
+    // two later occasions, each after the last strike: the third strike blocks
+    for (let i = 0; i < 2; i++) {
+      const t = new StrikeTally(book, `later${i}`)
+      now += 10
+      t.miss('p', 'no-data')
+      now += 10
+      t.answered('q')
+    }
+    expect(book.isBlocked('p')).to.equal(true)
+  })
+
+  it('is off with limit 0', () => {
+    const book = new PeerBook({ initialLatency: 0, strikes: { ...rule, limit: 0 } })
+    for (let i = 0; i < 10; i++) { expect(book.strike('p', 'x')).to.equal(undefined) }
+    expect(book.isBlocked('p')).to.equal(false)
+  })
+
+  it('a request answered by another peer strikes those that had nothing once each; no-data only where the rule counts it', () => {
+    const counting = new PeerBook({ initialLatency: 0, strikes: rule })
+    const timeoutsOnly = new PeerBook({ initialLatency: 0, strikes: { ...rule, noData: false } })
+    for (const book of [counting, timeoutsOnly]) {
+      for (let i = 0; i < 3; i++) {
+        const tally = new StrikeTally(book, `r${i}`)
+        tally.miss('slow', 'timeout')
+        tally.miss('slow', 'timeout')
+        tally.miss('empty', 'no-data')
+        tally.answered('good')
+      }
+    }
+    expect(counting.isBlocked('slow')).to.equal(true)
+    expect(counting.isBlocked('empty')).to.equal(true)
+    expect(timeoutsOnly.isBlocked('slow')).to.equal(true)
+    expect(timeoutsOnly.isBlocked('empty')).to.equal(false)
+    expect(counting.isBlocked('good')).to.equal(false)
   })
 })

@@ -184,13 +184,18 @@ describe('net: RequestServer', function () {
 type Script = (n: number) => Uint8Array | 'silent'
 
 /** A connection manager whose peers answer through in-memory streams as `scripts` say. */
-function fakeNetwork (scripts: Map<string, Script>): { connectionManager: ConnectionManager, asked: string[] } {
+function fakeNetwork (scripts: Map<string, Script>, unreachable: ReadonlySet<string> = new Set()): { connectionManager: ConnectionManager, asked: string[] } {
   const asked: string[] = []
   const counts = new Map<string, number>()
   const connections = new Map<string, Connection>()
   const connectionManager = {
-    openConnection: async (peer: PeerId) => {
+    openConnection: async (peer: PeerId, options: { signal: AbortSignal }) => {
       const id = peer.toString()
+      if (unreachable.has(id)) {
+        // a dial that never completes: it ends when the request's deadline aborts it
+        asked.push(id)
+        await new Promise((_resolve, reject) => { options.signal.addEventListener('abort', () => { reject(new Error('dial aborted')) }, { once: true }) })
+      }
       let conn = connections.get(id)
       if (conn === undefined) {
         conn = {
@@ -237,8 +242,8 @@ interface Harness {
   shutdown: AbortController
 }
 
-async function harness (scripts: Map<string, Script>, peers: PeerId[], timeout = 2000): Promise<Harness> {
-  const { connectionManager, asked } = fakeNetwork(scripts)
+async function harness (scripts: Map<string, Script>, peers: PeerId[], timeout = 2000, unreachable?: ReadonlySet<string>): Promise<Harness> {
+  const { connectionManager, asked } = fakeNetwork(scripts, unreachable)
   const book = new PeerBook({ initialLatency: 1000 })
   const metrics = new CountingMetrics()
   const blocked = new Map<string, string>()
@@ -341,6 +346,44 @@ describe('net: RequestClient', function () {
     expect(h.metrics.fetched).to.deep.equal(['timeout', 'response'])
     expect(h.book.score(slow.toString())).to.equal((1000 + 200) / 2)
     expect(h.blocked.size).to.equal(0)
+  })
+
+  it('strikes out a peer that stalls or has no data on requests another peer answers; unreachable peers and unanswered requests strike no one', async () => {
+    const [staller, empty, far, honest] = [await newPeer(), await newPeer(), await newPeer(), await newPeer()]
+    let served = 0
+    const h = await harness(new Map<string, Script>([
+      [staller.toString(), () => 'silent'],
+      [empty.toString(), () => NO_DATA],
+      [honest.toString(), () => DATA(served++)]
+    ]), [], 100, new Set([far.toString()]))
+    h.book.record(honest.toString(), 100_000) // each fresh request asks the other peer first, then honest
+    const asks = (peer: PeerId): number => h.asked.filter(id => id === peer.toString()).length
+    const fetchOnce = async (key: string): Promise<void> => {
+      const got = await h.client.fetch({ bytes: new Uint8Array([1]), key, parse: parseByte }, AbortSignal.timeout(10_000))
+      expect(got?.peer.equals(honest)).to.equal(true)
+    }
+    for (const bad of [staller, empty, far]) {
+      h.provider.set([bad, honest])
+      for (let i = 1; i <= 3; i++) {
+        await fetchOnce(`${bad.toString()}-${i}`)
+        expect(asks(bad)).to.equal(i)
+        // blocked at the third strike in a row, and not before
+        expect(h.book.isBlocked(bad.toString())).to.equal(bad !== far && i === 3)
+      }
+      await fetchOnce(`${bad.toString()}-4`)
+      expect(asks(bad)).to.equal(bad === far ? 4 : 3)
+    }
+    expect(h.book.blocked().get(staller.toString())).to.match(/^timeout for .* \(3 requests in a row that other peers answered\)$/)
+    expect(h.book.blocked().get(empty.toString())).to.match(/^no-data for /)
+    // a struck-out peer is not blocked for good: the blocker (permanent blocks) was never called
+    expect(h.blocked.size).to.equal(0)
+
+    // nobody has the data: no one to compare with, so no strike however often it is asked
+    const alone = await newPeer()
+    const none = await harness(new Map([[alone.toString(), () => NO_DATA]]), [alone], 100)
+    expect(await none.client.fetch({ bytes: new Uint8Array([1]), key: 'k', parse: parseByte }, AbortSignal.timeout(500))).to.equal(undefined)
+    expect(none.asked.length).to.be.greaterThan(3)
+    expect(none.book.isBlocked(alone.toString())).to.equal(false)
   })
 
   it('waits for a peer to appear, and gives up only when its signal aborts', async () => {

@@ -42,6 +42,7 @@ describe('net/service resolveSettings', () => {
     expect(s.timeout).to.equal(750)
     expect(s.inbound).to.deep.equal({ maxConcurrent: 3, maxTotal: Infinity, rate: { perSecond: 200, burst: 400 } })
     expect(s.outbound).to.deep.equal({ maxConcurrent: 8, rate: { perSecond: 5, burst: 7 } })
+    expect(resolveSettings({ strikes: { limit: 0 } }, SERVICE_DEFAULTS).strikes).to.deep.equal({ limit: 0, blockMs: 30_000, maxBlockMs: 600_000, noData: true })
     expect(s.readTimeout).to.equal(5000)
   })
 
@@ -64,7 +65,9 @@ describe('net/service resolveSettings', () => {
     ['a zero response cap', { maxResponseBytes: 0 }, /maxResponseBytes/],
     ['zero inbound streams', { maxInboundStreams: 0 }, /maxInboundStreams/],
     ['a negative initial latency', { initialLatency: -5 }, /initialLatency/],
-    ['a timeout given as a string', { timeout: '100' as unknown as number }, /timeout/]
+    ['a timeout given as a string', { timeout: '100' as unknown as number }, /timeout/],
+    ['a fractional strike limit', { strikes: { limit: 2.5 } }, /strikes\.limit/],
+    ['a strike block cap below its first block', { strikes: { blockMs: 1000, maxBlockMs: 10 } }, /strikes\.blockMs/]
   ]
   for (const [what, init, names] of refused) {
     it(`refuses ${what} with a RangeError naming the option`, () => {
