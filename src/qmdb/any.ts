@@ -22,7 +22,7 @@
 import { BatchDiff } from './batch-diff.ts'
 import { OpWriter } from './batch-ops.ts'
 import { Bitmap } from './bitmap.ts'
-import { QmdbCore } from './core.ts'
+import { QmdbCore, SYNC_REBUILD_STEP } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { keyIndexFor } from './key-index.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
@@ -78,7 +78,7 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
    * Build the database from a completed state-sync journal (see
    * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
    */
-  static async fromSyncResult (options: AnyDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<AnyDb> {
+  static async fromSyncResult (options: AnyDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = SYNC_REBUILD_STEP): Promise<AnyDb> {
     return new AnyDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 

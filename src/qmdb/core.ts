@@ -59,6 +59,9 @@ function digestEqualsSafe (a: Uint8Array, b: Uint8Array): boolean {
  * `Op`: the database's operations; `B`: its sealed batch, whose `newBatch()`
  * forks a batch `U` that merkleizes into another `B`.
  */
+/** Operations hashed (and the MMR written) per step when a state sync rebuilds a database's MMR. */
+export const SYNC_REBUILD_STEP = 1 << 14
+
 export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & { newBatch(): U }, U extends { merkleize(): Promise<B> }> {
   readonly codec: OpCodec<Op>
   protected readonly kv?: Kv
@@ -198,6 +201,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
    */
   private async extendMmr (end: number, chunk: number): Promise<void> {
     let writing: Promise<void> | undefined
+    let failed = false
     try {
       for (let s = this.mmr.leaves; s < end; s += chunk) {
         const e = Math.min(end, s + chunk)
@@ -211,9 +215,13 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
           writing.catch(() => {})
         }
       }
+    } catch (err) {
+      failed = true
+      throw err
     } finally {
-      // a failed step still waits for its write, so nothing runs on after the build returns
-      await writing
+      // a failed step still waits for its write, so nothing runs on after the build returns; the step's own
+      // error is the one reported (a write failing with it must not replace it)
+      await (failed ? writing?.catch(() => {}) : writing)
     }
   }
 

@@ -24,6 +24,7 @@
 import { assembleProof, blueprint, blueprintPositions, locToPos, nodesToPin, posToHeight, posToLoc, sha256 } from '../merkle/index.ts'
 import { joinKey } from '../storage/keys.ts'
 import { AnyDb, MerkleizedAnyBatch } from './any.ts'
+import { SYNC_REBUILD_STEP } from './core.ts'
 import { QmdbError } from './errors.ts'
 import {
   GraftedTree, appendGrafted, canonicalRoot, chunkAlignedInactivePeaks, chunkOpsPosition,
@@ -70,7 +71,7 @@ export class CurrentDb extends AnyDb {
    * Build the database from a completed state-sync journal (see
    * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
    */
-  static async fromSyncResult (options: CurrentDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<CurrentDb> {
+  static async fromSyncResult (options: CurrentDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = SYNC_REBUILD_STEP): Promise<CurrentDb> {
     return new CurrentDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 

@@ -8,7 +8,7 @@
  * Keys set below the floor are forgotten by reads after reopen or sync.
  */
 
-import { QmdbCore } from './core.ts'
+import { QmdbCore, SYNC_REBUILD_STEP } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
 import { FloorBatch } from './open-batch.ts'
@@ -41,7 +41,7 @@ export class ImmutableDb extends QmdbCore<ImmutableOp, MerkleizedImmutableBatch,
    * Build the database from a completed state-sync journal (see
    * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
    */
-  static async fromSyncResult (options: ImmutableDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<ImmutableDb> {
+  static async fromSyncResult (options: ImmutableDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = SYNC_REBUILD_STEP): Promise<ImmutableDb> {
     return new ImmutableDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 

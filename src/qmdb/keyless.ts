@@ -5,7 +5,7 @@
  * The floor is chosen by the application, as for `immutable`.
  */
 
-import { QmdbCore } from './core.ts'
+import { QmdbCore, SYNC_REBUILD_STEP } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
 import { FloorBatch } from './open-batch.ts'
@@ -35,7 +35,7 @@ export class KeylessDb extends QmdbCore<KeylessOp, MerkleizedKeylessBatch, Keyle
    * Build the database from a completed state-sync journal (see
    * `QmdbCore.buildFromSync`); durable after `commitSyncResult()`.
    */
-  static async fromSyncResult (options: KeylessDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<KeylessDb> {
+  static async fromSyncResult (options: KeylessDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = SYNC_REBUILD_STEP): Promise<KeylessDb> {
     return new KeylessDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 

@@ -7,6 +7,7 @@
  * or the active commit of an empty database).
  */
 
+import { SYNC_REBUILD_STEP } from './core.ts'
 import { CurrentDb } from './current.ts'
 import { QmdbError } from './errors.ts'
 import { compareBytes } from './ops.ts'
@@ -33,7 +34,7 @@ export class OrderedCurrentDb extends CurrentDb {
   }
 
   /** Build the database from a completed state-sync journal; durable after `commitSyncResult()`. */
-  static async fromSyncResult (options: CurrentDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<OrderedCurrentDb> {
+  static async fromSyncResult (options: CurrentDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = SYNC_REBUILD_STEP): Promise<OrderedCurrentDb> {
     return new OrderedCurrentDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 

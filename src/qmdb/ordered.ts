@@ -11,6 +11,7 @@
  */
 
 import { AnyDb } from './any.ts'
+import { SYNC_REBUILD_STEP } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { compareBytes } from './ops.ts'
 import { orderedAnyReader } from './readers.ts'
@@ -107,7 +108,7 @@ export class OrderedAnyDb extends AnyDb {
   }
 
   /** Build the database from a completed state-sync journal; durable after `commitSyncResult()`. */
-  static async fromSyncResult (options: AnyDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = 1 << 16): Promise<OrderedAnyDb> {
+  static async fromSyncResult (options: AnyDbOptions, journal: FullSyncJournal, pins: Digest[] | undefined, range: SyncRange, expectedRoot: Digest, applyBatchSize = SYNC_REBUILD_STEP): Promise<OrderedAnyDb> {
     return new OrderedAnyDb(options).buildFromSync(journal, pins, range, expectedRoot, applyBatchSize)
   }
 

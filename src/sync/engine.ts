@@ -24,6 +24,7 @@
 
 import { hex } from '../codec/index.ts'
 import { MAX_LEAVES, digestEquals, verifyProofAndPinnedNodes, verifyRangeProof } from '../merkle/index.ts'
+import { SYNC_REBUILD_STEP } from '../qmdb/core.ts'
 import { compactToTarget, targetAdvances } from '../qmdb/target.ts'
 import { Channel, ChannelClosedError } from './channel.ts'
 import { ConfigurationError, SyncError } from './errors.ts'
@@ -373,7 +374,7 @@ export class SyncEngine<DB> {
     await this.journal.flush()
     let built
     try {
-      built = await this.opts.kind.build(this.journal, this.pins, this.target, this.opts.applyBatchSize ?? (1 << 14))
+      built = await this.opts.kind.build(this.journal, this.pins, this.target, this.opts.applyBatchSize ?? SYNC_REBUILD_STEP)
     } catch (err) {
       throw new SyncError('Database', `${this.name}: rebuilding the database failed: ${(err as Error).message}`, { cause: err })
     }
