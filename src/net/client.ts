@@ -49,6 +49,8 @@ export interface ClientContext {
   /** Aborted when the service stops; undefined while it is not running. */
   shutdown(): AbortSignal | undefined
   block(peer: PeerId, reason: string): void
+  /** The strike rule blocked `peer` for `ms` (`src/net/peers.ts`). */
+  struck(peer: PeerId, reason: string, ms: number): void
   runOnLimitedConnection: boolean
   pollInterval: number
 }
@@ -104,7 +106,13 @@ export interface Answer<T> {
 }
 
 export class RequestClient {
-  constructor (readonly ctx: ClientContext, private readonly options: ClientOptions) {}
+  readonly ctx: ClientContext
+  private readonly options: ClientOptions
+
+  constructor (ctx: ClientContext, options: ClientOptions) {
+    this.ctx = ctx
+    this.options = options
+  }
 
   get protocol (): string {
     return this.options.protocol
@@ -155,18 +163,18 @@ export class RequestClient {
   async fetch<T> (ask: Ask<T>, signal: AbortSignal): Promise<Answer<T> | undefined> {
     let retry = 0
     let last: string | undefined
-    const tally = new StrikeTally(this.ctx.book, ask.key)
+    const tally = new StrikeTally<PeerId>(this.ctx.book, ask.key)
     while (!signal.aborted) {
       const peer = await this.choosePeer(retry === 0, last, ask.skip, signal)
       if (peer === undefined) { return undefined }
       const result = await this.attempt(peer, ask, signal)
       if (result.type === 'data') {
-        for (const out of tally.answered(peer.toString())) { this.ctx.log('blocking %s for %d ms: %s', out.peer, out.ms, this.ctx.book.blocked().get(out.peer) ?? '') }
+        for (const out of tally.answered(peer)) { this.ctx.struck(out.peer, out.reason, out.ms) }
         return { value: result.value, peer, latency: result.latency }
       }
       if (result.type === 'aborted') { return undefined }
       // reached, and had nothing: a strike if another peer answers (`src/net/peers.ts`)
-      if (result.type === 'no-data' || (result.type === 'timeout' && result.unreachable !== true)) { tally.miss(peer.toString(), result.type) }
+      if (result.type === 'no-data' || (result.type === 'timeout' && result.unreachable !== true)) { tally.miss(peer, result.type) }
       if (ask.failed !== undefined && await ask.failed(peer, result, signal)) { return undefined }
       last = peer.toString()
       retry++

@@ -10,13 +10,15 @@
  * - `fetch_total{outcome}`: outbound attempts by outcome (response,
  * no_data, timeout, failure, invalid, aborted);
  * - `verdicts_total{verdict}`: engine verdicts on fetched responses;
- * - `blocked_peers`: peers blocked for serving bad data;
+ * - `blocked_peers`: peers blocked now — for good (bad data, protocol
+ * violations) or for a while by the strike rule — read from the peer book
+ * when metrics are scraped (`countBlocked`);
  * - `bytes_total{direction}`: frame bytes received (`in`) and sent (`out`),
  * length prefix included (`frameSize`);
  * - `serve_duration_seconds`, `fetch_duration_seconds`: latency histograms.
  */
 
-import type { CounterGroup, Histogram, Metric, Metrics } from '@libp2p/interface'
+import type { CounterGroup, Histogram, Metrics } from '@libp2p/interface'
 
 export type ServeOutcome = 'response' | 'no_data' | 'malformed' | 'limited' | 'error'
 export type FetchOutcome = 'response' | 'no_data' | 'timeout' | 'failure' | 'invalid' | 'aborted'
@@ -35,7 +37,7 @@ export class ServiceMetrics implements ServeMetrics {
   private readonly served?: CounterGroup<ServeOutcome>
   private readonly fetches?: CounterGroup<FetchOutcome>
   private readonly verdicts?: CounterGroup<'valid' | 'invalid'>
-  private readonly blocked?: Metric
+  private blockedCount: () => number = () => 0
   private readonly bytes?: CounterGroup<'in' | 'out'>
   private readonly serveDuration?: Histogram
   private readonly fetchDuration?: Histogram
@@ -45,7 +47,10 @@ export class ServiceMetrics implements ServeMetrics {
     if (metrics === undefined) { return }
     const name = (n: string): string => `libp2p_qmdb_${kind}_${n}`
     this.served = metrics.registerCounterGroup(name('served_total'), { label: 'outcome', help: 'inbound requests by outcome' })
-    this.blocked = metrics.registerMetric(name('blocked_peers'), { help: 'peers blocked for breaking the protocol or serving data that failed verification' })
+    metrics.registerMetric(name('blocked_peers'), {
+      help: 'peers blocked now: for good (bad data, protocol violations) or for a while by the strike rule',
+      calculate: () => this.blockedCount()
+    })
     this.bytes = metrics.registerCounterGroup(name('bytes_total'), { label: 'direction', help: 'frame bytes received and sent' })
     this.serveDuration = metrics.registerHistogram(name('serve_duration_seconds'), { help: 'time to answer an inbound request', buckets: SERVE_BUCKETS })
     if (options.client === false) { return }
@@ -68,8 +73,9 @@ export class ServiceMetrics implements ServeMetrics {
     this.verdicts?.increment({ [valid ? 'valid' : 'invalid']: true })
   }
 
-  blockedPeers (count: number): void {
-    this.blocked?.update(count)
+  /** Where the `blocked_peers` gauge reads its value at each scrape. */
+  countBlocked (count: () => number): void {
+    this.blockedCount = count
   }
 
   bytesIn (n: number): void {

@@ -160,6 +160,12 @@ export class PeerBook {
     }
   }
 
+  /** Why `peer` was last struck out (undefined if it never was since its last data answer). */
+  strikeReason (peer: string): string | undefined {
+    const s = this.strikes.get(peer)
+    return s !== undefined && s.outs > 0 ? s.reason : undefined
+  }
+
   /** Strike-outs of `peer` since its last data answer. */
   strikeOuts (peer: string): number {
     return this.strikes.get(peer)?.outs ?? 0
@@ -228,27 +234,35 @@ export class PeerBook {
  * One request's part in the strike rule: the peers that were reached and had
  * nothing for it (timed out on an open stream, or no data). When a peer
  * answers it with data, that peer is cleared and each of the others earns a
- * strike; a request nobody answers strikes no one.
+ * strike; a request nobody answers strikes no one. `P` is whatever names a
+ * peer to the caller (a `PeerId`, or a plain id string); the book keys it by
+ * its string form.
  */
-export class StrikeTally {
-  private readonly missed = new Map<string, { what: string, at: number }>()
+export class StrikeTally<P extends { toString(): string } = string> {
+  private readonly book: PeerBook
+  private readonly key: string
+  private readonly missed = new Map<string, { peer: P, what: string, at: number }>()
 
-  constructor (private readonly book: PeerBook, private readonly key: string) {}
-
-  /** `peer` was reached and had nothing: it timed out on an open stream, or answered no-data. */
-  miss (peer: string, what: 'timeout' | 'no-data'): void {
-    if (what === 'no-data' && !this.book.strikesNoData) { return }
-    this.missed.set(peer, { what, at: this.book.now() })
+  constructor (book: PeerBook, key: string) {
+    this.book = book
+    this.key = key
   }
 
-  /** `peer` answered with data; returns the peers this blocked, with how long (ms). */
-  answered (peer: string): Array<{ peer: string, ms: number }> {
-    this.book.answered(peer)
-    const out: Array<{ peer: string, ms: number }> = []
-    for (const [other, { what, at }] of this.missed) {
-      if (other === peer) { continue }
-      const ms = this.book.strike(other, `${what} for ${this.key}`, at)
-      if (ms !== undefined) { out.push({ peer: other, ms }) }
+  /** `peer` was reached and had nothing: it timed out on an open stream, or answered no-data. */
+  miss (peer: P, what: 'timeout' | 'no-data'): void {
+    if (what === 'no-data' && !this.book.strikesNoData) { return }
+    this.missed.set(peer.toString(), { peer, what, at: this.book.now() })
+  }
+
+  /** `peer` answered with data; returns the peers this struck out, how long (ms) and why. */
+  answered (peer: P): Array<{ peer: P, ms: number, reason: string }> {
+    const id = peer.toString()
+    this.book.answered(id)
+    const out: Array<{ peer: P, ms: number, reason: string }> = []
+    for (const [other, miss] of this.missed) {
+      if (other === id) { continue }
+      const ms = this.book.strike(other, `${miss.what} for ${this.key}`, miss.at)
+      if (ms !== undefined) { out.push({ peer: miss.peer, ms, reason: this.book.strikeReason(other) ?? miss.what }) }
     }
     this.missed.clear()
     return out

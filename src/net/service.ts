@@ -196,12 +196,12 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
     this.log = components.logger.forComponent(`libp2p:qmdb:${name}`)
     this.metrics = metrics
     this.book = new PeerBook({ initialLatency: settings.initialLatency, strikes: settings.strikes })
+    metrics.countBlocked(() => this.book.blockedCount)
     this.blocker = new PeerBlocker({
       book: this.book,
       components,
       tag: settings.blockTag,
       disconnect: settings.disconnectBlocked,
-      onCount: n => { this.metrics.blockedPeers(n) },
       log: this.log
     })
     const { inbound, outbound } = settings
@@ -286,6 +286,7 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
       log: this.log,
       shutdown: () => this.shutdown,
       block: (peer, reason) => { this.block(peer, reason) },
+      struck: (peer, reason, ms) => { this.blocker.struck(peer, reason, ms) },
       runOnLimitedConnection: this.settings.runOnLimitedConnection,
       pollInterval: this.settings.pollInterval
     }

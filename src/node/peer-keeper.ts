@@ -24,8 +24,12 @@ export class PeerKeeper {
   private stopped = false
   private readonly intervalMs: number
   private readonly dialTimeoutMs: number
+  private readonly libp2p: Libp2p
+  private readonly opts: PeerKeeperOptions
 
-  constructor (private readonly libp2p: Libp2p, addrs: string[], private readonly opts: PeerKeeperOptions) {
+  constructor (libp2p: Libp2p, addrs: string[], opts: PeerKeeperOptions) {
+    this.libp2p = libp2p
+    this.opts = opts
     this.targets = this.parse(addrs)
     this.intervalMs = opts.intervalMs ?? 2000
     this.dialTimeoutMs = opts.dialTimeoutMs ?? 3000

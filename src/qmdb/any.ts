@@ -52,6 +52,13 @@ export interface AnyDbOptions extends DbOptions {
   encoding?: Encoding
 }
 
+/**
+ * Floor-raise steps of each database's last merkleize, set by `merkleizeAny`:
+ * how far a new batch reads ahead. Kept here, not on the database, so it is
+ * no part of the public API.
+ */
+const lastRaiseSteps = new WeakMap<AnyDb, number>()
+
 export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> implements ManagedDb<AnyBatch, MerkleizedAnyBatch, Target> {
   declare readonly codec: AnyOpCodec
   /** key → location of its active update */
@@ -188,8 +195,6 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
     await this.log.prefetch(from, end)
   }
 
-  /** Floor-raise steps of the last merkleize (set by it): how far a new batch reads ahead. */
-  lastRaiseSteps = 0
   /** The read-ahead in flight, if any (it never rejects). */
   private readingAhead: Promise<void> | undefined
 
@@ -200,8 +205,9 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
    * dropped: the merkleize then reads, and reports, for itself.
    */
   readAhead (from: number): void {
-    if (this.readingAhead !== undefined || this.lastRaiseSteps === 0 || from >= this.size) { return }
-    const reading: Promise<void> = this.readActive(from, this.lastRaiseSteps).then(() => {}, () => {}).then(() => {
+    const steps = lastRaiseSteps.get(this) ?? 0
+    if (this.readingAhead !== undefined || steps === 0 || from >= this.size) { return }
+    const reading: Promise<void> = this.readActive(from, steps).then(() => {}, () => {}).then(() => {
       if (this.readingAhead === reading) { this.readingAhead = undefined }
     })
     this.readingAhead = reading
@@ -539,7 +545,7 @@ async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, 
   const { userSteps, delta } = db.codec.ordered
     ? await emitOrderedUserOps(base, mutations, out, diff, async locs => opsIn(base, ops, locs))
     : emitUserOps(base, mutations, out, diff)
-  db.lastRaiseSteps = userSteps + 1
+  lastRaiseSteps.set(db, userSteps + 1)
   const totalActive = (parent?.activeKeys ?? db.activeKeys) + delta
   const floor = totalActive > 0
     ? await raiseFloor(base, from, userSteps + 1, ops, diff, readAhead)

@@ -43,8 +43,10 @@ export type ConfigurationErrorCode =
 export class ConfigurationError extends Error {
   static readonly name = 'ConfigurationError'
   readonly name = 'ConfigurationError'
+  readonly code: ConfigurationErrorCode
 
-  constructor (readonly code: ConfigurationErrorCode, message: string) {
+  constructor (code: ConfigurationErrorCode, message: string) {
     super(`${code}: ${message}`)
+    this.code = code
   }
 }

@@ -27,6 +27,7 @@ import { lightClient, lightServer } from '../../src/light/index.ts'
 import { frameStream } from '../../src/net/frames.ts'
 import { codeOf } from '../util/common.ts'
 import { flipBalance, lyingPeer, pausedLedger } from '../util/light-proxy.ts'
+import { tcpBase } from '../util/p2p-nodes.ts'
 import type { LightClient } from '../../src/light/index.ts'
 import type { QmdbNode } from '../../src/node/node.ts'
 import type { LyingPeer } from '../util/light-proxy.ts'
@@ -118,10 +119,7 @@ describe('light: proofs between libp2p nodes', function () {
 
   it('stopping the light server ends an answer still in flight, not at its serve deadline', async () => {
     const server = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      ...tcpBase(),
       services: { light: lightServer({ chain: 'light', databases: ['accounts'], serveTimeout: 600_000 }) }
     })
     let entered!: () => void

@@ -237,6 +237,8 @@ interface Harness {
   book: PeerBook
   metrics: CountingMetrics
   blocked: Map<string, string>
+  /** Strike-outs the client reported: peer → how long and why. */
+  struck: Map<string, { ms: number, reason: string }>
   asked: string[]
   provider: StaticPeers
   shutdown: AbortController
@@ -247,6 +249,7 @@ async function harness (scripts: Map<string, Script>, peers: PeerId[], timeout =
   const book = new PeerBook({ initialLatency: 1000 })
   const metrics = new CountingMetrics()
   const blocked = new Map<string, string>()
+  const struck = new Map<string, { ms: number, reason: string }>()
   const provider = new StaticPeers(peers)
   const shutdown = new AbortController()
   const client = new RequestClient({
@@ -262,10 +265,11 @@ async function harness (scripts: Map<string, Script>, peers: PeerId[], timeout =
       book.block(peer.toString(), reason)
       blocked.set(peer.toString(), reason)
     },
+    struck: (peer, reason, ms) => { struck.set(peer.toString(), { ms, reason }) },
     runOnLimitedConnection: false,
     pollInterval: 50
   }, { protocol: '/test/1.0.0', provider, timeout, retryDelay: 1, maxRetryDelay: 5, maxResponseBytes: 64 })
-  return { client, book, metrics, blocked, asked, provider, shutdown }
+  return { client, book, metrics, blocked, struck, asked, provider, shutdown }
 }
 
 const parseByte = (body: Uint8Array): ReturnType<typeof payloadOf> => payloadOf(body)
@@ -377,6 +381,11 @@ describe('net: RequestClient', function () {
     expect(h.book.blocked().get(empty.toString())).to.match(/^no-data for /)
     // a struck-out peer is not blocked for good: the blocker (permanent blocks) was never called
     expect(h.blocked.size).to.equal(0)
+    // each strike-out is reported once, with the default rule's first block (30 s) and the book's reason
+    expect([...h.struck.keys()].sort()).to.deep.equal([staller.toString(), empty.toString()].sort())
+    for (const peer of [staller, empty]) {
+      expect(h.struck.get(peer.toString())).to.deep.equal({ ms: 30_000, reason: h.book.blocked().get(peer.toString()) })
+    }
 
     // nobody has the data: no one to compare with, so no strike however often it is asked
     const alone = await newPeer()

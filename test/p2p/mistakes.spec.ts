@@ -1,7 +1,4 @@
 import '../util/polyfill.ts'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
 import { expect } from 'aegir/chai'
 import { createLibp2p } from 'libp2p'
 import { standardResolver } from '../../src/p2p/index.ts'
@@ -14,7 +11,7 @@ import { ConfigurationError, SyncError } from '../../src/sync/errors.ts'
 import { anySync } from '../../src/sync/kinds.ts'
 import { LocalSource } from '../../src/sync/local-source.ts'
 import { ServeError } from '../../src/sync/source.ts'
-import { createTestNode, stopAll } from '../util/p2p-nodes.ts'
+import { createTestNode, stopAll, tcpBase } from '../util/p2p-nodes.ts'
 import type { StallInfo } from '../../src/p2p/index.ts'
 import type { TestNode } from '../util/p2p-nodes.ts'
 
@@ -111,10 +108,7 @@ describe('p2p: local mistakes fail fast, locally, with the fix in the message', 
 
   it("peers: 'connected' without identify throws MissingIdentify; a peer list needs no identify", async () => {
     const bare = await createLibp2p({
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      ...tcpBase(),
       services: { standard: standardResolver({ databases: ['accounts'] }) }
     })
     try {

@@ -12,6 +12,7 @@ import { compactResolver, standardResolver } from '../../src/p2p/index.ts'
 import type { QmdbResolver, QmdbResolverInit } from '../../src/p2p/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, Metrics } from '@libp2p/interface'
+import type { Libp2pOptions } from 'libp2p'
 
 export { connectAll, stopAll, waitUntil } from './common.ts'
 
@@ -31,15 +32,22 @@ export interface TestNodeOptions {
   manyInbound?: boolean
 }
 
+/** A node on 127.0.0.1 over TCP (port 0), Noise and Yamux: the options every in-process test node shares. */
+export function tcpBase (): Pick<Libp2pOptions, 'addresses' | 'transports' | 'connectionEncrypters' | 'streamMuxers'> {
+  return {
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()]
+  }
+}
+
 /** Every database name the resolver specs fetch (a source is refused for an undeclared name). */
 export const TEST_DATABASES = ['any', 'current', 'anyOrdered', 'currentOrdered', 'immutable', 'keyless']
 
 export async function createTestNode (options: TestNodeOptions = {}): Promise<TestNode> {
   return createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    ...tcpBase(),
     metrics: options.metrics,
     connectionManager: options.manyInbound === true
       ? { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 1000, maxConnections: 1000 }
