@@ -65,6 +65,8 @@ export interface SimContext<B extends Block, Dbs extends DatabaseRecord> {
   timing: { leaderTimeoutMs: number, notarizationTimeoutMs: number, retryMs: number, blockIntervalMs: number }
   /** False: stores ignore fsync (to check that the durability invariant can fail). */
   honourSync: boolean
+  /** The simulator itself broke (not a node, not the network): the run fails with `what`. */
+  fault(what: string): void
 }
 
 /** Open every database of `application` in `datastore` (the layout `createNode` uses). */
@@ -140,7 +142,7 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   /** What this node serves to syncing peers, by database (set once its databases are open). */
   private served: Record<string, Source> = {}
   /** Where its peers' state-sync and marshal requests are served, as bytes on streams. */
-  private readonly wire = new WireServer(log)
+  private readonly wire = new WireServer(log, err => { this.ctx.fault(`node ${this.index}'s wire could not open a stream pair: ${err.message}`) })
   private readonly syncHandlers = new Map<string, RequestHandler<Request>>()
   private blockServer: MarshalServer<B, Finalization> | undefined
   private readonly ctx: SimContext<B, Dbs>

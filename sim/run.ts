@@ -35,7 +35,11 @@
  * state-sync and marshal request) reached a node when it had nothing, on as
  * many separate occasions as the strike rule's limit, for requests other
  * peers answered, and is then blocked by the rule (`src/net/peers.ts`);
- * - no fatal error, no unhandled rejection, no exception from a timer.
+ * - no fatal error, no unhandled rejection, no exception from a timer;
+ * - hygiene: the simulator's own plumbing never fails (`sim/wire.ts`), and
+ * after every node stopped nothing keeps running — the timers still armed
+ * fire and none is armed again, and no wall-clock timer is left behind — so
+ * a leak fails the run that leaks, not a run hundreds of seeds later.
  */
 import { createHash } from 'node:crypto'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
@@ -64,6 +68,11 @@ export interface SimOptions {
    * only for checking that the simulator detects it.
    */
   brokenSync?: boolean
+  /**
+   * Arm an interval nothing ever clears, as a component whose stop forgets
+   * one would: only for checking that the hygiene check detects it.
+   */
+  leakInterval?: boolean
 }
 
 export const FAULT_KINDS = [
@@ -110,6 +119,8 @@ class Run {
   readonly settleMs: number
   private readonly ctx: SimContext<LedgerBlock, LedgerDbs>
   private readonly starting = new Map<number, Promise<void>>()
+  /** Set once every node stopped: the run's own scheduled events no longer fire. */
+  private over = false
   height = -1
 
   constructor (seed: number, options: SimOptions, keys: PrivateKey[]) {
@@ -135,6 +146,7 @@ class Run {
       set: undefined as unknown as ValidatorSet,
       scheme: undefined as unknown as SimContext<LedgerBlock, LedgerDbs>['scheme'],
       honourSync: options.brokenSync !== true,
+      fault: what => { this.fail(`simulator: ${what}`) },
       timing: { leaderTimeoutMs: 400, notarizationTimeoutMs: 800, retryMs: 400, blockIntervalMs: 50 + rng.int(100) }
     }
     const roleOf = (i: number): 'validator' | 'marshal-sync' | 'state-sync' => {
@@ -162,6 +174,7 @@ class Run {
 
   private at (t: number, what: string, fn: () => void): void {
     this.clock.schedule(() => {
+      if (this.over) { return }
       this.trace.record(this.clock.now, what)
       fn()
     }, t, undefined)
@@ -372,6 +385,32 @@ class Run {
     void Promise.all(this.nodes.map(async n => n.stop())).finally(() => { stopped = true })
     await this.clock.run(() => stopped, this.clock.now + 30_000)
   }
+
+  /**
+   * After every node stopped, nothing may keep running: what is still armed
+   * (messages in flight, deadlines of abandoned requests) fires within
+   * `QUIET_MS` of virtual time and arms nothing new, and the run leaves no
+   * more wall-clock timers than there were before it (`realBefore`). A stop
+   * that leaves a loop or an interval behind, or work that escaped the
+   * virtual clock, would otherwise pile up across a sweep unseen.
+   */
+  async checkQuiet (realBefore: number): Promise<void> {
+    this.over = true
+    const fired = this.clock.fired
+    await this.clock.run(() => this.clock.pending === 0 || this.clock.fired - fired > QUIET_FIRES, this.clock.now + QUIET_MS)
+    if (this.clock.pending > 0) { this.fail(`hygiene: ${this.clock.pending} virtual timer(s) still armed after every node stopped (${this.clock.fired - fired} fired meanwhile)`) }
+    const real = realTimers() - realBefore
+    if (real > 0) { this.fail(`hygiene: the run left ${real} wall-clock timer(s) behind`) }
+  }
+}
+
+/** How long (virtual) and how many timer firings the stopped nodes get to go quiet. */
+const QUIET_MS = 600_000
+const QUIET_FIRES = 10_000
+
+/** Wall-clock timers and immediates holding the process open now. */
+function realTimers (): number {
+  return process.getActiveResourcesInfo().filter(r => r === 'Timeout' || r === 'Immediate').length
 }
 
 export async function runSeed (seed: number, options: SimOptions = {}): Promise<RunResult> {
@@ -380,16 +419,19 @@ export async function runSeed (seed: number, options: SimOptions = {}): Promise<
   const keys = await Promise.all(Array.from({ length: count }, async (_, i) =>
     generateKeyPairFromSeed('Ed25519', new Uint8Array(createHash('sha256').update(`qmdb-sim:${seed}:${i}`).digest()))))
   const run = new Run(seed, options, keys)
+  const realBefore = realTimers()
   const onRejection = (reason: unknown): void => { run.fail(`unhandled rejection: ${String((reason as Error)?.stack ?? reason)}`) }
   run.clock.install()
   process.on('unhandledRejection', onRejection)
   try {
     run.schedule()
+    if (options.leakInterval === true) { setInterval(() => {}, 1000) }
     await run.clock.run(() => run.failures.length > 0, run.faultMs)
     if (run.failures.length === 0) { await run.converge() }
     run.checkHistory()
     await run.checkRoots()
     await run.stopAll()
+    if (run.failures.length === 0) { await run.checkQuiet(realBefore) }
   } finally {
     process.off('unhandledRejection', onRejection)
     run.clock.uninstall()

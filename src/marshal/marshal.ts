@@ -19,6 +19,7 @@
  * already at or past it.
  */
 
+import { setMaxListeners } from '@libp2p/interface'
 import { hex } from '../codec/index.ts'
 import { linked } from '../net/signals.ts'
 import { MarshalError, compareRounds } from './types.ts'
@@ -96,6 +97,10 @@ export class Marshal<B extends MarshalBlock, F> {
     this.rangeTimeoutMs = options.rangeTimeoutMs ?? 3000
     this.broadcast = options.broadcast
     this.log = options.log
+    // the parent of every block subscription and range fetch, each detached
+    // when it settles (test/marshal/subscribe.spec.ts): many waiting at once
+    // (a node catching up, its peers slow) is load, not a listener leak
+    setMaxListeners(Infinity, this.abort.signal)
   }
 
   /**

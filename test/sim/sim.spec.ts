@@ -5,6 +5,8 @@
  * invariants assume — including a broken store the durability check must
  * catch, so that check can fail.
  */
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { expect } from 'aegir/chai'
 import { Key } from 'interface-datastore'
 import { VirtualClock } from '../../sim/clock.ts'
@@ -75,6 +77,27 @@ describe('sim: seeded whole-network simulation', function () {
     const r = await runSeed(36, { brokenSync: true })
     expect(r.faults['crash-power']).to.be.greaterThan(0)
     expect(r.failures.some(f => f.includes('lost after restart')), explain(r)).to.equal(true)
+  })
+
+  it('an interval left armed after every node stopped fails the run\'s hygiene check', async () => {
+    const r = await runSeed(4, { leakInterval: true })
+    expect(r.failures, explain(r)).to.have.lengthOf(1)
+    expect(r.failures[0]).to.match(/^hygiene: 1 virtual timer\(s\) still armed after every node stopped/)
+  })
+
+  it('streams still open after 32,768 stream pairs in one process (a sweep\'s seeds 445-447 failed there)', async () => {
+    // @libp2p/utils numbers stream pairs with a counter global to the module
+    // and never reset, and used it as a TCP port: a child process, so the
+    // exhausted counter does not outlive this test
+    const script = `
+      import { multiaddrConnectionPair } from ${JSON.stringify(import.meta.resolve('@libp2p/utils'))}
+      import { runSeed } from ${JSON.stringify(new URL('../../sim/run.js', import.meta.url).href)}
+      for (let i = 0; i < 32_768; i++) { multiaddrConnectionPair() }
+      const r = await runSeed(1)
+      process.stdout.write(JSON.stringify(r.failures))
+    `
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 })
+    expect(JSON.parse(stdout)).to.deep.equal([])
   })
 })
 
