@@ -36,7 +36,7 @@ const NODE_STAGE = Q2_DST + CAP * 4 // children copied in: 64 bytes per node
 const Q1_OUT = NODE_STAGE + CAP * 64 // digests bound for JS arrays: 32 bytes per message
 const Q2_OUT = Q1_OUT + CAP * 32
 const NODE_OUT = Q2_OUT + CAP * 32
-const SCRATCH = NODE_OUT + CAP * 32 // 2 KiB: the message schedules of a pair of groups
+const SCRATCH = NODE_OUT + CAP * 32 // the message schedules of a pair of groups (2112 bytes, below the module's top KiB)
 const ARENA = 1 << 20
 /** Largest arena kept in wasm memory (which never shrinks); bigger ones are plain arrays. */
 const MAX_ARENA = 16 << 20
@@ -55,7 +55,7 @@ function instantiate (): Simd | undefined {
     if (!WebAssembly.validate(bytes)) { return undefined }
     const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports
     const memory = exports.memory as WebAssembly.Memory
-    if (memory.buffer.byteLength < SCRATCH + 3072) { return undefined }
+    if (memory.buffer.byteLength < SCRATCH + 2112 + 1024) { return undefined }
     return { memory, msgs: exports.msgs as Simd['msgs'], nodes: exports.nodes as Simd['nodes'] }
   } catch {
     return undefined
