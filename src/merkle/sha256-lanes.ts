@@ -214,7 +214,12 @@ export class Sha256Lanes {
     const need = ARENA + bytes
     const have = simd.memory.buffer.byteLength
     if (need > have) {
-      simd.memory.grow(Math.ceil((need - have) / 65536))
+      try {
+        simd.memory.grow(Math.ceil((need - have) / 65536))
+      } catch {
+        // no memory for it (the engine's or the page's limit): the plain-array path gives the same digests
+        return new Uint8Array(bytes)
+      }
       this.refresh()
     }
     const a = new Uint8Array(simd.memory.buffer, ARENA, bytes)
