@@ -12,14 +12,20 @@ import type { Hasher } from '../src/merkle/index.ts'
 /** Issue 14's figures before its work (same bench, 2 cores): ratios to the native bound. */
 const BASELINE = { nodeRatio: 0.13, mmrRatio: 0.08 }
 
-/** Nanoseconds per node digest through the batched lanes (the path MMR batches use). */
-function lanesNs (nodes: number): number {
-  const src = new Uint8Array(64 * 4096).map((_, i) => i)
-  const out = new Uint8Array(32 * 4096)
-  const run = (n: number): void => {
-    for (let i = 0; i < n; i++) {
-      const k = i & 4095
-      sha256Lanes.node(i, src, 64 * k, src, 64 * k + 32, out, 32 * k)
+/**
+ * Nanoseconds per node digest through the batched lanes: children and digests
+ * in the lanes' arena (the path MMR batches use), or in plain arrays (copied
+ * into and out of wasm memory).
+ */
+function lanesNs (nodes: number, inArena: boolean): number {
+  const n = 4096
+  const arena = inArena ? sha256Lanes.arena(96 * n) : new Uint8Array(96 * n)
+  for (let i = 0; i < 64 * n; i++) { arena[i] = i }
+  const out = 64 * n
+  const run = (count: number): void => {
+    for (let i = 0; i < count; i++) {
+      const k = i & (n - 1)
+      sha256Lanes.node(i, arena, 64 * k, arena, 64 * k + 32, arena, out + 32 * k)
     }
     sha256Lanes.flush()
   }
@@ -50,8 +56,11 @@ export async function benchMerkle (): Promise<{ mmrLeavesPerSec: number }> {
     results.push([h.name, ns])
     line(`hasher ${h.name}`, `${fmt(ns, 1)} ns`, `${fmt(1e9 / ns)} hashes/s, ${fmt(native / ns, 3)} of native`)
   }
-  const lanes = lanesNs(1_000_000)
-  line(`batched lanes (${sha256Lanes.accelerated ? 'wasm simd, 4 lanes' : 'js fallback'})`, `${fmt(lanes, 1)} ns`,
+  const kind = sha256Lanes.accelerated ? 'wasm simd, 8 lanes' : 'js fallback'
+  const staged = lanesNs(1_000_000, false)
+  line(`batched lanes (${kind}), plain arrays`, `${fmt(staged, 1)} ns`, `${fmt(1e9 / staged)} hashes/s, ${fmt(native / staged, 3)} of native`)
+  const lanes = lanesNs(1_000_000, true)
+  line(`batched lanes (${kind}), arena (MMR batches)`, `${fmt(lanes, 1)} ns`,
     `${fmt(1e9 / lanes)} hashes/s, ${fmt(native / lanes, 3)} of native (baseline ${BASELINE.nodeRatio}); ${judge({ name: 'node hashing (batched lanes) / native', value: native / lanes, limit: 0.5, kind: 'min', level: 'target' })}`)
   const fastest = results.reduce((a, b) => (b[1] < a[1] ? b : a))
   line('fastest per-call hasher (proofs, roots)', fastest[0])

@@ -146,8 +146,9 @@ export class MmrBatch {
     const baseLeaves = parent.leaves
     const newLeaves = baseLeaves + this.items.length
     const size = locToPos(newLeaves)
-    const arena = new Uint8Array((size - baseSize) * 32)
     const lanes = sha256Lanes
+    // hashed in place in the lanes' arena (wasm memory: no copies in or out per node), kept as one copy
+    const arena = lanes.arena((size - baseSize) * 32)
     /** new node positions by height (index h - 1) */
     const levels: number[][] = []
     let pos = baseSize
@@ -184,7 +185,7 @@ export class MmrBatch {
     const peakDigests = peaks(size).map(p => p.pos >= baseSize
       ? arena.slice((p.pos - baseSize) * 32, (p.pos - baseSize) * 32 + 32)
       : this.parentNode(p.pos).slice())
-    return new MerkleizedMmrBatch(this.base, this.parentBatch, this.baseToken, baseSize, size, newLeaves, arena, peakDigests)
+    return new MerkleizedMmrBatch(this.base, this.parentBatch, this.baseToken, baseSize, size, newLeaves, lanes.detach(arena), peakDigests)
   }
 }
 
