@@ -20,7 +20,8 @@
  * node, the stalling and `NoData` servers it asked in vain on requests
  * other peers answered, and the peers its marshal, its state sync and the
  * strike rule blocked (in per-incarnation peer books, as the marshal service
- * and the resolvers keep them). A byzantine validator may also
+ * and the resolvers keep them, whose stallers are asked again as the kit's
+ * client asks them, `src/net/recheck.ts`). A byzantine validator may also
  * equivocate: sign a second vote for another payload in every view it votes
  * a proposal in, and tell each peer one of the two, or both.
  */
@@ -31,8 +32,8 @@ import { SimplexEngine, decodeCertificate, decodeVote, encodeCertificate, encode
 import { BlockStore, Marshal, MarshalServer } from '../src/marshal/index.ts'
 import { encodeMarshalRequest, parseBlockResponse, parseFinalizedResponse } from '../src/marshal/protocol.ts'
 import { DEFAULT_STRIKES, PeerBook, StrikeTally } from '../src/net/peers.ts'
-import { Rechecks } from '../src/net/recheck.ts'
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../src/net/protocol.ts'
+import { Rechecks } from '../src/net/recheck.ts'
 import { parseResponseFrame } from '../src/p2p/index.ts'
 import { resolverHandler } from '../src/p2p/server.ts'
 import { DatabaseSet } from '../src/qmdb/managed.ts'

@@ -18,8 +18,9 @@
  * Invariants: at most one re-ask in flight per peer and `maxRechecks` in all;
  * a peer is re-asked at most once per `recheckMs` on the book's clock; each
  * re-ask that times out is one strike (its own occasion); at most
- * `MAX_SUSPECTS` suspects are held; `stop` cancels everything and leaves no
- * timer behind; `recheckMs: 0` (or `maxRechecks: 0`) turns re-asking off.
+ * `MAX_SUSPECTS` suspects are held; `stop` cancels everything, leaves no
+ * timer behind and takes no suspect until `start`; `recheckMs: 0` (or
+ * `maxRechecks: 0`) turns re-asking off.
  */
 
 import type { PeerBook, StrikeRule } from './peers.ts'
@@ -42,7 +43,11 @@ interface Suspect<P> {
 
 /** Most suspects held at once (a bound on memory and work, not a rule). */
 const MAX_SUSPECTS = 64
-/** Re-asks in a row that say nothing (the suspect is unreachable) before it is let go. */
+/**
+ * Re-asks in a row that say nothing (the suspect is unreachable) before it
+ * is let go: spaced 1, 2, 4, then 8 spacings apart, about 10 minutes at the
+ * default spacing.
+ */
 const MAX_SILENT = 10
 
 export class Rechecks<P extends { toString(): string }> {
@@ -62,7 +67,7 @@ export class Rechecks<P extends { toString(): string }> {
   }
 
   private get enabled (): boolean {
-    return this.rule.limit > 0 && this.rule.recheckMs > 0 && this.rule.maxRechecks > 0
+    return this.rule.limit > 0 && this.rule.recheckMs > 0 && this.rule.maxRechecks > 0 && !this.controller.signal.aborted
   }
 
   /** Suspects not yet answered nor blocked. */
@@ -87,13 +92,17 @@ export class Rechecks<P extends { toString(): string }> {
     this.schedule()
   }
 
-  /** Cancel every re-ask and forget every suspect (the service stopped). */
+  /** Cancel every re-ask and forget every suspect (the service stopped); none is taken until `start`. */
   stop (): void {
     clearTimeout(this.timer)
     this.timer = undefined
     this.controller.abort()
-    this.controller = new AbortController()
     this.suspects.clear()
+  }
+
+  /** Take suspects again after `stop` (a new instance takes them from the start). */
+  start (): void {
+    if (this.controller.signal.aborted) { this.controller = new AbortController() }
   }
 
   /** One timer, for the earliest suspect due, while a re-ask slot is free. */
@@ -152,6 +161,9 @@ export class Rechecks<P extends { toString(): string }> {
       }
     } else if (++s.silent >= MAX_SILENT) {
       this.suspects.delete(id)
+    } else {
+      // unreachable for now (a partition, a restart): wait longer, up to 8 spacings
+      s.next = this.book.now() + this.rule.recheckMs * 2 ** Math.min(s.silent, 3)
     }
     this.schedule()
   }

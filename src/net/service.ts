@@ -231,6 +231,7 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
     if (this.controller !== undefined) { return }
     this.controller = new AbortController()
     setMaxListeners(Infinity, this.controller.signal)
+    this.rechecks.start()
     await this.starting()
   }
 
