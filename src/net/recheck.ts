@@ -146,8 +146,11 @@ export class Rechecks<P extends { toString(): string }> {
       this.inFlight--
       s.busy = false
     }
-    // stopped meanwhile, or the suspect was dropped: nothing counts
-    if (signal.aborted || this.suspects.get(id) !== s) { return }
+    // stopped meanwhile, or the suspect was dropped: nothing counts (suspects taken since may wait for this slot)
+    if (signal.aborted || this.suspects.get(id) !== s) {
+      this.schedule()
+      return
+    }
     s.next = this.book.now() + this.rule.recheckMs
     if (outcome === 'data' || outcome === 'no-data') {
       if (outcome === 'data') { this.book.answered(id) }
