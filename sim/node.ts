@@ -20,7 +20,8 @@
  * node, the stalling and `NoData` servers it asked in vain on requests
  * other peers answered, and the peers its marshal, its state sync and the
  * strike rule blocked (in per-incarnation peer books, as the marshal service
- * and the resolvers keep them). A byzantine validator may also
+ * and the resolvers keep them, whose stallers are asked again as the kit's
+ * client asks them, `src/net/recheck.ts`). A byzantine validator may also
  * equivocate: sign a second vote for another payload in every view it votes
  * a proposal in, and tell each peer one of the two, or both.
  */
@@ -32,6 +33,7 @@ import { BlockStore, Marshal, MarshalServer } from '../src/marshal/index.ts'
 import { encodeMarshalRequest, parseBlockResponse, parseFinalizedResponse } from '../src/marshal/protocol.ts'
 import { DEFAULT_STRIKES, PeerBook, StrikeTally } from '../src/net/peers.ts'
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../src/net/protocol.ts'
+import { Rechecks } from '../src/net/recheck.ts'
 import { parseResponseFrame } from '../src/p2p/index.ts'
 import { resolverHandler } from '../src/p2p/server.ts'
 import { DatabaseSet } from '../src/qmdb/managed.ts'
@@ -45,6 +47,8 @@ import type { CrashKind } from './storage.ts'
 import type { Trace } from './trace.ts'
 import type { Finalization, ValidatorSet } from '../src/consensus/index.ts'
 import type { BlockFetcher, FinalizationScheme } from '../src/marshal/index.ts'
+import type { StrikeRule } from '../src/net/peers.ts'
+import type { RecheckOutcome } from '../src/net/recheck.ts'
 import type { RequestHandler } from '../src/net/server.ts'
 import type { NodeApplication } from '../src/node/application.ts'
 import type { DatabaseRecord } from '../src/qmdb/managed.ts'
@@ -126,6 +130,9 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
    */
   marshalPeers: PeerBook
   syncPeers: PeerBook
+  /** Stallers each book's client asks again (`src/net/recheck.ts`), stopped with the incarnation. */
+  private marshalRechecks: Rechecks<string>
+  private syncRechecks: Rechecks<string>
   /** Serve garbage instead of blocks (a byzantine block server). */
   lieAboutBlocks = false
   /** Sign a second, conflicting vote for every notarize and finalize vote (a byzantine validator). */
@@ -159,6 +166,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.stateSync = role === 'state-sync'
     this.marshalPeers = this.newBook('marshal')
     this.syncPeers = this.newBook('sync')
+    this.marshalRechecks = this.rechecksOf(this.marshalPeers, 'marshal')
+    this.syncRechecks = this.rechecksOf(this.syncPeers, 'sync')
     this.id = peerIdFromPrivateKey(key)
     this.peerId = this.id.toString()
   }
@@ -168,11 +177,29 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return this.ctx.net.requestTimeoutMs / 4
   }
 
-  /** A peer book as the resolvers (`sync`) or marshal keep it: marshal's strikes count only timeouts (`src/marshal/service.ts`). */
+  /**
+   * The strike rule of a peer book as the resolvers (`sync`) or marshal keep
+   * it: marshal's strikes count only timeouts (`src/marshal/service.ts`);
+   * stallers are asked again once per request timeout (the services' 10 s,
+   * scaled to the simulated links).
+   */
+  private strikeRule (kind: 'sync' | 'marshal'): StrikeRule {
+    return { ...DEFAULT_STRIKES, noData: kind === 'sync', recheckMs: Math.max(100, this.ctx.net.requestTimeoutMs) }
+  }
+
+  /** A peer book with the services' strike rule, on the run's virtual clock. */
   private newBook (kind: 'sync' | 'marshal'): PeerBook {
-    const strikes = kind === 'sync' ? DEFAULT_STRIKES : { ...DEFAULT_STRIKES, noData: false }
-    // the services' strike rule, on the run's virtual clock
-    return new PeerBook({ initialLatency: this.initialLatency, now: () => this.ctx.now(), strikes })
+    return new PeerBook({ initialLatency: this.initialLatency, now: () => this.ctx.now(), strikes: this.strikeRule(kind) })
+  }
+
+  /** Where `book`'s stallers are asked again; a strike-out there is recorded as the client's are. */
+  private rechecksOf (book: PeerBook, kind: 'sync' | 'marshal'): Rechecks<string> {
+    return new Rechecks<string>(book, this.strikeRule(kind), (peerId, _reason, ms) => { this.recordStrikeOut(peerId, `${kind}-recheck`, ms) })
+  }
+
+  /** Suspected stallers not yet answered nor blocked, in this incarnation's books. */
+  get rechecking (): number {
+    return this.marshalRechecks.pending + this.syncRechecks.pending
   }
 
   get up (): boolean {
@@ -464,7 +491,11 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
         }
         if (outcome === 'data' && value !== undefined) {
           peers.record(peer.peerId, ctx.now() - asked)
-          this.answered(peers, peer, tally, kind)
+          const rechecks = peers === this.syncPeers ? this.syncRechecks : this.marshalRechecks
+          this.answered(peers, peer, tally, kind, id => {
+            const p = ctx.nodes.find(n => n.peerId === id) as SimNode<B, Dbs>
+            rechecks.stalled(id, async signal => this.reask(peers, p, kind, serve, opts, signal))
+          })
           return { peer, value }
         }
         peers.record(peer.peerId, ctx.net.requestTimeoutMs)
@@ -479,8 +510,48 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     }
   }
 
-  /** `peer` answered a request of `kind` that `tally` followed: strikes go to those that had nothing (the kit's rule), and the run's own count. */
-  private answered (book: PeerBook, peer: SimNode<B, Dbs>, tally: { strikes: StrikeTally, vain: Map<number, number> }, kind: string): void {
+  /**
+   * Ask `peer`, a suspected staller, again for what another peer served
+   * (`src/net/recheck.ts`), as the kit's client does: a timeout is the
+   * outcome that strikes; an answer, even no data, ends the suspicion; a
+   * lost exchange or a reset says nothing.
+   */
+  private async reask<T> (book: PeerBook, peer: SimNode<B, Dbs>, kind: string, serve: (peer: SimNode<B, Dbs>) => Promise<Uint8Array | undefined>, opts: {
+    parse(body: Uint8Array): T | undefined
+    invalid(peer: SimNode<B, Dbs>): void
+  }, signal: AbortSignal): Promise<RecheckOutcome> {
+    const ctx = this.ctx
+    if (signal.aborted || !peer.up || !ctx.net.reachable(this.index, peer.index)) { return 'other' }
+    ctx.trace.record(ctx.now(), `recheck ${this.index} ${peer.index} ${kind}`)
+    const r = await ctx.net.exchange(this.index, peer.index, kind, async () => serve(peer))
+    if (signal.aborted) { return 'other' }
+    if (r.type !== 'answer') {
+      book.record(peer.peerId, ctx.net.requestTimeoutMs)
+      return r.type === 'timeout' ? 'timeout' : 'other'
+    }
+    if (r.value === undefined) { return 'other' }
+    try {
+      return opts.parse(r.value) === undefined ? 'no-data' : 'data'
+    } catch (err) {
+      book.block(peer.peerId, `${kind}: ${(err as Error).message}`)
+      opts.invalid(peer)
+      return 'other'
+    }
+  }
+
+  /** The strike rule blocked `peerId` for `ms` (asking `kind`). */
+  private recordStrikeOut (peerId: string, kind: string, ms: number): void {
+    const struck = this.ctx.nodes.find(p => p.peerId === peerId) as SimNode<B, Dbs>
+    this.struckOut.add(struck.index)
+    this.ctx.trace.record(this.ctx.now(), `strike-out ${this.index} ${struck.index} ${kind} ${ms}`)
+  }
+
+  /**
+   * `peer` answered a request of `kind` that `tally` followed: strikes go to
+   * those that had nothing (the kit's rule), and the run's own count;
+   * `stalled` is told those that timed out (asked again).
+   */
+  private answered (book: PeerBook, peer: SimNode<B, Dbs>, tally: { strikes: StrikeTally, vain: Map<number, number> }, kind: string, stalled: (peerId: string) => void): void {
     const ctx = this.ctx
     // the run's own count of what the rule should have counted, for its invariant
     const vain = book === this.syncPeers ? this.vain.sync : this.vain.marshal
@@ -488,11 +559,7 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
       const before = vain.get(p)
       if (before === undefined || at >= before.at) { vain.set(p, { times: (before?.times ?? 0) + 1, at: ctx.now() }) }
     }
-    for (const out of tally.strikes.answered(peer.peerId)) {
-      const struck = ctx.nodes.find(p => p.peerId === out.peer) as SimNode<B, Dbs>
-      this.struckOut.add(struck.index)
-      ctx.trace.record(ctx.now(), `strike-out ${this.index} ${struck.index} ${kind} ${out.ms}`)
-    }
+    for (const out of tally.strikes.answered(peer.peerId, stalled)) { this.recordStrikeOut(out.peer, kind, out.ms) }
   }
 
   /** The peer `book` orders first among the reachable, running peers matching `filter` (a retry after `last` shuffles by the seed). */
@@ -642,8 +709,12 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     this.syncLied.clear()
     this.vain.sync.clear()
     this.vain.marshal.clear()
+    this.marshalRechecks.stop()
+    this.syncRechecks.stop()
     this.marshalPeers = this.newBook('marshal')
     this.syncPeers = this.newBook('sync')
+    this.marshalRechecks = this.rechecksOf(this.marshalPeers, 'marshal')
+    this.syncRechecks = this.rechecksOf(this.syncPeers, 'sync')
     this.served = {}
     this.disk = r.store.crash(kind)
     // timers and loops of the dead incarnation stop; their pending storage calls hang forever
@@ -657,6 +728,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     const r = this.running
     if (r === undefined) { return }
     this.running = undefined
+    this.marshalRechecks.stop()
+    this.syncRechecks.stop()
     await r.engine.stop().catch(() => {})
     await r.stateful.stop().catch(() => {})
     r.marshal.stop()

@@ -31,10 +31,15 @@
  * - every byzantine server whose misbehaviour reached a node ends blocked
  * in that node's peer book, and no honest node is ever blocked, for good or
  * for a while: bad data (garbage blocks, altered sync responses) blocks for
- * good; a stalling or `NoData` server (it stalls or has nothing for every
- * state-sync and marshal request) reached a node when it had nothing, on as
- * many separate occasions as the strike rule's limit, for requests other
- * peers answered, and is then blocked by the rule (`src/net/peers.ts`);
+ * good; a stalling server (it never answers a state-sync or marshal
+ * request) that sat on one request another peer answered is asked again
+ * until the strike rule blocks it (`src/net/recheck.ts`): it ends struck
+ * out at least once (the run waits, bounded, for the re-asks under way); a
+ * `NoData` server (nothing for every request) reached a node when it had
+ * nothing, on as many separate occasions as the strike rule's limit, for
+ * requests other peers answered, and is then blocked by the rule
+ * (`src/net/peers.ts`) — a no-data answer is not re-asked, since an honest
+ * peer behind or pruned gives the same one;
  * - no fatal error, no unhandled rejection, no exception from a timer;
  * - hygiene: the simulator's own plumbing never fails (`sim/wire.ts`), and
  * after every node stopped nothing keeps running — the timers still armed
@@ -312,6 +317,8 @@ class Run {
     if (!reached && this.failures.length === 0) {
       this.fail(`liveness: not every node reached height ${this.height} within ${this.settleMs} ms after healing (${this.nodes.map(n => `${n.index}:${n.acked}`).join(' ')})`)
     }
+    // suspected stallers are asked again until they answer or strike out: let those re-asks finish (bounded)
+    await this.runUntil(() => this.nodes.every(n => n.rechecking === 0), this.settleMs / 4)
   }
 
   /** Invariants on what every node recorded during the run. */
@@ -332,18 +339,22 @@ class Run {
   }
 
   /**
-   * Liars end blocked for good in `n`'s peer books; a stalling or `NoData`
-   * server whose misbehaviour reached `n` — it had nothing, on as many
-   * separate occasions as the strike rule's limit, for requests other peers
-   * answered, in one book of one incarnation — ends blocked there by the rule; no honest node
-   * is ever blocked, for good or for a while.
+   * Liars end blocked for good in `n`'s peer books; a stalling server that
+   * sat on a request of `n` another peer answered ends struck out by `n` at
+   * least once (or blocked now); a `NoData` server whose misbehaviour reached
+   * `n` — it had nothing, on as many separate occasions as the strike rule's
+   * limit, for requests other peers answered, in one book of one
+   * incarnation — ends blocked there by the rule; no honest node is ever
+   * blocked, for good or for a while.
    */
   private checkBlocking (n: Node, byzantine: Set<number>): void {
     for (const liar of n.lied) { if (!n.marshalPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got garbage blocks from ${liar} and did not block it`) } }
     for (const liar of n.syncLied) { if (!n.syncPeers.isBlocked(this.nodes[liar].peerId)) { this.fail(`node ${n.index} got bad sync data from ${liar} and did not block it`) } }
     for (const [what, book, vain] of [['state sync', n.syncPeers, n.vain.sync], ['marshal', n.marshalPeers, n.vain.marshal]] as const) {
       for (const [p, { times }] of vain) {
-        if (times >= DEFAULT_STRIKES.limit && !book.isBlocked(this.nodes[p].peerId)) { this.fail(`node ${n.index}: ${what} got nothing from ${p} on ${times} requests others answered, and it is not blocked`) }
+        const blocked = book.isBlocked(this.nodes[p].peerId)
+        if (times >= DEFAULT_STRIKES.limit && !blocked) { this.fail(`node ${n.index}: ${what} got nothing from ${p} on ${times} requests others answered, and it is not blocked`) }
+        if (this.nodes[p].syncFault === 'stall' && !blocked && !n.struckOut.has(p)) { this.fail(`node ${n.index}: ${what} was stalled by ${p} on a request others answered, and never struck it out`) }
       }
     }
     for (const p of n.struckOut) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: the strike rule blocked honest node ${p}`) } }

@@ -17,6 +17,18 @@
  * - A start floor (a verified finalization) makes marshal begin at the
  * floor's block (`processed = height - 1`) unless durable progress is
  * already at or past it.
+ * - Certificates whose block is missing cost bounded work however many
+ * arrive while peers cannot serve: they wait in a table of at most
+ * `maxPendingFinalizations` (the lowest round is dropped first), and only
+ * the highest-round one is fetched by digest — one fetch loop in all, and
+ * none while a gap fill runs below a higher finalized round. The others
+ * name ancestors of that block, so the gap fill reaches them through parent
+ * links and stores each with its certificate; one whose block arrives by any
+ * route (gossip, a fetch) is finalized then. A dropped certificate's block
+ * is still finalized (and delivered) through a descendant, only without its
+ * certificate, like a height simplex finalized indirectly. A certificate at
+ * or below the processed round whose block is gone (pruned) is ignored: its
+ * height was delivered already.
  */
 
 import { setMaxListeners } from '@libp2p/interface'
@@ -51,6 +63,8 @@ export interface MarshalOptions<B extends MarshalBlock, F> {
   backfillBatch?: number
   /** How long one range request for missing finalized blocks may take before falling back to fetching by digest (default 3000 ms). */
   rangeTimeoutMs?: number
+  /** Certificates kept while their block is missing; beyond it the lowest round is dropped (default 64). */
+  maxPendingFinalizations?: number
   /** Called to broadcast a block this node disseminates (e.g. gossipsub). */
   broadcast?(bytes: Uint8Array): void
   log?: Logger
@@ -58,6 +72,16 @@ export interface MarshalOptions<B extends MarshalBlock, F> {
 
 interface Waiter<B> {
   resolve(b: B | undefined): void
+}
+
+/** A verified certificate whose block is not stored yet. */
+interface PendingFinalization<F> {
+  cert: F
+  round: Round
+  digest: Uint8Array
+  /** settles the `finalized` calls waiting on this certificate */
+  done: Promise<void>
+  settle(err?: unknown): void
 }
 
 export class Marshal<B extends MarshalBlock, F> {
@@ -68,6 +92,7 @@ export class Marshal<B extends MarshalBlock, F> {
   private readonly fetcher?: BlockFetcher
   private readonly backfillBatch: number
   private readonly rangeTimeoutMs: number
+  private readonly maxPendingFinalizations: number
   private readonly broadcast?: (bytes: Uint8Array) => void
   private readonly log?: Logger
   private reporter: FinalizedReporter<B> | undefined
@@ -79,10 +104,16 @@ export class Marshal<B extends MarshalBlock, F> {
   private contiguous = -1
   /** the highest certified finalized height seen */
   private tipHeight = -1
+  /** the highest round of a certificate stored with its block */
+  private tipRound: Round | undefined
   private nextDelivery = 0
   private stopped = false
   private readonly abort = new AbortController()
   private readonly waiters = new Map<string, Array<Waiter<B>>>()
+  /** certificates waiting for their block, by block digest (hex) */
+  private readonly pending = new Map<string, PendingFinalization<F>>()
+  /** the one pending certificate whose block is being fetched */
+  private active: { key: string, stop: AbortController } | undefined
   private filling: Promise<void> | undefined
   private persisting: Promise<void> = Promise.resolve()
   private pumping = false
@@ -95,6 +126,7 @@ export class Marshal<B extends MarshalBlock, F> {
     this.maxPendingAcks = Math.max(1, options.maxPendingAcks ?? 16)
     this.backfillBatch = Math.max(1, options.backfillBatch ?? 64)
     this.rangeTimeoutMs = options.rangeTimeoutMs ?? 3000
+    this.maxPendingFinalizations = Math.max(1, options.maxPendingFinalizations ?? 64)
     this.broadcast = options.broadcast
     this.log = options.log
     // the parent of every block subscription and range fetch, each detached
@@ -140,6 +172,7 @@ export class Marshal<B extends MarshalBlock, F> {
       await this.store.setProcessed(this.processed, round)
     }
     this.tipHeight = Math.max(this.tipHeight, block.height)
+    this.raiseTipRound(round)
   }
 
   /** Start delivering finalized blocks to `reporter`. */
@@ -155,23 +188,128 @@ export class Marshal<B extends MarshalBlock, F> {
       for (const w of list) { w.resolve(undefined) }
     }
     this.waiters.clear()
+    for (const p of this.pending.values()) { p.settle() }
+    this.pending.clear()
+    this.active = undefined
   }
 
   // ---- inputs -------------------------------------------------------------------
 
-  /** A finalization from consensus (or a peer): verified, stored, and its block and ancestors filled in. */
+  /**
+   * A finalization from consensus (or a peer): verified, stored, and its
+   * block and ancestors filled in. Resolves once its block is finalized
+   * locally, or the certificate is dropped from the pending table, or
+   * marshal stops.
+   */
   async finalized (cert: F): Promise<void> {
     if (this.stopped) { return }
     if (!this.scheme.verify(cert)) { throw new MarshalError('InvalidFinalization', 'finalization does not verify') }
-    const block = await this.getOrFetch(this.scheme.payload(cert))
-    if (block === undefined) { return }
+    const digest = this.scheme.payload(cert)
+    const block = await this.store.getBlock(digest)
+    if (block !== undefined) {
+      await this.finalizeBlock(block, cert)
+      return
+    }
+    if (this.stopped || compareRounds(this.scheme.round(cert), this.processedRound) <= 0) { return }
+    const k = hex(digest)
+    let p = this.pending.get(k)
+    if (p === undefined) {
+      let settle: (err?: unknown) => void = () => {}
+      const done = new Promise<void>((resolve, reject) => {
+        settle = err => { if (err === undefined) { resolve() } else { reject(err) } }
+      })
+      p = { cert, round: this.scheme.round(cert), digest, done, settle }
+      this.pending.set(k, p)
+      this.trimPending()
+      this.elect()
+      // the block may have been stored between the lookup above and parking the certificate
+      this.store.getBlock(digest).then(b => { if (b !== undefined) { this.arrived(b) } }, () => {})
+    }
+    await p.done
+  }
+
+  private async finalizeBlock (block: B, cert: F): Promise<void> {
     const existing = await this.store.getFinalizedDigest(block.height)
     if (existing !== undefined && hex(existing) !== hex(block.digest)) {
       throw new MarshalError('ConflictingFinalization', `two finalized blocks at height ${block.height}`)
     }
     await this.store.setFinalized(block, cert)
     this.tipHeight = Math.max(this.tipHeight, block.height)
+    this.raiseTipRound(this.scheme.round(cert))
     this.kickFill()
+  }
+
+  private raiseTipRound (round: Round): void {
+    if (this.tipRound === undefined || compareRounds(round, this.tipRound) > 0) { this.tipRound = round }
+  }
+
+  /** Store `block` as finalized by the gap fill, with its certificate if one came or is pending. */
+  private async fillFinalized (block: B, cert?: F): Promise<void> {
+    const p = this.claim(block.digest)
+    await this.store.setFinalized(block, cert ?? p?.cert)
+    p?.settle()
+  }
+
+  /** Remove the pending certificate for `digest` (stopping its fetch), if any. */
+  private claim (digest: Uint8Array): PendingFinalization<F> | undefined {
+    const k = hex(digest)
+    const p = this.pending.get(k)
+    if (p === undefined) { return undefined }
+    this.pending.delete(k)
+    if (this.active?.key === k) {
+      this.active.stop.abort()
+      this.active = undefined
+    }
+    return p
+  }
+
+  /** A stored block: finalize it if a pending certificate names it. */
+  private arrived (block: B): void {
+    const p = this.claim(block.digest)
+    if (p === undefined) { return }
+    this.finalizeBlock(block, p.cert).then(() => { p.settle() }, err => { p.settle(err) })
+    this.elect()
+  }
+
+  /** Drop the lowest-round pending certificates beyond the cap. */
+  private trimPending (): void {
+    while (this.pending.size > this.maxPendingFinalizations) {
+      let lowest: PendingFinalization<F> | undefined
+      for (const p of this.pending.values()) {
+        if (lowest === undefined || compareRounds(p.round, lowest.round) < 0) { lowest = p }
+      }
+      const p = this.claim((lowest as PendingFinalization<F>).digest) as PendingFinalization<F>
+      p.settle()
+    }
+  }
+
+  /**
+   * Fetch the block of the highest-round pending certificate, and only it;
+   * nothing while the gap fill runs and that round is below a finalized
+   * one (the block is an ancestor the fill reaches).
+   */
+  private elect (): void {
+    if (this.stopped || this.fetcher === undefined) { return }
+    let best: PendingFinalization<F> | undefined
+    for (const p of this.pending.values()) {
+      if (best === undefined || compareRounds(p.round, best.round) > 0) { best = p }
+    }
+    if (best !== undefined && this.filling !== undefined && this.tipRound !== undefined && compareRounds(best.round, this.tipRound) < 0) { best = undefined }
+    const k = best === undefined ? undefined : hex(best.digest)
+    if (this.active?.key === k) { return }
+    this.active?.stop.abort()
+    this.active = undefined
+    if (best === undefined || k === undefined) { return }
+    const stop = new AbortController()
+    const active = { key: k, stop }
+    this.active = active
+    const link = linked([this.abort.signal, stop.signal])
+    this.fetchByDigest(best.digest, undefined, link.signal).then(b => {
+      if (b !== undefined) { this.wake(b) }
+    }, () => {
+      // peers failed outright: the next certificate elects again
+      if (this.active === active) { this.active = undefined }
+    }).finally(() => { link.dispose() })
   }
 
   /** A block received from the network (e.g. gossip); ignored if it does not decode. */
@@ -205,6 +343,7 @@ export class Marshal<B extends MarshalBlock, F> {
   }
 
   private wake (block: B): void {
+    this.arrived(block)
     const k = hex(block.digest)
     const list = this.waiters.get(k)
     if (list === undefined) { return }
@@ -345,7 +484,15 @@ export class Marshal<B extends MarshalBlock, F> {
       if (!this.stopped) { this.log?.error('filling finalized blocks failed: %e', err) }
     }).finally(() => {
       this.filling = undefined
-      if (this.contiguous < this.tipHeight && !this.stopped) { this.kickFill() }
+      if (this.contiguous < this.tipHeight && !this.stopped) {
+        this.kickFill()
+      } else {
+        // certificates the fill did not reach (their block came some other way, or never will by parent links)
+        for (const p of this.pending.values()) {
+          this.store.getBlock(p.digest).then(b => { if (b !== undefined) { this.arrived(b) } }, () => {})
+        }
+        this.elect()
+      }
     })
   }
 
@@ -375,7 +522,7 @@ export class Marshal<B extends MarshalBlock, F> {
       if (await this.store.getFinalizedDigest(h) !== undefined) { return }
       const local = await this.store.getBlock(expected)
       if (local === undefined || local.height !== h) { break }
-      await this.store.setFinalized(local)
+      await this.fillFinalized(local)
       expected = local.parent
       h--
     }
@@ -403,7 +550,7 @@ export class Marshal<B extends MarshalBlock, F> {
             ok = false
             break
           }
-          await this.store.setFinalized(block, cert)
+          await this.fillFinalized(block, cert)
           expected = block.parent
           h--
         }
@@ -417,7 +564,7 @@ export class Marshal<B extends MarshalBlock, F> {
       const block = await this.getOrFetch(expected, h)
       if (block === undefined) { return }
       if (block.height !== h) { throw new MarshalError('InvalidFinalization', `block ${hex(expected)} claims height ${block.height}, expected ${h}`) }
-      await this.store.setFinalized(block)
+      await this.fillFinalized(block)
       expected = block.parent
       h--
     }

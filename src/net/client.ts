@@ -16,10 +16,13 @@
  * - A peer that timed out (on an open stream) or had no data for a request
  * another peer then answered earns a strike in the peer book; enough strikes
  * in a row block it for a bounded time (the strike rule, `src/net/peers.ts`,
- * docs/PROTOCOLS.md). An unreachable peer (no stream) earns none.
+ * docs/PROTOCOLS.md). An unreachable peer (no stream) earns none. A peer
+ * that timed out on a stream it accepted is asked that request again in the
+ * background (`src/net/recheck.ts`): ranked last by its score it would
+ * otherwise rarely be asked again, and never reach the strike limit.
  * - Per peer, at most `maxConcurrent` requests are outstanding and a token
  * bucket bounds the request rate (the service's outbound `PeerLimiter`), so
- * a client stays within what servers admit.
+ * a client stays within what servers admit; re-asks take the same slots.
  *
  * The protocol supplies only the request bytes and the response parser.
  */
@@ -33,6 +36,7 @@ import type { ServiceMetrics } from './metrics.ts'
 import type { Notifier, PeerBook } from './peers.ts'
 import type { Parsed } from './protocol.ts'
 import type { PeerProvider } from './providers.ts'
+import type { RecheckOutcome, Rechecks } from './recheck.ts'
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -51,6 +55,8 @@ export interface ClientContext {
   block(peer: PeerId, reason: string): void
   /** The strike rule blocked `peer` for `ms` (`src/net/peers.ts`). */
   struck(peer: PeerId, reason: string, ms: number): void
+  /** Where stallers are asked again (none: they are not). */
+  rechecks?: Rechecks<PeerId>
   runOnLimitedConnection: boolean
   pollInterval: number
 }
@@ -169,7 +175,9 @@ export class RequestClient {
       if (peer === undefined) { return undefined }
       const result = await this.attempt(peer, ask, signal)
       if (result.type === 'data') {
-        for (const out of tally.answered(peer)) { this.ctx.struck(out.peer, out.reason, out.ms) }
+        const rechecks = this.ctx.rechecks
+        const stalled = rechecks === undefined ? undefined : (p: PeerId) => { rechecks.stalled(p, async s => this.reask(p, ask, s)) }
+        for (const out of tally.answered(peer, stalled)) { this.ctx.struck(out.peer, out.reason, out.ms) }
         return { value: result.value, peer, latency: result.latency }
       }
       if (result.type === 'aborted') { return undefined }
@@ -181,6 +189,14 @@ export class RequestClient {
       await sleep(Math.min(this.options.maxRetryDelay, this.options.retryDelay * 2 ** Math.min(retry - 1, 20)), signal)
     }
     return undefined
+  }
+
+  /** Ask `peer` again for what another peer served it (`src/net/recheck.ts`), in an outbound slot; the answer is judged, not used. */
+  private async reask (peer: PeerId, ask: Ask<unknown>, signal: AbortSignal): Promise<RecheckOutcome> {
+    if (!this.ctx.outbound.tryAcquire(peer.toString()).ok) { return 'other' }
+    const result = await this.attempt(peer, ask, signal)
+    if (result.type === 'data' || result.type === 'no-data') { return result.type }
+    return result.type === 'timeout' && result.unreachable !== true ? 'timeout' : 'other'
   }
 
   /** The next peer to ask (holding an outbound slot), or undefined once `signal` aborts. */

@@ -46,10 +46,20 @@ export interface StrikeRule {
    * marshal, whose honest peers lack recent blocks while they are behind.
    */
   noData: boolean
+  /**
+   * Least time (ms) between two re-asks of one peer that timed out on a
+   * stream it accepted (`src/net/recheck.ts`); 0 turns re-asking off.
+   */
+  recheckMs: number
+  /** Re-asks in flight at once, for the whole book. */
+  maxRechecks: number
 }
 
-/** The services' strike rule: 3 strikes block for 30 s, then 1, 2, 4 … up to 10 minutes. */
-export const DEFAULT_STRIKES: StrikeRule = { limit: 3, blockMs: 30_000, maxBlockMs: 600_000, noData: true }
+/**
+ * The services' strike rule: 3 strikes block for 30 s, then 1, 2, 4 … up to
+ * 10 minutes; a staller is asked again at most every 10 s, 2 at a time.
+ */
+export const DEFAULT_STRIKES: StrikeRule = { limit: 3, blockMs: 30_000, maxBlockMs: 600_000, noData: true, recheckMs: 10_000, maxRechecks: 2 }
 
 export interface PeerBookOptions {
   /** Latency (ms) assumed for a peer never measured. */
@@ -254,13 +264,18 @@ export class StrikeTally<P extends { toString(): string } = string> {
     this.missed.set(peer.toString(), { peer, what, at: this.book.now() })
   }
 
-  /** `peer` answered with data; returns the peers this struck out, how long (ms) and why. */
-  answered (peer: P): Array<{ peer: P, ms: number, reason: string }> {
+  /**
+   * `peer` answered with data; returns the peers this struck out, how long
+   * (ms) and why. `stalled` is told each other peer that timed out on it
+   * (the suspects `src/net/recheck.ts` asks again).
+   */
+  answered (peer: P, stalled?: (peer: P) => void): Array<{ peer: P, ms: number, reason: string }> {
     const id = peer.toString()
     this.book.answered(id)
     const out: Array<{ peer: P, ms: number, reason: string }> = []
     for (const [other, miss] of this.missed) {
       if (other === id) { continue }
+      if (miss.what === 'timeout') { stalled?.(miss.peer) }
       const ms = this.book.strike(other, `${miss.what} for ${this.key}`, miss.at)
       if (ms !== undefined) { out.push({ peer: miss.peer, ms, reason: this.book.strikeReason(other) ?? miss.what }) }
     }

@@ -22,6 +22,7 @@ import { ServiceMetrics } from './metrics.ts'
 import { DEFAULT_STRIKES, Notifier, PeerBook } from './peers.ts'
 import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_PROTOCOL_PREFIX } from './protocol.ts'
 import { peerProvider } from './providers.ts'
+import { Rechecks } from './recheck.ts'
 import { RequestServer } from './server.ts'
 import type { BlockHook } from './blocking.ts'
 import type { ClientContext } from './client.ts'
@@ -80,7 +81,10 @@ export interface ServiceInit {
    * peer timed out on or had no data for, while another peer answered them,
    * block it for `blockMs`, doubling per strike-out up to `maxBlockMs`.
    * Defaults 3, 30 s, 10 min; `limit: 0` turns it off; `noData: false`
-   * counts only timeouts (marshal's default).
+   * counts only timeouts (marshal's default). A peer that timed out on a
+   * stream it accepted is asked that request again in the background, at
+   * most every `recheckMs` (default 10 s), `maxRechecks` (default 2) at once
+   * (`src/net/recheck.ts`); `recheckMs: 0` turns that off.
    */
   strikes?: Partial<StrikeRule>
 }
@@ -163,7 +167,9 @@ export function resolveSettings (init: ServiceInit, defaults: ServiceSettings): 
     const v = settings[key]
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) { throw new RangeError(`${key} must be a whole number >= 1, got ${String(v)}`) }
   }
-  const { limit, blockMs, maxBlockMs } = settings.strikes
+  const { limit, blockMs, maxBlockMs, recheckMs, maxRechecks } = settings.strikes
+  if (!(Number.isFinite(recheckMs) && recheckMs >= 0)) { throw new RangeError(`strikes.recheckMs must be a finite number of ms >= 0, got ${String(recheckMs)}`) }
+  if (!Number.isSafeInteger(maxRechecks) || maxRechecks < 0) { throw new RangeError(`strikes.maxRechecks must be a whole number >= 0, got ${String(maxRechecks)}`) }
   if (!Number.isSafeInteger(limit) || limit < 0) { throw new RangeError(`strikes.limit must be a whole number >= 0, got ${String(limit)}`) }
   if (!(blockMs > 0) || !Number.isFinite(blockMs) || !(maxBlockMs >= blockMs) || !Number.isFinite(maxBlockMs)) {
     throw new RangeError(`strikes.blockMs must be a finite number of ms > 0 and maxBlockMs at least that, got ${String(blockMs)} and ${String(maxBlockMs)}`)
@@ -186,6 +192,8 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
   /** Outbound limits and the notifier of freed slots, shared by the service's clients. */
   protected readonly outbound: PeerLimiter
   protected readonly slots = new Notifier()
+  /** Stallers asked again (the strike rule's second half), shared by the service's clients. */
+  private readonly rechecks: Rechecks<PeerId>
   private readonly handled = new Set<string>()
   private controller: AbortController | undefined
 
@@ -196,6 +204,7 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
     this.log = components.logger.forComponent(`libp2p:qmdb:${name}`)
     this.metrics = metrics
     this.book = new PeerBook({ initialLatency: settings.initialLatency, strikes: settings.strikes })
+    this.rechecks = new Rechecks(this.book, settings.strikes, (peer, reason, ms) => { this.blocker.struck(peer, reason, ms) })
     metrics.countBlocked(() => this.book.blockedCount)
     this.blocker = new PeerBlocker({
       book: this.book,
@@ -222,6 +231,7 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
     if (this.controller !== undefined) { return }
     this.controller = new AbortController()
     setMaxListeners(Infinity, this.controller.signal)
+    this.rechecks.start()
     await this.starting()
   }
 
@@ -230,6 +240,7 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
     if (controller === undefined) { return }
     this.controller = undefined
     controller.abort()
+    this.rechecks.stop()
     this.slots.notify()
     await this.stopping()
     const protocols = [...this.handled]
@@ -287,6 +298,7 @@ export abstract class RequestService<M extends ServiceMetrics = ServiceMetrics> 
       shutdown: () => this.shutdown,
       block: (peer, reason) => { this.block(peer, reason) },
       struck: (peer, reason, ms) => { this.blocker.struck(peer, reason, ms) },
+      rechecks: this.rechecks,
       runOnLimitedConnection: this.settings.runOnLimitedConnection,
       pollInterval: this.settings.pollInterval
     }

@@ -94,7 +94,7 @@ describe('net: blocked_peers gauge', () => {
       registerHistogram: () => noop
     } as unknown as Metrics
     let now = 0
-    const book = new PeerBook({ initialLatency: 0, strikes: { limit: 1, blockMs: 100, maxBlockMs: 100, noData: true }, now: () => now })
+    const book = new PeerBook({ initialLatency: 0, strikes: { limit: 1, blockMs: 100, maxBlockMs: 100, noData: true, recheckMs: 0, maxRechecks: 0 }, now: () => now })
     const m = new ServiceMetrics(metrics, 'test')
     m.countBlocked(() => book.blockedCount)
     const read = async (): Promise<number> => (gauges.get('libp2p_qmdb_test_blocked_peers') ?? (() => -1))()
@@ -108,7 +108,7 @@ describe('net: blocked_peers gauge', () => {
 })
 
 describe('net: PeerBook strike rule', () => {
-  const rule = { limit: 3, blockMs: 1000, maxBlockMs: 3000, noData: true }
+  const rule = { limit: 3, blockMs: 1000, maxBlockMs: 3000, noData: true, recheckMs: 0, maxRechecks: 0 }
 
   it('blocks at the limit-th strike in a row, for a bounded time that doubles per strike-out up to the cap', () => {
     let now = 0

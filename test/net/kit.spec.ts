@@ -14,12 +14,15 @@ import { RequestClient, Undecodable } from '../../src/net/client.ts'
 import { frameSize, frameStream } from '../../src/net/frames.ts'
 import { PeerLimiter } from '../../src/net/limits.ts'
 import { ServiceMetrics } from '../../src/net/metrics.ts'
-import { Notifier, PeerBook } from '../../src/net/peers.ts'
+import { DEFAULT_STRIKES, Notifier, PeerBook } from '../../src/net/peers.ts'
 import { payloadOf } from '../../src/net/protocol.ts'
 import { StaticPeers } from '../../src/net/providers.ts'
+import { Rechecks } from '../../src/net/recheck.ts'
 import { RequestServer } from '../../src/net/server.ts'
+import { waitUntil } from '../util/common.ts'
 import type { Attempt } from '../../src/net/client.ts'
 import type { FetchOutcome, ServeOutcome } from '../../src/net/metrics.ts'
+import type { StrikeRule } from '../../src/net/peers.ts'
 import type { RequestHandler } from '../../src/net/server.ts'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
@@ -242,14 +245,17 @@ interface Harness {
   asked: string[]
   provider: StaticPeers
   shutdown: AbortController
+  rechecks?: Rechecks<PeerId>
 }
 
-async function harness (scripts: Map<string, Script>, peers: PeerId[], timeout = 2000, unreachable?: ReadonlySet<string>): Promise<Harness> {
+/** A client over `scripts`' peers; with `recheck`, stallers are asked again under that strike rule. */
+async function harness (scripts: Map<string, Script>, peers: PeerId[], timeout = 2000, unreachable?: ReadonlySet<string>, recheck?: StrikeRule): Promise<Harness> {
   const { connectionManager, asked } = fakeNetwork(scripts, unreachable)
-  const book = new PeerBook({ initialLatency: 1000 })
+  const book = new PeerBook({ initialLatency: 1000, strikes: recheck })
   const metrics = new CountingMetrics()
   const blocked = new Map<string, string>()
   const struck = new Map<string, { ms: number, reason: string }>()
+  const rechecks = recheck === undefined ? undefined : new Rechecks<PeerId>(book, recheck, (peer, reason, ms) => { struck.set(peer.toString(), { ms, reason }) })
   const provider = new StaticPeers(peers)
   const shutdown = new AbortController()
   const client = new RequestClient({
@@ -266,10 +272,11 @@ async function harness (scripts: Map<string, Script>, peers: PeerId[], timeout =
       blocked.set(peer.toString(), reason)
     },
     struck: (peer, reason, ms) => { struck.set(peer.toString(), { ms, reason }) },
+    rechecks,
     runOnLimitedConnection: false,
     pollInterval: 50
   }, { protocol: '/test/1.0.0', provider, timeout, retryDelay: 1, maxRetryDelay: 5, maxResponseBytes: 64 })
-  return { client, book, metrics, blocked, struck, asked, provider, shutdown }
+  return { client, book, metrics, blocked, struck, asked, provider, shutdown, rechecks }
 }
 
 const parseByte = (body: Uint8Array): ReturnType<typeof payloadOf> => payloadOf(body)
@@ -393,6 +400,48 @@ describe('net: RequestClient', function () {
     expect(await none.client.fetch({ bytes: new Uint8Array([1]), key: 'k', parse: parseByte }, AbortSignal.timeout(500))).to.equal(undefined)
     expect(none.asked.length).to.be.greaterThan(3)
     expect(none.book.isBlocked(alone.toString())).to.equal(false)
+  })
+
+  it('asks a staller again in the background until the strike rule blocks it; a peer that answers when asked again, even with no data, is let go', async () => {
+    const [staller, slowOnce, honest] = [await newPeer(), await newPeer(), await newPeer()]
+    const h = await harness(new Map<string, Script>([
+      [staller.toString(), () => 'silent'],
+      // sits on its first request, then answers no data (an honest peer behind looks like this)
+      [slowOnce.toString(), n => n === 0 ? 'silent' : NO_DATA],
+      [honest.toString(), () => DATA(1)]
+    ]), [], 100, undefined, { ...DEFAULT_STRIKES, recheckMs: 20, maxRechecks: 1 })
+    h.book.record(honest.toString(), 100_000) // a fresh request asks the other peer first, then honest
+    const asks = (peer: PeerId): number => h.asked.filter(id => id === peer.toString()).length
+    // one request each, which the peer sat on and honest answered: one strike each, nothing more is fetched
+    for (const other of [staller, slowOnce]) {
+      h.provider.set([other, honest])
+      const got = await h.client.fetch({ bytes: new Uint8Array([1]), key: `k-${other.toString()}`, parse: parseByte }, AbortSignal.timeout(10_000))
+      expect(got?.peer.equals(honest)).to.equal(true)
+    }
+    // asked twice more in the background, timing out each time: the third strike in a row blocks it
+    await waitUntil(() => h.struck.has(staller.toString()), 5000, 'the staller struck out')
+    expect(asks(staller)).to.equal(3)
+    expect(h.book.isBlocked(staller.toString())).to.equal(true)
+    expect(h.book.blocked().get(staller.toString())).to.match(/^timeout when asked again .* \(3 requests in a row that other peers answered\)$/)
+    // answered when asked again: no strike, not asked any more
+    await waitUntil(() => asks(slowOnce) === 2 && h.rechecks?.pending === 0, 5000, 'the slow peer asked again')
+    expect(h.book.isBlocked(slowOnce.toString())).to.equal(false)
+    expect(h.struck.has(slowOnce.toString())).to.equal(false)
+    expect(h.blocked.size).to.equal(0)
+    h.rechecks?.stop()
+  })
+
+  it('asks nobody again once stopped, nor with re-asking turned off', async () => {
+    for (const rule of [{ ...DEFAULT_STRIKES, recheckMs: 20, maxRechecks: 1 }, { ...DEFAULT_STRIKES, recheckMs: 0 }]) {
+      const [staller, honest] = [await newPeer(), await newPeer()]
+      const h = await harness(new Map<string, Script>([[staller.toString(), () => 'silent'], [honest.toString(), () => DATA(1)]]), [staller, honest], 50, undefined, rule)
+      h.book.record(honest.toString(), 100_000)
+      await h.client.fetch({ bytes: new Uint8Array([1]), key: 'k', parse: parseByte }, AbortSignal.timeout(10_000))
+      if (rule.recheckMs > 0) { h.rechecks?.stop() }
+      expect(h.rechecks?.pending).to.equal(0)
+      await new Promise(resolve => setTimeout(resolve, 200))
+      expect(h.asked.filter(id => id === staller.toString()).length).to.equal(1)
+    }
   })
 
   it('waits for a peer to appear, and gives up only when its signal aborts', async () => {

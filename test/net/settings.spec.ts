@@ -42,7 +42,7 @@ describe('net/service resolveSettings', () => {
     expect(s.timeout).to.equal(750)
     expect(s.inbound).to.deep.equal({ maxConcurrent: 3, maxTotal: Infinity, rate: { perSecond: 200, burst: 400 } })
     expect(s.outbound).to.deep.equal({ maxConcurrent: 8, rate: { perSecond: 5, burst: 7 } })
-    expect(resolveSettings({ strikes: { limit: 0 } }, SERVICE_DEFAULTS).strikes).to.deep.equal({ limit: 0, blockMs: 30_000, maxBlockMs: 600_000, noData: true })
+    expect(resolveSettings({ strikes: { limit: 0 } }, SERVICE_DEFAULTS).strikes).to.deep.equal({ limit: 0, blockMs: 30_000, maxBlockMs: 600_000, noData: true, recheckMs: 10_000, maxRechecks: 2 })
     expect(s.readTimeout).to.equal(5000)
   })
 
