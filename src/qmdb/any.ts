@@ -26,12 +26,12 @@ import { QmdbCore, SYNC_REBUILD_STEP } from './core.ts'
 import { QmdbError } from './errors.ts'
 import { keyIndexFor } from './key-index.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
+import { Mutations } from './mutations.ts'
 import { OpenBatch } from './open-batch.ts'
-import { AnyOpCodec, compareBytes, keyId, fixedField } from './ops.ts'
+import { AnyOpCodec, compareBytes, fixedField } from './ops.ts'
 import { emitOrderedUserOps } from './ordered-batch.ts'
 import { OrderedKeyIndex } from './ordered-index.ts'
 import { anyReader } from './readers.ts'
-import type { Mutation } from './batch-ops.ts'
 import type { DbOptions } from './core.ts'
 import type { GraftOverlay } from './grafting.ts'
 import type { KeyIndex } from './key-index.ts'
@@ -136,7 +136,7 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
     if (this.lastCommitBit >= 0) { this.bitmap.set(this.lastCommitBit, false) }
     const diff = batch.diff
     const { locs, prevs } = diff
-    for (let s = 0; s < locs.length; s++) {
+    for (let s = 0; s < diff.size; s++) {
       const prev = prevs[s]
       const loc = locs[s]
       if (prev >= 0) { this.bitmap.set(prev, false) }
@@ -260,11 +260,16 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
 
 /** A batch being written: reads see its own writes, then the parent chain, then the database. */
 export class AnyBatch extends OpenBatch<AnyDb, MerkleizedAnyBatch> {
-  private readonly mutations = new Map<string, Mutation>()
+  private readonly mutations: Mutations
 
-  /** Set `key` to `value` (`null` deletes). */
+  constructor (db: AnyDb, parent: MerkleizedAnyBatch | undefined) {
+    super(db, parent)
+    this.mutations = new Mutations(db.codec.key.size, db.codec.value.size)
+  }
+
+  /** Set `key` to `value` (`null` deletes); fixed-size keys and values are copied. */
   write (key: Uint8Array, value: Uint8Array | null): this {
-    this.mutations.set(keyId(key), { key, value })
+    this.mutations.set(key, value)
     return this
   }
 
@@ -281,8 +286,8 @@ export class AnyBatch extends OpenBatch<AnyDb, MerkleizedAnyBatch> {
   }
 
   async get (key: Uint8Array): Promise<Uint8Array | undefined> {
-    const m = this.mutations.get(keyId(key))
-    if (m !== undefined) { return m.value ?? undefined }
+    const slot = this.mutations.slotOf(key)
+    if (slot >= 0) { return this.mutations.valueOf(slot)?.slice() }
     return this.parent !== undefined ? this.parent.get(key) : this.db.get(key)
   }
 
@@ -430,46 +435,74 @@ function locationOrder (locs: Float64Array, count: number): Uint32Array {
   return order
 }
 
+/** `muts`' slots `creates` sorted by key (fixed-size keys: compared in the key arena, no views; variable ones are held as given). */
+function sortByKey (muts: Mutations, creates: Uint32Array): Uint32Array {
+  const ks = muts.keySize
+  if (ks === undefined) { return creates.sort((a, b) => compareBytes(muts.keyOf(a), muts.keyOf(b))) }
+  const bytes = muts.keyBytes
+  return creates.sort((a, b) => {
+    const x = a * ks
+    const y = b * ks
+    for (let i = 0; i < ks; i++) {
+      const d = bytes[x + i] - bytes[y + i]
+      if (d !== 0) { return d }
+    }
+    return 0
+  })
+}
+
 /**
  * updates/deletes of existing keys in current-location order, then
  * creates in key order. Returns the user steps and the change in active keys.
+ * With fixed-size keys and values each write is encoded straight from the
+ * mutation arenas and its diff entry reads key and value from its operation.
  */
-function emitUserOps (base: Base, mutations: Map<string, Mutation>, out: OpWriter, diff: BatchDiff): { userSteps: number, delta: number } {
-  const n = mutations.size
-  const muts = new Array<Mutation>(n)
+function emitUserOps (base: Base, muts: Mutations, out: OpWriter, diff: BatchDiff): { userSteps: number, delta: number } {
+  const n = muts.size
   const locs = new Float64Array(n)
+  const deleted = muts.deleted
   let existing = 0
-  let i = 0
-  for (const m of mutations.values()) {
-    muts[i] = m
-    const loc = base.loc(m.key)
-    locs[i] = loc
-    if (loc >= 0) { existing++ }
-    i++
+  let nc = 0
+  for (let s = 0; s < n; s++) {
+    const loc = base.loc(muts.keyOf(s))
+    locs[s] = loc
+    if (loc >= 0) { existing++ } else if (deleted[s] === 0) { nc++ }
   }
   // existing keys in location order (locations are distinct), then creates in key order
   const order = locationOrder(locs, existing)
-  const creates: Mutation[] = []
-  for (let j = 0; j < n; j++) {
-    if (locs[j] < 0 && muts[j].value !== null) { creates.push(muts[j]) }
+  const unsorted = new Uint32Array(nc)
+  for (let s = 0, c = 0; s < n; s++) {
+    if (locs[s] < 0 && deleted[s] === 0) { unsorted[c++] = s }
   }
-  creates.sort((a, b) => compareBytes(a.key, b.key))
+  const creates = sortByKey(muts, unsorted)
   const ops = out.ops
+  const ks = muts.keySize
+  const vs = muts.valueSize
+  const codec = base.db.codec
+  const arenas = ks !== undefined && vs !== undefined && codec.fixedSize !== undefined
+  const keys = muts.keyBytes
+  const values = muts.valueBytes
   let delta = 0
-  for (let j = 0; j < existing; j++) {
-    const m = muts[order[j]]
-    const at = base.size + ops.length
-    out.keyed(m.key, m.value)
-    if (m.value !== null) {
-      diff.add(m.key, at, m.value, locs[order[j]])
+  const emit = (s: number, prev: number): void => {
+    const del = deleted[s] === 1
+    const at = del ? -1 : base.size + ops.length
+    if (arenas) {
+      const op = out.keyedAt(keys, s * ks, del ? null : values, s * vs)
+      diff.addMove(op, codec.keyOffset(op), at, prev)
     } else {
-      diff.add(m.key, -1, undefined, locs[order[j]])
-      delta--
+      const key = muts.keyOf(s)
+      const value = muts.valueOf(s)
+      out.keyed(key, value)
+      diff.add(key, at, value ?? undefined, prev)
     }
   }
-  for (const m of creates) {
-    diff.add(m.key, base.size + ops.length, m.value as Uint8Array, -1)
-    out.keyed(m.key, m.value)
+  for (let j = 0; j < existing; j++) {
+    const s = order[j]
+    emit(s, locs[s])
+    if (deleted[s] === 1) { delta-- }
+  }
+  for (let c = 0; c < nc; c++) {
+    emit(creates[c], -1)
     delta++
   }
   return { userSteps: existing, delta }
@@ -529,7 +562,7 @@ async function raiseFloor (base: Base, floor: number, steps: number, ops: Uint8A
  * The merkleize algorithm. `parent` undefined = on the applied database
  * state as it is now (an unmerkleized batch holds no snapshot).
  */
-async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Map<string, Mutation>, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {
+async function merkleizeAny (db: AnyDb, parent: MerkleizedAnyBatch | undefined, mutations: Mutations, metadata: Uint8Array | undefined): Promise<MerkleizedAnyBatch> {
   const fork = forkPoint(db, parent)
   const base = baseOf(db, parent)
   // read the committed operations the floor raise will visit (at most one per mutation, plus one) while the user

@@ -1,17 +1,10 @@
 /**
- * What an `any` batch's merkleize writes: its pending mutations and the
- * arena its new operations are encoded into. Shared by the unordered
- * pipeline (`any.ts`) and the ordered user-operation phase
+ * Where an `any` batch's merkleize encodes its new operations. Shared by the
+ * unordered pipeline (`any.ts`) and the ordered user-operation phase
  * (`ordered-batch.ts`), kept apart so neither imports the other.
  */
 
 import type { AnyOp, AnyOpCodec } from './ops.ts'
-
-/** One pending write of a batch (`null` deletes). */
-export interface Mutation {
-  key: Uint8Array
-  value: Uint8Array | null
-}
 
 /**
  * Where a batch's new operations are encoded: for the fixed encoding, views
@@ -29,18 +22,42 @@ export class OpWriter {
     this.arena = codec.fixedSize !== undefined ? new Uint8Array(codec.fixedSize * expected) : undefined
   }
 
-  /** Append an update (`value` non-null; `nextKey` for ordered codecs) or a delete of `key`. */
-  keyed (key: Uint8Array, value: Uint8Array | null, nextKey?: Uint8Array): void {
+  /** Append an update (`value` non-null; `nextKey` for ordered codecs) or a delete of `key`; returns the encoded operation. */
+  keyed (key: Uint8Array, value: Uint8Array | null, nextKey?: Uint8Array): Uint8Array {
     const size = this.codec.fixedSize
+    let op: Uint8Array
     if (size === undefined || this.arena === undefined || this.used + size > this.arena.length) {
-      let op: AnyOp = { type: 'delete', key }
-      if (value !== null) { op = nextKey === undefined ? { type: 'update', key, value } : { type: 'update', key, value, nextKey } }
-      this.ops.push(this.codec.encode(op))
-      return
+      let o: AnyOp = { type: 'delete', key }
+      if (value !== null) { o = nextKey === undefined ? { type: 'update', key, value } : { type: 'update', key, value, nextKey } }
+      op = this.codec.encode(o)
+    } else {
+      const off = this.used
+      this.codec.encodeKeyedInto(key, value, nextKey, this.arena, off)
+      this.used += size
+      op = this.arena.subarray(off, off + size)
+    }
+    this.ops.push(op)
+    return op
+  }
+
+  /**
+   * Unordered fixed encoding: append the write whose key is at `keys[ko..]`
+   * and value at `values[vo..]` (`values` null: a delete), encoded straight
+   * from those arenas; returns the encoded operation.
+   */
+  keyedAt (keys: Uint8Array, ko: number, values: Uint8Array | null, vo: number): Uint8Array {
+    const size = this.codec.fixedSize as number
+    const arena = this.arena
+    if (arena === undefined || this.used + size > arena.length) {
+      const ks = this.codec.key.size as number
+      const vs = this.codec.value.size as number
+      return this.keyed(keys.subarray(ko, ko + ks), values === null ? null : values.subarray(vo, vo + vs))
     }
     const off = this.used
-    this.codec.encodeKeyedInto(key, value, nextKey, this.arena, off)
+    this.codec.encodeKeyedAt(keys, ko, values, vo, arena, off)
     this.used += size
-    this.ops.push(this.arena.subarray(off, off + size))
+    const op = arena.subarray(off, off + size)
+    this.ops.push(op)
+    return op
   }
 }

@@ -289,7 +289,7 @@ export class CurrentDb extends AnyDb {
     const clears: number[] = [B - 1]
     const sets: number[] = [S - 1]
     const { locs, prevs } = m.diff
-    for (let s = 0; s < locs.length; s++) {
+    for (let s = 0; s < m.diff.size; s++) {
       if (prevs[s] >= 0) { clears.push(prevs[s]) }
       if (locs[s] >= 0) { sets.push(locs[s]) }
     }

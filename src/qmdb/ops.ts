@@ -315,6 +315,26 @@ export class AnyOpCodec extends BaseOpCodec<AnyOp> {
   }
 
   /**
+   * `encodeKeyedInto` of an unordered write whose key and value sit in arenas
+   * (`keys[ko..]`, `values[vo..]`; `values` null: a delete): nothing is
+   * viewed or allocated. The caller has checked the field sizes (the arenas
+   * of `mutations.ts` hold only fixed-size fields).
+   */
+  encodeKeyedAt (keys: Uint8Array, ko: number, values: Uint8Array | null, vo: number, out: Uint8Array, off: number): void {
+    if (this.fixedSize === undefined || this.ordered) { throw new RangeError('encodeKeyedAt needs the fixed encoding of an unordered codec') }
+    const k = this.key.size as number
+    for (let i = 0; i < k; i++) { out[off + 1 + i] = keys[ko + i] }
+    if (values === null) {
+      out[off] = ANY_DELETE
+      return
+    }
+    out[off] = ANY_UPDATE
+    const v = this.value.size as number
+    const o = off + 1 + k
+    for (let i = 0; i < v; i++) { out[o + i] = values[vo + i] }
+  }
+
+  /**
    * `decode`'s checks without decoding, for updates and deletes of the fixed
    * encoding (the bulk of a sync response): fields are raw bytes, so an
    * operation is valid iff its tag is known and its padding is zero.

@@ -21,7 +21,8 @@ import { QmdbError } from './errors.ts'
 import { compareBytes } from './ops.ts'
 import { prefixOf } from './ordered-index.ts'
 import type { BatchDiff } from './batch-diff.ts'
-import type { Mutation, OpWriter } from './batch-ops.ts'
+import type { OpWriter } from './batch-ops.ts'
+import type { Mutations } from './mutations.ts'
 import type { AnyOpCodec } from './ops.ts'
 import type { OrderedKeyIndex } from './ordered-index.ts'
 
@@ -186,7 +187,7 @@ class ParentOrder {
  */
 export async function emitOrderedUserOps (
   base: OrderedBase,
-  mutations: Map<string, Mutation>,
+  mutations: Mutations,
   out: OpWriter,
   diff: BatchDiff,
   read: (locs: readonly number[]) => Promise<Uint8Array[]>
@@ -198,14 +199,8 @@ export async function emitOrderedUserOps (
   if (index === undefined) { throw new QmdbError('UnexpectedData', 'ordered merkleize on an unordered database') }
 
   const n = mutations.size
-  const unsorted = new Array<Uint8Array>(n)
-  const vals = new Array<Uint8Array | null>(n)
-  let i = 0
-  for (const m of mutations.values()) {
-    unsorted[i] = m.key
-    vals[i] = m.value
-    i++
-  }
+  const unsorted = Array.from({ length: n }, (_, i) => mutations.keyOf(i))
+  const vals = Array.from({ length: n }, (_, i) => mutations.valueOf(i))
   const order = keyOrder(unsorted)
   const keys = gather(unsorted, order)
   const locs = new Float64Array(n)

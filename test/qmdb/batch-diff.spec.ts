@@ -1,8 +1,9 @@
 /**
  * The key changes a merkleized `any` batch records (`batch-diff.ts`), derived
  * by hand from the emission and floor-raise rules of commonware `storage/src/qmdb/any` for a tiny
- * in-memory database: new locations, parent-state locations, and moves that
- * carry the moved operation instead of a value.
+ * in-memory database: new locations, parent-state locations, and entries
+ * that carry the operation that set them (moves, and with fixed-size keys
+ * the batch's own writes) instead of a value, which still read as their value.
  */
 import { expect } from 'aegir/chai'
 import { AnyDb } from '../../src/qmdb/index.ts'
@@ -12,7 +13,9 @@ const k = (b: number): Uint8Array => new Uint8Array(32).fill(b)
 const v = (b: number): Uint8Array => new Uint8Array(32).fill(0x80 + b)
 
 function summary (e: DiffEntry): [number, number, number, string] {
-  return [e.key[0], e.loc, e.prev, e.op !== undefined ? 'moved' : e.value !== undefined ? `value ${e.value[0] - 0x80}` : 'none']
+  let what = 'none'
+  if (e.op !== undefined) { what = `op ${e.op[0].toString(16)}` } else if (e.value !== undefined) { what = `value ${e.value[0] - 0x80}` }
+  return [e.key[0], e.loc, e.prev, what]
 }
 
 describe('qmdb: batch diff', () => {
@@ -22,11 +25,14 @@ describe('qmdb: batch diff', () => {
     // and moves a (1 -> 4); commit at 5 with floor 2
     const b1 = await db.newBatch().update(k(1), v(1)).update(k(2), v(2)).update(k(3), v(3)).merkleize()
     expect([...b1.diff.entries()].map(summary)).to.deep.equal([
-      [1, 4, -1, 'moved'],
-      [2, 2, -1, 'value 2'],
-      [3, 3, -1, 'value 3']
+      [1, 4, -1, 'op d2'],
+      [2, 2, -1, 'op d2'],
+      [3, 3, -1, 'op d2']
     ])
     expect([b1.size, b1.floor]).to.deep.equal([6, 2])
+    // the batch's writes read as their values
+    expect(await b1.get(k(2))).to.deep.equal(v(2))
+    expect(await b1.get(k(3))).to.deep.equal(v(3))
     await db.apply(b1)
 
     // update b (at 2) -> 6, delete c (at 3) -> 7; 2 user steps, so the raise may move 3 operations
@@ -34,9 +40,9 @@ describe('qmdb: batch diff', () => {
     // skips the commit at 5, moves b again (6 -> 9), skips the delete at 7; commit at 10 with floor 8
     const b2 = await db.newBatch().update(k(2), v(4)).delete(k(3)).merkleize()
     expect([...b2.diff.entries()].map(summary)).to.deep.equal([
-      [2, 9, 2, 'moved'],
-      [3, -1, 3, 'none'],
-      [1, 8, 4, 'moved']
+      [2, 9, 2, 'op d2'],
+      [3, -1, 3, 'op d1'],
+      [1, 8, 4, 'op d2']
     ])
     expect([b2.size, b2.floor]).to.deep.equal([11, 8])
     // a moved operation still reads as its value
