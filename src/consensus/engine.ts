@@ -108,6 +108,9 @@ interface ViewState {
   verifying?: AbortController
 }
 
+/** Views asked for per catch-up request of a node that does not vote. */
+const CATCH_UP_VIEWS = 32
+
 export class SimplexEngine {
   private readonly opts: EngineOptions
   private readonly set: ValidatorSet
@@ -171,9 +174,11 @@ export class SimplexEngine {
    * certificates of others (an observer from now on).
    */
   pause (): void {
+    if (this.paused) { return }
     this.paused = true
     this.clearTimers()
     this.proposing?.abort()
+    if (this.running) { this.scheduleCatchUp(this.view, this.opts.notarizationTimeoutMs ?? 2000) }
   }
 
   get isPaused (): boolean { return this.paused }
@@ -276,15 +281,45 @@ export class SimplexEngine {
     for (const [v, s] of this.views) {
       if (v < view) { s.verifying?.abort() }
     }
-    if (!this.running || !this.isValidator || this.paused) { return }
-    const leaderTimeout = this.opts.leaderTimeoutMs ?? 1000
+    if (!this.running) { return }
     const notarizationTimeout = this.opts.notarizationTimeoutMs ?? 2000
+    if (!this.isValidator || this.paused) {
+      this.scheduleCatchUp(view, notarizationTimeout)
+      return
+    }
+    const leaderTimeout = this.opts.leaderTimeoutMs ?? 1000
     this.timers.push(setTimeout(() => { void this.enqueue(async () => this.onTimeout(view, 'leader')) }, leaderTimeout))
     this.timers.push(setTimeout(() => { void this.enqueue(async () => this.onTimeout(view, 'notarization')) }, notarizationTimeout))
     if (this.set.leader(view) === this.opts.signer?.index) { void this.propose(view) }
     // a proposal for this view may already be waiting (received while we were behind)
     const lp = this.state(view).leaderProposal
     if (lp !== undefined) { void this.consider(lp) }
+  }
+
+  /**
+   * A node that does not vote (an observer, or paused) has no timeouts of
+   * its own and learns views only from others' certificates: one missed
+   * gossip message just before the chain goes quiet (validators paused or
+   * halted) would strand it behind for good. So while no certificate moves
+   * its view it asks peers for the certificates past it, backing off to
+   * 8 × the notarization timeout; after a fetch that moved it, at once again.
+   */
+  private scheduleCatchUp (view: number, delayMs: number): void {
+    this.timers.push(setTimeout(() => { void this.catchUp(view, delayMs) }, delayMs))
+  }
+
+  private async catchUp (view: number, delayMs: number): Promise<void> {
+    if (!this.running || view !== this.view) { return }
+    await this.backfill(view, view + CATCH_UP_VIEWS - 1)
+    if (!this.running) { return }
+    const base = this.opts.notarizationTimeoutMs ?? 2000
+    if (this.view > view) {
+      // entering the new view scheduled a full delay: more may be waiting now
+      this.clearTimers()
+      this.scheduleCatchUp(this.view, 0)
+    } else if (this.view === view) {
+      this.scheduleCatchUp(view, Math.min(Math.max(base, delayMs * 2), base * 8))
+    }
   }
 
   private async onTimeout (view: number, which: 'leader' | 'notarization'): Promise<void> {

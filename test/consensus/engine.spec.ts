@@ -84,6 +84,41 @@ describe('consensus: simplex engine (in-memory network)', function () {
     expect(nodes.map(n => n.finalized.length)).to.deep.equal(settled)
   })
 
+  it('an observer that gossip stops reaching catches up by asking, once the chain has gone quiet', async () => {
+    bus = await Bus.create(4)
+    const nodes: BusNode[] = []
+    for (let i = 0; i < 4; i++) { nodes.push(await bus.start(i)) }
+    const observer = await bus.observe()
+    await until(() => observer.finalized.length >= 3, 'the observer follows by gossip')
+    bus.deaf.add(observer.index)
+    const missed = nodes[0].engine.finalizedView + 6
+    await until(() => nodes[0].engine.finalizedView >= missed, 'finalizations the observer misses')
+    for (const n of nodes) { n.engine.pause() }
+    await new Promise(resolve => setTimeout(resolve, 200))
+    // no validator times out or re-broadcasts any more: only the observer's own requests can bring it up
+    const tip = Math.max(...nodes.map(n => n.engine.finalizedView))
+    await until(() => observer.engine.finalizedView === tip, `the observer at the quiet tip ${tip}`, 20_000)
+    assertAgreement([...nodes, observer].map(n => n.finalized))
+    const views = observer.finalized.map(f => f.subject.proposal.view)
+    expect(views).to.deep.equal([...views].sort((a, b) => a - b))
+  })
+
+  it('a paused validator that gossip stops reaching catches up by asking', async () => {
+    bus = await Bus.create(4)
+    const nodes: BusNode[] = []
+    for (let i = 0; i < 4; i++) { nodes.push(await bus.start(i)) }
+    await until(() => nodes[3].finalized.length >= 3, 'warm-up')
+    nodes[3].engine.pause()
+    bus.deaf.add(3)
+    const missed = nodes[0].engine.finalizedView + 6
+    await until(() => nodes[0].engine.finalizedView >= missed, 'finalizations the paused validator misses')
+    for (const n of nodes.slice(0, 3)) { n.engine.pause() }
+    await new Promise(resolve => setTimeout(resolve, 200))
+    const tip = Math.max(...nodes.slice(0, 3).map(n => n.engine.finalizedView))
+    await until(() => nodes[3].engine.finalizedView === tip, `the paused validator at the quiet tip ${tip}`, 20_000)
+    assertAgreement(nodes.map(n => n.finalized))
+  })
+
   it('an abstaining verifier majority forces nullifications, then progress resumes', async () => {
     bus = await Bus.create(4)
     const nodes: BusNode[] = []

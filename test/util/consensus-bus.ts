@@ -1,7 +1,8 @@
 /**
  * In-memory consensus network for engine tests: engines exchange votes and
  * certificates through a bus that delivers asynchronously, can drop a node
- * (crash / partition) and answers backfill from the other engines.
+ * (crash / partition) or let gossip miss it (deaf), and answers backfill
+ * from the other engines.
  */
 import { createHash } from 'node:crypto'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -50,9 +51,13 @@ export interface BusNode {
   datastore: MemoryDatastore
 }
 
+const DEFAULT_TIMINGS: EngineTimings = { leaderTimeoutMs: 150, notarizationTimeoutMs: 300, retryMs: 150 }
+
 export class Bus {
   readonly nodes: BusNode[] = []
   readonly down = new Set<number>()
+  /** Nodes that gossip does not reach (lost messages); they can still ask for certificates. */
+  readonly deaf = new Set<number>()
   set!: ValidatorSet
   keys: PrivateKey[] = []
 
@@ -67,7 +72,7 @@ export class Bus {
     const deliver = (fn: (node: BusNode) => void): void => {
       if (this.down.has(from)) { return }
       for (const node of this.nodes) {
-        if (node === undefined || node.index === from || this.down.has(node.index)) { continue }
+        if (node === undefined || node.index === from || this.down.has(node.index) || this.deaf.has(node.index)) { continue }
         setImmediate(() => { fn(node) })
       }
     }
@@ -86,8 +91,18 @@ export class Bus {
     }
   }
 
-  async start (index: number, datastore = new MemoryDatastore(), timeouts: EngineTimings = { leaderTimeoutMs: 150, notarizationTimeoutMs: 300, retryMs: 150 }): Promise<BusNode> {
+  async start (index: number, datastore = new MemoryDatastore(), timeouts: EngineTimings = DEFAULT_TIMINGS): Promise<BusNode> {
     const key = this.keys[index]
+    return this.launch(index, key, { index, sign: async m => key.sign(m) }, datastore, timeouts)
+  }
+
+  /** Start an observer (no signing key) on the bus, after the validators. */
+  async observe (timeouts: EngineTimings = DEFAULT_TIMINGS): Promise<BusNode> {
+    const index = Math.max(this.nodes.length, this.keys.length)
+    return this.launch(index, await generateKeyPair('Ed25519'), undefined, new MemoryDatastore(), timeouts)
+  }
+
+  private async launch (index: number, key: PrivateKey, signer: EngineOptions['signer'], datastore: MemoryDatastore, timeouts: EngineTimings): Promise<BusNode> {
     const automaton = new HashAutomaton()
     const finalized: Finalization[] = []
     const engine = new SimplexEngine({
@@ -95,7 +110,7 @@ export class Bus {
       automaton,
       reporter: { finalized: f => { finalized.push(f) } },
       transport: this.transport(index),
-      signer: { index, sign: async m => key.sign(m) },
+      signer,
       datastore,
       ...timeouts
     })
