@@ -18,7 +18,13 @@ import { AnyDb, OrderedAnyDb } from '../src/qmdb/index.ts'
 import { blocksFor, fmt, header, judge, line, nativeNsPerBlock, now, perCallNs } from './util.ts'
 
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000)
-const MPT_KEYS = Number(process.env.BENCH_MPT_KEYS ?? 100_000)
+/**
+ * The trie holds as many keys as the database (issue 14 compares at the same
+ * key count). Its build is the slow part of the bench (~1.6k keys/s at 1M on
+ * 2 cores, so ~10 min); `BENCH_MPT_KEYS=100000` gives a quick figure, which
+ * flatters the trie (a smaller trie updates faster).
+ */
+const MPT_KEYS = Number(process.env.BENCH_MPT_KEYS ?? KEYS)
 const BATCH = 10_000
 const ROUNDS = 5
 
@@ -152,8 +158,10 @@ export async function benchQmdb (): Promise<{ merkleizeOpsPerSec: number, ordere
     trie.root()
     const mptMs = now() - t
     const mptPerSec = BATCH / (mptMs / 1000)
-    line(`@ethereumjs/mpt ${fmt(BATCH)} updates + root over ${fmt(MPT_KEYS)} keys`, `${fmt(mptPerSec)} updates/s`, `build ${fmt(MPT_KEYS / (mptBuildMs / 1000))} keys/s`)
-    line('merkleize vs Patricia trie', `${fmt(opsPerSec / mptPerSec, 1)}x`, `baseline ${BASELINE.mptRatio}x; ${judge({ name: 'merkleize vs @ethereumjs/mpt', value: opsPerSec / mptPerSec, limit: 100, kind: 'min', level: 'floor', unit: 'x' })}` + (MPT_KEYS < KEYS ? ` (trie at ${fmt(MPT_KEYS)} keys is faster than at ${fmt(KEYS)}: a conservative ratio; BENCH_MPT_KEYS=${KEYS} to match)` : ''))
+    line(`@ethereumjs/mpt ${fmt(BATCH)} updates + root over ${fmt(MPT_KEYS)} keys`, `${fmt(mptPerSec)} updates/s`, `build ${fmt(MPT_KEYS / (mptBuildMs / 1000))} keys/s (${fmt(mptBuildMs / 1000)} s)`)
+    const sameCount = MPT_KEYS === KEYS
+    const mptName = sameCount ? 'merkleize vs @ethereumjs/mpt' : `merkleize vs @ethereumjs/mpt at ${fmt(MPT_KEYS)} keys (not the same key count)`
+    line('merkleize vs Patricia trie', `${fmt(opsPerSec / mptPerSec, 1)}x`, `baseline ${BASELINE.mptRatio}x; ${judge({ name: mptName, value: opsPerSec / mptPerSec, limit: 100, kind: 'min', level: sameCount ? 'floor' : 'target', unit: 'x' })}` + (sameCount ? '' : ` (trie at ${fmt(MPT_KEYS)} keys, database at ${fmt(KEYS)}: the floor is judged at the same key count only)`))
     return { merkleizeOpsPerSec: opsPerSec, orderedMerkleizeOpsPerSec: orderedPerSec }
   } finally {
     await ds.close()
