@@ -185,15 +185,41 @@ export function proofFromBytes (bytes: Uint8Array, maxDigests: number): Proof {
 /** Ranges of at least this many elements hash their leaves through the lanes. */
 const LANE_LEAVES = 16
 
-/** The leaf digests of `elements` at locations `start, start + 1, ...`, 32 bytes each. */
-function hashLeaves (start: number, elements: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(32 * elements.length)
+/** The leaf digests of `elements` at locations `start, start + 1, ...`, 32 bytes each, at the start of `out` (or a new array). */
+function hashLeaves (start: number, elements: readonly Uint8Array[], out: Uint8Array = new Uint8Array(32 * elements.length)): Uint8Array {
   for (let i = 0; i < elements.length; i++) {
     const el = elements[i]
     sha256Lanes.leaf(locToPos(start + i), el, 0, el.length, out, 32 * i)
   }
   sha256Lanes.flush()
   return out
+}
+
+/**
+ * The root of the perfect subtree `x`, every leaf of which is in the range,
+ * from its leaf digests at `d[32 * first ..)`: a level at a time through the
+ * lanes, each level written at `d[32 * scratch ..)` onwards (room for
+ * `2^height - 1` digests). Returns the byte offset of the root in `d`.
+ *
+ * In post-order a perfect subtree of height `l` takes `2^(l+1) - 1`
+ * consecutive positions from its first leaf's, its root last; the `j`-th
+ * one of height `l` under `x` starts at leaf `x.start + j 2^l`.
+ */
+function laneSubtree (x: Subtree, d: Uint8Array, first: number, scratch: number): number {
+  let src = 32 * first
+  let dst = 32 * scratch
+  for (let l = 1; l <= x.height; l++) {
+    const width = 2 ** l
+    const last = 2 * width - 2
+    const count = 2 ** (x.height - l)
+    for (let j = 0; j < count; j++) {
+      sha256Lanes.node(locToPos(x.start + j * width) + last, d, src + 64 * j, d, src + 64 * j + 32, d, dst + 32 * j)
+    }
+    sha256Lanes.flush()
+    src = dst
+    dst += 32 * count
+  }
+  return src
 }
 
 // scratch for reconstructRoot (synchronous, so one shared buffer is safe)
@@ -273,8 +299,14 @@ export function reconstructRoot (proof: Proof, start: number, elements: readonly
   let si = di // siblings follow
   let ei = 0
   const hasher = defaultHasher
-  // the leaves are independent: hashed together up front (`sha256-lanes.ts`), the nodes as the walk meets them
-  const leafDigests = elements.length >= LANE_LEAVES ? hashLeaves(start, elements) : undefined
+  // the leaves are independent: hashed together up front (`sha256-lanes.ts`); so are the nodes of each subtree wholly
+  // inside the range, hashed a level at a time (unless every node must be recorded or grafted); the rest as the walk meets them
+  const lanes = elements.length >= LANE_LEAVES
+  const levels = lanes && extracted === undefined && graft === undefined
+  // leaves at [0, n), a subtree's levels at [n, 2n): in the lanes' arena (wasm memory), which lives until the next arena() —
+  // nothing here awaits, so no other batch can take it meanwhile
+  const work = levels ? sha256Lanes.arena(64 * elements.length) : undefined
+  const leafDigests = lanes ? hashLeaves(start, elements, work) : undefined
 
   // Stack discipline: every call pushes exactly one digest on `stack` (depth <= 54).
   const stack = STACK
@@ -284,6 +316,12 @@ export function reconstructRoot (proof: Proof, start: number, elements: readonly
       const d = digests[si++]
       stack.set(d, 32 * top++)
       extracted?.set(x.pos, d)
+      return
+    }
+    if (work !== undefined && x.height > 0 && x.start >= start && subEnd(x) <= end) {
+      const at = laneSubtree(x, work, ei, elements.length)
+      stack.set(work.subarray(at, at + 32), 32 * top++)
+      ei += 2 ** x.height
       return
     }
     if (x.height === 0) {

@@ -24,11 +24,11 @@ import { OpWriter } from './batch-ops.ts'
 import { Bitmap } from './bitmap.ts'
 import { QmdbCore, SYNC_REBUILD_STEP } from './core.ts'
 import { QmdbError } from './errors.ts'
-import { keyIndexFor } from './key-index.ts'
+import { FixedKeyIndex, keyIndexFor } from './key-index.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
 import { Mutations } from './mutations.ts'
 import { OpenBatch } from './open-batch.ts'
-import { AnyOpCodec, compareBytes, fixedField } from './ops.ts'
+import { ANY_DELETE, AnyOpCodec, compareBytes, fixedField } from './ops.ts'
 import { emitOrderedUserOps } from './ordered-batch.ts'
 import { OrderedKeyIndex } from './ordered-index.ts'
 import { anyReader } from './readers.ts'
@@ -114,13 +114,11 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
   }
 
   protected indexOp (loc: number, op: AnyOp): void {
-    this.bitmap.extend(loc + 1)
     if (op.type === 'commit') {
-      if (this.lastCommitBit >= 0) { this.bitmap.set(this.lastCommitBit, false) }
-      this.bitmap.set(loc)
-      this.lastCommitBit = loc
+      this.indexCommit(loc)
       return
     }
+    this.bitmap.extend(loc + 1)
     const old = this.snapshot.get(op.key)
     if (old >= 0) { this.bitmap.set(old, false) }
     if (op.type === 'update') {
@@ -129,6 +127,48 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
     } else {
       this.snapshot.delete(op.key)
     }
+  }
+
+  /**
+   * Rebuilding the index at open or after a sync visits every operation
+   * above the floor: with fixed-size keys in the hash table (unordered) and
+   * the fixed encoding, the key is hashed where it sits in the stored bytes,
+   * which are checked as `decode` would (a corrupt one is `DataCorrupted`)
+   * but not decoded — no operation object or key view per operation.
+   */
+  protected indexStored (loc: number, bytes: Uint8Array): void {
+    const index = this.snapshot
+    if (!(index instanceof FixedKeyIndex) || this.codec.fixedSize === undefined) {
+      super.indexStored(loc, bytes)
+      return
+    }
+    try {
+      this.codec.validate(bytes)
+    } catch (err) {
+      throw new QmdbError('DataCorrupted', `stored operation ${loc} does not decode: ${(err as Error).message}`)
+    }
+    const ko = this.codec.keyOffset(bytes)
+    if (ko < 0) {
+      this.indexCommit(loc)
+      return
+    }
+    this.bitmap.extend(loc + 1)
+    let old: number
+    if (bytes[0] === ANY_DELETE) {
+      old = index.getAt(bytes, ko)
+      index.deleteAt(bytes, ko)
+    } else {
+      old = index.swapAt(bytes, ko, loc)
+      this.bitmap.set(loc)
+    }
+    if (old >= 0) { this.bitmap.set(old, false) }
+  }
+
+  private indexCommit (loc: number): void {
+    this.bitmap.extend(loc + 1)
+    if (this.lastCommitBit >= 0) { this.bitmap.set(this.lastCommitBit, false) }
+    this.bitmap.set(loc)
+    this.lastCommitBit = loc
   }
 
   protected applyIndex (batch: MerkleizedAnyBatch): void {

@@ -291,10 +291,15 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
     for (let s = floor; s < this.size; s += step) {
       const e = Math.min(this.size, s + step)
       const ops = await this.log.range(s, e)
-      for (let i = 0; i < ops.length; i++) { this.indexOp(s + i, this.decodeStored(s + i, ops[i])) }
+      for (let i = 0; i < ops.length; i++) { this.indexStored(s + i, ops[i]) }
     }
     this._opsRoot = this.mmr.root(inactivePeaks(this.size, floor))
     await this.refreshRoots()
+  }
+
+  /** `indexOp` of a stored encoded operation (variants may index the bytes without decoding them). */
+  protected indexStored (loc: number, bytes: Uint8Array): void {
+    this.indexOp(loc, this.decodeStored(loc, bytes))
   }
 
   protected decodeStored (loc: number, bytes: Uint8Array): Op {

@@ -107,6 +107,11 @@ export class FixedKeyIndex implements KeyIndex {
 
   /** `set` of the key at `bytes[o..o + keySize)` (copied into the table). */
   setAt (bytes: Uint8Array, o: number, loc: number): void {
+    this.swapAt(bytes, o, loc)
+  }
+
+  /** `setAt` that returns the key's previous location (-1: it was absent), in one probe. */
+  swapAt (bytes: Uint8Array, o: number, loc: number): number {
     if (o < 0 || o + this.keySize > bytes.length) { throw new RangeError(`key must be ${this.keySize} bytes`) }
     if ((this.used + 1) * 10 > (this.mask + 1) * 7) { this.grow() }
     let slot = this.hash(bytes, o) & this.mask
@@ -118,7 +123,7 @@ export class FixedKeyIndex implements KeyIndex {
         if (firstFree < 0) { firstFree = slot }
       } else if (this.matches(slot, bytes, o)) {
         this.locs[slot] = loc
-        return
+        return l
       }
       slot = (slot + 1) & this.mask
     }
@@ -133,11 +138,17 @@ export class FixedKeyIndex implements KeyIndex {
     for (let i = 0; i < ks; i++) { keys[d + i] = bytes[o + i] }
     this.locs[slot] = loc
     this.count++
+    return -1
   }
 
   delete (key: Uint8Array): void {
     if (key.length !== this.keySize) { return }
-    const slot = this.find(key, 0)
+    this.deleteAt(key, 0)
+  }
+
+  /** `delete` of the key at `bytes[o..o + keySize)`. */
+  deleteAt (bytes: Uint8Array, o: number): void {
+    const slot = this.find(bytes, o)
     if (slot < 0) { return }
     this.locs[slot] = TOMBSTONE
     this.count--

@@ -171,7 +171,7 @@ export abstract class BaseOpCodec<Op extends { type: string, floor?: number }> i
   }
 
   /** Throw `CodecError` unless `bytes` is one valid fixed-size operation (`decode`'s checks; codecs may check without decoding). */
-  protected validate (bytes: Uint8Array): void {
+  validate (bytes: Uint8Array): void {
     this.decode(bytes)
   }
 
@@ -339,7 +339,7 @@ export class AnyOpCodec extends BaseOpCodec<AnyOp> {
    * encoding (the bulk of a sync response): fields are raw bytes, so an
    * operation is valid iff its tag is known and its padding is zero.
    */
-  protected validate (bytes: Uint8Array): void {
+  validate (bytes: Uint8Array): void {
     const tag = bytes[0]
     const size = this.fixedSize
     if (size === undefined || bytes.length !== size || (tag !== ANY_UPDATE && tag !== ANY_DELETE)) {

@@ -71,6 +71,29 @@ describe('merkle: range proofs', function () {
     expect(cases).to.be.greaterThan(150_000)
   })
 
+  it('long ranges (whole subtrees of up to 2^12 leaves hashed a level at a time) verify; a changed leaf deep inside fails', () => {
+    const { mmr, els } = build(20_000)
+    const root = mmr.root()
+    const rng = new Rng(7)
+    for (const [s, n] of [[0, 4096], [4096, 4096], [12_345, 4096], [8191, 4098], [16_384, 3616], [19_983, 17], [5, 16_000]]) {
+      const proof = buildRangeProof(p => mmr.nodeSync(p), els.length, 0, s, s + n)
+      const range = els.slice(s, s + n)
+      expect(verifyRangeProof(proof, s, range, root)).to.equal(true, `[${s}, ${s + n})`)
+      // the same root through the walk that records every node (one node at a time)
+      expect(reconstructRoot(proof, s, range, 'backward', { extracted: new Map() })).to.deep.equal(root)
+      const i = rng.int(n)
+      const tampered = range.slice()
+      tampered[i] = flip(range[i], rng.int(8))
+      expect(verifyRangeProof(proof, s, tampered, root)).to.equal(false, `element ${s + i} changed`)
+      // two neighbours swapped: the leaf positions are hashed in
+      const j = Math.min(i, n - 2)
+      const swapped = range.slice()
+      swapped[j] = range[j + 1]
+      swapped[j + 1] = range[j]
+      expect(verifyRangeProof(proof, s, swapped, root)).to.equal(false, `elements ${s + j} and ${s + j + 1} swapped`)
+    }
+  })
+
   it('flipping every byte of every proof fails (MMRs up to 16 leaves)', () => {
     const check = (mmr: Mmr, els: Uint8Array[], k: number, s: number, e: number): void => {
       const root = mmr.root(k)
