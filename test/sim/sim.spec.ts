@@ -59,8 +59,11 @@ describe('sim: seeded whole-network simulation', function () {
     // strike rule blocked it (src/net/recheck.ts; before, ranked last, it was never asked enough to be struck out)
     expect(results.get(27)?.byzantine.stalled).to.be.greaterThan(0)
     expect(results.get(27)?.byzantine.struck).to.equal(results.get(27)?.byzantine.stalled)
-    // seed 288: a no-data server cost a node three occasions and the strike rule blocked it
-    expect(results.get(288)?.byzantine.struck).to.be.greaterThan(0)
+    // seed 288: a no-data server cost a node a request another peer answered (and the sync still completed). It
+    // used to cost three and be struck out; since observers ask for missed certificates themselves the run takes
+    // another course, and no seed of 1-1000 strikes out a no-data server (the rule itself: test/net/blocking.spec.ts)
+    expect(results.get(288)?.faults['sync-no-data']).to.be.greaterThan(0)
+    expect(results.get(288)?.byzantine.stalled).to.be.greaterThan(0)
     // seed 29: a validator signed conflicting votes, and every node still agreed on every height (the run's invariants)
     expect(results.get(29)?.faults.equivocate).to.be.greaterThan(0)
   })
