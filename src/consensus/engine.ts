@@ -146,6 +146,8 @@ export class SimplexEngine {
   get finalizedView (): number { return this.lastFinalized }
   get isValidator (): boolean { return this.opts.signer !== undefined }
 
+  private get notarizationTimeout (): number { return this.opts.notarizationTimeoutMs ?? 2000 }
+
   /** The notarization, nullification or finalization certificates known for `view`. */
   certificatesFor (view: number): Certificate[] {
     const out: Certificate[] = []
@@ -178,7 +180,7 @@ export class SimplexEngine {
     this.paused = true
     this.clearTimers()
     this.proposing?.abort()
-    if (this.running) { this.scheduleCatchUp(this.view, this.opts.notarizationTimeoutMs ?? 2000) }
+    if (this.running) { this.scheduleCatchUp(this.view, this.notarizationTimeout) }
   }
 
   get isPaused (): boolean { return this.paused }
@@ -282,7 +284,7 @@ export class SimplexEngine {
       if (v < view) { s.verifying?.abort() }
     }
     if (!this.running) { return }
-    const notarizationTimeout = this.opts.notarizationTimeoutMs ?? 2000
+    const notarizationTimeout = this.notarizationTimeout
     if (!this.isValidator || this.paused) {
       this.scheduleCatchUp(view, notarizationTimeout)
       return
@@ -312,7 +314,7 @@ export class SimplexEngine {
     if (!this.running || view !== this.view) { return }
     await this.backfill(view, view + CATCH_UP_VIEWS - 1)
     if (!this.running) { return }
-    const base = this.opts.notarizationTimeoutMs ?? 2000
+    const base = this.notarizationTimeout
     if (this.view > view) {
       // entering the new view scheduled a full delay: more may be waiting now
       this.clearTimers()
@@ -635,7 +637,7 @@ export class SimplexEngine {
     if (this.backfilling || from > to || !this.running) { return }
     this.backfilling = true
     try {
-      const got = await this.opts.transport.fetchCertificates(from, to, { signal: AbortSignal.timeout(this.opts.notarizationTimeoutMs ?? 2000) })
+      const got = await this.opts.transport.fetchCertificates(from, to, { signal: AbortSignal.timeout(this.notarizationTimeout) })
       for (const bytes of got) {
         try {
           await this.receiveCertificate(decodeCertificate(bytes))

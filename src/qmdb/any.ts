@@ -23,7 +23,7 @@ import { BatchDiff } from './batch-diff.ts'
 import { OpWriter } from './batch-ops.ts'
 import { Bitmap } from './bitmap.ts'
 import { QmdbCore, SYNC_REBUILD_STEP } from './core.ts'
-import { QmdbError } from './errors.ts'
+import { QmdbError, storedOpCorrupt } from './errors.ts'
 import { FixedKeyIndex, keyIndexFor } from './key-index.ts'
 import { MerkleizedBatch, forkPoint } from './merkleized.ts'
 import { Mutations } from './mutations.ts'
@@ -145,7 +145,7 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
     try {
       this.codec.validate(bytes)
     } catch (err) {
-      throw new QmdbError('DataCorrupted', `stored operation ${loc} does not decode: ${(err as Error).message}`)
+      throw storedOpCorrupt(loc, err)
     }
     const ko = this.codec.keyOffset(bytes)
     if (ko < 0) {
@@ -153,15 +153,9 @@ export class AnyDb extends QmdbCore<AnyOp, MerkleizedAnyBatch, AnyBatch> impleme
       return
     }
     this.bitmap.extend(loc + 1)
-    let old: number
-    if (bytes[0] === ANY_DELETE) {
-      old = index.getAt(bytes, ko)
-      index.deleteAt(bytes, ko)
-    } else {
-      old = index.swapAt(bytes, ko, loc)
-      this.bitmap.set(loc)
-    }
+    const old = bytes[0] === ANY_DELETE ? index.deleteAt(bytes, ko) : index.swapAt(bytes, ko, loc)
     if (old >= 0) { this.bitmap.set(old, false) }
+    if (bytes[0] !== ANY_DELETE) { this.bitmap.set(loc) }
   }
 
   private indexCommit (loc: number): void {

@@ -27,7 +27,7 @@ import { Mmr, MerkleError, computeRoot, inactivePeaks, leafDigest, markApplied, 
 import { ItemLog } from '../storage/items.ts'
 import { joinKey } from '../storage/keys.ts'
 import { Kv } from '../storage/kv.ts'
-import { QmdbError } from './errors.ts'
+import { QmdbError, storedOpCorrupt } from './errors.ts'
 import { DbGuard } from './guard.ts'
 import { targetsEqual } from './target.ts'
 import type { MerkleOwner, MerkleizedBatch } from './merkleized.ts'
@@ -306,7 +306,7 @@ export abstract class QmdbCore<Op, B extends MerkleizedBatch<MerkleOwner, B> & {
     try {
       return this.codec.decode(bytes)
     } catch (err) {
-      throw new QmdbError('DataCorrupted', `stored operation ${loc} does not decode: ${(err as Error).message}`)
+      throw storedOpCorrupt(loc, err)
     }
   }
 

@@ -37,3 +37,8 @@ export class QmdbError extends Error {
     this.code = code
   }
 }
+
+/** A stored operation at `loc` failed its codec's checks (`err`): the store is corrupt there. */
+export function storedOpCorrupt (loc: number, err: unknown): QmdbError {
+  return new QmdbError('DataCorrupted', `stored operation ${loc} does not decode: ${(err as Error).message}`, { cause: err })
+}

@@ -1,8 +1,8 @@
 /**
  * The snapshot index `key → location` of keyed databases (commonware `storage/src/qmdb/mod.rs`).
  *
- * For fixed-size keys it is an open-addressing hash table in three typed
- * arrays (keys, locations, tags): no per-key heap object, so a database with
+ * For fixed-size keys it is an open-addressing hash table in two typed
+ * arrays (keys, and locations with empty and tombstone markers): no per-key heap object, so a database with
  * millions of keys adds almost nothing to garbage-collection work, and a
  * lookup allocates nothing. Keys are hashed in full (all bytes mixed), so
  * keys that share long prefixes — as adversarial or structured keys do —
@@ -146,12 +146,14 @@ export class FixedKeyIndex implements KeyIndex {
     this.deleteAt(key, 0)
   }
 
-  /** `delete` of the key at `bytes[o..o + keySize)`. */
-  deleteAt (bytes: Uint8Array, o: number): void {
+  /** `delete` of the key at `bytes[o..o + keySize)`; returns its location (-1: it was absent), in one probe. */
+  deleteAt (bytes: Uint8Array, o: number): number {
     const slot = this.find(bytes, o)
-    if (slot < 0) { return }
+    if (slot < 0) { return -1 }
+    const loc = this.locs[slot]
     this.locs[slot] = TOMBSTONE
     this.count--
+    return loc
   }
 
   clear (): void {

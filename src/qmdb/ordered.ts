@@ -12,7 +12,7 @@
 
 import { AnyDb } from './any.ts'
 import { SYNC_REBUILD_STEP } from './core.ts'
-import { QmdbError } from './errors.ts'
+import { QmdbError, storedOpCorrupt } from './errors.ts'
 import { compareBytes } from './ops.ts'
 import { orderedAnyReader } from './readers.ts'
 import type { AnyDbOptions } from './any.ts'
@@ -45,7 +45,7 @@ async function spanAt (db: AnyDb, loc: number): Promise<OrderedSpan> {
   try {
     op = db.codec.decode(bytes)
   } catch (err) {
-    throw new QmdbError('DataCorrupted', `stored operation ${loc} does not decode: ${(err as Error).message}`)
+    throw storedOpCorrupt(loc, err)
   }
   if (op.type !== 'update' || op.nextKey === undefined) { throw new QmdbError('DataCorrupted', `snapshot points at a non-update at ${loc}`) }
   return { loc, key: op.key, value: op.value, nextKey: op.nextKey }

@@ -84,40 +84,32 @@ describe('consensus: simplex engine (in-memory network)', function () {
     expect(nodes.map(n => n.finalized.length)).to.deep.equal(settled)
   })
 
-  it('an observer that gossip stops reaching catches up by asking, once the chain has gone quiet', async () => {
+  /**
+   * A node that does not vote and that gossip stops reaching, then every validator paused: no validator times out
+   * or re-broadcasts any more, so only the node's own requests can bring it to the quiet tip.
+   */
+  const catchesUpOnceQuiet = async (who: 'an observer' | 'a paused validator'): Promise<void> => {
     bus = await Bus.create(4)
-    const nodes: BusNode[] = []
-    for (let i = 0; i < 4; i++) { nodes.push(await bus.start(i)) }
-    const observer = await bus.observe()
-    await until(() => observer.finalized.length >= 3, 'the observer follows by gossip')
-    bus.deaf.add(observer.index)
-    const missed = nodes[0].engine.finalizedView + 6
-    await until(() => nodes[0].engine.finalizedView >= missed, 'finalizations the observer misses')
-    for (const n of nodes) { n.engine.pause() }
+    const validators: BusNode[] = []
+    for (let i = 0; i < 4; i++) { validators.push(await bus.start(i)) }
+    const follower = who === 'an observer' ? await bus.observe() : validators[3]
+    const voters = validators.filter(v => v !== follower)
+    await until(() => follower.finalized.length >= 3, 'warm-up: it follows by gossip')
+    if (who === 'a paused validator') { follower.engine.pause() }
+    bus.deaf.add(follower.index)
+    const missed = voters[0].engine.finalizedView + 6
+    await until(() => voters[0].engine.finalizedView >= missed, 'finalizations it misses')
+    for (const v of voters) { v.engine.pause() }
     await new Promise(resolve => setTimeout(resolve, 200))
-    // no validator times out or re-broadcasts any more: only the observer's own requests can bring it up
-    const tip = Math.max(...nodes.map(n => n.engine.finalizedView))
-    await until(() => observer.engine.finalizedView === tip, `the observer at the quiet tip ${tip}`, 20_000)
-    assertAgreement([...nodes, observer].map(n => n.finalized))
-    const views = observer.finalized.map(f => f.subject.proposal.view)
+    const tip = Math.max(...voters.map(v => v.engine.finalizedView))
+    await until(() => follower.engine.finalizedView === tip, `it reaches the quiet tip ${tip}`, 20_000)
+    assertAgreement(bus.nodes.map(n => n.finalized))
+    const views = follower.finalized.map(f => f.subject.proposal.view)
     expect(views).to.deep.equal([...views].sort((a, b) => a - b))
-  })
+  }
 
-  it('a paused validator that gossip stops reaching catches up by asking', async () => {
-    bus = await Bus.create(4)
-    const nodes: BusNode[] = []
-    for (let i = 0; i < 4; i++) { nodes.push(await bus.start(i)) }
-    await until(() => nodes[3].finalized.length >= 3, 'warm-up')
-    nodes[3].engine.pause()
-    bus.deaf.add(3)
-    const missed = nodes[0].engine.finalizedView + 6
-    await until(() => nodes[0].engine.finalizedView >= missed, 'finalizations the paused validator misses')
-    for (const n of nodes.slice(0, 3)) { n.engine.pause() }
-    await new Promise(resolve => setTimeout(resolve, 200))
-    const tip = Math.max(...nodes.slice(0, 3).map(n => n.engine.finalizedView))
-    await until(() => nodes[3].engine.finalizedView === tip, `the paused validator at the quiet tip ${tip}`, 20_000)
-    assertAgreement(nodes.map(n => n.finalized))
-  })
+  it('an observer that gossip stops reaching catches up by asking, once the chain has gone quiet', async () => { await catchesUpOnceQuiet('an observer') })
+  it('a paused validator that gossip stops reaching catches up by asking, once the chain has gone quiet', async () => { await catchesUpOnceQuiet('a paused validator') })
 
   it('an abstaining verifier majority forces nullifications, then progress resumes', async () => {
     bus = await Bus.create(4)

@@ -2,7 +2,8 @@
  * The fixed-key snapshot table (src/qmdb/key-index.ts) against a `Map`
  * model: random sets, overwrites and deletes through growth, tombstone
  * rebuilds and `reserve` (before filling and in the middle of a workload)
- * leave exactly the model's entries, and `setAt` reads a key in place.
+ * leave exactly the model's entries, `swapAt` and `deleteAt` return the
+ * location they replace or remove, and `setAt` reads a key in place.
  */
 import { expect } from 'aegir/chai'
 import { FixedKeyIndex, MapKeyIndex } from '../../src/qmdb/key-index.ts'
@@ -36,11 +37,13 @@ describe('qmdb: the fixed-key index', () => {
       for (let step = 0; step < 6000; step++) {
         if (step === reserveAt) { index.reserve(5000) }
         const i = rng.int(space)
+        // odd steps go through the in-place forms, which also return the key's previous location
+        const inPlace = (step & 1) === 1
         if (rng.int(4) === 0) {
-          index.delete(keyOf(i))
+          if (inPlace) { expect(index.deleteAt(keyOf(i), 0), `deleteAt ${i}`).to.equal(model.get(i) ?? -1) } else { index.delete(keyOf(i)) }
           model.delete(i)
         } else {
-          index.set(keyOf(i), step)
+          if (inPlace) { expect(index.swapAt(keyOf(i), 0, step), `swapAt ${i}`).to.equal(model.get(i) ?? -1) } else { index.set(keyOf(i), step) }
           model.set(i, step)
         }
       }
