@@ -102,6 +102,14 @@ export interface Ask<T> {
   skip?: ReadonlySet<string>
   /** Told each failed attempt after it is accounted; true ends the loop (the caller has settled the request). */
   failed?(peer: PeerId, attempt: Attempt<T>, signal: AbortSignal): Promise<boolean>
+  /**
+   * For protocols whose data is verified after `parse` (by the caller): judge data a suspect
+   * sent when asked this request again (`src/net/recheck.ts`) against what the caller accepted
+   * from another peer. True ends the suspicion; false blocks the suspect (its answer is false);
+   * undefined (nothing accepted to judge by, yet) counts as saying nothing. Without it, any data
+   * answer ends the suspicion, which is right when `parse` itself verifies.
+   */
+  judge?(value: T): boolean | undefined
 }
 
 /** Data from a peer, and the round trip that fetched it. */
@@ -195,6 +203,15 @@ export class RequestClient {
   private async reask (peer: PeerId, ask: Ask<unknown>, signal: AbortSignal): Promise<RecheckOutcome> {
     if (!this.ctx.outbound.tryAcquire(peer.toString()).ok) { return 'other' }
     const result = await this.attempt(peer, ask, signal)
+    if (result.type === 'invalid') { return 'invalid' } // blocked as it was accounted
+    if (result.type === 'data' && ask.judge !== undefined) {
+      const ok = ask.judge(result.value)
+      if (ok === undefined) { return 'other' }
+      if (!ok) {
+        this.verdict(peer, false, undefined, `its answer to ${ask.key}, asked again, contradicts the data another peer served`)
+        return 'invalid'
+      }
+    }
     if (result.type === 'data' || result.type === 'no-data') { return result.type }
     return result.type === 'timeout' && result.unreachable !== true ? 'timeout' : 'other'
   }

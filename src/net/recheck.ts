@@ -9,11 +9,15 @@
  *
  * Why this never blocks an honest peer: the kit's server answers every
  * request it accepted within its serve deadline, with data or no-data, so
- * only a peer that sits on an accepted stream is a suspect, and any answer
- * to a re-ask, no-data included (a peer behind or pruned past the item),
- * ends the suspicion without a strike. The item re-asked is one another
- * peer just served, so it exists; an unreachable peer, a reset or a dial
- * failure is no strike, as in the rule.
+ * only a peer that sits on an accepted stream is a suspect, and any true
+ * answer to a re-ask, no-data included (a peer behind or pruned past the
+ * item), ends the suspicion without a strike. Data is true when it passes the
+ * protocol's checks — where the caller verifies after parsing (state sync),
+ * the re-ask judges it against what the caller accepted from the other peer
+ * (`Ask.judge`), so a staller cannot end its suspicion with parseable junk:
+ * false data blocks it, as it would any peer. The item re-asked is one
+ * another peer just served, so it exists; an unreachable peer, a reset or a
+ * dial failure is no strike, as in the rule.
  *
  * Invariants: at most one re-ask in flight per peer and `maxRechecks` in all;
  * a peer is re-asked at most once per `recheckMs` on the book's clock; each
@@ -25,8 +29,11 @@
 
 import type { PeerBook, StrikeRule } from './peers.ts'
 
-/** How a re-ask ended: answered (`data`, `no-data`), sat on (`timeout`), or anything that says nothing (`other`). */
-export type RecheckOutcome = 'data' | 'no-data' | 'timeout' | 'other'
+/**
+ * How a re-ask ended: answered (`data`, `no-data`), sat on (`timeout`), answered falsely (`invalid`: the
+ * peer is blocked already), or anything that says nothing (`other`).
+ */
+export type RecheckOutcome = 'data' | 'no-data' | 'timeout' | 'invalid' | 'other'
 
 /** Ask the suspect its request again; the signal aborts when re-asking stops. */
 export type Reask = (signal: AbortSignal) => Promise<RecheckOutcome>
@@ -154,6 +161,8 @@ export class Rechecks<P extends { toString(): string }> {
     s.next = this.book.now() + this.rule.recheckMs
     if (outcome === 'data' || outcome === 'no-data') {
       if (outcome === 'data') { this.book.answered(id) }
+      this.suspects.delete(id)
+    } else if (outcome === 'invalid') {
       this.suspects.delete(id)
     } else if (outcome === 'timeout') {
       s.silent = 0

@@ -25,6 +25,7 @@
 
 import { TypedEventEmitter } from 'main-event'
 import { CodecError } from '../codec/index.ts'
+import { MerkleError, reconstructRoot, verifyProofAndPinnedNodes, verifyRangeProof } from '../merkle/index.ts'
 import { Undecodable } from '../net/client.ts'
 import { ProtocolViolation } from '../net/protocol.ts'
 import { linked } from '../net/signals.ts'
@@ -108,6 +109,29 @@ interface Pending {
   callers: Set<Caller>
   /** Peers whose answer did not decode while the codec was unproven. */
   undecodable: Set<string>
+  /** The response a caller verified (its feedback was valid): what a suspect's answer when asked again is judged by. */
+  accepted?: Response
+}
+
+/**
+ * Whether `answer` to `req` is as true as `accepted`, a response to the same request its caller
+ * verified against the trusted root: the root `accepted` reconstructs is that root, so `answer`
+ * must prove its own operations under it (it may carry fewer operations: servers cap differently).
+ * Both passed `parseResponseFrame` (shape and proof size).
+ */
+function answerAgrees (req: Request, accepted: Response, answer: Response): boolean {
+  try {
+    const root = accepted.type === 'operations'
+      ? reconstructRoot(accepted.proof, req.start, accepted.ops)
+      : reconstructRoot(accepted.proof, req.start, [accepted.op])
+    if (answer.type === 'operations') { return verifyRangeProof(answer.proof, req.start, answer.ops, root) }
+    return answer.pinnedNodes.length > 0
+      ? verifyProofAndPinnedNodes(answer.proof, req.start, [answer.op], answer.pinnedNodes, root)
+      : verifyRangeProof(answer.proof, req.start, [answer.op], root)
+  } catch (err) {
+    if (err instanceof MerkleError) { return false }
+    throw err
+  }
 }
 
 export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implements Source {
@@ -305,6 +329,7 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
       key: p.key,
       skip: p.undecodable,
       parse: (body, peer) => this.parse(body, peer, p),
+      judge: answer => p.accepted === undefined ? undefined : answerAgrees(p.request, p.accepted, answer),
       failed: async (peer, attempt, signal) => this.failed(peer, attempt, p, signal)
     }
   }
@@ -372,7 +397,10 @@ export class NetworkSource extends TypedEventEmitter<NetworkSourceEvents> implem
       const feedback: Feedback = (valid) => {
         if (decided) { return }
         decided = true
-        if (valid === true) { this.proveCodec(p.codec) }
+        if (valid === true) {
+          this.proveCodec(p.codec)
+          p.accepted ??= response
+        }
         this.client.verdict(peer, valid === true, state.scored ? undefined : latency, `its ${p.request.type} response for ${p.key} failed verification`)
         if (valid === true) { state.scored = true }
       }

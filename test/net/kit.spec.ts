@@ -431,6 +431,32 @@ describe('net: RequestClient', function () {
     h.rechecks?.stop()
   })
 
+  it('a re-ask answered with data is judged when the request can judge it: false blocks, undefined counts as no answer', async () => {
+    for (const verdict of [false, undefined]) {
+      const [staller, honest] = [await newPeer(), await newPeer()]
+      // sits on its first request, then answers data to every re-ask
+      const h = await harness(new Map<string, Script>([[staller.toString(), n => n === 0 ? 'silent' : DATA(7)], [honest.toString(), () => DATA(1)]]),
+        [staller, honest], 100, undefined, { ...DEFAULT_STRIKES, recheckMs: 20, maxRechecks: 1 })
+      h.book.record(honest.toString(), 100_000)
+      const judged: number[] = []
+      const judge = (v: Uint8Array): boolean | undefined => { judged.push(v[0]); return verdict }
+      const got = await h.client.fetch({ bytes: new Uint8Array([1]), key: 'k', parse: parseByte, judge }, AbortSignal.timeout(10_000))
+      expect(got?.peer.equals(honest)).to.equal(true)
+      if (verdict === false) {
+        await waitUntil(() => h.blocked.has(staller.toString()), 5000, 'the staller blocked')
+        expect(h.blocked.get(staller.toString())).to.equal('its answer to k, asked again, contradicts the data another peer served')
+        expect(h.rechecks?.pending).to.equal(0)
+      } else {
+        // nothing to judge by: asked again later, never blocked nor let go
+        await waitUntil(() => judged.length >= 3, 5000, 'the staller asked again three times')
+        expect(h.blocked.size).to.equal(0)
+        expect(h.rechecks?.pending).to.equal(1)
+      }
+      expect(judged.every(v => v === 7)).to.equal(true)
+      h.rechecks?.stop()
+    }
+  })
+
   it('asks nobody again once stopped, nor with re-asking turned off', async () => {
     for (const rule of [{ ...DEFAULT_STRIKES, recheckMs: 20, maxRechecks: 1 }, { ...DEFAULT_STRIKES, recheckMs: 0 }]) {
       const [staller, honest] = [await newPeer(), await newPeer()]
