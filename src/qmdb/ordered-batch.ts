@@ -37,7 +37,6 @@ export interface OrderedBase {
   loc(key: Uint8Array): number
 }
 
-/** Order-preserving 32-bit prefix of a key (first 4 bytes, big-endian, zero-padded). */
 /** Ties longer than this are sorted by comparator instead of insertion (keys sharing long prefixes). */
 const INSERTION_RUN = 16
 

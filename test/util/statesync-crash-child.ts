@@ -64,8 +64,12 @@ const builder = await ChainBuilder.create()
 const chain: TestBlock[] = [builder.genesis, ...await builder.chain(builder.genesis, CHAIN_LENGTH)]
 await builder.set.apply(builder.stateOf(chain[CHAIN_LENGTH]) as never)
 const heightOf = new Map(chain.map(b => [digestKey(b.digest), b.height]))
-const targetsKey = (t: { accounts: { root: Uint8Array }, receipts: { root: Uint8Array } }): string => `${hex(t.accounts.root)}/${hex(t.receipts.root)}`
-const heightOfTargets = new Map(chain.map(b => [targetsKey(b.targets), b.height]))
+// per database, the first height whose block commits to each root
+const heightOfRoot = { accounts: new Map<string, number>(), receipts: new Map<string, number>() }
+for (const b of [...chain].reverse()) {
+  heightOfRoot.accounts.set(hex(b.targets.accounts.root), b.height)
+  heightOfRoot.receipts.set(hex(b.targets.receipts.root), b.height)
+}
 
 // ---- this node's storage ----------------------------------------------------------------
 
@@ -170,7 +174,11 @@ if (!shouldSync) {
     accounts: await AnyDb.open({ datastore: ds, prefix: ACCOUNTS_PREFIX }),
     receipts: await KeylessDb.open({ datastore: ds, prefix: RECEIPTS_PREFIX })
   })
-  dbHeight = heightOfTargets.get(targetsKey(databases.committedTargets()))
+  // the databases commit one by one, so a kill can leave them at different heights: the lower one
+  const t = databases.committedTargets()
+  const accounts = heightOfRoot.accounts.get(hex(t.accounts.root))
+  const receipts = heightOfRoot.receipts.get(hex(t.receipts.root))
+  dbHeight = accounts === undefined || receipts === undefined ? undefined : Math.min(accounts, receipts)
 }
 if (cfg.kill === 'converged' || cfg.kill === 'completed') {
   const metadata = plan.metadata

@@ -139,7 +139,10 @@ export interface CrashChildConfig {
 export interface OpsRequest { size: number, start: number }
 
 export type ChildMessage =
-  /** Sent twice: once the plan is read, then once marshal started (fields merge). */
+  /**
+   * Sent twice: once the plan is read, then once marshal started (fields merge). `dbHeight`: the
+   * height both databases have committed (each matched to the chain by its root).
+   */
   | { type: 'boot', bootState?: string, resumedFloor?: number, path?: 'state-sync' | 'marshal-sync', probed?: boolean, marshalProcessed?: number, dbHeight?: number }
   | { type: 'point', point: KillPoint, height?: number, synced?: number, start?: number, processed?: number }
   | { type: 'done', processed: number, lastProcessed: number, syncHeight?: number, syncStart?: number, startedFrom?: number, rewound: boolean, applyCalls: number, accountsRequests: number, receiptsRequests: number, accountsOps: OpsRequest[], roots: { accounts: string, receipts: string } }
