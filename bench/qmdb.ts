@@ -34,7 +34,7 @@ const BASELINE = { nativeRatio: 0.02, mptRatio: 20.6, bytesPerKey: 520, orderedR
 function rssAfterGc (): number {
   const gc = (globalThis as { gc?(): void }).gc
   if (gc !== undefined) { gc(); gc() }
-  return process.memoryUsage().rss
+  return process.memoryUsage.rss()
 }
 
 function u32 (i: number, tag: number): Uint8Array {

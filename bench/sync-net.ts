@@ -205,9 +205,9 @@ export async function benchSyncNet (opts: SyncNetOptions): Promise<SyncNetResult
     // reset the transfer counters (they count from the last read)
     await counter(registry, 'libp2p_data_transfer_bytes_total', ['global sent', 'global received'])
 
-    const rssBefore = process.memoryUsage().rss
+    const rssBefore = process.memoryUsage.rss()
     let peakRss = rssBefore
-    const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss) }, 20)
+    const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage.rss()) }, 20)
     const t = now()
     let db
     try {
@@ -223,7 +223,7 @@ export async function benchSyncNet (opts: SyncNetOptions): Promise<SyncNetResult
       source.close()
     }
     const seconds = (now() - t) / 1000
-    peakRss = Math.max(peakRss, process.memoryUsage().rss)
+    peakRss = Math.max(peakRss, process.memoryUsage.rss())
     const processMaxRss = process.resourceUsage().maxRSS * 1024
     if (!digestEquals(db.opsRoot, target.root)) { throw new Error('the synced database does not have the target root') }
     await db.close()
