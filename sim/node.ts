@@ -6,7 +6,8 @@
  * only through the `SimNetwork`: votes and certificates are broadcast on it,
  * blocks are disseminated on it, and marshal's fetcher, the engine's
  * certificate backfill and the state-sync sources ask one reachable peer at
- * a time. A state-sync joiner takes its floor from one validator's verified
+ * a time, their requests and answers as bytes through the protocols' own
+ * handlers (`sim/wire.ts`). A state-sync joiner takes its floor from one validator's verified
  * finalization and syncs every database from its peers' served sources
  * (`stateSync`, as `createNode` does after its probe).
  *
@@ -28,7 +29,8 @@
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { hex } from '../src/codec/index.ts'
-import { SimplexEngine, decodeCertificate, decodeVote, encodeCertificate, encodeVote, signedMessage } from '../src/consensus/index.ts'
+import { MAX_BACKFILL_VIEWS, SimplexEngine, decodeCertificate, decodeVote, encodeVote, signedMessage } from '../src/consensus/index.ts'
+import { BackfillHandler, MAX_BACKFILL_RESPONSE_BYTES, decodeBackfillResponse, encodeBackfillRequest } from '../src/consensus/network.ts'
 import { BlockStore, Marshal, MarshalServer } from '../src/marshal/index.ts'
 import { encodeMarshalRequest, parseBlockResponse, parseFinalizedResponse } from '../src/marshal/protocol.ts'
 import { DEFAULT_STRIKES, PeerBook, StrikeTally } from '../src/net/peers.ts'
@@ -148,8 +150,10 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   syncHeight: number | undefined
   /** What this node serves to syncing peers, by database (set once its databases are open). */
   private served: Record<string, Source> = {}
-  /** Where its peers' state-sync and marshal requests are served, as bytes on streams. */
+  /** Where its peers' state-sync, marshal and certificate backfill requests are served, as bytes on streams. */
   private readonly wire = new WireServer(log, err => { this.ctx.fault(`node ${this.index}'s wire could not open a stream pair: ${err.message}`) })
+  /** The consensus network's backfill handler, answering from this node's engine (simulated nodes never send a malformed request). */
+  private readonly backfill = new BackfillHandler(() => this.engine, (peer, reason) => { this.ctx.fault(`node ${this.index}: backfill request from ${peer.toString()} broke the protocol: ${reason}`) })
   private readonly syncHandlers = new Map<string, RequestHandler<Request>>()
   private blockServer: MarshalServer<B, Finalization> | undefined
   private readonly ctx: SimContext<B, Dbs>
@@ -325,18 +329,23 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
             if (peer.index !== me) { ctx.net.send(me, peer.index, 'cert', () => { void peer.engine?.receiveCertificate(decodeCertificate(bytes)).catch(() => {}) }) }
           }
         },
-        // the engine's signal is a wall-clock `AbortSignal.timeout`: ignored, the exchange is bounded in virtual time instead
+        // as the consensus network asks (`src/consensus/network.ts`): the request and the answer as bytes, the answer served
+        // by the peer's backfill handler over a stream; the engine's signal is a wall-clock `AbortSignal.timeout`: ignored,
+        // the exchange is bounded in virtual time instead
         fetchCertificates: async (lo, hi) => {
           const peer = this.pickPeer()
           if (peer === undefined) { return [] }
-          const got = await ctx.net.request(me, peer.index, 'certs', async () => {
-            const e = peer.engine
-            if (e === undefined) { return undefined }
-            const out: Uint8Array[] = []
-            for (let v = lo; v <= hi; v++) { out.push(...e.certificatesFor(v).map(encodeCertificate)) }
-            return out
+          const request = encodeBackfillRequest(lo, Math.min(hi, lo + MAX_BACKFILL_VIEWS - 1))
+          const body = await ctx.net.request(me, peer.index, 'certs', async () => {
+            return peer.engine === undefined ? undefined : peer.wire.ask(peer.backfill, this.id, request, MAX_BACKFILL_RESPONSE_BYTES)
           })
-          return got ?? []
+          if (body === undefined) { return [] }
+          try {
+            return decodeBackfillResponse(body)
+          } catch (err) {
+            ctx.fault(`node ${me}: the backfill answer of ${peer.index} does not parse: ${(err as Error).message}`)
+            return []
+          }
         }
       },
       signer: this.validator ? { index: ctx.set.indexOf(this.peerId) as number, sign: async m => this.key.sign(m) } : undefined,

@@ -1,9 +1,10 @@
 /**
- * The simulation's state-sync and marshal exchanges as bytes on streams:
- * the requester encodes its request with the protocol's codec, the serving
- * node runs the kit's `RequestServer` (`src/net/server.ts`) with the
- * protocol's own handler (the resolver's `resolverHandler`, marshal's
- * `MarshalServer`) on one end of an in-memory `streamPair()` from
+ * The simulation's state-sync, marshal and certificate backfill exchanges
+ * as bytes on streams: the requester encodes its request with the
+ * protocol's codec, the serving node runs the kit's `RequestServer`
+ * (`src/net/server.ts`) with the protocol's own handler (the resolver's
+ * `resolverHandler`, marshal's `MarshalServer`, the consensus network's
+ * `BackfillHandler`) on one end of an in-memory `streamPair()` from
  * `@libp2p/utils`, and the response frame read from the other end is what
  * the answer leg of the `SimNetwork` exchange carries back, for the
  * requester to parse with the client's parser.

@@ -32,7 +32,9 @@ import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Libp2p, Logger, PeerId } from '@libp2p/interface'
 
 export const MAX_BACKFILL_VIEWS = 256
-const MAX_FRAME = 4 * 1024 * 1024
+/** Largest backfill response frame accepted (and served). */
+export const MAX_BACKFILL_RESPONSE_BYTES = 4 * 1024 * 1024
+const MAX_FRAME = MAX_BACKFILL_RESPONSE_BYTES
 const MAX_REQUEST = 32
 // a vote is tag ‖ proposal ‖ signer ‖ signature (< 128 bytes); a certificate carries at most MAX_VALIDATORS signatures
 const MAX_VOTE_MESSAGE = 256
@@ -221,7 +223,7 @@ export class ConsensusNetwork implements ConsensusTransport {
     const link = deadline(stream, this.init.timeoutMs ?? 3000, [signal])
     try {
       const lp = frameStream(stream, { maxDataLength: MAX_FRAME })
-      await lp.write(new Writer(20).varint(from).varint(to).finish(), { signal: link.signal })
+      await lp.write(encodeBackfillRequest(from, to), { signal: link.signal })
       await stream.close({ signal: link.signal })
       let res: Uint8Array
       try {
@@ -231,10 +233,7 @@ export class ConsensusNetwork implements ConsensusTransport {
         throw err
       }
       try {
-        const r = new Reader(res)
-        const out = r.vec(MAX_BACKFILL_VIEWS * 3, r => r.bytes(MAX_FRAME))
-        r.finish()
-        return out
+        return decodeBackfillResponse(res)
       } catch (err) {
         this.violation(peer, `malformed backfill response: ${(err as Error).message}`)
         throw err
@@ -257,13 +256,26 @@ export class ConsensusNetwork implements ConsensusTransport {
   }
 }
 
+/** The backfill request for the certificates of views `[from, to]`. */
+export function encodeBackfillRequest (from: number, to: number): Uint8Array {
+  return new Writer(20).varint(from).varint(to).finish()
+}
+
+/** The encoded certificates of a backfill response body (`CodecError` if it breaks the protocol). */
+export function decodeBackfillResponse (body: Uint8Array): Uint8Array[] {
+  const r = new Reader(body)
+  const out = r.vec(MAX_BACKFILL_VIEWS * 3, r => r.bytes(MAX_FRAME))
+  r.finish()
+  return out
+}
+
 /** A backfill answer starts with its number of certificates (a varint): a lone zero is the empty answer. */
 function isEmptyAnswer (body: Uint8Array): boolean {
   return body.length === 1 && body[0] === 0
 }
 
 /** What the backfill protocol adds to the kit's server: its request codec, its answer from the engine, its violations. */
-class BackfillHandler implements RequestHandler<{ from: number, to: number }> {
+export class BackfillHandler implements RequestHandler<{ from: number, to: number }> {
   readonly maxRequestBytes = MAX_REQUEST
   private readonly engine: () => SimplexEngine | undefined
   private readonly onViolation: (peer: PeerId, reason: string) => void
