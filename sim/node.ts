@@ -7,9 +7,10 @@
  * blocks are disseminated on it, and marshal's fetcher, the engine's
  * certificate backfill and the state-sync sources ask one reachable peer at
  * a time, their requests and answers as bytes through the protocols' own
- * handlers (`sim/wire.ts`). A state-sync joiner takes its floor from one validator's verified
- * finalization and syncs every database from its peers' served sources
- * (`stateSync`, as `createNode` does after its probe).
+ * handlers (`sim/wire.ts`). A state-sync joiner probes the validators for
+ * its floor as `createNode`'s probe does (probe requests and answers as
+ * bytes, the highest of `f + 1` verified finalizations) and syncs every
+ * database from its peers' served sources (`stateSync`).
  *
  * `crash` stops the node where it is (no flush; pending work hangs on the
  * dead store) and keeps what the crash kind leaves on disk; `start` opens
@@ -38,6 +39,7 @@ import { DEFAULT_MAX_RESPONSE_BYTES } from '../src/net/protocol.ts'
 import { Rechecks } from '../src/net/recheck.ts'
 import { parseResponseFrame } from '../src/p2p/index.ts'
 import { resolverHandler } from '../src/p2p/server.ts'
+import { PROBE_NONE, PROBE_REQUEST, Sample, maxFaults, parseProbeResponse, probeHandler, probeResponse } from '../src/probe/index.ts'
 import { DatabaseSet } from '../src/qmdb/managed.ts'
 import { Stateful, SyncPlan, marshalSync, stateSync } from '../src/stateful/index.ts'
 import { Kv } from '../src/storage/kv.ts'
@@ -154,6 +156,12 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   private readonly wire = new WireServer(log, err => { this.ctx.fault(`node ${this.index}'s wire could not open a stream pair: ${err.message}`) })
   /** The consensus network's backfill handler, answering from this node's engine (simulated nodes never send a malformed request). */
   private readonly backfill = new BackfillHandler(() => this.engine, (peer, reason) => { this.ctx.fault(`node ${this.index}: backfill request from ${peer.toString()} broke the protocol: ${reason}`) })
+  /** The probe's handler, answering with this node's latest finalization (as a probe in its service phase). */
+  private readonly probe = probeHandler(async () => {
+    const latest = await this.marshal?.latestFinalization()
+    return latest === undefined || latest.height === 0 ? PROBE_NONE : probeResponse(this.ctx.scheme, latest.finalization)
+  })
+
   private readonly syncHandlers = new Map<string, RequestHandler<Request>>()
   private blockServer: MarshalServer<B, Finalization> | undefined
   private readonly ctx: SimContext<B, Dbs>
@@ -361,26 +369,35 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   }
 
   /**
-   * A verified finalization from one reachable validator (the node's probe
-   * asks for f + 1 vouchers; here any verified certificate is a safe floor).
+   * The state-sync floor as `createNode`'s probe selects it (`src/probe/probe.ts`, policy `highest`): each round asks
+   * every validator at once, the probe request and answers as bytes through the probe's own handler (`sim/wire.ts`),
+   * and once `f + 1` of them replied with a verified finalization the highest is the floor; otherwise another round.
    */
   private async discoverFloor (incarnation: number): Promise<Finalization> {
     const ctx = this.ctx
+    const validators = ctx.nodes.filter(p => p.validator && p.index !== this.index)
+    const threshold = maxFaults(ctx.nodes.filter(p => p.validator).length) + 1
     for (;;) {
       if (incarnation !== this.incarnation) { return never() }
-      const peer = this.pickPeer(p => p.validator)
-      if (peer !== undefined) {
-        const got = await ctx.net.request(this.index, peer.index, 'floor', async () => {
-          const latest = await peer.marshal?.latestFinalization()
-          return latest === undefined || latest.height === 0 ? undefined : ctx.scheme.encode(latest.finalization)
+      const sample = new Sample<Finalization>(ctx.scheme, 'highest')
+      await Promise.all(validators.map(async peer => {
+        const body = await ctx.net.request(this.index, peer.index, 'floor', async () => {
+          return peer.up ? peer.wire.ask(peer.probe, this.id, PROBE_REQUEST, ctx.scheme.maxBytes + 1) : undefined
         })
-        if (got !== undefined) {
-          const f = ctx.scheme.decode(got)
-          if (ctx.scheme.verify(f)) {
-            ctx.trace.record(ctx.now(), `floor ${this.index} view ${f.subject.proposal.view}`)
-            return f
-          }
+        if (body === undefined) { return }
+        let f: Finalization | undefined
+        try {
+          f = parseProbeResponse(body, ctx.scheme)
+        } catch (err) {
+          ctx.fault(`node ${this.index}: the probe answer of ${peer.index} does not parse: ${(err as Error).message}`)
+          return
         }
+        if (f !== undefined && ctx.scheme.verify(f)) { sample.record(peer.peerId, f) }
+      }))
+      const floor = sample.select(threshold)
+      if (floor !== undefined) {
+        ctx.trace.record(ctx.now(), `floor ${this.index} view ${floor.subject.proposal.view}`)
+        return floor
       }
       await new Promise(resolve => setTimeout(resolve, 100))
     }

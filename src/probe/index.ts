@@ -7,7 +7,7 @@
 export { Sample, maxFaults, type FloorPolicy } from './sample.ts'
 export {
   TAG_REQUEST, TAG_RESPONSE, TAG_NONE, PROBE_REQUEST, PROBE_NONE, MAX_PROBE_REQUEST_FRAME, ProbeViolation, probeProtocolId,
-  isProbeRequest, probeResponse, parseProbeResponse
+  isProbeRequest, probeResponse, parseProbeResponse, probeHandler
 } from './protocol.ts'
 export { ProbeMetrics, type ReplyOutcome } from './metrics.ts'
 export {

@@ -37,7 +37,7 @@ import { ConnectedPeers } from '../net/providers.ts'
 import { RequestService, SERVICE_DEFAULTS, resolveSettings } from '../net/service.ts'
 import { linked } from '../net/signals.ts'
 import { ProbeMetrics } from './metrics.ts'
-import { MAX_PROBE_REQUEST_FRAME, PROBE_NONE, PROBE_REQUEST, ProbeViolation, isProbeRequest, parseProbeResponse, probeProtocolId, probeResponse } from './protocol.ts'
+import { PROBE_NONE, PROBE_REQUEST, ProbeViolation, parseProbeResponse, probeHandler, probeProtocolId, probeResponse } from './protocol.ts'
 import { Sample, maxFaults } from './sample.ts'
 import type { ReplyOutcome } from './metrics.ts'
 import type { FloorPolicy } from './sample.ts'
@@ -139,15 +139,7 @@ export class Probe<F> extends RequestService<ProbeMetrics> {
     this.scheme = init.scheme
     this.protocol = probeProtocolId(this.settings.protocolPrefix, init.chain)
     this.sample = new Sample(init.scheme, init.policy ?? 'agreement')
-    this.handler = {
-      maxRequestBytes: MAX_PROBE_REQUEST_FRAME,
-      decode: frame => {
-        if (!isProbeRequest(frame)) { throw new ProbeViolation('not a probe request') }
-        return true
-      },
-      answer: async () => this.answer(),
-      isNoData: body => body === PROBE_NONE
-    }
+    this.handler = probeHandler(async () => this.answer())
   }
 
   readonly [Symbol.toStringTag] = '@libp2p-qmdb/probe'

@@ -16,6 +16,7 @@
 
 import { chainProtocolId } from '../net/protocol.ts'
 import type { FinalizationScheme } from '../marshal/types.ts'
+import type { RequestHandler } from '../net/server.ts'
 
 export const TAG_REQUEST = 0x00
 export const TAG_RESPONSE = 0x01
@@ -29,6 +30,19 @@ export const MAX_PROBE_REQUEST_FRAME = 8
 /** `/<prefix>/<chain>/probe/1.0.0`. */
 export function probeProtocolId (prefix: string, chain: string): string {
   return chainProtocolId(prefix, chain, 'probe')
+}
+
+/** The serving half for the kit's server: a request is the one byte 0x00; `answer` gives the response body. */
+export function probeHandler (answer: () => Promise<Uint8Array>): RequestHandler<true> {
+  return {
+    maxRequestBytes: MAX_PROBE_REQUEST_FRAME,
+    decode: frame => {
+      if (!isProbeRequest(frame)) { throw new ProbeViolation('not a probe request') }
+      return true
+    },
+    answer,
+    isNoData: body => body === PROBE_NONE
+  }
 }
 
 /** A peer broke the probe protocol. */
