@@ -327,7 +327,7 @@ describe('decoder fuzzing (100k inputs per decoder)', function () {
 
 /** A `Kv` whose reads come from a map (enough for the storage decoders). */
 function stubKv (values: Map<string, Uint8Array>): Kv {
-  return { get: async (k: string) => values.get(k), getMany: async (ks: string[]) => ks.map(k => values.get(k)) } as unknown as Kv
+  return { get: async (k: string) => values.get(k) } as unknown as Kv
 }
 
 /** Run `body` on `n` corrupted values; it may resolve or throw one of `allowed`. */
