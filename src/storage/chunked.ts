@@ -66,30 +66,20 @@ export class FixedChunkStore extends ChunkedArray<Chunk> {
       }
       return have
     }
+    const data = new Uint8Array(this.chunkBytes)
     if (this.kv !== undefined && this.holdsReadable(idx)) {
       const stored = await this.kv.get(this.key(idx))
-      const c = this.install(idx, stored)
-      this.evict()
-      return c
+      const again = this.chunks.get(idx) // a concurrent load may have won
+      if (again !== undefined) { return again }
+      if (stored === undefined) { throw new StorageError('MissingItem', `chunk ${idx} under ${this.prefix} is missing`) }
+      if (stored.length > this.chunkBytes || stored.length % this.itemSize !== 0) {
+        throw new StorageError('DataCorrupted', `chunk ${idx} under ${this.prefix} has ${stored.length} bytes`)
+      }
+      data.set(stored)
     }
-    const c: Chunk = { data: new Uint8Array(this.chunkBytes), dirty: false, version: 0 }
-    this.chunks.set(idx, c)
-    this.evict()
-    return c
-  }
-
-  /** Make the stored bytes of chunk `idx` resident (unless a concurrent load won meanwhile); checked as stored data. */
-  private install (idx: number, stored: Uint8Array | undefined): Chunk {
-    const again = this.chunks.get(idx)
-    if (again !== undefined) { return again }
-    if (stored === undefined) { throw new StorageError('MissingItem', `chunk ${idx} under ${this.prefix} is missing`) }
-    if (stored.length > this.chunkBytes || stored.length % this.itemSize !== 0) {
-      throw new StorageError('DataCorrupted', `chunk ${idx} under ${this.prefix} has ${stored.length} bytes`)
-    }
-    const data = new Uint8Array(this.chunkBytes)
-    data.set(stored)
     const c: Chunk = { data, dirty: false, version: 0 }
     this.chunks.set(idx, c)
+    this.evict()
     return c
   }
 
@@ -102,7 +92,7 @@ export class FixedChunkStore extends ChunkedArray<Chunk> {
     return c.data.slice(off, off + this.itemSize)
   }
 
-  /** Items at `indices` (copies); the chunks not resident are read together, in one storage read. */
+  /** Items at `indices` (copies); each chunk is loaded once. */
   async getMany (indices: readonly number[]): Promise<Uint8Array[]> {
     const missing = new Set<number>()
     for (const i of indices) {
@@ -111,12 +101,7 @@ export class FixedChunkStore extends ChunkedArray<Chunk> {
       if (!this.chunks.has(idx)) { missing.add(idx) }
     }
     const loaded = new Map<number, Chunk>()
-    const reading = [...missing]
-    if (this.kv !== undefined && reading.length > 0) {
-      const stored = await this.kv.getMany(reading.map(idx => this.key(idx)))
-      for (let j = 0; j < reading.length; j++) { loaded.set(reading[j], this.install(reading[j], stored[j])) }
-      this.evict()
-    }
+    await Promise.all([...missing].map(async idx => { loaded.set(idx, await this.loadChunk(idx)) }))
     return indices.map(i => {
       const idx = this.chunkOf(i)
       const c = this.chunks.get(idx) ?? loaded.get(idx) as Chunk
