@@ -34,7 +34,6 @@ import type { Libp2p, Logger, PeerId } from '@libp2p/interface'
 export const MAX_BACKFILL_VIEWS = 256
 /** Largest backfill response frame accepted (and served). */
 export const MAX_BACKFILL_RESPONSE_BYTES = 4 * 1024 * 1024
-const MAX_FRAME = MAX_BACKFILL_RESPONSE_BYTES
 const MAX_REQUEST = 32
 // a vote is tag ‖ proposal ‖ signer ‖ signature (< 128 bytes); a certificate carries at most MAX_VALIDATORS signatures
 const MAX_VOTE_MESSAGE = 256
@@ -222,7 +221,7 @@ export class ConsensusNetwork implements ConsensusTransport {
     const stream = await this.init.libp2p.dialProtocol(peer, this.backfillProtocol, { signal })
     const link = deadline(stream, this.init.timeoutMs ?? 3000, [signal])
     try {
-      const lp = frameStream(stream, { maxDataLength: MAX_FRAME })
+      const lp = frameStream(stream, { maxDataLength: MAX_BACKFILL_RESPONSE_BYTES })
       await lp.write(encodeBackfillRequest(from, to), { signal: link.signal })
       await stream.close({ signal: link.signal })
       let res: Uint8Array
@@ -264,7 +263,7 @@ export function encodeBackfillRequest (from: number, to: number): Uint8Array {
 /** The encoded certificates of a backfill response body (`CodecError` if it breaks the protocol). */
 export function decodeBackfillResponse (body: Uint8Array): Uint8Array[] {
   const r = new Reader(body)
-  const out = r.vec(MAX_BACKFILL_VIEWS * 3, r => r.bytes(MAX_FRAME))
+  const out = r.vec(MAX_BACKFILL_VIEWS * 3, r => r.bytes(MAX_BACKFILL_RESPONSE_BYTES))
   r.finish()
   return out
 }
