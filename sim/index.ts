@@ -39,6 +39,7 @@ async function main (): Promise<number> {
     const r = await runSeed(seed)
     out(`seed ${seed} hash ${r.hash} height ${r.height} virtual ${(r.virtualMs / 1000).toFixed(1)} s real ${(r.realMs / 1000).toFixed(1)} s messages ${r.messages.sent} (${r.messages.dropped} dropped, ${r.messages.duplicated} duplicated)`)
     out(`state-sync joiner handed off at ${r.syncHeight ?? '-'}; byzantine data reached ${r.byzantine.reached} node(s), blocked by ${r.byzantine.blamed}; stalling / no-data servers asked in vain by ${r.byzantine.stalled}, blocked by the strike rule at ${r.byzantine.struck}`)
+    out(`gossip judged on arrival: ${r.gossip.accept} accepted, ${r.gossip.ignore} ignored, ${r.gossip.reject} rejected`)
     out(`faults ${FAULT_KINDS.filter(k => r.faults[k] > 0).map(k => `${k}=${r.faults[k]}`).join(' ') || 'none'}`)
     if (r.failures.length > 0) { printFailure(r) }
     return r.failures.length > 0 ? 1 : 0
@@ -53,6 +54,7 @@ async function main (): Promise<number> {
   let runs = 0
   const byzantine = { reached: 0, blamed: 0, stalled: 0, struck: 0 }
   const struckSeeds: number[] = []
+  const gossip = { accept: 0, ignore: 0, reject: 0 }
   const t0 = performance.now()
   for (let s = from; s < from + count && performance.now() < until; s++) {
     runs++
@@ -60,6 +62,7 @@ async function main (): Promise<number> {
     blocks += Math.max(0, r.height)
     for (const k of FAULT_KINDS) { totals[k] += r.faults[k] }
     for (const k of ['reached', 'blamed', 'stalled', 'struck'] as const) { byzantine[k] += r.byzantine[k] }
+    for (const k of ['accept', 'ignore', 'reject'] as const) { gossip[k] += r.gossip[k] }
     if (r.byzantine.struck > 0) { struckSeeds.push(s) }
     if (r.failures.length > 0) {
       failed.push(r)
@@ -72,6 +75,7 @@ async function main (): Promise<number> {
   out('|' + ' --- |'.repeat(FAULT_KINDS.length + 4))
   out(`| ${runs} | ${blocks} | ${FAULT_KINDS.map(k => totals[k]).join(' | ')} | ${failed.length === 0 ? 0 : failed.map(r => r.seed).join(' ')} | ${(runs / elapsed).toFixed(1)} |`)
   out(`byzantine (node, server) pairs: bad data reached ${byzantine.reached}, blocked for good ${byzantine.blamed}; stalling / no-data servers asked in vain ${byzantine.stalled}, blocked by the strike rule ${byzantine.struck}${struckSeeds.length > 0 ? ` (seeds ${struckSeeds.slice(0, 10).join(' ')})` : ''}`)
+  out(`gossip judged on arrival by the topic validators' checks: ${gossip.accept} accepted, ${gossip.ignore} ignored, ${gossip.reject} rejected (only from byzantine block servers)`)
   return failed.length > 0 ? 1 : 0
 }
 

@@ -3,8 +3,10 @@
  * (`src/node/node.ts`) — block store and marshal, the stateful manager on
  * the application's databases, the consensus engine (a validator votes, a
  * joiner observes) — over a `PowerLossDatastore`, talking to the other nodes
- * only through the `SimNetwork`: votes and certificates are broadcast on it,
- * blocks are disseminated on it, and marshal's fetcher, the engine's
+ * only through the `SimNetwork`: votes and certificates are broadcast on it
+ * in the consensus network's gossip envelope, blocks are disseminated on
+ * it, each message judged on arrival by the topic validator's own checks
+ * (`admitGossip`, `Marshal.admitBlock`) and delivered only if accepted; marshal's fetcher, the engine's
  * certificate backfill and the state-sync sources ask one reachable peer at
  * a time, their requests and answers as bytes through the protocols' own
  * handlers (`sim/wire.ts`). A state-sync joiner probes the validators for
@@ -30,7 +32,8 @@
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { hex } from '../src/codec/index.ts'
-import { MAX_BACKFILL_VIEWS, SimplexEngine, decodeCertificate, decodeVote, encodeVote, signedMessage } from '../src/consensus/index.ts'
+import { admitGossip, deliverGossip, sealGossip } from '../src/consensus/gossip.ts'
+import { MAX_BACKFILL_VIEWS, SimplexEngine, decodeVote, encodeVote, signedMessage } from '../src/consensus/index.ts'
 import { BackfillHandler, MAX_BACKFILL_RESPONSE_BYTES, decodeBackfillResponse, encodeBackfillRequest } from '../src/consensus/network.ts'
 import { BlockStore, Marshal, MarshalServer } from '../src/marshal/index.ts'
 import { encodeMarshalRequest, parseBlockResponse, parseFinalizedResponse } from '../src/marshal/protocol.ts'
@@ -49,8 +52,10 @@ import { WireServer } from './wire.ts'
 import type { SimNetwork } from './network.ts'
 import type { CrashKind } from './storage.ts'
 import type { Trace } from './trace.ts'
+import type { GossipKind } from '../src/consensus/gossip.ts'
 import type { Finalization, ValidatorSet } from '../src/consensus/index.ts'
 import type { BlockFetcher, FinalizationScheme } from '../src/marshal/index.ts'
+import type { Admission } from '../src/net/admission.ts'
 import type { StrikeRule } from '../src/net/peers.ts'
 import type { RecheckOutcome } from '../src/net/recheck.ts'
 import type { RequestHandler } from '../src/net/server.ts'
@@ -111,6 +116,10 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   readonly blamed = new Set<number>()
   /** Byzantine peers whose garbage reached this incarnation's marshal. */
   readonly lied = new Set<number>()
+  /** Gossip messages this node judged (any incarnation), by admission. */
+  readonly gossip = { accept: 0, ignore: 0, reject: 0 }
+  /** Senders of gossip this node rejected (any incarnation). */
+  readonly gossipRejected = new Set<number>()
   /** Heights delivered twice with different blocks (must stay empty). */
   readonly conflicts: string[] = []
   /** Peers whose state-sync responses failed verification here (any incarnation). */
@@ -240,6 +249,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     const me = this.index
     const incarnation = this.incarnation
     const store = new PowerLossDatastore(this.disk, { honourSync: ctx.honourSync })
+    // the gossip sequence numbers of this incarnation's broadcasts, from 0 as a restarted `ConsensusNetwork`'s
+    let seq = 0
     const app = ctx.application.create(await initialTargets(ctx.application))
     const genesis = await app.genesis()
     const codec = ctx.application.blockCodec
@@ -251,8 +262,12 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
       maxPendingAcks: 8,
       rangeTimeoutMs: 1000,
       broadcast: bytes => {
+        // a byzantine block server also floods garbage of the block's size, which the topic validator must reject
+        const garbage = this.lieAboutBlocks ? this.serveBlock(bytes) : undefined
         for (const peer of ctx.nodes) {
-          if (peer.index !== me) { ctx.net.send(me, peer.index, 'block', () => { void peer.marshal?.receiveBlock(bytes).catch(() => {}) }) }
+          if (peer.index === me) { continue }
+          ctx.net.send(me, peer.index, 'block', () => { peer.receiveGossip(me, 'block', bytes) })
+          if (garbage !== undefined) { ctx.net.send(me, peer.index, 'block', () => { peer.receiveGossip(me, 'block', garbage) }) }
         }
       }
     })
@@ -321,20 +336,24 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
         }
       },
       transport: {
+        // as the consensus network publishes (`src/consensus/network.ts`): each broadcast one gossip message with the sender's next sequence number
         broadcastVote: async bytes => {
-          const twin = this.equivocate ? await this.twinVote(bytes) : undefined
+          const vote = sealGossip(seq++, bytes)
+          const twinVote = this.equivocate ? await this.twinVote(bytes) : undefined
+          const twin = twinVote === undefined ? undefined : sealGossip(seq++, twinVote)
           for (const peer of ctx.nodes) {
             if (peer.index === me) { continue }
             // an equivocator tells each peer one of its two votes, or both
-            const votes = twin === undefined ? [bytes] : [[bytes], [twin], [bytes, twin]][ctx.rng.int(3)]
-            for (const vote of votes) {
-              ctx.net.send(me, peer.index, 'vote', () => { void peer.engine?.receiveVote(decodeVote(vote)).catch(() => {}) })
+            const messages = twin === undefined ? [vote] : [[vote], [twin], [vote, twin]][ctx.rng.int(3)]
+            for (const message of messages) {
+              ctx.net.send(me, peer.index, 'vote', () => { peer.receiveGossip(me, 'vote', message) })
             }
           }
         },
         broadcastCertificate: async bytes => {
+          const message = sealGossip(seq++, bytes)
           for (const peer of ctx.nodes) {
-            if (peer.index !== me) { ctx.net.send(me, peer.index, 'cert', () => { void peer.engine?.receiveCertificate(decodeCertificate(bytes)).catch(() => {}) }) }
+            if (peer.index !== me) { ctx.net.send(me, peer.index, 'cert', () => { peer.receiveGossip(me, 'cert', message) }) }
           }
         },
         // as the consensus network asks (`src/consensus/network.ts`): the request and the answer as bytes, the answer served
@@ -704,6 +723,35 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
       }
     }
     return true
+  }
+
+  /**
+   * A gossip message from node `from` arrives, and is judged as the topic
+   * validators judge it before gossipsub relays or delivers it (votes and
+   * certificates by `admitGossip`, blocks by `Marshal.admitBlock`); only an
+   * accepted one reaches the engine or the block store. Counted for the
+   * run's invariant (nothing an honest node sends is rejected).
+   */
+  receiveGossip (from: number, kind: GossipKind | 'block', data: Uint8Array): void {
+    const r = this.running
+    if (r === undefined) { return }
+    const judged = (admission: Admission): void => {
+      this.gossip[admission]++
+      if (admission === 'reject') {
+        this.gossipRejected.add(from)
+        this.ctx.trace.record(this.ctx.now(), `gossip-reject ${this.index} ${from} ${kind}`)
+      }
+    }
+    if (kind === 'block') {
+      void r.marshal.admitBlock(data).then(async a => {
+        judged(a.admission)
+        if (a.admission === 'accept') { await r.marshal.storeBlock(a.block) }
+      }).catch(() => {})
+      return
+    }
+    const admitted = admitGossip(r.engine, kind, data)
+    judged(admitted.admission)
+    if (admitted.admission === 'accept') { void deliverGossip(r.engine, admitted).catch(() => {}) }
   }
 
   /**

@@ -40,6 +40,9 @@
  * requests other peers answered, and is then blocked by the rule
  * (`src/net/peers.ts`) — a no-data answer is not re-asked, since an honest
  * peer behind or pruned gives the same one;
+ * - gossip: every vote, certificate and block is judged on arrival by the
+ * topic validators' own checks, and nothing an honest node sends is ever
+ * rejected (only a byzantine block server's garbage is);
  * - no fatal error, no unhandled rejection, no exception from a timer;
  * - hygiene: the simulator's own plumbing never fails (`sim/wire.ts`), and
  * after every node stopped nothing keeps running — the timers still armed
@@ -101,6 +104,8 @@ export interface RunResult {
    * strike rule's blocks of them.
    */
   byzantine: { reached: number, blamed: number, stalled: number, struck: number }
+  /** Gossip messages (votes, certificates, blocks) the receivers' topic validators accepted, ignored and rejected. */
+  gossip: { accept: number, ignore: number, reject: number }
   /** Height the state-sync joiner handed off at (its last sync). */
   syncHeight: number | undefined
   virtualMs: number
@@ -360,6 +365,7 @@ class Run {
     for (const p of n.struckOut) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: the strike rule blocked honest node ${p}`) } }
     for (const p of n.blamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: marshal blocked honest node ${p}`) } }
     for (const p of n.syncBlamed) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: state sync blocked honest node ${p}`) } }
+    for (const p of n.gossipRejected) { if (!byzantine.has(p)) { this.fail(`node ${n.index}: the topic validator rejected gossip from honest node ${p}`) } }
   }
 
   /** Every node's committed roots equal its finalized block's at that height, and agree across nodes. */
@@ -461,6 +467,11 @@ export async function runSeed (seed: number, options: SimOptions = {}): Promise<
       blamed: run.nodes.reduce((a, n) => a + n.blamed.size + n.syncBlamed.size, 0),
       stalled: run.nodes.reduce((a, n) => a + new Set([...n.vain.sync.keys(), ...n.vain.marshal.keys()]).size, 0),
       struck: run.nodes.reduce((a, n) => a + n.struckOut.size, 0)
+    },
+    gossip: {
+      accept: run.nodes.reduce((a, n) => a + n.gossip.accept, 0),
+      ignore: run.nodes.reduce((a, n) => a + n.gossip.ignore, 0),
+      reject: run.nodes.reduce((a, n) => a + n.gossip.reject, 0)
     },
     syncHeight: run.nodes.find(n => n.stateSync)?.syncHeight,
     virtualMs: run.clock.now,

@@ -4,8 +4,8 @@
  * each message is `varint(seq) ‖ vote-or-certificate`, the sequence number
  * making re-broadcasts (e.g. a repeated nullify) distinct gossip messages;
  * the topic validator decodes, signature-checks and age-checks every message
- * (the engine's `admitVote` / `admitCertificate`) before gossipsub relays
- * it, so an invalid one stops at the first honest node and lowers its
+ * (`gossip.ts`: the engine's `admitVote` / `admitCertificate`) before
+ * gossipsub relays it, so an invalid one stops at the first honest node and lowers its
  * sender's score (docs/PROTOCOLS.md "Gossip validation and peer scoring");
  * - a request/response protocol `/<prefix>/<chain>/consensus/backfill/1.0.0`:
  * request `varint(from) ‖ varint(to)` (at most `MAX_BACKFILL_VIEWS` views),
@@ -24,9 +24,10 @@ import { deadline, frameStream } from '../net/frames.ts'
 import { PeerLimiter } from '../net/limits.ts'
 import { ServiceMetrics } from '../net/metrics.ts'
 import { RequestServer } from '../net/server.ts'
-import { MAX_VALIDATORS, decodeCertificate, decodeVote, encodeCertificate } from './types.ts'
+import { admitGossip, deliverGossip, sealGossip } from './gossip.ts'
+import { encodeCertificate } from './types.ts'
 import type { ConsensusTransport, SimplexEngine } from './engine.ts'
-import type { Certificate, Vote } from './types.ts'
+import type { GossipAdmission, GossipKind } from './gossip.ts'
 import type { RequestHandler } from '../net/server.ts'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Libp2p, Logger, PeerId } from '@libp2p/interface'
@@ -35,9 +36,6 @@ export const MAX_BACKFILL_VIEWS = 256
 /** Largest backfill response frame accepted (and served). */
 export const MAX_BACKFILL_RESPONSE_BYTES = 4 * 1024 * 1024
 const MAX_REQUEST = 32
-// a vote is tag ‖ proposal ‖ signer ‖ signature (< 128 bytes); a certificate carries at most MAX_VALIDATORS signatures
-const MAX_VOTE_MESSAGE = 256
-const MAX_CERT_MESSAGE = 128 + MAX_VALIDATORS * 80
 /**
  * Inbound backfill per peer: an honest engine has one backfill in flight and
  * asks three peers, so a peer is asked at most once at a time; the rate
@@ -95,7 +93,7 @@ export class ConsensusNetwork implements ConsensusTransport {
   private readonly backfill: BackfillHandler
   private shutdown: AbortController | undefined
   /** Messages accepted by the validator, decoded, until gossipsub delivers them (weak: a dropped message leaves nothing behind). */
-  private readonly admitted = new WeakMap<Uint8Array, Vote | Certificate>()
+  private readonly admitted = new WeakMap<Uint8Array, Extract<GossipAdmission, { admission: 'accept' }>>()
   private readonly onMessage = (evt: CustomEvent<Message>): void => { this.handleGossip(evt.detail) }
 
   constructor (init: ConsensusNetworkInit) {
@@ -148,54 +146,34 @@ export class ConsensusNetwork implements ConsensusTransport {
     this.engine = undefined
   }
 
-  private envelope (bytes: Uint8Array): Uint8Array {
-    return new Writer(bytes.length + 10).varint(this.seq++).raw(bytes).finish()
-  }
-
-  private open (data: Uint8Array): Uint8Array {
-    const r = new Reader(data)
-    r.varint()
-    return r.raw(r.remaining)
-  }
-
   /**
    * The topic validator: runs before gossipsub relays anything, so an
    * invalid vote or certificate stops at the first honest node and its
    * sender's score drops (reject); stale or duplicate ones are dropped
-   * without penalty (ignore). Accepted messages are delivered to the engine
-   * as decoded here (`admitted`), so nothing is decoded or verified twice.
+   * without penalty (ignore) — `admitGossip` (`gossip.ts`). Accepted
+   * messages are delivered to the engine as decoded here (`admitted`), so
+   * nothing is decoded or verified twice.
    */
-  private validate (msg: Message, kind: 'vote' | 'cert'): TopicValidatorResult {
+  private validate (msg: Message, kind: GossipKind): TopicValidatorResult {
     const engine = this.engine
     if (engine === undefined) { return TopicValidatorResult.Ignore }
-    if (msg.data.length > (kind === 'vote' ? MAX_VOTE_MESSAGE : MAX_CERT_MESSAGE)) { return TopicValidatorResult.Reject }
-    let decoded: Vote | Certificate
-    try {
-      const body = this.open(msg.data)
-      decoded = kind === 'vote' ? decodeVote(body) : decodeCertificate(body)
-    } catch {
-      return TopicValidatorResult.Reject
-    }
-    const admission = kind === 'vote' ? engine.admitVote(decoded as Vote) : engine.admitCertificate(decoded as Certificate)
-    if (admission === 'accept') { this.admitted.set(msg.data, decoded) }
-    return topicResult(admission)
+    const result = admitGossip(engine, kind, msg.data)
+    if (result.admission === 'accept') { this.admitted.set(msg.data, result) }
+    return topicResult(result.admission)
   }
 
   private handleGossip (msg: Message): void {
     const engine = this.engine
-    const decoded = this.admitted.get(msg.data)
-    if (engine === undefined || decoded === undefined) { return }
+    const admitted = this.admitted.get(msg.data)
+    if (engine === undefined || admitted === undefined) { return }
     this.admitted.delete(msg.data)
-    if (msg.topic === this.votesTopic) {
-      void engine.receiveVote(decoded as Vote, { verified: true })
-    } else if (msg.topic === this.certsTopic) {
-      void engine.receiveCertificate(decoded as Certificate)
-    }
+    // a vote arrives on the votes topic, a certificate on the certs topic: the validator of the topic decoded it
+    if (msg.topic === (admitted.kind === 'vote' ? this.votesTopic : this.certsTopic)) { void deliverGossip(engine, admitted) }
   }
 
   private async publish (topic: string, bytes: Uint8Array): Promise<void> {
     try {
-      await this.init.pubsub.publish(topic, this.envelope(bytes))
+      await this.init.pubsub.publish(topic, sealGossip(this.seq++, bytes))
     } catch (err) {
       // no subscribed peer yet: the engine re-broadcasts while it is stuck
       this.init.log?.trace('publish on %s failed: %e', topic, err)

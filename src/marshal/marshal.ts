@@ -52,6 +52,17 @@ export interface BlockFetcher {
 
 export type MarshalStart<B, F> = { genesis: B } | { floor: F }
 
+/** How far above the finalized tip a gossiped block may be (`Marshal.admitBlock`). */
+export interface GossipLimits {
+  /** Heights above the tip beyond which every block is ignored. */
+  maxBlocksAhead: number
+  /** Heights above the tip beyond which a block linking to nothing known is ignored. */
+  maxUnlinkedAhead: number
+}
+
+/** The gossip window's defaults: 64 heights, unlinked blocks within 4. */
+export const GOSSIP_LIMITS: GossipLimits = { maxBlocksAhead: 64, maxUnlinkedAhead: 4 }
+
 export interface MarshalOptions<B extends MarshalBlock, F> {
   store: BlockStore<B, F>
   codec: BlockCodec<B>
@@ -310,6 +321,34 @@ export class Marshal<B extends MarshalBlock, F> {
       // peers failed outright: the next certificate elects again
       if (this.active === active) { this.active = undefined }
     }).finally(() => { link.dispose() })
+  }
+
+  /**
+   * Judge a gossiped block before it is relayed or stored (the blocks
+   * topic's validator; the simulator runs it too): 'reject' for an oversized
+   * or undecodable message (the sender is at fault); 'ignore' for a block
+   * outside the plausible height window — at or below the finalized tip,
+   * more than `maxBlocksAhead` above it, or any block before the tip is
+   * known — and for one more than `maxUnlinkedAhead` above the tip that
+   * links to nothing known: its parent is not stored here and nothing here
+   * waits for it (a waiter means a verified proposal or certificate named
+   * it). Near the tip an unlinked block is accepted: gossip may deliver a
+   * child before its parent. An ignored block is still fetched by digest
+   * when consensus needs it. An accepted block comes back decoded, for
+   * `storeBlock`.
+   */
+  async admitBlock (bytes: Uint8Array, limits: GossipLimits = GOSSIP_LIMITS): Promise<{ admission: 'accept', block: B } | { admission: 'ignore' | 'reject' }> {
+    if (bytes.length > this.codec.maxBytes) { return { admission: 'reject' } }
+    let block: B
+    try {
+      block = this.codec.decode(bytes)
+    } catch {
+      return { admission: 'reject' }
+    }
+    const tip = this.tipHeight
+    if (tip < 0 || block.height <= tip || block.height > tip + limits.maxBlocksAhead) { return { admission: 'ignore' } }
+    if (block.height > tip + limits.maxUnlinkedAhead && !this.awaits(block.digest) && !(await this.hasBlock(block.parent))) { return { admission: 'ignore' } }
+    return { admission: 'accept', block }
   }
 
   /** A block received from the network (e.g. gossip); ignored if it does not decode. */

@@ -41,7 +41,7 @@ import { SwitchablePeers } from '../net/providers.ts'
 import { RequestService, SERVICE_DEFAULTS, resolveSettings } from '../net/service.ts'
 import { Kv } from '../storage/kv.ts'
 import { MarshalClient } from './client.ts'
-import { Marshal } from './marshal.ts'
+import { GOSSIP_LIMITS, Marshal } from './marshal.ts'
 import { marshalProtocolId } from './protocol.ts'
 import { MarshalServer } from './server.ts'
 import { BlockStore } from './store.ts'
@@ -93,9 +93,7 @@ export interface MarshalServiceInit<B extends MarshalBlock, F> extends ServiceIn
 
 const DEFAULTS = {
   maxServeBlocks: 128,
-  maxBlocksPerRequest: 128,
-  maxBlocksAhead: 64,
-  maxUnlinkedAhead: 4
+  maxBlocksPerRequest: 128
 }
 
 export class MarshalService<B extends MarshalBlock, F> extends RequestService {
@@ -179,32 +177,18 @@ export class MarshalService<B extends MarshalBlock, F> extends RequestService {
   }
 
   /**
-   * The gossip topic validator of blocks, run before a block is relayed:
-   * 'reject' for an oversized or undecodable message (the sender is
-   * penalised); 'ignore' for a block outside the plausible height window
-   * (at or below the finalized tip, or more than `maxBlocksAhead` above it,
-   * or any block before the marshal knows its tip), and for one more than
-   * `maxUnlinkedAhead` above the tip that links to nothing known: its parent
-   * is not stored here and nothing here waits for it (a waiter means a
-   * verified proposal or certificate named it). Near the tip an unlinked
-   * block is accepted: gossip may deliver a child before its parent. An
-   * ignored block is still fetched by digest when consensus needs it. Else
-   * 'accept'; an accepted block is handed to `onBlock` without decoding it
-   * again.
+   * The gossip topic validator of blocks, run before a block is relayed
+   * (`Marshal.admitBlock`: 'reject' for oversized or undecodable bytes,
+   * 'ignore' outside the plausible height window); an accepted block is
+   * handed to `onBlock` without decoding it again.
    */
   async admitBlock (bytes: Uint8Array): Promise<Admission> {
-    if (bytes.length > this.init.codec.maxBytes) { return 'reject' }
-    let block: B
-    try {
-      block = this.init.codec.decode(bytes)
-    } catch {
-      return 'reject'
-    }
-    const tip = this.current.finalizedTip
-    if (tip < 0 || block.height <= tip || block.height > tip + (this.init.maxBlocksAhead ?? DEFAULTS.maxBlocksAhead)) { return 'ignore' }
-    if (block.height > tip + (this.init.maxUnlinkedAhead ?? DEFAULTS.maxUnlinkedAhead) && !this.current.awaits(block.digest) && !(await this.current.hasBlock(block.parent))) { return 'ignore' }
-    this.admitted.set(bytes, block)
-    return 'accept'
+    const result = await this.current.admitBlock(bytes, {
+      maxBlocksAhead: this.init.maxBlocksAhead ?? GOSSIP_LIMITS.maxBlocksAhead,
+      maxUnlinkedAhead: this.init.maxUnlinkedAhead ?? GOSSIP_LIMITS.maxUnlinkedAhead
+    })
+    if (result.admission === 'accept') { this.admitted.set(bytes, result.block) }
+    return result.admission
   }
 
   /** A block received on a gossip channel (stored if it decodes; admitted by `admitBlock` if a validator runs). */

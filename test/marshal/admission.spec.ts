@@ -82,4 +82,17 @@ describe('marshal: blocks-topic admission links a block to something known', fun
     expect(await svc.admitBlock(blockCodec.encode(makeBlock(TIP, chain[TIP - 1].digest, payload('stale'))))).to.equal('ignore')
     expect(await svc.admitBlock(blockCodec.encode(makeBlock(TIP + 65, chain[TIP].digest, payload('far'))))).to.equal('ignore')
   })
+
+  it('the marshal judges the same way on its own (as the simulator calls it): an accepted block comes back decoded, not yet stored; the window is the caller\'s', async () => {
+    const b = makeBlock(TIP + 1, chain[TIP].digest, payload('direct'))
+    const judged = await svc.marshal.admitBlock(blockCodec.encode(b))
+    expect(judged.admission).to.equal('accept')
+    expect(judged.admission === 'accept' ? judged.block.digest : undefined).to.deep.equal(b.digest)
+    expect(await svc.marshal.hasBlock(b.digest)).to.equal(false)
+    expect((await svc.marshal.admitBlock(new Uint8Array(0))).admission).to.equal('reject')
+    // 3 heights above the tip: inside the default window, outside a window of 2
+    const ahead = blockCodec.encode(makeBlock(TIP + 3, chain[TIP].digest, payload('ahead')))
+    expect((await svc.marshal.admitBlock(ahead)).admission).to.equal('accept')
+    expect((await svc.marshal.admitBlock(ahead, { maxBlocksAhead: 2, maxUnlinkedAhead: 1 })).admission).to.equal('ignore')
+  })
 })

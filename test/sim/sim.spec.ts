@@ -55,6 +55,10 @@ describe('sim: seeded whole-network simulation', function () {
     // seeds 4 (garbage blocks) and 106 (altered state-sync responses) deliver bad data to someone: blocked (the run's invariants)
     expect(results.get(4)?.byzantine.reached).to.be.greaterThan(0)
     expect(results.get(106)?.byzantine.reached).to.be.greaterThan(0)
+    // seed 4's garbage server also floods garbage blocks on gossip: the receivers' topic validator rejects them
+    // (the run fails if it rejects anything an honest node sent); every run's gossip is judged on arrival
+    expect(results.get(4)?.gossip.reject).to.be.greaterThan(0)
+    for (const r of results.values()) { expect(r.gossip.accept, `seed ${r.seed}`).to.be.greaterThan(0) }
     // seed 94 (a stalling server): it sat on a request another peer answered, was asked it again until the
     // strike rule blocked it (src/net/recheck.ts; before, ranked last, it was never asked enough to be struck out)
     expect(results.get(94)?.byzantine.stalled).to.be.greaterThan(0)
