@@ -3,7 +3,8 @@
  * model: random sets, overwrites and deletes through growth, tombstone
  * rebuilds and `reserve` (before filling and in the middle of a workload)
  * leave exactly the model's entries, `swapAt` and `deleteAt` return the
- * location they replace or remove, and `setAt` reads a key in place.
+ * location they replace or remove, `clear` empties the table for reuse, and
+ * `setAt` reads a key in place.
  */
 import { expect } from 'aegir/chai'
 import { FixedKeyIndex, MapKeyIndex } from '../../src/qmdb/key-index.ts'
@@ -53,6 +54,23 @@ describe('qmdb: the fixed-key index', () => {
       expectSame(index, model, space)
     })
   }
+
+  it('clear empties the table for reuse; 32-byte keys (records without padding) and 12-byte ones (padded) alike', () => {
+    for (const size of [32, KEY]) {
+      const index = new FixedKeyIndex(size, 4)
+      const key = (i: number): Uint8Array => { const k = new Uint8Array(size); new DataView(k.buffer).setUint32(size - 4, i); return k }
+      for (let i = 0; i < 100; i++) { index.set(key(i), i) }
+      index.clear()
+      expect(index.size).to.equal(0)
+      expect(index.get(key(7))).to.equal(-1)
+      expect([...index.entries()]).to.deep.equal([])
+      for (let i = 50; i < 150; i++) { index.set(key(i), 2 * i) }
+      expect(index.size).to.equal(100)
+      expect(index.get(key(49))).to.equal(-1)
+      expect(index.get(key(149))).to.equal(298)
+      expect([...index.entries()].map(([k, l]) => [new DataView(k.buffer, k.byteOffset).getUint32(size - 4), l]).sort((a, b) => a[0] - b[0])[0]).to.deep.equal([50, 100])
+    }
+  })
 
   it('setAt reads the key where it sits; a wrong-size key is refused', () => {
     const index = new FixedKeyIndex(KEY)
