@@ -97,6 +97,7 @@ describe('sync engine: SIGKILL and resume', function () {
         setTimeout(() => { child.kill('SIGKILL') }, delay)
       }
       let chain = Promise.resolve()
+      let failure: Error | undefined
       const exited = new Promise<string | null>(resolve => { child.once('exit', (_code, signal) => { resolve(signal) }) })
       child.on('message', (m: { type: string, id: number, request: Request, resumeAt: number, root: string, size: number }) => {
         if (m.type === 'start') {
@@ -115,11 +116,16 @@ describe('sync engine: SIGKILL and resume', function () {
             run.served.push({ type: m.request.type, start: m.request.start, count: response.type === 'operations' ? response.ops.length : 1 })
             child.send({ id: m.id, bytes: encodeResponse(response) }, () => {})
             if (plan.kill === 'requests' && run.served.length >= plan.after) { kill(plan.delay) }
+          }).catch(err => {
+            // the child would wait for this answer forever: end it, and fail the test with the cause
+            failure ??= err instanceof Error ? err : new Error(String(err))
+            kill(0)
           })
         }
       })
       run.killed = (await exited) === 'SIGKILL'
       await chain
+      if (failure !== undefined) { throw failure }
       return run
     }
 
