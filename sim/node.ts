@@ -40,6 +40,7 @@ import { encodeMarshalRequest, parseBlockResponse, parseFinalizedResponse } from
 import { DEFAULT_STRIKES, PeerBook, StrikeTally } from '../src/net/peers.ts'
 import { DEFAULT_MAX_RESPONSE_BYTES } from '../src/net/protocol.ts'
 import { Rechecks } from '../src/net/recheck.ts'
+import { answerAgrees } from '../src/p2p/client.ts'
 import { parseResponseFrame } from '../src/p2p/index.ts'
 import { resolverHandler } from '../src/p2p/server.ts'
 import { PROBE_NONE, PROBE_REQUEST, Sample, maxFaults, parseProbeResponse, probeHandler, probeResponse } from '../src/probe/index.ts'
@@ -157,6 +158,14 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
    * no data to every state-sync and marshal request.
    */
   syncFault: 'lie' | 'stall' | 'no-data' | undefined
+  /**
+   * A stalling state-sync server that answers a request it sat on, when
+   * asked it again, with altered data: a re-ask (`src/net/recheck.ts`) must
+   * judge that answer, not just parse it, or the staller escapes.
+   */
+  lieWhenAskedAgain = false
+  /** State-sync requests this node sat on (a staller that lies when asked again). */
+  private readonly satOn = new Set<string>()
   /** Height the node's state sync handed off at (state-sync joiners, once done). */
   syncHeight: number | undefined
   /** What this node serves to syncing peers, by database (set once its databases are open). */
@@ -426,10 +435,14 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   private async serveSync (name: string, request: Request): Promise<Response> {
     const source = this.served[name]
     if (source === undefined || this.running === undefined) { throw new ServeError('MissingSource') }
-    if (this.syncFault === 'stall') { return never() }
+    const asked = `${name}:${hex(encodeRequest(request))}`
+    if (this.syncFault === 'stall' && !(this.lieWhenAskedAgain && this.satOn.has(asked))) {
+      this.satOn.add(asked)
+      return never()
+    }
     if (this.syncFault === 'no-data') { throw new ServeError('NoData') }
     const { response } = await source.serve(request, {})
-    return this.syncFault === 'lie' ? corrupt(response) : response
+    return this.syncFault === 'lie' || this.syncFault === 'stall' ? corrupt(response) : response
   }
 
   /** The resolver's handler serving `name` here (`src/p2p/server.ts`), built once per database. */
@@ -458,6 +471,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     return {
       serve: async (request, { signal }) => {
         const bytes = encodeRequest(request)
+        // the response the sync engine verified: a suspect's answer when asked again is judged by it, as the resolver's client does
+        let accepted: Response | undefined
         const { peer, value: response } = await this.askPeers(() => this.syncPeers, `sync-${name}`, async peer => peer.wire.ask(peer.syncHandler(name), this.id, bytes, DEFAULT_MAX_RESPONSE_BYTES), {
           check: () => { if (signal?.aborted === true) { throw new ServeError('Aborted') } },
           filter: p => p.served[name] !== undefined,
@@ -465,13 +480,15 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
             const frame = parseResponseFrame(body, request, codec)
             return frame.type === 'no-data' ? undefined : frame.response
           },
+          judge: answer => accepted === undefined ? undefined : answerAgrees(request, accepted, answer),
           invalid: peer => { this.blameSync(peer) }
         })
-        if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
+        if (peer.syncFault === 'lie' || peer.lieWhenAskedAgain) { this.syncLied.add(peer.index) }
         const book = this.syncPeers
         return {
           response,
           feedback: valid => {
+            if (valid) { accepted = response }
             if (!valid) {
               book.block(peer.peerId, `its ${request.type} response for ${name} failed verification`)
               this.blameSync(peer)
@@ -483,7 +500,7 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   }
 
   private blameSync (peer: SimNode<B, Dbs>): void {
-    if (peer.syncFault === 'lie') { this.syncLied.add(peer.index) }
+    if (peer.syncFault === 'lie' || peer.lieWhenAskedAgain) { this.syncLied.add(peer.index) }
     this.syncBlamed.add(peer.index)
     this.ctx.trace.record(this.ctx.now(), `sync-blame ${this.index} ${peer.index}`)
   }
@@ -507,6 +524,8 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
     check(): void
     filter?(p: SimNode<B, Dbs>): boolean
     parse(body: Uint8Array): T | undefined
+    /** Where the caller verifies after `parse`: judge a suspect's data when asked again (`Ask.judge`, `src/net/client.ts`). */
+    judge?(value: T): boolean | undefined
     invalid(peer: SimNode<B, Dbs>): void
   }): Promise<{ peer: SimNode<B, Dbs>, value: T }> {
     const ctx = this.ctx
@@ -558,11 +577,14 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
   /**
    * Ask `peer`, a suspected staller, again for what another peer served
    * (`src/net/recheck.ts`), as the kit's client does: a timeout is the
-   * outcome that strikes; an answer, even no data, ends the suspicion; a
-   * lost exchange or a reset says nothing.
+   * outcome that strikes; a true answer, even no data, ends the suspicion
+   * (data is judged by `judge` where the caller verifies after parsing:
+   * false blocks the peer for good, undefined says nothing); a lost exchange
+   * or a reset says nothing.
    */
   private async reask<T> (book: PeerBook, peer: SimNode<B, Dbs>, kind: string, serve: (peer: SimNode<B, Dbs>) => Promise<Uint8Array | undefined>, opts: {
     parse(body: Uint8Array): T | undefined
+    judge?(value: T): boolean | undefined
     invalid(peer: SimNode<B, Dbs>): void
   }, signal: AbortSignal): Promise<RecheckOutcome> {
     const ctx = this.ctx
@@ -575,13 +597,24 @@ export class SimNode<B extends Block, Dbs extends DatabaseRecord> {
       return r.type === 'timeout' ? 'timeout' : 'other'
     }
     if (r.value === undefined) { return 'other' }
+    let value: T | undefined
     try {
-      return opts.parse(r.value) === undefined ? 'no-data' : 'data'
+      value = opts.parse(r.value)
     } catch (err) {
       book.block(peer.peerId, `${kind}: ${(err as Error).message}`)
       opts.invalid(peer)
       return 'other'
     }
+    if (value === undefined) { return 'no-data' }
+    const verdict = opts.judge === undefined ? true : opts.judge(value)
+    if (verdict === undefined) { return 'other' }
+    if (!verdict) {
+      book.block(peer.peerId, `${kind}: its answer, asked again, contradicts the data another peer served`)
+      ctx.trace.record(ctx.now(), `recheck-invalid ${this.index} ${peer.index} ${kind}`)
+      opts.invalid(peer)
+      return 'invalid'
+    }
+    return 'data'
   }
 
   /** The strike rule blocked `peerId` for `ms` (asking `kind`). */

@@ -13,7 +13,8 @@
  * process or power loss (at a seeded time, or right after a seeded fsync:
  * between a commit and what follows it) and restarts, a silent validator, a byzantine
  * validator serving garbage blocks or bad state-sync data (lies, stalls,
- * `NoData` to everything), or an equivocating validator (two signed votes
+ * `NoData` to everything; on odd seeds a staller answers a request it sat
+ * on with altered data when asked it again), or an equivocating validator (two signed votes
  * for one view) — at most f validators are ever faulty. The network may
  * deliver any message twice. Then
  * every link heals, every crashed node restarts, and the run waits (bounded,
@@ -34,7 +35,9 @@
  * good; a stalling server (it never answers a state-sync or marshal
  * request) that sat on one request another peer answered is asked again
  * until the strike rule blocks it (`src/net/recheck.ts`): it ends struck
- * out at least once (the run waits, bounded, for the re-asks under way); a
+ * out at least once, or — one that answers the re-ask with altered data,
+ * which the re-ask judges against what the node verified — blocked for
+ * good (the run waits, bounded, for the re-asks under way); a
  * `NoData` server (nothing for every request) reached a node when it had
  * nothing, on as many separate occasions as the strike rule's limit, for
  * requests other peers answered, and is then blocked by the rule
@@ -300,7 +303,10 @@ class Run {
       } else if (mode !== 'none') {
         this.faults[mode]++
         node.syncFault = ({ 'sync-lie': 'lie', 'sync-stall': 'stall', 'sync-no-data': 'no-data' } as const)[mode]
-        this.trace.record(0, `${mode} ${v}`)
+        // on odd seeds (no draw from the generator, so every run keeps its course until the first re-ask) a staller
+        // answers a request it sat on with altered data when asked it again: the re-ask must judge the data
+        node.lieWhenAskedAgain = mode === 'sync-stall' && this.seed % 2 === 1
+        this.trace.record(0, `${mode} ${v}${node.lieWhenAskedAgain ? ' lies-when-asked-again' : ''}`)
       }
     }
   }

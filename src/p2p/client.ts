@@ -119,7 +119,7 @@ interface Pending {
  * must prove its own operations under it (it may carry fewer operations: servers cap differently).
  * Both passed `parseResponseFrame` (shape and proof size).
  */
-function answerAgrees (req: Request, accepted: Response, answer: Response): boolean {
+export function answerAgrees (req: Request, accepted: Response, answer: Response): boolean {
   try {
     const root = accepted.type === 'operations'
       ? reconstructRoot(accepted.proof, req.start, accepted.ops)
